@@ -1,0 +1,17 @@
+"""dask-h2: SNP heritability (h²) with a linear mixed model, GRM on Dask from Zarr.
+
+The store-level API mirrors the ``dask-h2`` command line; the numerics underneath
+(:mod:`dask_h2.grm`, :mod:`dask_h2.likelihood`, :mod:`dask_h2.fit`) work on plain arrays.
+"""
+from .api import GRMResult, convert, fit, grm, simulate_to, store_for_run
+from .eigen import Eigen, eigendecompose
+from .errors import InputError
+from .fit import TraitFit, fit_traits
+from .grm import Kinship, kinship
+from .report import FitReport
+from .simulate import SimulationDesign, simulate
+
+__all__ = [
+    "Eigen", "FitReport", "GRMResult", "InputError", "Kinship", "SimulationDesign", "TraitFit",
+    "convert", "eigendecompose", "fit", "fit_traits", "grm", "kinship", "simulate", "simulate_to", "store_for_run",
+]

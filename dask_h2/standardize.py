@@ -1,0 +1,51 @@
+"""Per-chunk marker statistics and standardization (pure numpy, one chunk of markers).
+
+A chunk is int8 dosages (m markers, n samples) with −1 = missing. Every chunk holds
+all samples, so each marker's frequency and scale come from its own chunk alone.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Scale = Literal["hwe", "empirical"]
+SCALES: tuple[str, ...] = ("hwe", "empirical")
+
+
+def marker_moments(dosage: np.ndarray) -> np.ndarray:
+    """Counts (m, 3) per marker: observed calls, Σg and Σg² over observed calls."""
+    observed = dosage >= 0
+    g = np.where(observed, dosage, 0).astype(np.int64, copy=False)
+    return np.stack([observed.sum(axis=1), g.sum(axis=1), (g * g).sum(axis=1)], axis=1)
+
+
+def centre_and_scale(moments: np.ndarray, scale: Scale) -> tuple[np.ndarray, np.ndarray]:
+    """Centre 2p (m,) and inverse scale (m,) from :func:`marker_moments`.
+
+    ``hwe`` scales by sqrt(2p(1 − p)) (GCTA, the seed's eq. 2); ``empirical`` by the
+    sample standard deviation of observed calls (FaST-LMM, Hail). Monomorphic and
+    all-missing markers (no variation among observed calls) get inverse
+    scale 0: they drop out of K and out of the marker count M.
+    """
+    n_obs, total, total_sq = (moments[:, i].astype(np.float64) for i in range(3))
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+    n_safe = np.maximum(n_obs, 1.0)
+    centre = total / n_safe
+    sample_variance = total_sq / n_safe - centre**2
+    p = centre / 2.0
+    variance = 2.0 * p * (1.0 - p) if scale == "hwe" else sample_variance
+    usable = (n_obs > 0) & (sample_variance > 1e-12) & (variance > 1e-12)
+    inverse_scale = np.zeros_like(centre)
+    inverse_scale[usable] = 1.0 / np.sqrt(variance[usable])
+    return centre, inverse_scale
+
+
+def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray) -> np.ndarray:
+    """Standardized float32 genotypes (m, n); missing calls become 0 (mean imputation)."""
+    z = dosage.astype(np.float32)
+    z -= centre.astype(np.float32)[:, None]
+    z *= inverse_scale.astype(np.float32)[:, None]
+    z[dosage < 0] = 0.0
+    return z

@@ -1,0 +1,110 @@
+"""The dask-h2 Zarr v3 store: layout, creation and the completeness contract.
+
+Layout (sgkit names where they exist):
+
+- ``call_dosage``  int8 (variants, samples), -1 = missing, chunked along variants only
+- ``sample_id``, ``variant_id``  strings
+- ``traits``  float64 (samples, traits), NaN = missing; ``trait_name``  strings
+- ``grm/``  kinship, eigenvalues, eigenvectors and marker counts (written by :func:`dask_h2.grm`)
+
+Root attribute ``dask_h2`` holds the source, conversion parameters and ``complete``;
+a store whose ``complete`` flag is not true is refused by every reader.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .errors import InputError
+
+FORMAT_VERSION = 1
+ATTRS_KEY = "dask_h2"
+GRM_GROUP = "grm"
+
+
+def create_store(
+    path: str | Path,
+    n_variants: int,
+    sample_id: np.ndarray,
+    variant_id: np.ndarray,
+    chunk_variants: int,
+    attrs: dict[str, Any],
+    overwrite: bool = False,
+) -> zarr.Group:
+    """Create an incomplete store with its sample and variant IDs.
+
+    The caller writes ``call_dosage`` blocks, then :func:`write_traits`, then
+    :func:`mark_complete`.
+    """
+    path = Path(path)
+    if path.exists():
+        if not overwrite and is_complete(path):
+            raise InputError(f"{path}: output store already exists (use --overwrite to replace it)")
+        shutil.rmtree(path)  # an incomplete store is an interrupted conversion: start over
+    n_samples = len(sample_id)
+    root = zarr.open_group(path, mode="w")
+    root.attrs[ATTRS_KEY] = {"format_version": FORMAT_VERSION, "complete": False, **attrs}
+    root.create_array(
+        "call_dosage",
+        shape=(n_variants, n_samples),
+        chunks=(max(1, min(chunk_variants, n_variants)), n_samples),
+        dtype="int8",
+        fill_value=-1,
+        dimension_names=("variants", "samples"),
+    )
+    _write_strings(root, "sample_id", sample_id, "samples")
+    _write_strings(root, "variant_id", variant_id, "variants")
+    return root
+
+
+def write_traits(root: zarr.Group, traits: np.ndarray, trait_name: np.ndarray) -> None:
+    """Store ``traits`` float64 (samples, k), NaN = missing, and their names (k,)."""
+    traits = np.asarray(traits, dtype=np.float64).reshape(root["sample_id"].shape[0], -1)
+    root.create_array("traits", data=traits, dimension_names=("samples", "traits"), overwrite=True)
+    _write_strings(root, "trait_name", trait_name, "traits")
+
+
+def _write_strings(root: zarr.Group, name: str, values: np.ndarray, dim: str) -> None:
+    values = np.asarray(values).astype(str)
+    array = root.create_array(name, shape=values.shape, dtype=str, dimension_names=(dim,), overwrite=True)
+    if values.size:
+        array[:] = values
+
+
+def mark_complete(root: zarr.Group, **extra: Any) -> None:
+    """Flag the store complete: the last write of a conversion."""
+    root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], **extra, "complete": True}
+
+
+def is_complete(path: str | Path) -> bool:
+    """True for a dask-h2 store whose conversion finished."""
+    try:
+        return bool(zarr.open_group(path, mode="r").attrs.get(ATTRS_KEY, {}).get("complete"))
+    except Exception:  # not a store at all
+        return False
+
+
+def open_store(path: str | Path, mode: str = "r") -> zarr.Group:
+    """Open a complete dask-h2 store, or raise :class:`InputError` naming the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such store")
+    try:
+        root = zarr.open_group(path, mode=mode)
+    except Exception as exc:  # zarr raises several types for a non-store path
+        raise InputError(f"{path}: not a Zarr store ({exc.__class__.__name__})") from None
+    meta = root.attrs.get(ATTRS_KEY)
+    if meta is None or "call_dosage" not in root:
+        raise InputError(f"{path}: not a dask-h2 store (no '{ATTRS_KEY}' attributes or no call_dosage)")
+    if not meta.get("complete", False):
+        raise InputError(f"{path}: store is incomplete (conversion was interrupted); re-run 'dask-h2 convert'")
+    return root
+
+
+def read_strings(root: zarr.Group, name: str) -> np.ndarray:
+    """A string array of the store as a numpy object array of Python str."""
+    return np.asarray(root[name][:]).astype(object)
