@@ -21,7 +21,7 @@ def to_dosage(values: np.ndarray, missing: np.ndarray, where: str,
     if bad.any():
         m, i = (int(k[0]) for k in np.nonzero(bad))
         raise InputError(
-            f"{where}: genotype value {values[m, i]!r} at sample {sample_id[i]!r}, marker "
+            f"{where}: genotype value {values[m, i].item()!r} at sample {sample_id[i]!r}, marker "
             f"{variant_id[first_variant + m]!r}; genotypes must be 0, 1, 2 or NA"
         )
     dosage = values.astype(np.int8)

@@ -11,19 +11,19 @@ import lzma
 from pathlib import Path
 from typing import BinaryIO
 
-from isal import igzip
+from isal import igzip, igzip_lib
 
 # SEXP types
-NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
+NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP, SPECIALSXP, BUILTINSXP = 0, 1, 2, 3, 4, 5, 6, 7, 8
 CHARSXP, LGLSXP, INTSXP, REALSXP, CPLXSXP, STRSXP = 9, 10, 13, 14, 15, 16
-DOTSXP, VECSXP, EXPRSXP, RAWSXP, S4SXP = 17, 19, 20, 24, 25
+DOTSXP, VECSXP, EXPRSXP, BCODESXP, EXTPTRSXP, WEAKREFSXP, RAWSXP, S4SXP = 17, 19, 20, 21, 22, 23, 24, 25
 # pseudo-SEXP types of the stream
 REFSXP, NILVALUE_SXP, GLOBALENV_SXP, UNBOUNDVALUE_SXP, MISSINGARG_SXP = 255, 254, 253, 252, 251
 BASENAMESPACE_SXP, NAMESPACESXP, PACKAGESXP, PERSISTSXP = 250, 249, 248, 247
-EMPTYENV_SXP, BASEENV_SXP, ATTRLANGSXP, ATTRLISTSXP, ALTREP_SXP = 242, 241, 240, 239, 238
+BCREPDEF, BCREPREF, EMPTYENV_SXP, BASEENV_SXP, ATTRLANGSXP, ATTRLISTSXP, ALTREP_SXP = 244, 243, 242, 241, 240, 239, 238
 
 IS_OBJECT, HAS_ATTR, HAS_TAG = 1 << 8, 1 << 9, 1 << 10
-UTF8_LEVEL, ASCII_LEVEL = 1 << 3, 1 << 6
+LATIN1_LEVEL, UTF8_LEVEL, ASCII_LEVEL = 1 << 2, 1 << 3, 1 << 6
 
 NA_INTEGER = -(2**31)
 NA_REAL_BITS = 0x7FF00000000007A2  # R's NA_real_: a NaN whose low word is 1954
@@ -32,6 +32,8 @@ MIN_READER = {2: (2 << 16) | (3 << 8), 3: (3 << 16) | (5 << 8)}  # R 2.3.0, R 3.
 
 MAGIC = {b"RDX2\n": 2, b"RDX3\n": 3}
 COMPRESSIONS = ("gzip", "bzip2", "xz", "none")
+# what a damaged or cut compressed stream raises while it is read
+DECOMPRESSION_ERRORS = (OSError, EOFError, igzip_lib.IsalError, lzma.LZMAError)
 
 
 def open_decompressed(path: str | Path) -> BinaryIO:

@@ -8,6 +8,7 @@ objects are skipped over and represented as :class:`ROther`.
 """
 from __future__ import annotations
 
+import codecs
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from . import rdata_format as f
 
 _VECTOR_DTYPES = {f.LGLSXP: (">i4", "logical"), f.INTSXP: (">i4", "integer"), f.REALSXP: (">f8", "double"),
                   f.CPLXSXP: (">c16", "complex"), f.RAWSXP: ("u1", "raw")}
+_SINGLETONS = (f.GLOBALENV_SXP, f.EMPTYENV_SXP, f.BASEENV_SXP, f.BASENAMESPACE_SXP, f.UNBOUNDVALUE_SXP,
+               f.MISSINGARG_SXP)
+_NODES = (f.LISTSXP, f.LANGSXP, f.CLOSXP, f.PROMSXP, f.DOTSXP)
+_BYTECODE_CELLS = (f.LANGSXP, f.LISTSXP, f.BCREPDEF, f.BCREPREF, f.ATTRLANGSXP, f.ATTRLISTSXP)
 
 
 @dataclass
@@ -67,11 +72,14 @@ class _Parser:
         self.stream = stream
         self.source = source
         self.refs: list[Any] = []
+        self.encoding = "utf-8"  # of strings flagged neither UTF-8, Latin-1 nor ASCII
 
     def fail(self, problem: str) -> InputError:
         return InputError(f"{self.source}: {problem}")
 
     def read(self, size: int) -> bytes:
+        if size < 0:
+            raise self.fail(f"corrupt RData file (negative size {size})")
         data = self.stream.read(size)
         if len(data) != size:
             raise self.fail("truncated or corrupt RData file (stream ended early)")
@@ -95,7 +103,7 @@ class _Parser:
         version = self.read_int()
         self.read_int(), self.read_int()  # writer's R version, minimal reader version
         if version == 3:
-            self.read(self.read_int())  # native encoding name
+            self.encoding = _python_codec(self.read(self.read_int()).decode("ascii", errors="replace"))
         elif version != 2:
             raise self.fail(f"unsupported serialization version {version}")
 
@@ -104,7 +112,9 @@ class _Parser:
         if length == -1:
             return None
         raw = self.read(length)
-        return raw.decode("latin-1") if levels & (1 << 2) else raw.decode("utf-8", errors="replace")
+        if levels & f.LATIN1_LEVEL:
+            return raw.decode("latin-1")
+        return raw.decode("utf-8" if levels & (f.UTF8_LEVEL | f.ASCII_LEVEL) else self.encoding, errors="replace")
 
     def read_attributes(self, flags: int) -> list[tuple[str, Any]]:
         return self.read_item() if flags & f.HAS_ATTR else []
@@ -117,11 +127,12 @@ class _Parser:
         levels = flags >> 12
         if kind == f.NILVALUE_SXP:
             return []  # the empty pairlist
-        if kind in (f.GLOBALENV_SXP, f.EMPTYENV_SXP, f.BASEENV_SXP, f.BASENAMESPACE_SXP,
-                    f.UNBOUNDVALUE_SXP, f.MISSINGARG_SXP):
+        if kind in _SINGLETONS:
             return ROther(kind)
         if kind == f.REFSXP:
             index = flags >> 8 or self.read_int()
+            if not 0 < index <= len(self.refs):
+                raise self.fail(f"corrupt RData file (reference {index} to an unknown object)")
             return self.refs[index - 1]
         if kind == f.SYMSXP:
             symbol = RSymbol(self.read_item() or "")
@@ -141,8 +152,9 @@ class _Parser:
             for _ in range(4):  # enclosure, frame, hash table, attributes
                 self.read_item()
             return other
-        if kind in (f.LISTSXP, f.LANGSXP, f.CLOSXP, f.PROMSXP, f.DOTSXP, f.ATTRLANGSXP, f.ATTRLISTSXP):
-            return self.read_pairlist(flags)
+        if kind in _NODES:
+            items = self.read_pairlist(flags)
+            return items if kind == f.LISTSXP else ROther(kind)
         if kind == f.CHARSXP:
             return self.read_charsxp_body(levels)
         if kind in _VECTOR_DTYPES:
@@ -163,13 +175,27 @@ class _Parser:
             return RVector("list" if kind == f.VECSXP else "expression", items, self.read_attributes(flags))
         if kind == f.ALTREP_SXP:
             return self.read_altrep()
-        if kind == f.S4SXP:
-            self.read_attributes(flags)
-            return ROther(kind)
-        raise self.fail(f"unsupported R object type {kind} in the RData stream (corrupt file?)")
+        other = ROther(kind)
+        if kind in (f.EXTPTRSXP, f.WEAKREFSXP):
+            self.refs.append(other)
+            if kind == f.EXTPTRSXP:
+                self.read_item(), self.read_item()  # protected value, tag
+        elif kind in (f.SPECIALSXP, f.BUILTINSXP):
+            self.read(self.read_int())  # name of the primitive
+        elif kind == f.BCODESXP:
+            self.read_int()  # number of shared language cells
+            self.skip_bytecode()
+        elif kind != f.S4SXP:
+            raise self.fail(f"unsupported R object type {kind} in the RData stream (corrupt file?)")
+        self.read_attributes(flags)
+        return other
 
     def read_pairlist(self, flags: int) -> list[tuple[str, Any]]:
-        """Pairlist nodes as (tag, value), following the CDR chain iteratively."""
+        """Pairlist nodes as (tag, value), following the CDR chain iteratively.
+
+        A CDR that is not another node of the same type (a closure's body, the
+        metadata of an ALTREP state) ends the list as ``("", value)``.
+        """
         items: list[tuple[str, Any]] = []
         while True:
             kind = flags & 0xFF
@@ -181,9 +207,38 @@ class _Parser:
             flags = self.read_int()
             if flags & 0xFF == f.NILVALUE_SXP:
                 return items
-            if flags & 0xFF != kind:  # a CDR that is not another node (a closure's body)
-                self.read_item_body(flags)
+            if flags & 0xFF != kind:
+                items.append(("", self.read_item_body(flags)))
                 return items
+
+    def skip_bytecode(self) -> None:
+        """Consume a byte-code object (R's ReadBC1): its code vector, then its constants."""
+        self.read_item()
+        for _ in range(self.read_int()):
+            kind = self.read_int()
+            if kind == f.BCODESXP:
+                self.skip_bytecode()
+            elif kind in _BYTECODE_CELLS:
+                self.skip_bytecode_cell(kind)
+            else:
+                self.read_item()
+
+    def skip_bytecode_cell(self, kind: int) -> None:
+        """Consume one language cell of a byte-code constant (R's ReadBCLang)."""
+        if kind == f.BCREPREF:
+            self.read_int()
+            return
+        if kind not in _BYTECODE_CELLS:
+            self.read_item()
+            return
+        if kind == f.BCREPDEF:
+            self.read_int()  # position in the table of shared cells
+            kind = self.read_int()
+        if kind in (f.ATTRLANGSXP, f.ATTRLISTSXP):
+            self.read_item()
+        self.read_item()  # tag
+        self.skip_bytecode_cell(self.read_int())  # CAR
+        self.skip_bytecode_cell(self.read_int())  # CDR
 
     def read_altrep(self) -> Any:
         info, state, attributes = self.read_item(), self.read_item(), self.read_item()
@@ -196,21 +251,45 @@ class _Parser:
         elif cls.startswith("wrap_"):
             vector = state[0][1]
         elif cls == "deferred_string":
-            source = state[0][1]
-            vector = RVector("character", np.array([_r_number_string(v) for v in source.values], dtype=object))
+            (_, source), (_, info) = state
+            scipen = int(info.values[0])
+            strings = [_r_integer_string(v) if source.kind == "integer" else _r_double_string(v, scipen)
+                       for v in source.values]
+            vector = RVector("character", np.array(strings, dtype=object))
         else:
             raise self.fail(f"unsupported ALTREP class {cls!r} in the RData stream")
         vector.attributes = attributes or vector.attributes
         return vector
 
 
-def _r_number_string(value: Any) -> str | None:
-    """as.character() of one integer or double, as R prints it."""
-    if isinstance(value, (np.integer, int)):
-        return None if value == f.NA_INTEGER else str(int(value))
+def _python_codec(name: str) -> str:
+    """Python's codec for an R native encoding name such as ``UTF-8`` or ``latin1``; UTF-8 if unknown."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return "utf-8"
+
+
+def _r_integer_string(value: int) -> str | None:
+    """as.character() of one integer."""
+    return None if value == f.NA_INTEGER else str(int(value))
+
+
+def _r_double_string(value: float, scipen: int) -> str | None:
+    """as.character() of one double as R's formatReal() writes it: at most 15 significant
+    digits, in fixed notation unless scientific notation is narrower by more than ``scipen``."""
     if np.isnan(value):
-        return None
-    return format(float(value), ".15g")
+        return None if np.float64(value).view(np.uint64) & 0xFFFFFFFF == 1954 else "NaN"
+    if np.isinf(value):
+        return "Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    mantissa, exponent = format(abs(value), ".14e").split("e")
+    digits, power = len(mantissa.replace(".", "").rstrip("0")), int(exponent)
+    decimals = max(0, digits - power - 1)
+    fixed_width = max(power + 1, 1) + decimals + (decimals > 0)
+    scientific_width = digits + (digits > 1) + 4 + (power >= 100 or power <= -99)
+    return f"{value:.{decimals}f}" if fixed_width <= scientific_width + scipen else f"{value:.{digits - 1}e}"
 
 
 def read_rdata(path: str | Path) -> list[tuple[str, Any]]:
@@ -222,14 +301,14 @@ def read_rdata(path: str | Path) -> list[tuple[str, Any]]:
         parser = _Parser(stream, str(path))
         try:
             magic = stream.read(5)
-        except (OSError, EOFError, ValueError) as exc:
+        except (*f.DECOMPRESSION_ERRORS, ValueError) as exc:
             raise InputError(f"{path}: corrupt compressed file ({exc})") from None
         if magic not in f.MAGIC:
             raise InputError(f"{path}: not an RData file written by save() (unknown header {magic!r})")
         try:
             parser.read_header()
             objects = parser.read_item()
-        except (OSError, EOFError, ValueError, struct.error) as exc:
+        except (*f.DECOMPRESSION_ERRORS, ValueError, MemoryError, RecursionError) as exc:
             raise InputError(f"{path}: truncated or corrupt RData file ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(objects, list):
         raise InputError(f"{path}: not an RData file written by save() (no list of objects)")

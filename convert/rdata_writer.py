@@ -68,6 +68,11 @@ def _strings(out: BinaryIO, values: Sequence[str]) -> None:
 
 
 def _matrix(out: BinaryIO, matrix: RMatrix, source: str) -> None:
+    if matrix.kind not in ("integer", "double"):
+        raise ValueError(f"{source}: matrix kind {matrix.kind!r}, expected 'integer' or 'double'")
+    for names, size, what in ((matrix.rownames, matrix.nrow, "row"), (matrix.colnames, matrix.ncol, "column")):
+        if names is not None and len(names) != size:
+            raise ValueError(f"{source}: {len(names)} {what} names for {size} {what}s")
     sexptype, dtype = (f.INTSXP, ">i4") if matrix.kind == "integer" else (f.REALSXP, ">f8")
     _int(out, sexptype | f.HAS_ATTR)
     _length(out, matrix.nrow * matrix.ncol)
@@ -107,22 +112,27 @@ def write_rdata(
     """Write ``objects`` (name, matrix) as R's ``save()`` would, in the order given.
 
     ``objects`` may be a generator: each matrix is requested only after the previous
-    one has been written. The file appears under its name only once complete.
+    one has been written. The file appears under its name only once complete; on
+    failure nothing is left behind.
     """
     if version not in f.MIN_READER:
         raise ValueError(f"RData version must be 2 or 3, not {version}")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    with f.open_compressed(partial, compression) as out:
-        out.write(b"RDX%d\nX\n" % version)
-        for value in (version, f.R_VERSION_WRITTEN, f.MIN_READER[version]):
-            _int(out, value)
-        if version == 3:
-            _int(out, len(b"UTF-8"))
-            out.write(b"UTF-8")
-        for name, matrix in objects:
-            _int(out, f.LISTSXP | f.HAS_TAG)
-            _symbol(out, name)
-            _matrix(out, matrix, f"{path}: object {name!r}")
-        _int(out, f.NILVALUE_SXP)
+    try:
+        with f.open_compressed(partial, compression) as out:
+            out.write(b"RDX%d\nX\n" % version)
+            for value in (version, f.R_VERSION_WRITTEN, f.MIN_READER[version]):
+                _int(out, value)
+            if version == 3:
+                _int(out, len(b"UTF-8"))
+                out.write(b"UTF-8")
+            for name, matrix in objects:
+                _int(out, f.LISTSXP | f.HAS_TAG)
+                _symbol(out, name)
+                _matrix(out, matrix, f"{path}: object {name!r}")
+            _int(out, f.NILVALUE_SXP)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)

@@ -98,7 +98,9 @@ def _rdata_objects(source: GenotypeSource, progress: bool):
             for start, stop in marker_blocks(source.n_variants, 4096):
                 block = source.read_block(start, stop)
                 bar.update(stop - start)
-                yield np.where(block < 0, NA_INTEGER, block).astype(np.int32)
+                columns = block.astype(np.int32)
+                columns[block < 0] = NA_INTEGER
+                yield columns
 
     yield "genotypes", RMatrix("integer", source.n_samples, source.n_variants, genotype_columns(),
                                list(source.sample_id), list(source.variant_id))
@@ -140,8 +142,11 @@ def _grm_result(group: zarr.Group) -> GRMResult:
 
 
 def fit(store: str | Path, method: Method = "REML", pcs: int = 10, scale: Scale = "hwe",
-        covariates: np.ndarray | None = None, progress: bool = True) -> FitReport:
-    """h² of every trait in ``store`` by ``method`` ("REML" or "ML"), from one eigendecomposition."""
+        covariates: np.ndarray | None = None, constrain: bool = True, progress: bool = True) -> FitReport:
+    """h² of every trait in ``store`` by ``method`` ("REML" or "ML"), from one eigendecomposition.
+
+    ``covariates`` (n, c) join the intercept and PCs; ``constrain=False`` allows h² < 0.
+    """
     method = method.upper()
     if method not in ("REML", "ML"):
         raise InputError(f"--method {method}: expected reml or ml")
@@ -151,7 +156,7 @@ def fit(store: str | Path, method: Method = "REML", pcs: int = 10, scale: Scale 
     if traits.shape[1] == 0:
         raise InputError(f"{store}: the store has no phenotypes to fit")
     fits = fit_traits(result.eigen, traits, names, method, pcs, covariates,
-                      kinship_subset=lambda index: result.kinship.oindex[index, index])
+                      kinship_subset=lambda index: result.kinship.oindex[index, index], constrain=constrain)
     return FitReport(fits, traits.shape[0], result.n_markers_used, result.n_markers_dropped, result.scale, pcs, method)
 
 

@@ -29,6 +29,8 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
                         help="REML (GCTA's standard, default) or ML with the degenerate directions removed")
     parser.add_argument("--pcs", type=int, default=10, help="top PCs of K used as fixed effects (default 10)")
     parser.add_argument("--covar", metavar="FILE", help="quantitative covariates: FID IID c1 c2 ... (NA/-9 missing)")
+    parser.add_argument("--no-constrain", action="store_true",
+                        help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
     _add_scale(parser)
 
 
@@ -94,7 +96,8 @@ def _covariates(path: str | None, store: Path) -> np.ndarray | None:
 
 def _fit_and_report(store: Path, args: argparse.Namespace, prefix: str, truth: list[float] | None = None) -> FitReport:
     report = api.fit(store, args.method, getattr(args, "pcs", 10), getattr(args, "scale", "hwe"),
-                     _covariates(getattr(args, "covar", None), store), progress=not args.quiet)
+                     _covariates(getattr(args, "covar", None), store), not getattr(args, "no_constrain", False),
+                     progress=not args.quiet)
     paths = write_report(report, prefix)
     print(format_table(report, truth))
     print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -9,7 +9,9 @@ import scipy.stats
 
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
-from .likelihood import Method, RotatedProblem, drop_fixed_null_directions, evaluate, observed_information, rotate
+from .likelihood import (
+    Method, RotatedProblem, drop_absorbed_coordinates, drop_fixed_null_directions, evaluate, observed_information, rotate,
+)
 from .optimize import LOG_DELTA_BOUND, h2_pair, maximize_h2
 
 
@@ -55,14 +57,21 @@ def _check_full_rank(X: np.ndarray, what: str) -> None:
         raise InputError(f"{what}: fixed effects are rank deficient (rank {rank} < {X.shape[1]} columns)")
 
 
-def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method) -> TraitFit:
-    """Maximise the profile likelihood of one rotated trait: ``s`` (n,), ``y`` (n,), ``X`` (n, p)."""
+def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method,
+                constrain: bool = True) -> TraitFit:
+    """Maximise the profile likelihood of one rotated trait: ``s`` (n,), ``y`` (n,), ``X`` (n, p).
+
+    ``constrain=False`` lets h² go below 0 (as long as V stays positive definite), which
+    makes the estimator unbiased at h² = 0 (GCTA's --reml-no-constrain).
+    """
     full = RotatedProblem(s, y, X, method)
-    problem = full
     if method == "ML":
         s_ml, y_ml, X_ml, removed = drop_fixed_null_directions(s, y, X)
         problem = RotatedProblem(s_ml, y_ml, X_ml, method, removed)
-    optimum = maximize_h2(lambda h2, one_minus_h2: evaluate(problem, h2, one_minus_h2).loglik)
+    else:
+        problem = RotatedProblem(*drop_absorbed_coordinates(s, y, X), method)
+    optimum = maximize_h2(lambda h2, one_minus_h2: evaluate(problem, h2, one_minus_h2).loglik,
+                          lower=0.0 if constrain else _lowest_h2(problem.s))
     h2, one_minus_h2 = h2_pair(-LOG_DELTA_BOUND) if optimum.h2 == 1.0 else (optimum.h2, 1.0 - optimum.h2)
     at = evaluate(problem, h2, one_minus_h2)
     logl0 = evaluate(problem, 0.0, 1.0).loglik
@@ -82,7 +91,7 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
         sigma_e2_se=float(se[1]),
         vp=sigma_p2,
         vp_se=float(se[2]),
-        delta=float(np.exp(optimum.log_delta)),
+        delta=float(np.exp(optimum.log_delta)) if not np.isnan(optimum.log_delta) else (1.0 - h2) / h2,
         logL=optimum.loglik,
         logL0=logl0,
         lrt=lrt,
@@ -92,6 +101,12 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
         beta=evaluate(full, h2, one_minus_h2).beta.tolist(),
         n_null_removed=problem.n_null_removed,
     )
+
+
+def _lowest_h2(s: np.ndarray) -> float:
+    """Smallest h² < 0 keeping every h² s_i + 1 − h² > 0 (bounded at −10)."""
+    largest = float(np.max(s))
+    return max(-1.0 / (largest - 1.0), -10.0) * (1.0 - 1e-9) if largest > 1.0 else -10.0
 
 
 def _inverse_or_nan(information: np.ndarray) -> np.ndarray:
@@ -108,6 +123,7 @@ def fit_traits(
     pcs: int = 10,
     covariates: np.ndarray | None = None,
     kinship_subset: Callable[[np.ndarray], np.ndarray] | None = None,
+    constrain: bool = True,
 ) -> list[TraitFit]:
     """Fit every column of ``traits`` (n, k; NaN = missing) from one eigendecomposition.
 
@@ -137,5 +153,5 @@ def fit_traits(
         _check_full_rank(X_obs, f"trait {names[columns[0]]}")
         Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, columns], X_obs)
         for i, j in enumerate(columns):
-            fits[j] = fit_rotated(str(names[j]), sub.values, Y_rot[:, i], X_rot, method)
+            fits[j] = fit_rotated(str(names[j]), sub.values, Y_rot[:, i], X_rot, method, constrain)
     return [fits[j] for j in range(traits.shape[1])]

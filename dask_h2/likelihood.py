@@ -18,6 +18,7 @@ import scipy.linalg
 Method = Literal["REML", "ML"]
 LOG_2PI = float(np.log(2.0 * np.pi))
 NULL_COMBINATION_TOLERANCE = 1e-8  # a combination of X this small (relative) outside null(K) lies in it
+ABSORBED_TOLERANCE = 1e-8  # entries of a column of X this small (relative) are rounding zeros
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,23 @@ def drop_fixed_null_directions(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> t
     X_kept = X @ kept
     X_out = np.vstack([X_kept[~null], keep_null.T @ X_kept[null]])
     return s_out, y_out, X_out, k
+
+
+def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove coordinates that a column of X spans alone (the PCs, which are eigenvectors of K).
+
+    A column equal to a unit vector e_i fits coordinate i exactly, so the REML
+    likelihood (that of the error contrasts) does not depend on it: dropping row i
+    and that column leaves it unchanged, and V need only be positive definite on the
+    remaining coordinates.
+    """
+    magnitude = np.abs(X) > ABSORBED_TOLERANCE * np.linalg.norm(X, axis=0)
+    unit_columns = np.flatnonzero(magnitude.sum(axis=0) == 1)
+    if unit_columns.size == 0:
+        return s, y, X
+    rows = np.ones(s.shape[0], dtype=bool)
+    rows[np.argmax(magnitude[:, unit_columns], axis=0)] = False
+    return s[rows], y[rows], np.delete(X[rows], unit_columns, axis=1)
 
 
 def evaluate(problem: RotatedProblem, h2: float, one_minus_h2: float | None = None) -> Evaluation:

@@ -36,8 +36,12 @@ def h2_pair(log_delta: float) -> tuple[float, float]:
     return float(expit(-log_delta)), float(expit(log_delta))
 
 
-def maximize_h2(loglik: Callable[[float, float], float]) -> Optimum:
-    """Maximise ``loglik(h2, one_minus_h2)`` over h² ∈ [0, 1]."""
+def maximize_h2(loglik: Callable[[float, float], float], lower: float = 0.0) -> Optimum:
+    """Maximise ``loglik(h2, one_minus_h2)`` over h² ∈ [``lower``, 1].
+
+    ``lower`` < 0 allows negative h² (GCTA's --reml-no-constrain): when the optimum
+    over [0, 1] is h² = 0, the search goes on over [lower, 0] with Brent on h².
+    """
 
     def negative(t: float) -> float:
         value = loglik(*h2_pair(t))
@@ -50,8 +54,21 @@ def maximize_h2(loglik: Callable[[float, float], float]) -> Optimum:
     result = scipy.optimize.minimize_scalar(negative, bounds=bounds, method="bounded", options={"xatol": X_TOLERANCE})
     t, value = (float(result.x), -float(result.fun)) if result.fun <= values[best] else (grid[best], -values[best])
     h2, one_minus_h2 = h2_pair(t)
+    if h2 < BOUNDARY_H2 and lower < 0.0:
+        return _maximize_negative(loglik, lower)
     if h2 < BOUNDARY_H2:  # the likelihood is flat in log δ there: the optimum is h² = 0 itself
         return Optimum(0.0, np.inf, float(loglik(0.0, 1.0)), True)
     if one_minus_h2 < BOUNDARY_H2:  # h² → 1: the supremum is approached within 1e-10
         return Optimum(1.0, -np.inf, float(loglik(*h2_pair(-LOG_DELTA_BOUND))), True)
     return Optimum(h2, t, value, False)
+
+
+def _maximize_negative(loglik: Callable[[float, float], float], lower: float) -> Optimum:
+    """The optimum over h² ∈ [lower, 0], where log δ is undefined (δ < 0 or infinite)."""
+    result = scipy.optimize.minimize_scalar(
+        lambda h2: -loglik(h2, 1.0 - h2), bounds=(lower, 0.0), method="bounded", options={"xatol": X_TOLERANCE}
+    )
+    h2 = float(result.x)
+    if -h2 < BOUNDARY_H2:
+        return Optimum(0.0, np.inf, float(loglik(0.0, 1.0)), False)
+    return Optimum(h2, np.nan, -float(result.fun), lower - h2 > -BOUNDARY_H2)
