@@ -9,9 +9,7 @@ import scipy.stats
 
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
-from .likelihood import (
-    Method, RotatedProblem, drop_absorbed_coordinates, drop_fixed_null_directions, evaluate, observed_information, rotate,
-)
+from .likelihood import Method, RotatedProblem, evaluate, observed_information, reduce_problem, rotate
 from .optimize import LOG_DELTA_BOUND, h2_pair, maximize_h2
 
 
@@ -65,11 +63,7 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
     makes the estimator unbiased at h² = 0 (GCTA's --reml-no-constrain).
     """
     full = RotatedProblem(s, y, X, method)
-    if method == "ML":
-        s_ml, y_ml, X_ml, removed = drop_fixed_null_directions(s, y, X)
-        problem = RotatedProblem(s_ml, y_ml, X_ml, method, removed)
-    else:
-        problem = RotatedProblem(*drop_absorbed_coordinates(s, y, X), method)
+    problem = reduce_problem(s, y, X, method)
     optimum = maximize_h2(lambda h2, one_minus_h2: evaluate(problem, h2, one_minus_h2).loglik,
                           lower=0.0 if constrain else _lowest_h2(problem.s))
     h2, one_minus_h2 = h2_pair(-LOG_DELTA_BOUND) if optimum.h2 == 1.0 else (optimum.h2, 1.0 - optimum.h2)

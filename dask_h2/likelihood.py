@@ -9,7 +9,8 @@ error contrasts, including −½ log|XᵀX| so that it is invariant to how X is 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -23,26 +24,38 @@ ABSORBED_TOLERANCE = 1e-8  # entries of a column of X this small (relative) are 
 
 @dataclass(frozen=True)
 class RotatedProblem:
-    """One trait in the eigenbasis: ``s`` (n,) eigenvalues ≥ 0, ``y`` (n,), ``X`` (n, p)."""
+    """One trait in the eigenbasis: ``s`` (r,) eigenvalues ≥ 0, ``y`` (r,), ``X`` (r, p).
+
+    ``absorbed_s`` (ML only) holds the eigenvalues of coordinates that a column of X
+    fits exactly (see :func:`reduce_problem`): they add to log|V| and nothing else.
+    """
 
     s: np.ndarray
     y: np.ndarray
     X: np.ndarray
     method: Method
     n_null_removed: int = 0
+    absorbed_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n(self) -> int:
-        return self.y.shape[0]
+        """Coordinates in the likelihood."""
+        return self.y.shape[0] + self.absorbed_s.shape[0]
 
     @property
     def p(self) -> int:
         return self.X.shape[1]
 
+    @cached_property
+    def logdet_xtx(self) -> float:
+        """log|XᵀX|: the constant that makes the REML likelihood invariant to how X is coded."""
+        r = np.linalg.qr(self.X, mode="r")
+        return float(2.0 * np.sum(np.log(np.abs(np.diag(r)))))
+
     @property
     def dof(self) -> int:
         """Degrees of freedom of σ̂²p: n − p for REML, n for ML."""
-        return self.n - self.p if self.method == "REML" else self.n
+        return self.y.shape[0] - self.p if self.method == "REML" else self.n
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ def drop_fixed_null_directions(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> t
     null = s <= null_tolerance(s)
     if not null.any():
         return s, y, X, 0
-    _, sv, vt = np.linalg.svd(X[~null], full_matrices=True)
+    _, sv, vt = np.linalg.svd(X[~null], full_matrices=False)
     rank = int(np.sum(sv > NULL_COMBINATION_TOLERANCE * np.linalg.norm(X, 2)))
     k = X.shape[1] - rank
     if k == 0:
@@ -93,21 +106,35 @@ def drop_fixed_null_directions(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> t
     return s_out, y_out, X_out, k
 
 
-def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, ...]:
     """Remove coordinates that a column of X spans alone (the PCs, which are eigenvectors of K).
 
-    A column equal to a unit vector e_i fits coordinate i exactly, so the REML
-    likelihood (that of the error contrasts) does not depend on it: dropping row i
-    and that column leaves it unchanged, and V need only be positive definite on the
-    remaining coordinates.
+    A column equal to a unit vector e_i fits coordinate i exactly: its residual is 0
+    whatever h², so dropping row i and that column leaves the GLS fit of the rest
+    unchanged. Returns (s, y, X, s_absorbed) with the eigenvalues of the dropped rows.
     """
     magnitude = np.abs(X) > ABSORBED_TOLERANCE * np.linalg.norm(X, axis=0)
     unit_columns = np.flatnonzero(magnitude.sum(axis=0) == 1)
-    if unit_columns.size == 0:
-        return s, y, X
     rows = np.ones(s.shape[0], dtype=bool)
     rows[np.argmax(magnitude[:, unit_columns], axis=0)] = False
-    return s[rows], y[rows], np.delete(X[rows], unit_columns, axis=1)
+    return s[rows], y[rows], np.delete(X[rows], unit_columns, axis=1), s[~rows]
+
+
+def reduce_problem(s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method) -> RotatedProblem:
+    """The smallest equivalent problem for the likelihood of ``method``.
+
+    Coordinates fitted exactly by a column of X drop out of REML altogether (the error
+    contrasts do not see them, so V need only be positive definite on the rest) and
+    out of ML's residual sum of squares. ML then removes null(K) ∩ span(X), whether a
+    column spans such a direction alone (the intercept when K·1 = 0) or in combination.
+    """
+    tolerance = null_tolerance(s)
+    s, y, X, absorbed = drop_absorbed_coordinates(s, y, X)
+    if method == "REML":
+        return RotatedProblem(s, y, X, method)
+    absorbed_null = absorbed <= tolerance  # a column of X that is itself a null direction of K
+    s, y, X, removed = drop_fixed_null_directions(s, y, X)
+    return RotatedProblem(s, y, X, method, removed + int(absorbed_null.sum()), absorbed[~absorbed_null])
 
 
 def evaluate(problem: RotatedProblem, h2: float, one_minus_h2: float | None = None) -> Evaluation:
@@ -118,21 +145,17 @@ def evaluate(problem: RotatedProblem, h2: float, one_minus_h2: float | None = No
         return Evaluation(h2, -np.inf, np.nan, np.full(problem.p, np.nan), d, np.full((problem.p + 1,) * 2, np.nan))
     w = 1.0 / np.sqrt(d)
     augmented = np.column_stack([problem.X * w[:, None], problem.y * w])
-    r = scipy.linalg.qr(augmented, mode="r", check_finite=False)[0][: problem.p + 1]
+    r = np.linalg.qr(augmented, mode="r")
     p, dof = problem.p, problem.dof
     rss = r[p, p] ** 2
     beta = scipy.linalg.solve_triangular(r[:p, :p], r[:p, p], check_finite=False)
     sigma_p2 = rss / dof
-    loglik = -0.5 * (dof * LOG_2PI + np.sum(np.log(d)) + dof + dof * np.log(sigma_p2))
+    logdet_d = np.sum(np.log(d)) + np.sum(np.log(h2 * problem.absorbed_s + omh2))
+    loglik = -0.5 * (dof * LOG_2PI + logdet_d + dof + dof * np.log(sigma_p2))
     if problem.method == "REML":
         logdet_h = 2.0 * np.sum(np.log(np.abs(np.diag(r)[:p])))
-        loglik -= 0.5 * (logdet_h - _logdet_xtx(problem.X))
+        loglik -= 0.5 * (logdet_h - problem.logdet_xtx)
     return Evaluation(h2, float(loglik), float(sigma_p2), beta, d, r)
-
-
-def _logdet_xtx(X: np.ndarray) -> float:
-    r = scipy.linalg.qr(X, mode="r", check_finite=False)[0]
-    return float(2.0 * np.sum(np.log(np.abs(np.diag(r)[: X.shape[1]]))))
 
 
 def observed_information(problem: RotatedProblem, at: Evaluation) -> np.ndarray:
@@ -162,7 +185,9 @@ def observed_information(problem: RotatedProblem, at: Evaluation) -> np.ndarray:
         g_fef = h_inv @ fef
         tr_pepe = np.sum((e / d) ** 2) - 2.0 * np.trace(h_inv @ fe2df) + np.trace(g_fef @ g_fef)
     else:
-        tr_pepe = np.sum((e / d) ** 2)
+        e_absorbed = problem.absorbed_s - 1.0
+        d_absorbed = at.h2 * problem.absorbed_s + (1.0 - at.h2)
+        tr_pepe = np.sum((e / d) ** 2) + np.sum((e_absorbed / d_absorbed) ** 2)
     # Q = yᵀPy = dof · σ̂²p at the optimum over σ²p, which simplifies ∂²ℓ/∂(σ²p)².
     d_ss = -0.5 * problem.dof / sigma**2
     d_sh = -0.5 * ypepy / sigma**2

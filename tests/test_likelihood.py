@@ -8,9 +8,7 @@ import dense_reference as dense
 from conftest import centred_kinship
 from dask_h2.eigen import eigendecompose
 from dask_h2.fit import fit_rotated
-from dask_h2.likelihood import (
-    RotatedProblem, drop_absorbed_coordinates, drop_fixed_null_directions, evaluate, observed_information, rotate,
-)
+from dask_h2.likelihood import RotatedProblem, evaluate, observed_information, reduce_problem, rotate
 
 N, M = 150, 600
 H2_POINTS = [0.0, 0.05, 0.3, 0.6, 0.95, 0.999]
@@ -29,11 +27,7 @@ def data():
 
 
 def _problem(eigen, y, X, method):
-    y_rot, X_rot = rotate(eigen.vectors, y, X)
-    if method == "ML":
-        s, y_rot, X_rot, removed = drop_fixed_null_directions(eigen.values, y_rot, X_rot)
-        return RotatedProblem(s, y_rot, X_rot, method, removed)
-    return RotatedProblem(*drop_absorbed_coordinates(eigen.values, y_rot, X_rot), method)
+    return reduce_problem(eigen.values, *rotate(eigen.vectors, y, X), method)
 
 
 @pytest.mark.parametrize("h2", H2_POINTS)
