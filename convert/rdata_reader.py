@@ -164,11 +164,8 @@ class _Parser:
             values = values.astype(values.dtype.newbyteorder("="))
             return RVector(name, values, self.read_attributes(flags))
         if kind == f.STRSXP:
-            length = self.read_length()
-            values = np.empty(length, dtype=object)
-            for i in range(length):
-                values[i] = self.read_item()
-            return RVector("character", values, self.read_attributes(flags))
+            strings = [self.read_item() for _ in range(self.read_length())]  # grows only as the data is there
+            return RVector("character", np.array(strings, dtype=object), self.read_attributes(flags))
         if kind in (f.VECSXP, f.EXPRSXP):
             length = self.read_length()
             items = [self.read_item() for _ in range(length)]
@@ -241,25 +238,31 @@ class _Parser:
         self.skip_bytecode_cell(self.read_int())  # CDR
 
     def read_altrep(self) -> Any:
+        """An ALTREP object (compact sequence, wrapper, deferred string) as the plain vector it stands for."""
         info, state, attributes = self.read_item(), self.read_item(), self.read_item()
-        cls = info[0][1].name if info and isinstance(info[0][1], RSymbol) else "?"
+        cls = info[0][1].name if isinstance(info, list) and info and isinstance(info[0][1], RSymbol) else "?"
+        try:
+            vector = self.expand_altrep(cls, state)
+            vector.attributes = attributes  # R gives the object the serialized attributes, never the state's
+        except (TypeError, AttributeError, IndexError, ValueError, OverflowError) as exc:
+            raise self.fail(f"corrupt ALTREP object of class {cls!r} ({exc})") from None
+        return vector
+
+    def expand_altrep(self, cls: str, state: Any) -> RVector:
         if cls in ("compact_intseq", "compact_realseq"):
-            n, start, step = (float(v) for v in state.values[:3])
-            values = start + step * np.arange(int(n))
-            vector = RVector("integer" if cls == "compact_intseq" else "double",
-                             values.astype(np.int32 if cls == "compact_intseq" else np.float64))
-        elif cls.startswith("wrap_"):
-            vector = state[0][1]
-        elif cls == "deferred_string":
+            n, start, step = (int(v) for v in state.values)  # doubles holding whole numbers
+            values = start + step * np.arange(n)
+            return RVector("integer" if cls == "compact_intseq" else "double",
+                           values.astype(np.int32 if cls == "compact_intseq" else np.float64))
+        if cls.startswith("wrap_"):
+            return state[0][1]
+        if cls == "deferred_string":
             (_, source), (_, info) = state
             scipen = int(info.values[0])
             strings = [_r_integer_string(v) if source.kind == "integer" else _r_double_string(v, scipen)
                        for v in source.values]
-            vector = RVector("character", np.array(strings, dtype=object))
-        else:
-            raise self.fail(f"unsupported ALTREP class {cls!r} in the RData stream")
-        vector.attributes = attributes or vector.attributes
-        return vector
+            return RVector("character", np.array(strings, dtype=object))
+        raise self.fail(f"unsupported ALTREP class {cls!r} in the RData stream")
 
 
 def _python_codec(name: str) -> str:
@@ -279,7 +282,8 @@ def _r_double_string(value: float, scipen: int) -> str | None:
     """as.character() of one double as R's formatReal() writes it: at most 15 significant
     digits, in fixed notation unless scientific notation is narrower by more than ``scipen``."""
     if np.isnan(value):
-        return None if np.float64(value).view(np.uint64) & 0xFFFFFFFF == 1954 else "NaN"
+        is_na = np.float64(value).view(np.uint64) & 0xFFFFFFFF == f.NA_REAL_BITS & 0xFFFFFFFF  # as R's ISNA()
+        return None if is_na else "NaN"
     if np.isinf(value):
         return "Inf" if value > 0 else "-Inf"
     if value == 0:
