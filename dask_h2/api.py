@@ -21,6 +21,7 @@ from .grm import kinship
 from .likelihood import Method
 from .progress import dask_progress, progress_bar
 from .report import FitReport
+from .resources import plan_grm
 from .simulate import SimulationDesign, simulate
 from .standardize import SCALES, Scale
 from .store import ATTRS_KEY, GRM_GROUP, is_complete, open_store, read_strings
@@ -108,9 +109,13 @@ def _rdata_objects(source: GenotypeSource, progress: bool):
     yield "phenotypes", RMatrix("double", source.n_samples, traits.shape[1], [traits.T], list(source.sample_id), list(names))
 
 
-def grm(store: str | Path, scale: Scale = "hwe", chunk_variants: int | None = None, recompute: bool = False,
+def grm(store: str | Path, scale: Scale = "hwe", memory_limit: int | None = None, recompute: bool = False,
         progress: bool = True) -> GRMResult:
-    """K and its eigendecomposition for a store, computed once and cached in ``store/grm``."""
+    """K and its eigendecomposition for a store, computed once and cached in ``store/grm``.
+
+    ``memory_limit`` (bytes, default 2 GiB) bounds the GRM's working memory: it sets
+    the marker chunk size and the reduction fan-in (:func:`dask_h2.resources.plan_grm`).
+    """
     if scale not in SCALES:
         raise InputError(f"--scale {scale}: expected one of {', '.join(SCALES)}")
     root = open_store(store)
@@ -118,10 +123,12 @@ def grm(store: str | Path, scale: Scale = "hwe", chunk_variants: int | None = No
     if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("scale") == scale:
         return _grm_result(cached)
     dosage = da.from_zarr(root["call_dosage"])
-    if chunk_variants:
-        dosage = dosage.rechunk({0: chunk_variants})
+    try:
+        plan = plan_grm(dosage.shape[1], memory_limit)
+    except ValueError as exc:
+        raise InputError(f"--memory-limit: {exc}") from None
     with dask_progress("GRM", enabled=progress):
-        k = kinship(dosage, scale)
+        k = kinship(dosage, scale, plan)
     root = zarr.open_group(store, mode="r+")
     group = root.create_group(GRM_GROUP, overwrite=True)
     group.attrs.update({"complete": False, "scale": scale, "n_markers_used": k.n_markers_used,

@@ -12,6 +12,7 @@ from . import api
 from .errors import InputError
 from .id_table import align_to_samples
 from .report import FitReport, format_table, write_report
+from .resources import parse_memory
 from .simulate import SimulationDesign, parse_h2_list
 from .standardize import SCALES
 from .store import open_store, read_strings
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("grm", help="compute K and its eigendecomposition into the store")
     p.add_argument("store")
     p.add_argument("--recompute", action="store_true", help="ignore a cached GRM")
+    p.add_argument("--memory-limit", type=_memory, metavar="SIZE",
+                   help="working memory of the GRM, e.g. 2GB (default 2 GiB): sets chunk size and reduction fan-in")
     _add_scale(p)
 
     p = commands.add_parser("fit", help="estimate h2 for every trait of a store")
@@ -85,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--method", type=str.upper, choices=("REML", "ML"), default="REML")
     return parser
+
+
+def _memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _covariates(path: str | None, store: Path) -> np.ndarray | None:
@@ -118,7 +128,7 @@ def dispatch(args: argparse.Namespace) -> None:
                            progress=progress, **_input_options(args))
         print(f"wrote {path}")
     elif args.command == "grm":
-        result = api.grm(args.store, args.scale, recompute=args.recompute, progress=progress)
+        result = api.grm(args.store, args.scale, args.memory_limit, recompute=args.recompute, progress=progress)
         print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
               f"({result.n_markers_dropped} dropped), scale={result.scale}; saved in {args.store}/grm")
     elif args.command == "fit":

@@ -1,8 +1,8 @@
 """The genetic relationship matrix K = Σ_b W_bᵀ W_b / M as a Dask reduction over marker chunks.
 
 Each task reads one chunk of markers (all samples), computes its frequencies and
-scales, standardizes to float32 and adds its float32 SYRK product to a float64
-running sum; partial sums meet in a tree (``split_every``), so the work is one pass
+scales, standardizes to float32 and computes its float32 SYRK product; the products
+are summed in float64 in a tree (``split_every`` at a time), so the work is one pass
 over the data and memory is a few n × n buffers.
 """
 from __future__ import annotations
@@ -13,7 +13,9 @@ import dask
 import dask.array as da
 import numpy as np
 from scipy.linalg.blas import ssyrk
+from threadpoolctl import threadpool_limits
 
+from .resources import ComputePlan, plan_grm
 from .standardize import Scale, centre_and_scale, marker_moments, standardize
 
 
@@ -29,10 +31,10 @@ class Kinship:
 
 
 def _chunk_gram(dosage: np.ndarray, scale: Scale) -> np.ndarray:
-    """Upper triangle of W_bᵀW_b (1, n, n) float64 for one chunk (m, n) of dosages."""
+    """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages."""
     centre, inverse_scale = centre_and_scale(marker_moments(dosage), scale)
     z = standardize(dosage, centre, inverse_scale)
-    return ssyrk(1.0, z.T, trans=0, lower=0).astype(np.float64)[None]
+    return ssyrk(1.0, z.T, trans=0, lower=0)[None]
 
 
 def _chunk_markers(dosage: np.ndarray, scale: Scale) -> np.ndarray:
@@ -41,27 +43,38 @@ def _chunk_markers(dosage: np.ndarray, scale: Scale) -> np.ndarray:
     return np.stack([centre / 2.0, (inverse_scale > 0).astype(np.float64)], axis=1)
 
 
-def kinship(dosage: da.Array, scale: Scale = "hwe", split_every: int = 4) -> Kinship:
+def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = None) -> Kinship:
     """K from int8 dosages (M markers, n samples; −1 = missing), chunked along markers only.
 
-    Centring makes K·1 = 0 exactly in exact arithmetic; the float32 products are
-    double-centred at the end so that this holds to float64 rounding too.
+    ``plan`` (default: :func:`dask_h2.resources.plan_grm` for n) sets the marker chunk
+    size (existing chunks are merged up to it, never split), the reduction fan-in and
+    the split of cores between Dask threads and BLAS threads. Centring makes K·1 = 0 in
+    exact arithmetic; the float32 products are double-centred at the end so that it
+    holds to float64 rounding too.
     """
+    n = dosage.shape[1]
+    plan = plan or plan_grm(n)
     if dosage.numblocks[1] != 1:
         dosage = dosage.rechunk({1: -1})
-    n = dosage.shape[1]
+    current = max(dosage.chunks[0])
+    if current < plan.chunk_markers:
+        dosage = dosage.rechunk({0: plan.chunk_markers // current * current})
     grams = dosage.map_blocks(
-        _chunk_gram, scale, dtype=np.float64, drop_axis=1, new_axis=[1, 2], meta=np.empty((0, 0, 0)),
+        _chunk_gram, scale, dtype=np.float32, drop_axis=1, new_axis=[1, 2], meta=np.empty((0, 0, 0), np.float32),
         chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
     )
     markers = dosage.map_blocks(
         _chunk_markers, scale, dtype=np.float64, chunks=(dosage.chunks[0], (2,)), meta=np.empty((0, 0))
     )
-    upper, per_marker = dask.compute(grams.sum(axis=0, split_every=split_every), markers)
+    with threadpool_limits(limits=plan.blas_threads, user_api="blas"), \
+            dask.config.set(scheduler="threads", num_workers=plan.dask_threads):
+        upper, per_marker = dask.compute(grams.sum(axis=0, dtype=np.float64, split_every=plan.split_every), markers)
     used = int(per_marker[:, 1].sum())
     if used == 0:
         raise ValueError("no polymorphic marker with observed calls: K is undefined")
-    matrix = np.triu(upper) + np.triu(upper, 1).T
+    matrix = np.triu(upper)
+    matrix += np.triu(upper, 1).T
+    del upper
     matrix /= used
     matrix -= matrix.mean(axis=0, keepdims=True)
     matrix -= matrix.mean(axis=1, keepdims=True)

@@ -14,10 +14,14 @@ SCALES: tuple[str, ...] = ("hwe", "empirical")
 
 
 def marker_moments(dosage: np.ndarray) -> np.ndarray:
-    """Counts (m, 3) per marker: observed calls, Σg and Σg² over observed calls."""
-    observed = dosage >= 0
-    g = np.where(observed, dosage, 0).astype(np.int64, copy=False)
-    return np.stack([observed.sum(axis=1), g.sum(axis=1), (g * g).sum(axis=1)], axis=1)
+    """Counts (m, 3) int64 per marker: observed calls, Σg and Σg² over observed calls.
+
+    Only boolean temporaries of the chunk's shape are made (no wide integer copies).
+    """
+    observed = np.count_nonzero(dosage >= 0, axis=1)
+    ones = np.count_nonzero(dosage == 1, axis=1)
+    twos = np.count_nonzero(dosage == 2, axis=1)
+    return np.stack([observed, ones + 2 * twos, ones + 4 * twos], axis=1).astype(np.int64)
 
 
 def centre_and_scale(moments: np.ndarray, scale: Scale) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dask_h2.grm import kinship
+from dask_h2.resources import ComputePlan, parse_memory, plan_grm
 from dask_h2.standardize import centre_and_scale, marker_moments
 
 
@@ -40,7 +41,7 @@ def numpy_kinship(G: np.ndarray, scale: str) -> tuple[np.ndarray, int]:
 def test_dask_kinship_equals_numpy(scale, chunk):
     G = _genotypes()
     expected, used = numpy_kinship(G, scale)
-    result = kinship(da.from_array(G, chunks=(chunk, -1)), scale)
+    result = kinship(da.from_array(G, chunks=(chunk, -1)), scale, plan=ComputePlan(chunk, 2, 1, 1))
     assert result.n_markers_used == used and result.n_markers_dropped == G.shape[0] - used == 3
     # the float32 per-chunk products are accumulated in float64
     np.testing.assert_allclose(result.matrix, expected, rtol=0, atol=1e-6)
@@ -51,7 +52,7 @@ def test_dask_kinship_equals_numpy(scale, chunk):
 
 def test_kinship_does_not_depend_on_chunking():
     G = _genotypes(seed=4)
-    results = [kinship(da.from_array(G, chunks=(c, -1))).matrix for c in (5, 33, 700)]
+    results = [kinship(da.from_array(G, chunks=(c, -1)), plan=ComputePlan(c, 3, 2, 1)).matrix for c in (5, 33, 700)]
     for other in results[1:]:
         np.testing.assert_allclose(other, results[0], rtol=0, atol=1e-6)
 
@@ -75,3 +76,21 @@ def test_moments_ignore_missing_calls():
     np.testing.assert_array_equal(moments, [[3, 3, 5], [0, 0, 0]])
     centre, inverse_scale = centre_and_scale(moments, "hwe")
     assert centre[0] == 1.0 and inverse_scale[0] == pytest.approx(1 / np.sqrt(0.5)) and inverse_scale[1] == 0.0
+
+
+def test_small_store_chunks_are_merged_up_to_the_plan():
+    G = _genotypes(seed=6)
+    merged = kinship(da.from_array(G, chunks=(10, -1)), plan=ComputePlan(300, 2, 1, 1))
+    expected, _ = numpy_kinship(G, "hwe")
+    np.testing.assert_allclose(merged.matrix, expected, rtol=0, atol=1e-6)
+
+
+def test_plan_fits_the_memory_limit_and_shrinks_with_it():
+    n = 5123
+    laptop = plan_grm(n)
+    assert laptop.peak_bytes(n) <= 2 * 2**30 and laptop.chunk_markers >= 2048
+    tight = plan_grm(n, memory_limit=parse_memory("1GiB"))
+    assert tight.peak_bytes(n) <= 2**30 and tight.split_every < laptop.split_every
+    with pytest.raises(ValueError, match="memory limit"):
+        plan_grm(n, memory_limit=parse_memory("200MB"))
+    assert parse_memory("1.5GiB") == 1.5 * 2**30 and parse_memory("800MB") == 800 * 10**6

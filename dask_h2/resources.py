@@ -1,0 +1,66 @@
+"""How the GRM uses the machine: marker chunk size, reduction fan-in and thread split.
+
+Memory model of :func:`dask_h2.grm.kinship` for n samples, m markers per chunk and
+t chunks in flight (bytes): each task holds the int8 chunk (n·m), its float32
+standardization (4·n·m), the float32 SYRK result (4·n²) and its float64 copy
+(8·n²); the tree reduction holds up to ``split_every`` + 1 float64 partial sums
+(8·n² each).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
+MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 16384, 256
+
+
+@dataclass(frozen=True)
+class ComputePlan:
+    """``chunk_markers`` per task, ``split_every`` partials per reduction step, and
+    ``dask_threads`` × ``blas_threads`` = the cores used."""
+
+    chunk_markers: int
+    split_every: int
+    dask_threads: int
+    blas_threads: int
+
+    def peak_bytes(self, n_samples: int) -> int:
+        """Predicted peak of the GRM computation (see the module docstring)."""
+        n, m = n_samples, self.chunk_markers
+        return self.dask_threads * (5 * n * m + 12 * n * n) + (self.split_every + 1) * 8 * n * n
+
+
+def plan_grm(n_samples: int, memory_limit: int | None = None, cores: int | None = None,
+             dask_threads: int | None = None) -> ComputePlan:
+    """The largest chunks (up to ``MAX_CHUNK`` markers) that keep the predicted peak
+    within ``memory_limit`` bytes; fan-in shrinks before chunks do.
+
+    By default one Dask thread runs multi-threaded BLAS on all cores (measured best on
+    2 cores by benchmarks/full_scale.py); ``dask_threads`` overrides the split.
+    """
+    cores = cores or os.cpu_count() or 1
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    threads = max(1, min(dask_threads or 1, cores))
+    blas = max(1, cores // threads)
+    n = n_samples
+    for split_every in (8, 4, 2):
+        fixed = threads * 12 * n * n + (split_every + 1) * 8 * n * n
+        chunk = (limit - fixed) // (threads * 5 * n) if limit > fixed else 0
+        chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
+        if chunk >= MIN_CHUNK:
+            return ComputePlan(int(chunk), split_every, threads, blas)
+    needed = ComputePlan(MIN_CHUNK, 2, threads, blas).peak_bytes(n)
+    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
+                     f"the GRM of {n} samples needs (a few n x n float64 buffers)")
+
+
+def parse_memory(text: str) -> int:
+    """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    cleaned = text.strip().upper().replace(" ", "")
+    number = cleaned.rstrip("KMGIB")
+    unit = cleaned[len(number):]
+    if unit not in units or not number:
+        raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB")
+    return int(float(number) * units[unit])
