@@ -22,8 +22,8 @@ from .likelihood import Method
 from .progress import dask_progress, progress_bar
 from .report import FitReport
 from .resources import plan_grm
+from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
-from .standardize import SCALES, Scale
 from .store import ATTRS_KEY, GRM_GROUP, is_complete, open_store, read_strings
 
 RDATA_SUFFIXES = (".rdata", ".rda")
@@ -31,13 +31,16 @@ RDATA_SUFFIXES = (".rdata", ".rda")
 
 @dataclass(frozen=True)
 class GRMResult:
-    """K (n, n) as stored (a zarr array), its eigendecomposition and marker counts."""
+    """K (n, n) as stored (a zarr array) over the store's samples ``sample_index`` (n,),
+    its eigendecomposition and the marker counts by status."""
 
     kinship: zarr.Array
     eigen: Eigen
     n_markers_used: int
     n_markers_dropped: int
     scale: str
+    sample_index: np.ndarray
+    marker_counts: dict[str, int]
 
 
 def _is_rdata(path: Path) -> bool:
@@ -109,62 +112,77 @@ def _rdata_objects(source: GenotypeSource, progress: bool):
     yield "phenotypes", RMatrix("double", source.n_samples, traits.shape[1], [traits.T], list(source.sample_id), list(names))
 
 
-def grm(store: str | Path, scale: Scale = "hwe", memory_limit: int | None = None, recompute: bool = False,
-        progress: bool = True) -> GRMResult:
+def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: int | None = None,
+        recompute: bool = False, progress: bool = True) -> GRMResult:
     """K and its eigendecomposition for a store, computed once and cached in ``store/grm``.
 
-    ``memory_limit`` (bytes, default 2 GiB) bounds the GRM's working memory: it sets
-    the marker chunk size and the reduction fan-in (:func:`dask_h2.resources.plan_grm`).
+    ``settings`` choose the scaling, marker QC and sample/marker lists; a cached GRM is
+    reused only when they match. ``memory_limit`` (bytes, default 2 GiB) bounds the
+    GRM's working memory: it sets the marker chunk size and the reduction fan-in
+    (:func:`dask_h2.resources.plan_grm`).
     """
-    if scale not in SCALES:
-        raise InputError(f"--scale {scale}: expected one of {', '.join(SCALES)}")
     root = open_store(store)
+    samples = sample_mask(read_strings(root, "sample_id"), settings)
+    variants = variant_mask(read_strings(root, "variant_id"), settings)
+    key = cache_key(settings, samples, variants)
     cached = root.get(GRM_GROUP)
-    if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("scale") == scale:
+    if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
         return _grm_result(cached)
     dosage = da.from_zarr(root["call_dosage"])
+    if not samples.all():
+        dosage = dosage[:, np.flatnonzero(samples)]
     try:
-        plan = plan_grm(dosage.shape[1], memory_limit)
+        plan = plan_grm(int(samples.sum()), memory_limit)
     except ValueError as exc:
         raise InputError(f"--memory-limit: {exc}") from None
     with dask_progress("GRM", enabled=progress):
-        k = kinship(dosage, scale, plan)
+        try:
+            k = kinship(dosage, settings.scale, plan, settings.qc, variants)
+        except ValueError as exc:
+            raise InputError(f"{store}: {exc}") from None
     root = zarr.open_group(store, mode="r+")
     group = root.create_group(GRM_GROUP, overwrite=True)
-    group.attrs.update({"complete": False, "scale": scale, "n_markers_used": k.n_markers_used,
-                        "n_markers_dropped": k.n_markers_dropped})
-    group.create_array("kinship", data=k.matrix, dimension_names=("samples", "samples_2"))
+    group.attrs.update({"complete": False, "key": key, "scale": settings.scale, "n_markers_used": k.n_markers_used,
+                        "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts})
+    group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
+    group.create_array("kinship", data=k.matrix, dimension_names=("grm_samples", "grm_samples_2"))
     group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
     eigen = eigendecompose(k.matrix, overwrite=True)
     group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("samples", "components"))
+    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
     group.attrs["complete"] = True
-    return GRMResult(group["kinship"], eigen, k.n_markers_used, k.n_markers_dropped, scale)
+    return _grm_result(group, eigen)
 
 
-def _grm_result(group: zarr.Group) -> GRMResult:
-    eigen = Eigen(group["eigenvalues"][:], group["eigenvectors"][:])
-    return GRMResult(group["kinship"], eigen, int(group.attrs["n_markers_used"]),
-                     int(group.attrs["n_markers_dropped"]), str(group.attrs["scale"]))
+def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
+    eigen = eigen or Eigen(group["eigenvalues"][:], group["eigenvectors"][:])
+    return GRMResult(group["kinship"], eigen, int(group.attrs["n_markers_used"]), int(group.attrs["n_markers_dropped"]),
+                     str(group.attrs["scale"]), group["sample_index"][:], dict(group.attrs["marker_counts"]))
 
 
-def fit(store: str | Path, method: Method = "REML", pcs: int = 10, scale: Scale = "hwe",
+def fit(store: str | Path, method: Method = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
         covariates: np.ndarray | None = None, constrain: bool = True, progress: bool = True) -> FitReport:
     """h² of every trait in ``store`` by ``method`` ("REML" or "ML"), from one eigendecomposition.
 
-    ``covariates`` (n, c) join the intercept and PCs; ``constrain=False`` allows h² < 0.
+    The GRM is that of ``settings`` (computed or reused); ``covariates`` (n_store, c)
+    join the intercept and PCs; ``constrain=False`` allows h² < 0.
     """
     method = method.upper()
     if method not in ("REML", "ML"):
         raise InputError(f"--method {method}: expected reml or ml")
-    result = grm(store, scale, progress=progress)
+    result = grm(store, settings, progress=progress)
     root = open_store(store)
-    traits, names = root["traits"][:], read_strings(root, "trait_name")
+    traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
+    if covariates is not None:
+        covariates = np.asarray(covariates)[result.sample_index]
     if traits.shape[1] == 0:
         raise InputError(f"{store}: the store has no phenotypes to fit")
     fits = fit_traits(result.eigen, traits, names, method, pcs, covariates,
                       kinship_subset=lambda index: result.kinship.oindex[index, index], constrain=constrain)
-    return FitReport(fits, traits.shape[0], result.n_markers_used, result.n_markers_dropped, result.scale, pcs, method)
+    extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
+             "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
+    return FitReport(fits, traits.shape[0], result.n_markers_used, result.n_markers_dropped, result.scale, pcs, method,
+                     extra)
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,

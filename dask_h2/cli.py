@@ -14,15 +14,30 @@ from .id_table import align_to_samples
 from .report import FitReport, format_table, write_report
 from .resources import parse_memory
 from .simulate import SimulationDesign, parse_h2_list
-from .standardize import SCALES
+from .selection import GRMSettings
+from .standardize import SCALES, MarkerQC
 from .store import open_store, read_strings
 
 DEMO_H2 = "0.5,0.3,0.1,0"
 
 
-def _add_scale(parser: argparse.ArgumentParser) -> None:
+def _add_grm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="hwe",
                         help="marker scaling: hwe = sqrt(2p(1-p)) (GCTA, default); empirical = sample SD (FaST-LMM, Hail)")
+    parser.add_argument("--maf", type=float, default=0.0, help="drop markers with minor allele frequency below this")
+    parser.add_argument("--max-missing", type=float, default=1.0,
+                        help="drop markers with a larger fraction of missing calls than this")
+    parser.add_argument("--keep", type=Path, metavar="FILE", help="only these samples (FID IID per line)")
+    parser.add_argument("--remove", type=Path, metavar="FILE", help="leave out these samples (FID IID per line)")
+    parser.add_argument("--extract", type=Path, metavar="FILE", help="only these markers (one ID per line)")
+    parser.add_argument("--exclude", type=Path, metavar="FILE", help="leave out these markers (one ID per line)")
+
+
+def _grm_settings(args: argparse.Namespace) -> GRMSettings:
+    if not hasattr(args, "scale"):  # demo: the defaults
+        return GRMSettings()
+    return GRMSettings(args.scale, MarkerQC(args.maf, args.max_missing), args.keep, args.remove, args.extract,
+                       args.exclude)
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +47,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--covar", metavar="FILE", help="quantitative covariates: FID IID c1 c2 ... (NA/-9 missing)")
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
-    _add_scale(parser)
+    _add_grm_options(parser)
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recompute", action="store_true", help="ignore a cached GRM")
     p.add_argument("--memory-limit", type=_memory, metavar="SIZE",
                    help="working memory of the GRM, e.g. 2GB (default 2 GiB): sets chunk size and reduction fan-in")
-    _add_scale(p)
+    _add_grm_options(p)
 
     p = commands.add_parser("fit", help="estimate h2 for every trait of a store")
     p.add_argument("store")
@@ -105,7 +120,7 @@ def _covariates(path: str | None, store: Path) -> np.ndarray | None:
 
 
 def _fit_and_report(store: Path, args: argparse.Namespace, prefix: str, truth: list[float] | None = None) -> FitReport:
-    report = api.fit(store, args.method, getattr(args, "pcs", 10), getattr(args, "scale", "hwe"),
+    report = api.fit(store, args.method, getattr(args, "pcs", 10), _grm_settings(args),
                      _covariates(getattr(args, "covar", None), store), not getattr(args, "no_constrain", False),
                      progress=not args.quiet)
     paths = write_report(report, prefix)
@@ -128,9 +143,11 @@ def dispatch(args: argparse.Namespace) -> None:
                            progress=progress, **_input_options(args))
         print(f"wrote {path}")
     elif args.command == "grm":
-        result = api.grm(args.store, args.scale, args.memory_limit, recompute=args.recompute, progress=progress)
+        result = api.grm(args.store, _grm_settings(args), args.memory_limit, recompute=args.recompute,
+                         progress=progress)
+        dropped = ", ".join(f"{count} {why}" for why, count in result.marker_counts.items() if why != "used" and count)
         print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
-              f"({result.n_markers_dropped} dropped), scale={result.scale}; saved in {args.store}/grm")
+              f"(dropped: {dropped or 'none'}), scale={result.scale}; saved in {args.store}/grm")
     elif args.command == "fit":
         _fit_and_report(Path(args.store), args, args.out)
     elif args.command == "run":

@@ -16,41 +16,48 @@ from scipy.linalg.blas import ssyrk
 from threadpoolctl import threadpool_limits
 
 from .resources import ComputePlan, plan_grm
-from .standardize import Scale, centre_and_scale, marker_moments, standardize
+from .standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
 
 
 @dataclass(frozen=True)
 class Kinship:
-    """K (n, n) float64 with its marker bookkeeping; ``allele_frequency`` (M,) is p = E[g]/2."""
+    """K (n, n) float64 with its marker bookkeeping.
+
+    ``allele_frequency`` (M,) is p = E[g]/2 over observed calls; ``marker_counts``
+    counts the markers by status (``dask_h2.standardize.STATUS_NAMES``).
+    """
 
     matrix: np.ndarray
     n_markers_used: int
     n_markers_dropped: int
     scale: str
     allele_frequency: np.ndarray
+    marker_counts: dict[str, int]
 
 
-def _chunk_gram(dosage: np.ndarray, scale: Scale) -> np.ndarray:
+def _chunk_gram(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
     """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages."""
-    centre, inverse_scale = centre_and_scale(marker_moments(dosage), scale)
+    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
     z = standardize(dosage, centre, inverse_scale)
     return ssyrk(1.0, z.T, trans=0, lower=0)[None]
 
 
-def _chunk_markers(dosage: np.ndarray, scale: Scale) -> np.ndarray:
-    """Per marker (m, 2): allele frequency p and 1.0 if the marker enters K."""
-    centre, inverse_scale = centre_and_scale(marker_moments(dosage), scale)
-    return np.stack([centre / 2.0, (inverse_scale > 0).astype(np.float64)], axis=1)
+def _chunk_markers(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
+    """Per marker (m, 2): allele frequency p and the marker's status code."""
+    centre, _, status = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
+    return np.stack([centre / 2.0, status.astype(np.float64)], axis=1)
 
 
-def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = None) -> Kinship:
+def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = None, qc: MarkerQC = MarkerQC(),
+            selected: np.ndarray | None = None) -> Kinship:
     """K from int8 dosages (M markers, n samples; −1 = missing), chunked along markers only.
 
     ``plan`` (default: :func:`dask_h2.resources.plan_grm` for n) sets the marker chunk
     size (existing chunks are merged up to it, never split), the reduction fan-in and
-    the split of cores between Dask threads and BLAS threads. Centring makes K·1 = 0 in
-    exact arithmetic; the float32 products are double-centred at the end so that it
-    holds to float64 rounding too.
+    the split of cores between Dask threads and BLAS threads. Markers failing ``qc``
+    or not ``selected`` (bool (M,)) are left out. Centring makes K·1 = 0 in exact
+    arithmetic; the float32 products are double-centred at the end so that it holds to
+    float64 rounding too.
     """
     n = dosage.shape[1]
     plan = plan or plan_grm(n)
@@ -59,23 +66,28 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     current = max(dosage.chunks[0])
     if current < plan.chunk_markers:
         dosage = dosage.rechunk({0: plan.chunk_markers // current * current})
-    grams = dosage.map_blocks(
-        _chunk_gram, scale, dtype=np.float32, drop_axis=1, new_axis=[1, 2], meta=np.empty((0, 0, 0), np.float32),
-        chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
+    selection = da.from_array(np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool),
+                              chunks=dosage.chunks[0])[:, None]
+    grams = da.map_blocks(
+        _chunk_gram, dosage, selection, scale, qc, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
+        meta=np.empty((0, 0, 0), np.float32), chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
     )
-    markers = dosage.map_blocks(
-        _chunk_markers, scale, dtype=np.float64, chunks=(dosage.chunks[0], (2,)), meta=np.empty((0, 0))
+    markers = da.map_blocks(
+        _chunk_markers, dosage, selection, scale, qc, dtype=np.float64, chunks=(dosage.chunks[0], (2,)),
+        meta=np.empty((0, 0)),
     )
     with threadpool_limits(limits=plan.blas_threads, user_api="blas"), \
             dask.config.set(scheduler="threads", num_workers=plan.dask_threads):
         upper, per_marker = dask.compute(grams.sum(axis=0, dtype=np.float64, split_every=plan.split_every), markers)
-    used = int(per_marker[:, 1].sum())
+    status_counts = np.bincount(per_marker[:, 1].astype(np.int64), minlength=len(STATUS_NAMES))
+    used = int(status_counts[USED])
     if used == 0:
-        raise ValueError("no polymorphic marker with observed calls: K is undefined")
+        raise ValueError("no marker passes the filters with variation among its observed calls: K is undefined")
     matrix = np.triu(upper)
     matrix += np.triu(upper, 1).T
     del upper
     matrix /= used
     matrix -= matrix.mean(axis=0, keepdims=True)
     matrix -= matrix.mean(axis=1, keepdims=True)
-    return Kinship(matrix, used, dosage.shape[0] - used, scale, per_marker[:, 0])
+    return Kinship(matrix, used, dosage.shape[0] - used, scale, per_marker[:, 0],
+                   dict(zip(STATUS_NAMES, map(int, status_counts))))

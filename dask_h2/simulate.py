@@ -62,7 +62,8 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
         while pending.shape[0] < stop - start:
             block_start = position + pending.shape[0]
             block = next(blocks)
-            z = standardize(block, *centre_and_scale(marker_moments(block), "hwe"))
+            centre, inverse_scale, _ = centre_and_scale(marker_moments(block), design.n_samples, "hwe")
+            z = standardize(block, centre, inverse_scale)
             genetic[:] += z.T @ effects[block_start:block_start + block.shape[0]]
             pending = np.concatenate([pending, block])
         out, pending = pending[: stop - start], pending[stop - start:]

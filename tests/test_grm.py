@@ -9,6 +9,7 @@ import pytest
 
 from dask_h2.grm import kinship
 from dask_h2.resources import ComputePlan, parse_memory, plan_grm
+from dask_h2.standardize import MarkerQC
 from dask_h2.standardize import centre_and_scale, marker_moments
 
 
@@ -66,7 +67,7 @@ def test_kinship_rechunks_split_samples():
 
 def test_all_markers_unusable_is_an_error():
     G = np.zeros((5, 10), dtype=np.int8)
-    with pytest.raises(ValueError, match="no polymorphic marker"):
+    with pytest.raises(ValueError, match="no marker passes"):
         kinship(da.from_array(G, chunks=(2, -1)))
 
 
@@ -74,7 +75,7 @@ def test_moments_ignore_missing_calls():
     G = np.array([[0, 1, 2, -1], [-1, -1, -1, -1]], dtype=np.int8)
     moments = marker_moments(G)
     np.testing.assert_array_equal(moments, [[3, 3, 5], [0, 0, 0]])
-    centre, inverse_scale = centre_and_scale(moments, "hwe")
+    centre, inverse_scale, status = centre_and_scale(moments, 4, "hwe")
     assert centre[0] == 1.0 and inverse_scale[0] == pytest.approx(1 / np.sqrt(0.5)) and inverse_scale[1] == 0.0
 
 
@@ -94,3 +95,41 @@ def test_plan_fits_the_memory_limit_and_shrinks_with_it():
     with pytest.raises(ValueError, match="memory limit"):
         plan_grm(n, memory_limit=parse_memory("200MB"))
     assert parse_memory("1.5GiB") == 1.5 * 2**30 and parse_memory("800MB") == 800 * 10**6
+
+
+def test_marker_qc_and_selection_equal_numpy_on_the_kept_markers():
+    G = _genotypes(seed=8)
+    observed = G >= 0
+    p = np.array([g[g >= 0].mean() / 2 if (g >= 0).any() else 0.0 for g in G])
+    maf, missing = np.minimum(p, 1 - p), 1 - observed.mean(axis=1)
+    selected = np.ones(G.shape[0], dtype=bool)
+    selected[::7] = False
+    qc = MarkerQC(maf=0.1, max_missing=0.05)
+    keep = selected & (maf >= 0.1) & (missing <= 0.05)
+    G_extra = G.copy()
+    G_extra[3, :10] = -1  # 11% missing: fails max_missing
+    keep[3] = False
+    result = kinship(da.from_array(G_extra, chunks=(64, -1)), qc=qc, selected=selected, plan=ComputePlan(64, 2, 1, 1))
+    expected, used = numpy_kinship(G_extra[keep], "hwe")
+    assert result.n_markers_used == used == keep.sum()  # markers 10, 20 and 30 fail maf or max_missing too
+    np.testing.assert_allclose(result.matrix, expected, rtol=0, atol=1e-6)
+    counts = result.marker_counts
+    assert sum(counts.values()) == G.shape[0] and counts["used"] == used
+    assert counts["excluded"] == (~selected).sum() and counts["max_missing"] >= 1 and counts["maf"] > 0
+
+
+def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
+    from dask_h2 import api
+    from dask_h2.selection import GRMSettings
+    from dask_h2.simulate import SimulationDesign
+
+    store = api.simulate_to(tmp_path / "qc.zarr", SimulationDesign(120, 800, (0.5,), seed=9), progress=False)
+    (tmp_path / "remove.txt").write_text("ind1 ind1\nind7 ind7\n")
+    (tmp_path / "exclude.txt").write_text("\n".join(f"snp{j}" for j in range(1, 101)) + "\n")
+    settings = GRMSettings(qc=MarkerQC(maf=0.05), remove=tmp_path / "remove.txt", exclude=tmp_path / "exclude.txt")
+    result = api.grm(store, settings, progress=False)
+    assert result.eigen.values.size == 118 and 0 not in result.sample_index and 6 not in result.sample_index
+    assert result.marker_counts["excluded"] == 100 and result.marker_counts["maf"] > 0
+    report = api.fit(store, "REML", settings=settings, progress=False)
+    assert report.n_samples == 118 and report.extra["n_samples_removed"] == 2 and report.traits[0].n == 118
+    assert api.grm(store, progress=False).eigen.values.size == 120  # other settings: recomputed, not reused
