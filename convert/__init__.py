@@ -1,1 +1,1 @@
-"""dask_h2.convert: rewrite RData or PLINK .bed inputs into a dask-h2 Zarr store."""
+"""dask_h2.convert: rewrite RData, PLINK .bed or VCF Zarr inputs into a dask-h2 Zarr store."""

@@ -7,11 +7,12 @@ object names.
 from __future__ import annotations
 
 import bz2
+import io
 import lzma
 from pathlib import Path
 from typing import BinaryIO
 
-from isal import igzip, igzip_lib
+from isal import igzip, igzip_lib, igzip_threaded
 
 # SEXP types
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP, SPECIALSXP, BUILTINSXP = 0, 1, 2, 3, 4, 5, 6, 7, 8
@@ -32,31 +33,33 @@ MIN_READER = {2: (2 << 16) | (3 << 8), 3: (3 << 16) | (5 << 8)}  # R 2.3.0, R 3.
 
 MAGIC = {b"RDX2\n": 2, b"RDX3\n": 3}
 COMPRESSIONS = ("gzip", "bzip2", "xz", "none")
+WRITE_BUFFER = READ_BUFFER = 1 << 20
 # what a damaged or cut compressed stream raises while it is read
 DECOMPRESSION_ERRORS = (OSError, EOFError, igzip_lib.IsalError, lzma.LZMAError)
 
 
-def open_decompressed(path: str | Path) -> BinaryIO:
-    """The file's bytes after whichever of gzip, bzip2, xz or no compression it uses."""
-    with open(path, "rb") as raw:
-        head = raw.read(6)
-    if head[:2] == b"\x1f\x8b":
-        return igzip.open(path, "rb")
+def open_decompressed(raw: BinaryIO) -> BinaryIO:
+    """The bytes of the open file ``raw`` after whichever of gzip, bzip2, xz or no compression it uses."""
+    head = raw.read(6)
+    raw.seek(0)
+    if head[:2] == b"\x1f\x8b":  # ISA-L's reader itself: it inflates straight into readinto's buffer, without the GIL
+        return io.BufferedReader(igzip._IGzipReader(raw), READ_BUFFER)
     if head[:3] == b"BZh":
-        return bz2.open(path, "rb")
+        return bz2.open(raw, "rb")
     if head[:6] == b"\xfd7zXZ\x00":
-        return lzma.open(path, "rb")
-    return open(path, "rb")
+        return lzma.open(raw, "rb")
+    return raw
 
 
 def open_compressed(path: str | Path, compression: str) -> BinaryIO:
-    """A writable binary stream to ``path`` compressed with ``compression``."""
+    """A buffered, writable binary stream to ``path`` compressed with ``compression``
+    (gzip: ISA-L level 1 in a background thread)."""
     if compression == "gzip":
-        return igzip.open(path, "wb", compresslevel=1)
+        return igzip_threaded.open(path, "wb", compresslevel=1, threads=1)
     if compression == "bzip2":
-        return bz2.open(path, "wb")
+        return io.BufferedWriter(bz2.open(path, "wb"), WRITE_BUFFER)
     if compression == "xz":
-        return lzma.open(path, "wb")
+        return io.BufferedWriter(lzma.open(path, "wb"), WRITE_BUFFER)
     if compression == "none":
-        return open(path, "wb")
+        return open(path, "wb", buffering=WRITE_BUFFER)
     raise ValueError(f"unknown compression {compression!r}; expected one of {COMPRESSIONS}")

@@ -1,4 +1,10 @@
-"""Find the genotype and phenotype matrices of an RData file and expose them as a source."""
+"""Find the genotype and phenotype matrices of an RData file and expose them as a source.
+
+The file is read once: small objects whole, large numeric vectors narrowed to int8
+dosages into a spool file as they stream past (:mod:`.spool`). Blocks of markers are then
+cut from the spool, as columns (samples × markers, R's usual layout) or as rows
+(markers × samples).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,55 +14,71 @@ from typing import Any
 import numpy as np
 
 from dask_h2.errors import InputError
+from dask_h2.progress import progress_bar
 
-from .dosage import r_missing, to_dosage
+from .dosage import GENOTYPE_KINDS
+from .rdata_format import NA_INTEGER
 from .rdata_reader import RVector, read_rdata
 from .source import GenotypeSource
+from .spool import DosageVector, Spooler, narrow_held
 
-NUMERIC_KINDS = ("integer", "double", "logical", "raw")
+SPOOL_MIN_VALUES = 1 << 22  # numeric vectors at least this long stream to the spool, never held
 
 
 @dataclass
 class _Matrix:
-    """A numeric R matrix or data.frame: ``columns`` (ncol, nrow) in R's column-major order."""
+    """A numeric R matrix, vector (one column) or data.frame, nrow × ncol; ``values`` in R's
+    column-major order, held (numpy) or streamed (:class:`DosageVector`)."""
 
     name: str
     kind: str
-    columns: np.ndarray
+    nrow: int
+    ncol: int
+    values: np.ndarray | DosageVector
     rownames: list[str] | None
     colnames: list[str] | None
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.columns.shape[1], self.columns.shape[0]
+    def held(self) -> bool:
+        return isinstance(self.values, np.ndarray)
 
 
 def _names(value: Any) -> list[str] | None:
     return None if not isinstance(value, RVector) or value.kind != "character" else [str(v) for v in value.values]
 
 
+def _length(values: np.ndarray | DosageVector) -> int:
+    return values.length if isinstance(values, DosageVector) else values.size
+
+
 def _as_matrix(name: str, value: Any) -> _Matrix | None:
-    if not isinstance(value, RVector):
+    if not isinstance(value, RVector) or value.kind not in GENOTYPE_KINDS + ("list",):
         return None
-    if value.kind in NUMERIC_KINDS and value.dim is not None and len(value.dim) == 2:
-        nrow, ncol = value.dim
-        dimnames = value.attribute("dimnames")
-        rows, cols = (dimnames.values if isinstance(dimnames, RVector) else [None, None])
-        return _Matrix(name, value.kind, value.values.reshape(ncol, nrow), _names(rows), _names(cols))
-    if value.kind in NUMERIC_KINDS and value.dim is None and value.values.ndim == 1:
-        return _Matrix(name, value.kind, value.values.reshape(1, -1), _names(value.attribute("names")), None)
-    if value.kind == "list" and "data.frame" in value.classes and value.values:
+    if value.kind == "list":
         columns = value.values
-        if all(isinstance(c, RVector) and c.kind in ("integer", "double", "logical") for c in columns):
-            data = np.vstack([_as_double(c) for c in columns])
-            return _Matrix(name, "double", data, _names(value.attribute("row.names")), value.names)
+        if "data.frame" in value.classes and columns and all(
+                isinstance(c, RVector) and c.kind in ("integer", "double", "logical") and isinstance(c.values, np.ndarray)
+                for c in columns):
+            data = np.concatenate([_as_double(c.values, c.kind) for c in columns])
+            return _Matrix(name, "double", columns[0].values.size, len(columns), data,
+                           _names(value.attribute("row.names")), value.names)
+        return None
+    dim = value.dim
+    if dim is not None and len(dim) == 2:
+        dimnames = value.attribute("dimnames")
+        rows, cols = dimnames.values if isinstance(dimnames, RVector) else (None, None)
+        return _Matrix(name, value.kind, dim[0], dim[1], value.values, _names(rows), _names(cols))
+    if dim is None:
+        return _Matrix(name, value.kind, _length(value.values), 1, value.values, _names(value.attribute("names")), None)
     return None
 
 
-def _as_double(column: RVector) -> np.ndarray:
-    values = column.values.astype(np.float64)
-    values[r_missing(column.values, column.kind)] = np.nan
-    return values
+def _as_double(values: np.ndarray, kind: str) -> np.ndarray:
+    """R values as float64 with NaN for NA."""
+    doubles = values.astype(np.float64)
+    if kind in ("integer", "logical"):
+        doubles[values == NA_INTEGER] = np.nan
+    return doubles
 
 
 def _candidates(objects: list[tuple[str, Any]]) -> list[_Matrix]:
@@ -78,60 +100,86 @@ def _pick(candidates: list[_Matrix], name: str, path: Path) -> _Matrix:
     raise InputError(f"{path}: no numeric matrix named {name!r} (found: {', '.join(m.name for m in candidates) or 'none'})")
 
 
-def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str | None = None,
-                 transpose: bool | None = None) -> GenotypeSource:
-    """Read an RData file (whole, for now) and find its genotype and phenotype matrices.
+def _phenotype_object(candidates: list[_Matrix], geno: _Matrix, name: str | None, path: Path) -> _Matrix:
+    """The named object, or the first held one whose rows match a dimension of ``geno`` (by names first)."""
+    if name:
+        pheno = _pick(candidates, name, path)
+        if not pheno.held:
+            raise InputError(f"{path}: object {name!r} is too large to be a phenotype table")
+        if pheno.nrow not in (geno.nrow, geno.ncol):
+            raise InputError(f"{path}: phenotype object {pheno.name!r} has {pheno.nrow} rows but genotype matrix "
+                             f"{geno.name!r} is {geno.nrow} × {geno.ncol}")
+        return pheno
+    matching = [m for m in candidates if m is not geno and m.held and m.nrow in (geno.nrow, geno.ncol)]
+    if not matching:
+        raise InputError(f"{path}: no phenotype matrix whose rows match genotype matrix {geno.name!r} "
+                         f"({geno.nrow} × {geno.ncol})")
+    by_name = [m for m in matching if m.rownames is not None and m.rownames in (geno.rownames, geno.colnames)]
+    return (by_name or [m for m in matching if m.nrow == geno.nrow] or matching)[0]
 
-    The genotype matrix is ``genotypes`` or the numeric matrix with the most values;
-    the phenotype matrix is ``phenotypes`` or the first other numeric object whose rows
-    match one dimension of it, which also tells whether samples are rows (the usual
-    samples × markers) or columns. ``transpose=True`` forces markers × samples.
+
+def _transposed(geno: _Matrix, pheno: _Matrix) -> bool:
+    """Whether ``geno`` is markers × samples: its columns carry the phenotype's row names, or
+    only its column count matches the phenotype's rows."""
+    if pheno.rownames is not None and pheno.rownames != geno.rownames and pheno.rownames == geno.colnames:
+        return True
+    return pheno.nrow != geno.nrow
+
+
+def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str | None = None,
+                 transpose: bool | None = None, spool_dir: str | Path | None = None,
+                 progress: bool = False) -> GenotypeSource:
+    """Read an RData file once and find its genotype and phenotype matrices.
+
+    The genotype matrix is ``genotypes`` or the numeric matrix with the most values; the
+    phenotype matrix is ``phenotypes`` or the first other numeric object whose rows match
+    one dimension of it, by row names when both have them. The layout follows: samples ×
+    markers unless only the columns match (``transpose=True`` forces markers × samples).
+    Numeric vectors of at least ``SPOOL_MIN_VALUES`` values go to files in ``spool_dir``
+    (kept until the store is written); without it everything is held in memory.
     """
     path = Path(path)
-    candidates = _candidates(read_rdata(path))
-    matrices = [m for m in candidates if m.columns.shape[0] > 1]
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    with progress_bar(path.stat().st_size, "B", f"reading {path.name}", enabled=progress) as bar:
+        spooler = None
+        if spool_dir is not None:
+            spooler = Spooler(Path(spool_dir), SPOOL_MIN_VALUES, lambda parser: bar.update(parser.input_position() - bar.n))
+        candidates = _candidates(read_rdata(path, spooler))
+        bar.update(bar.total - bar.n)
+    matrices = [m for m in candidates if m.ncol > 1]
     if not matrices:
         raise InputError(f"{path}: no numeric matrix found (objects must be integer, double, logical or raw matrices)")
-    geno = _pick(candidates, genotypes, path) if genotypes else max(matrices, key=lambda m: m.columns.size)
-    others = [m for m in candidates if m is not geno]
-    nrow, ncol = geno.shape
-    if phenotypes:
-        pheno = _pick(candidates, phenotypes, path)
-        if pheno.shape[0] not in (nrow, ncol):
-            raise InputError(f"{path}: phenotype object {pheno.name!r} has {pheno.shape[0]} rows but genotype matrix "
-                             f"{geno.name!r} is {nrow} × {ncol}")
-    else:
-        matching = [m for m in others if m.shape[0] in (nrow, ncol)]
-        if not matching:
-            raise InputError(f"{path}: no phenotype matrix whose rows match genotype matrix {geno.name!r} ({nrow} × {ncol})")
-        pheno = next((m for m in matching if m.shape[0] == nrow), matching[0])
+    geno = _pick(candidates, genotypes, path) if genotypes else max(matrices, key=lambda m: m.nrow * m.ncol)
+    pheno = _phenotype_object(candidates, geno, phenotypes, path)
     if transpose is None:
-        transpose = pheno.shape[0] != nrow or (nrow == ncol and pheno.rownames is not None and pheno.rownames == geno.colnames)
-    n_samples, n_variants = (ncol, nrow) if transpose else (nrow, ncol)
-    if pheno.shape[0] != n_samples:
-        raise InputError(f"{path}: phenotype object {pheno.name!r} has {pheno.shape[0]} rows, genotype matrix "
+        transpose = _transposed(geno, pheno)
+    n_samples, n_variants = (geno.ncol, geno.nrow) if transpose else (geno.nrow, geno.ncol)
+    if pheno.nrow != n_samples:
+        raise InputError(f"{path}: phenotype object {pheno.name!r} has {pheno.nrow} rows, genotype matrix "
                          f"{geno.name!r} has {n_samples} samples")
-    sample_names = (geno.colnames if transpose else geno.rownames)
-    variant_names = (geno.rownames if transpose else geno.colnames)
+    sample_names, variant_names = (geno.colnames, geno.rownames) if transpose else (geno.rownames, geno.colnames)
     if sample_names is not None and pheno.rownames is not None and sample_names != pheno.rownames:
-        raise InputError(f"{path}: sample names of phenotype object {pheno.name!r} do not match the rows of "
-                         f"genotype matrix {geno.name!r}")
+        raise InputError(f"{path}: sample names of phenotype object {pheno.name!r} do not match the "
+                         f"{'columns' if transpose else 'rows'} of genotype matrix {geno.name!r}")
     sample_id = np.array(sample_names or pheno.rownames or [f"sample{i + 1}" for i in range(n_samples)], dtype=object)
     variant_id = np.array(variant_names or [f"variant{j + 1}" for j in range(n_variants)], dtype=object)
-    by_marker = geno.columns.T if transpose else geno.columns  # (markers, samples) view
-    where = f"{path}: object {geno.name!r}"
+    dosage = geno.values if isinstance(geno.values, DosageVector) else narrow_held(geno.values, geno.kind)
+    if dosage.bad is not None:
+        index, value = dosage.bad
+        row, column = index % geno.nrow, index // geno.nrow
+        sample, variant = (column, row) if transpose else (row, column)
+        raise InputError(f"{path}: object {geno.name!r}: genotype value {value!r} at sample {sample_id[sample]!r}, "
+                         f"marker {variant_id[variant]!r}; genotypes must be 0, 1, 2 or NA")
 
     def read_block(start: int, stop: int) -> np.ndarray:
-        values = by_marker[start:stop]
-        return to_dosage(values, r_missing(values, geno.kind), where, sample_id, variant_id, start)
+        return dosage.rows(geno.nrow, start, stop) if transpose else dosage.columns(geno.nrow, start, stop)
 
     def phenotype_table() -> tuple[np.ndarray, np.ndarray]:
-        traits = pheno.columns.T.astype(np.float64)
-        traits[r_missing(pheno.columns.T, pheno.kind)] = np.nan
-        names = pheno.colnames or ([pheno.name] if pheno.columns.shape[0] == 1 else
-                                   [f"trait{j + 1}" for j in range(pheno.columns.shape[0])])
+        traits = _as_double(pheno.values, pheno.kind).reshape(pheno.ncol, pheno.nrow).T
+        names = pheno.colnames or ([pheno.name] if pheno.ncol == 1 else [f"trait{j + 1}" for j in range(pheno.ncol)])
         return traits, np.array(names, dtype=object)
 
     attrs = {"source": str(path.resolve()), "source_format": "RData", "genotype_object": geno.name,
-             "phenotype_object": pheno.name, "transposed": bool(transpose)}
+             "genotype_type": geno.kind, "phenotype_object": pheno.name, "transposed": bool(transpose)}
     return GenotypeSource(sample_id, variant_id, read_block, phenotype_table, attrs)

@@ -4,21 +4,25 @@ Every object of the file is parsed by a single sequential pass over the
 decompressed XDR stream. Vectors become :class:`RVector` (numpy values, R's NA
 kept as its bit pattern for integers and as NaN for doubles); pairlists become
 ordered lists of ``(tag, value)``. Environments, closures and other language
-objects are skipped over and represented as :class:`ROther`.
+objects are skipped over and represented as :class:`ROther`. The stream is
+decompressed on a thread of its own (:mod:`.prefetch`); a hook may take over the
+values of large vectors as they stream past (the converter's :mod:`.spool`).
 """
 from __future__ import annotations
 
 import codecs
+import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
 from dask_h2.errors import InputError
 
 from . import rdata_format as f
+from .prefetch import Prefetched
 
 _VECTOR_DTYPES = {f.LGLSXP: (">i4", "logical"), f.INTSXP: (">i4", "integer"), f.REALSXP: (">f8", "double"),
                   f.CPLXSXP: (">c16", "complex"), f.RAWSXP: ("u1", "raw")}
@@ -67,10 +71,17 @@ class RSymbol:
     name: str
 
 
+# (typeof, length, parser) -> the vector's values read by the hook, or None to read them whole
+LargeVectorHook = Callable[[str, int, "_Parser"], Any]
+
+
 class _Parser:
-    def __init__(self, stream: BinaryIO, source: str):
+    def __init__(self, stream: BinaryIO, source: str, raw: BinaryIO | None = None,
+                 large_vector: LargeVectorHook | None = None):
         self.stream = stream
         self.source = source
+        self.raw = raw  # the file under the decompressor
+        self.large_vector = large_vector
         self.refs: list[Any] = []
         self.encoding = "utf-8"  # of strings flagged neither UTF-8, Latin-1 nor ASCII
 
@@ -84,6 +95,19 @@ class _Parser:
         if len(data) != size:
             raise self.fail("truncated or corrupt RData file (stream ended early)")
         return data
+
+    def read_into(self, buffer: memoryview) -> None:
+        """Fill ``buffer`` from the stream."""
+        filled = 0
+        while filled < len(buffer):
+            got = self.stream.readinto(buffer[filled:])
+            if not got:
+                raise self.fail("truncated or corrupt RData file (stream ended early)")
+            filled += got
+
+    def input_position(self) -> int:
+        """Bytes of the (compressed) file consumed so far."""
+        return self.raw.tell() if self.raw is not None else 0
 
     def read_int(self) -> int:
         return struct.unpack(">i", self.read(4))[0]
@@ -121,6 +145,11 @@ class _Parser:
 
     def read_item(self) -> Any:
         return self.read_item_body(self.read_int())
+
+    def read_string(self) -> Any:
+        """An element of a character vector: a CHARSXP, read without the general dispatch."""
+        flags = self.read_int()
+        return self.read_charsxp_body(flags >> 12) if flags & 0xFF == f.CHARSXP else self.read_item_body(flags)
 
     def read_item_body(self, flags: int) -> Any:
         kind = flags & 0xFF
@@ -160,11 +189,13 @@ class _Parser:
         if kind in _VECTOR_DTYPES:
             dtype, name = _VECTOR_DTYPES[kind]
             length = self.read_length()
-            values = np.frombuffer(self.read(length * np.dtype(dtype).itemsize), dtype=dtype)
-            values = values.astype(values.dtype.newbyteorder("="))
+            values = self.large_vector(name, length, self) if self.large_vector is not None else None
+            if values is None:
+                values = np.frombuffer(self.read(length * np.dtype(dtype).itemsize), dtype=dtype)
+                values = values.astype(values.dtype.newbyteorder("="))
             return RVector(name, values, self.read_attributes(flags))
         if kind == f.STRSXP:
-            strings = [self.read_item() for _ in range(self.read_length())]  # grows only as the data is there
+            strings = [self.read_string() for _ in range(self.read_length())]  # grows only as the data is there
             return RVector("character", np.array(strings, dtype=object), self.read_attributes(flags))
         if kind in (f.VECSXP, f.EXPRSXP):
             length = self.read_length()
@@ -296,13 +327,17 @@ def _r_double_string(value: float, scipen: int) -> str | None:
     return f"{value:.{decimals}f}" if fixed_width <= scientific_width + scipen else f"{value:.{digits - 1}e}"
 
 
-def read_rdata(path: str | Path) -> list[tuple[str, Any]]:
-    """Every top-level object of an RData file as ``(name, value)`` in file order."""
+def read_rdata(path: str | Path, large_vector: LargeVectorHook | None = None) -> list[tuple[str, Any]]:
+    """Every top-level object of an RData file as ``(name, value)`` in file order.
+
+    ``large_vector`` may take over the values of any atomic vector as they stream past
+    (see :class:`dask_h2.convert.spool.Spooler`); by default every vector is read whole.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    with f.open_decompressed(path) as stream:
-        parser = _Parser(stream, str(path))
+    with open(path, "rb") as raw, io.BufferedReader(Prefetched(f.open_decompressed(raw)), f.READ_BUFFER) as stream:
+        parser = _Parser(stream, str(path), raw, large_vector)
         try:
             magic = stream.read(5)
         except (*f.DECOMPRESSION_ERRORS, ValueError) as exc:

@@ -81,10 +81,10 @@ def _matrix(out: BinaryIO, matrix: RMatrix, source: str) -> None:
         block = np.asarray(block)
         if block.ndim != 2 or block.shape[1] != matrix.nrow:
             raise ValueError(f"{source}: column block of shape {block.shape}, expected (k, {matrix.nrow})")
-        encoded = block.astype(dtype)
+        encoded = block.astype(dtype, order="C")
         if sexptype == f.REALSXP:
             encoded.view(">u8")[np.isnan(block)] = f.NA_REAL_BITS
-        out.write(encoded.tobytes())
+        out.write(encoded)
         written += block.shape[0]
     if written != matrix.ncol:
         raise ValueError(f"{source}: {written} columns written, expected {matrix.ncol}")

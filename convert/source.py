@@ -1,16 +1,23 @@
-"""A genotype source (RData, PLINK .bed, simulation) and its one writer to a dask-h2 store."""
+"""A genotype source (RData, PLINK .bed, VCF-Zarr, simulation) and its one writer to a dask-h2 store."""
 from __future__ import annotations
 
+import json
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import zarr
+from isal.isal_zlib import crc32
 
 from dask_h2.progress import progress_bar
-from dask_h2.store import create_store, mark_complete, write_traits
+from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 
 BlockReader = Callable[[int, int], np.ndarray]
+CHECKSUMS_KEY = "chunk_crc32"  # per chunk of call_dosage: CRC-32 of its int8 bytes (C order), null until written
 
 
 @dataclass
@@ -18,8 +25,9 @@ class GenotypeSource:
     """What a store is made of.
 
     ``read_block(start, stop)`` returns int8 dosages (stop − start markers, n samples)
-    with −1 = missing, already validated. ``phenotypes()`` returns (traits (n, k) float64
-    with NaN = missing, names (k,)); it is called after the last block has been read.
+    with −1 = missing, already validated; blocks are read in order. ``phenotypes()``
+    returns (traits (n, k) float64 with NaN = missing, names (k,)); it is called after
+    the last block has been read.
     """
 
     sample_id: np.ndarray
@@ -50,17 +58,73 @@ def default_chunk(n_samples: int, target_bytes: int = 32 * 2**20) -> int:
 
 def write_store(
     source: GenotypeSource, path: str | Path, chunk_variants: int | None = None,
-    overwrite: bool = False, progress: bool = True,
+    overwrite: bool = False, progress: bool = True, threads: int | None = None,
 ) -> Path:
-    """Write ``source`` to a Zarr store at ``path``; it is marked complete only at the end."""
+    """Write ``source`` to a Zarr store at ``path``, chunk by chunk; mark it complete at the end.
+
+    Blocks are read in order while ``threads`` threads (default: one per core) compress
+    and write earlier ones; once a chunk is written, the CRC-32 of its block is recorded in
+    the store's attributes (``chunk_crc32``). The store is marked complete only when every
+    chunk is recorded. An incomplete store started from the same source with the same
+    parameters is resumed (unless ``overwrite``): a chunk is kept when its recorded CRC-32,
+    its block's and that of the chunk read back all agree.
+    """
+    path = Path(path)
     chunk = chunk_variants or default_chunk(source.n_samples)
-    root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk, source.attrs, overwrite)
-    dosage = root["call_dosage"]
-    with progress_bar(source.n_variants, "markers", "writing", enabled=progress) as bar:
-        for start, stop in marker_blocks(source.n_variants, chunk):
-            dosage[start:stop] = source.read_block(start, stop)
-            bar.update(stop - start)
+    blocks = list(marker_blocks(source.n_variants, chunk))
+    shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}
+    attrs = json.loads(json.dumps({**source.attrs, **shape}))  # as the store keeps them
+    root = None if overwrite else _resumable(path, attrs)
+    if root is None:
+        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk,
+                            {**attrs, CHECKSUMS_KEY: [None] * len(blocks)}, overwrite)
+    checksums = list(root.attrs[ATTRS_KEY][CHECKSUMS_KEY])
+    dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
+    workers = threads or os.cpu_count() or 2
+
+    with progress_bar(source.n_variants, "markers", f"writing {path.name}", enabled=progress) as bar, \
+            ThreadPoolExecutor(workers) as pool:
+        pending: deque[tuple[int, int, Future]] = deque()
+
+        def record() -> None:
+            k, checksum, future = pending.popleft()
+            future.result()
+            checksums[k] = checksum
+            root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: checksums}
+            bar.update(blocks[k][1] - blocks[k][0])
+
+        for k, (start, stop) in enumerate(blocks):
+            block = np.ascontiguousarray(source.read_block(start, stop))
+            if block.shape != (stop - start, source.n_samples) or block.dtype != np.int8:
+                raise ValueError(f"block {start}–{stop}: {block.dtype} {block.shape}, expected int8 "
+                                 f"{(stop - start, source.n_samples)}")
+            checksum = crc32(block)
+            if checksums[k] == checksum and crc32(dosage[start:stop]) == checksum:
+                bar.update(stop - start)
+                continue
+            pending.append((k, checksum, pool.submit(dosage.__setitem__, slice(start, stop), block)))
+            if len(pending) > workers:
+                record()
+        while pending:
+            record()
     traits, names = source.phenotypes()
     write_traits(root, traits, names)
-    mark_complete(root, n_samples=source.n_samples, n_variants=source.n_variants, n_traits=len(names))
-    return Path(path)
+    if None in checksums:
+        raise OSError(f"{path}: {checksums.count(None)} of {len(blocks)} chunks were not written")
+    mark_complete(root)
+    return path
+
+
+def _resumable(path: Path, attrs: dict[str, Any]) -> zarr.Group | None:
+    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)."""
+    if not path.exists() or is_complete(path):
+        return None
+    try:
+        root = zarr.open_group(path, mode="r+")
+        started = dict(root.attrs[ATTRS_KEY])
+        dosage_ok = "call_dosage" in root
+    except Exception:  # an interrupted store may be unreadable: start over
+        return None
+    started.pop("format_version", None), started.pop("complete", None)
+    recorded = started.pop(CHECKSUMS_KEY, None)
+    return root if dosage_ok and recorded is not None and started == attrs else None

@@ -3,15 +3,17 @@
 The store-level API mirrors the ``dask-h2`` command line; the numerics underneath
 (:mod:`dask_h2.grm`, :mod:`dask_h2.likelihood`, :mod:`dask_h2.fit`) work on plain arrays.
 """
-from .api import GRMResult, convert, fit, grm, simulate_to, store_for_run
+from .api import GRMResult, convert, export_gcta, fit, grm, load, load_gcta, run, simulate_to, store_for_run
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
-from .fit import TraitFit, fit_traits
+from .fit import TraitFit, dense_subset_eigen, fit_traits
 from .grm import Kinship, kinship
+from .problem import FitProblem
 from .report import FitReport
 from .simulate import SimulationDesign, simulate
 
 __all__ = [
-    "Eigen", "FitReport", "GRMResult", "InputError", "Kinship", "SimulationDesign", "TraitFit",
-    "convert", "eigendecompose", "fit", "fit_traits", "grm", "kinship", "simulate", "simulate_to", "store_for_run",
+    "Eigen", "FitProblem", "FitReport", "GRMResult", "InputError", "Kinship", "SimulationDesign", "TraitFit",
+    "convert", "dense_subset_eigen", "eigendecompose", "export_gcta", "fit", "fit_traits", "grm", "kinship", "load",
+    "load_gcta", "run", "simulate", "simulate_to", "store_for_run",
 ]

@@ -1,30 +1,43 @@
 """Store-level API: convert, simulate, grm, fit and run, as the CLI exposes them."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import dask.array as da
 import numpy as np
 import zarr
+from distributed import Client
 
 from .convert.bed_input import bed_source
 from .convert.rdata_input import rdata_source
 from .convert.rdata_writer import RMatrix, write_rdata
 from .convert.source import GenotypeSource, marker_blocks, write_store
+from .convert.spool import spool_directory
+from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
 from .convert.rdata_format import NA_INTEGER
+from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
-from .fit import fit_traits
-from .grm import kinship
+from .fit import dense_subset_eigen
+from .gcta import read_grm, write_grm
+from .cluster import using
+from .grm import Kinship, kinship
 from .likelihood import Method
+from .id_table import align_to_samples
+from .problem import FitProblem
 from .progress import dask_progress, progress_bar
 from .report import FitReport
-from .resources import plan_grm
+from .planning import grm_plan
+from .resources import ComputePlan
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
-from .store import ATTRS_KEY, GRM_GROUP, is_complete, open_store, read_strings
+from .tiled import TilePlan, tiled_kinship
+from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, is_complete, is_url, open_store, read_strings,
+                    refuse_complete)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
 
@@ -48,26 +61,38 @@ def _is_rdata(path: Path) -> bool:
 
 
 def source_for(path: str | Path, genotypes: str | None = None, phenotypes: str | None = None,
-               transpose: bool | None = None, pheno: str | Path | None = None) -> GenotypeSource:
-    """The genotype source behind an input file, chosen by its suffix (.RData/.rda or .bed)."""
+               transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
+               spool_dir: Path | None = None, progress: bool = False) -> GenotypeSource:
+    """The genotype source behind an input: a PLINK .bed, a VCF-Zarr store (a directory) or an
+    RData file; ``spool_dir`` holds what an RData file's genotypes stream into."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if mpheno is not None and pheno is None:
+        raise InputError("--mpheno needs --pheno FILE")
     if path.suffix.lower() == ".bed":
-        return bed_source(path, pheno)
-    if _is_rdata(path) or path.is_file():
-        return rdata_source(path, genotypes, phenotypes, transpose)
-    raise InputError(f"{path}: not an RData file or PLINK .bed")
+        return bed_source(path, pheno, mpheno)
+    if path.is_dir():
+        return vcf_zarr_source(path, pheno, mpheno)
+    if pheno is not None:
+        raise InputError(f"{path}: --pheno is for .bed and VCF Zarr inputs; an RData file's phenotypes are one of "
+                         "its objects (--phenotypes NAME)")
+    return rdata_source(path, genotypes, phenotypes, transpose, spool_dir, progress)
 
 
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
-            transpose: bool | None = None, pheno: str | Path | None = None, chunk_variants: int | None = None,
-            overwrite: bool = False, progress: bool = True) -> Path:
-    """Rewrite an RData file or PLINK .bed into a dask-h2 Zarr store at ``store``."""
-    genotype_source = source_for(source, genotypes, phenotypes, transpose, pheno)
-    stat = Path(source).stat()
-    genotype_source.attrs.update(source_size=stat.st_size, source_mtime_ns=stat.st_mtime_ns)
-    return _write_or_clean(genotype_source, Path(store), chunk_variants, overwrite, progress)
+            transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
+            chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+    """Rewrite an RData file, PLINK .bed or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
+
+    An interrupted conversion of the same input is resumed (``overwrite`` starts over)."""
+    store = Path(store)
+    refuse_complete(store, overwrite)
+    with spool_directory(store) as spool_dir:
+        genotype_source = source_for(source, genotypes, phenotypes, transpose, pheno, mpheno, spool_dir, progress)
+        stat = Path(source).stat()
+        genotype_source.attrs.update(source_size=stat.st_size, source_mtime_ns=stat.st_mtime_ns)
+        return _write_or_clean(genotype_source, store, chunk_variants, overwrite, progress)
 
 
 def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | None,
@@ -113,13 +138,16 @@ def _rdata_objects(source: GenotypeSource, progress: bool):
 
 
 def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: int | None = None,
-        recompute: bool = False, progress: bool = True) -> GRMResult:
+        recompute: bool = False, progress: bool = True, tile: int | None = None,
+        client: Client | None = None) -> GRMResult:
     """K and its eigendecomposition for a store, computed once and cached in ``store/grm``.
 
     ``settings`` choose the scaling, marker QC and sample/marker lists; a cached GRM is
     reused only when they match. ``memory_limit`` (bytes, default 2 GiB) bounds the
-    GRM's working memory: it sets the marker chunk size and the reduction fan-in
-    (:func:`dask_h2.resources.plan_grm`).
+    GRM's working memory (per worker on a cluster): it sets the marker chunk size and the
+    reduction fan-in (:func:`dask_h2.resources.plan_grm`); when K's n × n buffers do not
+    fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.tiled`).
+    ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """
     root = open_store(store)
     samples = sample_mask(read_strings(root, "sample_id"), settings)
@@ -128,30 +156,43 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     cached = root.get(GRM_GROUP)
     if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
         return _grm_result(cached)
-    dosage = da.from_zarr(root["call_dosage"])
-    if not samples.all():
-        dosage = dosage[:, np.flatnonzero(samples)]
-    try:
-        plan = plan_grm(int(samples.sum()), memory_limit)
-    except ValueError as exc:
-        raise InputError(f"--memory-limit: {exc}") from None
-    with dask_progress("GRM", enabled=progress):
+    with using(client):
         try:
-            k = kinship(dosage, settings.scale, plan, settings.qc, variants)
+            plan = grm_plan(int(samples.sum()), memory_limit, tile, root["call_dosage"].shape[0])
         except ValueError as exc:
-            raise InputError(f"{store}: {exc}") from None
-    root = zarr.open_group(store, mode="r+")
-    group = root.create_group(GRM_GROUP, overwrite=True)
-    group.attrs.update({"complete": False, "key": key, "scale": settings.scale, "n_markers_used": k.n_markers_used,
-                        "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts})
+            raise InputError(f"--memory-limit: {exc}") from None
+        group = zarr.open_group(store, mode="r+").create_group(GRM_GROUP, overwrite=True)
+        group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
+        with dask_progress("GRM", enabled=progress):
+            try:
+                k = _kinship(root["call_dosage"], group, plan, settings, samples, variants)
+            except ValueError as exc:
+                raise InputError(f"{store}: {exc}") from None
+    group.attrs.update({"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
+                        "marker_counts": k.marker_counts})
     group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
-    group.create_array("kinship", data=k.matrix, dimension_names=("grm_samples", "grm_samples_2"))
     group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
     eigen = eigendecompose(k.matrix, overwrite=True)
     group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
     group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
     group.attrs["complete"] = True
     return _grm_result(group, eigen)
+
+
+def _kinship(dosage: zarr.Array, group: zarr.Group, plan: ComputePlan | TilePlan, settings: GRMSettings,
+             samples: np.ndarray, variants: np.ndarray) -> Kinship:
+    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``group/kinship``."""
+    index = None if samples.all() else np.flatnonzero(samples)
+    names = ("grm_samples", "grm_samples_2")
+    if isinstance(plan, TilePlan):
+        n = int(samples.sum())
+        out = group.create_array("kinship", shape=(n, n), chunks=(plan.tile, plan.tile), dtype="float64",
+                                 dimension_names=names)
+        return tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants)
+    columns = da.from_zarr(dosage)
+    k = kinship(columns if index is None else columns[:, index], settings.scale, plan, settings.qc, variants)
+    group.create_array("kinship", data=k.matrix, dimension_names=names)
+    return k
 
 
 def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
@@ -161,39 +202,101 @@ def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
 
 
 def fit(store: str | Path, method: Method = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
-        covariates: np.ndarray | None = None, constrain: bool = True, progress: bool = True) -> FitReport:
+        covar: str | Path | None = None, qcovar: str | Path | None = None, constrain: bool = True,
+        progress: bool = True, client: Client | None = None) -> FitReport:
     """h² of every trait in ``store`` by ``method`` ("REML" or "ML"), from one eigendecomposition.
 
-    The GRM is that of ``settings`` (computed or reused); ``covariates`` (n_store, c)
-    join the intercept and PCs; ``constrain=False`` allows h² < 0.
+    The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
+    (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
+    ``constrain=False`` allows h² < 0. ``client``: the Dask cluster of the GRM (see :func:`grm`).
     """
+    return load(store, settings, covar, qcovar, progress, client).fit(_check_method(method), pcs, constrain)
+
+
+def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | Path | None = None,
+         qcovar: str | Path | None = None, progress: bool = True, client: Client | None = None) -> FitProblem:
+    """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given),
+    traits and covariates over the GRM's samples."""
+    result = grm(store, settings, progress=progress, client=client)
+    root = open_store(store)
+    traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
+    if traits.shape[1] == 0:
+        raise InputError(f"{store}: the store has no phenotypes to fit")
+    covariates = read_covariates(read_strings(root, "sample_id")[result.sample_index], covar, qcovar)
+    extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
+             "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
+    return FitProblem(result.eigen, traits, names, covariates, _cached_subset_eigen(store, result),
+                      result.n_markers_used, result.n_markers_dropped, result.scale, extra)
+
+
+def load_gcta(prefix: str | Path, pheno: str | Path, covar: str | Path | None = None,
+              qcovar: str | Path | None = None) -> FitProblem:
+    """The fit problem of a GCTA GRM (``PREFIX.grm.bin/.grm.N.bin/.grm.id``) with phenotypes
+    from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved."""
+    gcta_grm = read_grm(prefix)
+    traits, names = align_to_samples(pheno, gcta_grm.iid, prefix="pheno")
+    covariates = read_covariates(gcta_grm.iid, covar, qcovar)
+    n_markers = int(gcta_grm.n_markers.max()) if gcta_grm.n_markers is not None else 0
+    return FitProblem(eigendecompose(gcta_grm.kinship.copy(), overwrite=True), traits, np.array(names, dtype=object),
+                      covariates, dense_subset_eigen(gcta_grm.kinship), n_markers, 0, "gcta-grm", {"grm": str(prefix)})
+
+
+def export_gcta(store: str | Path, prefix: str | Path, settings: GRMSettings = GRMSettings(),
+                progress: bool = True) -> list[Path]:
+    """Write the store's GRM (computed or reused) as GCTA's ``PREFIX.grm.bin/.grm.N.bin/.grm.id``
+    (FID = IID; every entry counts all markers used, missing calls being mean-imputed)."""
+    result = grm(store, settings, progress=progress)
+    sample_id = read_strings(open_store(store), "sample_id")[result.sample_index]
+    return write_grm(prefix, result.kinship[:], sample_id, result.n_markers_used)
+
+
+def _check_method(method: str) -> Method:
     method = method.upper()
     if method not in ("REML", "ML"):
         raise InputError(f"--method {method}: expected reml or ml")
-    result = grm(store, settings, progress=progress)
-    root = open_store(store)
-    traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
-    if covariates is not None:
-        covariates = np.asarray(covariates)[result.sample_index]
-    if traits.shape[1] == 0:
-        raise InputError(f"{store}: the store has no phenotypes to fit")
-    fits = fit_traits(result.eigen, traits, names, method, pcs, covariates,
-                      kinship_subset=lambda index: result.kinship.oindex[index, index], constrain=constrain)
-    extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
-             "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
-    return FitReport(fits, traits.shape[0], result.n_markers_used, result.n_markers_dropped, result.scale, pcs, method,
-                     extra)
+    return method
+
+
+def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.ndarray], Eigen]:
+    """Eigendecompositions of K[index][:, index] (``index`` into the GRM's samples), each computed
+    once and kept in ``store/grm/subsets/<hash of index>``; recomputing the GRM discards them."""
+    def subset_eigen(index: np.ndarray) -> Eigen:
+        index = np.asarray(index, dtype=np.int64)
+        path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{hashlib.sha1(index.tobytes()).hexdigest()[:20]}"
+        root = zarr.open_group(store, mode="r+")
+        cached = root.get(path)
+        if cached is not None and cached.attrs.get("complete") and np.array_equal(cached["index"][:], index):
+            return Eigen(cached["eigenvalues"][:], cached["eigenvectors"][:])
+        eigen = eigendecompose(result.kinship.oindex[index, index], overwrite=True)
+        group = root.create_group(path, overwrite=True)
+        group.attrs["complete"] = False
+        group.create_array("index", data=index, dimension_names=("subset_samples",))
+        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
+        group.attrs["complete"] = True
+        return eigen
+
+    return subset_eigen
+
+
+def run(source: str | Path, out_prefix: str | Path, method: Method = "REML", pcs: int = 10,
+        settings: GRMSettings = GRMSettings(), covar: str | Path | None = None, qcovar: str | Path | None = None,
+        constrain: bool = True, overwrite: bool = False, progress: bool = True, client: Client | None = None,
+        **convert_options) -> FitReport:
+    """``dask-h2 run`` without the report files: :func:`store_for_run`, then :func:`fit`."""
+    store = store_for_run(source, out_prefix, overwrite, progress, **convert_options)
+    return fit(store, method, pcs, settings, covar=covar, qcovar=qcovar, constrain=constrain, progress=progress,
+               client=client)
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,
-                  **convert_options) -> Path:
+                  **convert_options) -> str | Path:
     """The store behind ``dask-h2 run``: ``source`` itself if it is a store, else ``OUT_PREFIX.zarr``,
     reused when it was converted from the same unchanged file."""
-    source = Path(source)
-    if source.is_dir():
+    if is_url(source) or (Path(source).is_dir() and not is_vcf_zarr(source)):
         open_store(source)
         return source
-    store = Path(f"{out_prefix}.zarr")
+    source, store = Path(source), Path(f"{out_prefix}.zarr")
     if not overwrite and _converted_from(store, source):
         return store
     return convert(source, store, overwrite=overwrite, progress=progress, **convert_options)

@@ -1,22 +1,20 @@
-"""The ``dask-h2`` command line: simulate, convert, grm, fit, run and demo."""
+"""The ``dask-h2`` command line: simulate, convert, grm, fit, plot, run and demo."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import api
+from . import api, cluster
 from .errors import InputError
-from .id_table import align_to_samples
+from .problem import FitProblem
 from .report import FitReport, format_table, write_report
 from .resources import parse_memory
 from .simulate import SimulationDesign, parse_h2_list
 from .selection import GRMSettings
 from .standardize import SCALES, MarkerQC
-from .store import open_store, read_strings
 
 DEMO_H2 = "0.5,0.3,0.1,0"
 
@@ -31,6 +29,18 @@ def _add_grm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remove", type=Path, metavar="FILE", help="leave out these samples (FID IID per line)")
     parser.add_argument("--extract", type=Path, metavar="FILE", help="only these markers (one ID per line)")
     parser.add_argument("--exclude", type=Path, metavar="FILE", help="leave out these markers (one ID per line)")
+    _add_scheduler(parser)
+
+
+def _add_scheduler(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="compute on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
+                             "(default $DASK_SCHEDULER_ADDRESS, else local threads); see deploy/README.md")
+
+
+def _cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The Dask cluster of a command that has --scheduler (connected, made current); none for the others."""
+    return cluster.connect(args.scheduler) if hasattr(args, "scheduler") else contextlib.nullcontext()
 
 
 def _grm_settings(args: argparse.Namespace) -> GRMSettings:
@@ -43,11 +53,21 @@ def _grm_settings(args: argparse.Namespace) -> GRMSettings:
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", type=str.upper, choices=("REML", "ML"), default="REML",
                         help="REML (GCTA's standard, default) or ML with the degenerate directions removed")
-    parser.add_argument("--pcs", type=int, default=10, help="top PCs of K used as fixed effects (default 10)")
-    parser.add_argument("--covar", metavar="FILE", help="quantitative covariates: FID IID c1 c2 ... (NA/-9 missing)")
+    parser.add_argument("--pcs", type=int, default=10, help="top PCs of K used as fixed effects (default 10; 0 for none)")
+    parser.add_argument("--covar", metavar="FILE",
+                        help="categorical covariates: FID IID c1 c2 ... (NA/-9 missing), each expanded to indicators")
+    parser.add_argument("--qcovar", metavar="FILE", help="quantitative covariates: FID IID q1 q2 ... (NA/-9 missing)")
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
     _add_grm_options(parser)
+
+
+def _add_problem_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", nargs="?", help="a dask-h2 store (or give --grm and --pheno instead)")
+    parser.add_argument("--grm", metavar="PREFIX",
+                        help="fit from a GCTA GRM (PREFIX.grm.bin/.grm.N.bin/.grm.id) instead of a store; "
+                             "the GRM options below then do not apply")
+    parser.add_argument("--pheno", metavar="FILE", help="with --grm: phenotypes FID IID y1 y2 ... (NA/-9 missing)")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +75,11 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phenotypes", metavar="NAME", help="RData object holding the phenotypes (default: found by shape)")
     parser.add_argument("--transpose", action="store_true", default=None,
                         help="the RData genotype matrix is markers x samples")
-    parser.add_argument("--pheno", metavar="FILE", help="phenotypes for a .bed input: FID IID y1 y2 ... (NA/-9 missing)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--pheno", metavar="FILE",
+                        help="phenotypes for a .bed or VCF Zarr input: FID IID y1 y2 ... (NA/-9 missing)")
+    parser.add_argument("--mpheno", type=int, metavar="K", help="with --pheno: use only its K-th phenotype (1-based)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output (an interrupted conversion is otherwise resumed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = commands.add_parser("convert", help="rewrite an RData file or PLINK .bed into a Zarr store")
-    p.add_argument("input", help="IN.RData or IN.bed (with .bim/.fam beside it)")
+    p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store")
+    p.add_argument("input", help="IN.RData, IN.bed (with .bim/.fam beside it) or IN.vcz (VCF Zarr, as bio2zarr writes)")
     p.add_argument("store", help="OUT.zarr")
     p.add_argument("--chunk", type=int, help="markers per chunk (default: about 32 MB per chunk)")
     _add_input_options(p)
@@ -81,17 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("grm", help="compute K and its eigendecomposition into the store")
     p.add_argument("store")
     p.add_argument("--recompute", action="store_true", help="ignore a cached GRM")
+    p.add_argument("--out-gcta", metavar="PREFIX",
+                   help="also write the GRM as GCTA's PREFIX.grm.bin, PREFIX.grm.N.bin, PREFIX.grm.id")
     p.add_argument("--memory-limit", type=_memory, metavar="SIZE",
-                   help="working memory of the GRM, e.g. 2GB (default 2 GiB): sets chunk size and reduction fan-in")
+                   help="working memory of the GRM, e.g. 2GB (default 2 GiB; per worker on a cluster): "
+                        "sets chunk size and reduction fan-in, and tiles K when its n x n buffers do not fit")
+    p.add_argument("--tile", type=int, metavar="SAMPLES",
+                   help="build K in SAMPLES x SAMPLES tiles (default: only when it does not fit --memory-limit)")
     _add_grm_options(p)
 
-    p = commands.add_parser("fit", help="estimate h2 for every trait of a store")
-    p.add_argument("store")
+    p = commands.add_parser("fit", help="estimate h2 for every trait of a store (or of a GCTA GRM with --grm)")
+    _add_problem_options(p)
     p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.json and PREFIX.<trait>.hsq")
     _add_fit_options(p)
 
+    p = commands.add_parser("plot", help="profile likelihood of each trait, eigenvalue spectrum, PC1 vs PC2")
+    _add_problem_options(p)
+    p.add_argument("--out", required=True, metavar="PREFIX",
+                   help="writes PREFIX.profile.<trait>.FORMAT, PREFIX.eigenvalues.FORMAT, PREFIX.pcs.FORMAT")
+    p.add_argument("--format", choices=("png", "svg"), default="png", help="image format (default png)")
+    _add_fit_options(p)
+
     p = commands.add_parser("run", help="convert (if needed), grm and fit in one go")
-    p.add_argument("input", help="IN.RData, IN.bed or a store IN.zarr")
+    p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
     p.add_argument("out_prefix", help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files")
     _add_fit_options(p)
     _add_input_options(p)
@@ -102,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markers", type=int, default=20000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--method", type=str.upper, choices=("REML", "ML"), default="REML")
+    _add_scheduler(p)
     return parser
 
 
@@ -112,17 +148,23 @@ def _memory(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _covariates(path: str | None, store: Path) -> np.ndarray | None:
-    if path is None:
-        return None
-    values, _ = align_to_samples(path, read_strings(open_store(store), "sample_id"))
-    return values
+def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem:
+    """The fit problem of a store, or of ``--grm PREFIX --pheno FILE`` when there is none."""
+    covar, qcovar = getattr(args, "covar", None), getattr(args, "qcovar", None)
+    if store is not None:
+        if getattr(args, "grm", None) is not None:
+            raise InputError("give either a STORE or --grm PREFIX, not both")
+        if args.command in ("fit", "plot") and args.pheno is not None:
+            raise InputError("--pheno goes with --grm (a store holds its own phenotypes)")
+        return api.load(store, _grm_settings(args), covar, qcovar, progress=not args.quiet)
+    if args.grm is None or args.pheno is None:
+        raise InputError("give a STORE, or --grm PREFIX with --pheno FILE")
+    return api.load_gcta(args.grm, args.pheno, covar, qcovar)
 
 
-def _fit_and_report(store: Path, args: argparse.Namespace, prefix: str, truth: list[float] | None = None) -> FitReport:
-    report = api.fit(store, args.method, getattr(args, "pcs", 10), _grm_settings(args),
-                     _covariates(getattr(args, "covar", None), store), not getattr(args, "no_constrain", False),
-                     progress=not args.quiet)
+def _fit_and_report(problem: FitProblem, args: argparse.Namespace, prefix: str,
+                    truth: list[float] | None = None) -> FitReport:
+    report = problem.fit(args.method, getattr(args, "pcs", 10), not getattr(args, "no_constrain", False))
     paths = write_report(report, prefix)
     print(format_table(report, truth))
     print(f"wrote {', '.join(str(p) for p in paths)}")
@@ -130,7 +172,8 @@ def _fit_and_report(store: Path, args: argparse.Namespace, prefix: str, truth: l
 
 
 def _input_options(args: argparse.Namespace) -> dict:
-    return {"genotypes": args.genotypes, "phenotypes": args.phenotypes, "transpose": args.transpose, "pheno": args.pheno}
+    return {"genotypes": args.genotypes, "phenotypes": args.phenotypes, "transpose": args.transpose, "pheno": args.pheno,
+            "mpheno": args.mpheno}
 
 
 def dispatch(args: argparse.Namespace) -> None:
@@ -144,29 +187,39 @@ def dispatch(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     elif args.command == "grm":
         result = api.grm(args.store, _grm_settings(args), args.memory_limit, recompute=args.recompute,
-                         progress=progress)
+                         progress=progress, tile=args.tile)
         dropped = ", ".join(f"{count} {why}" for why, count in result.marker_counts.items() if why != "used" and count)
         print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
               f"(dropped: {dropped or 'none'}), scale={result.scale}; saved in {args.store}/grm")
+        if args.out_gcta:
+            paths = api.export_gcta(args.store, args.out_gcta, _grm_settings(args), progress)
+            print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "fit":
-        _fit_and_report(Path(args.store), args, args.out)
+        _fit_and_report(_problem(args, args.store), args, args.out)
+    elif args.command == "plot":
+        from .plot import write_plots  # matplotlib loads only for this command
+
+        paths = write_plots(_problem(args, args.store), args.out, args.format, args.method, args.pcs,
+                            not args.no_constrain)
+        print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "run":
         store = api.store_for_run(args.input, args.out_prefix, args.overwrite, progress, **_input_options(args))
-        _fit_and_report(store, args, args.out_prefix)
+        _fit_and_report(_problem(args, store), args, args.out_prefix)
     elif args.command == "demo":
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         design = SimulationDesign(args.samples, args.markers, parse_h2_list(DEMO_H2), args.seed)
         print(f"simulating {design.n_samples} samples x {design.n_markers} markers, true h2 = {DEMO_H2}")
         store = api.simulate_to(out_dir / "demo.zarr", design, overwrite=True, progress=progress)
-        _fit_and_report(store, args, str(out_dir / "demo"), truth=list(design.h2))
+        _fit_and_report(_problem(args, store), args, str(out_dir / "demo"), truth=list(design.h2))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        dispatch(args)
+        with _cluster(args):
+            dispatch(args)
     except InputError as exc:
         print(f"dask-h2: error: {exc}", file=sys.stderr)
         return 2

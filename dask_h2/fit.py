@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.stats
 
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
+from .interval import profile_interval
 from .likelihood import Method, RotatedProblem, evaluate, observed_information, reduce_problem, rotate
 from .optimize import LOG_DELTA_BOUND, h2_pair, maximize_h2
+
+RANK_TOLERANCE = 1e-8  # a column of X whose part outside the previous columns is this small (relative) depends on them
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class TraitFit:
     method: str
     h2: float
     h2_se: float
+    h2_ci_low: float  # 95% profile-likelihood interval (see dask_h2.interval)
+    h2_ci_high: float
     sigma_g2: float
     sigma_g2_se: float
     sigma_e2: float
@@ -38,21 +43,54 @@ class TraitFit:
     n_null_removed: int = 0  # directions of null(K) ∩ span(X) removed (ML only)
 
 
-def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None) -> np.ndarray:
-    """X (n, 1 + pcs + c): intercept, top ``pcs`` PCs of K, then the covariates (n, c)."""
+@dataclass(frozen=True)
+class RotatedTrait:
+    """One trait on its complete cases in the eigenbasis of their K: ``s`` (r,), ``y`` (r,), ``X`` (r, p)."""
+
+    index: int  # column in the traits matrix
+    name: str
+    s: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+
+
+def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None,
+                  covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """X (n, 1 + pcs + c) and its column names: intercept, top ``pcs`` PCs of K, then the covariates (n, c)."""
     n = eigen.values.shape[0]
     if not 0 <= pcs < n:
         raise InputError(f"--pcs {pcs}: must be between 0 and {n - 1} for {n} samples")
     columns = [np.ones((n, 1)), eigen.principal_components(pcs)]
+    names = ["intercept"] + [f"PC{i + 1}" for i in range(pcs)]
     if covariates is not None:
-        columns.append(np.asarray(covariates, dtype=np.float64).reshape(n, -1))
-    return np.hstack(columns)
+        covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
+        columns.append(covariates)
+        names += list(covariate_names or [f"covariate{j + 1}" for j in range(covariates.shape[1])])
+    return np.hstack(columns), names
 
 
-def _check_full_rank(X: np.ndarray, what: str) -> None:
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
-        raise InputError(f"{what}: fixed effects are rank deficient (rank {rank} < {X.shape[1]} columns)")
+def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
+    """Raise :class:`InputError` naming every column of X (n, p) that depends on the columns before it.
+
+    Column j is dependent when |R_jj| of the unpivoted QR, the norm of its part outside
+    the span of columns 0..j−1, is at most ``RANK_TOLERANCE`` times its norm.
+    """
+    r = np.linalg.qr(X, mode="r")
+    norms = np.linalg.norm(X, axis=0)
+    dependent = [names[j] for j in range(X.shape[1]) if j >= r.shape[0] or abs(r[j, j]) <= RANK_TOLERANCE * norms[j]]
+    if dependent:
+        raise InputError(f"{what}: fixed effects are rank deficient: {', '.join(dependent)} "
+                         f"{'is' if len(dependent) == 1 else 'are'} constant or a linear combination of the "
+                         f"columns before (order: {', '.join(names)})")
+
+
+def profile_loglik(problem: RotatedProblem) -> Callable[[float], float]:
+    """h² ↦ log L with β and σ²p at their optimum; h² = 1 is the limit at δ = 1e-10, as in the search."""
+    return lambda h2: evaluate(problem, *_h2_and_complement(h2)).loglik
+
+
+def _h2_and_complement(h2: float) -> tuple[float, float]:
+    return h2_pair(-LOG_DELTA_BOUND) if h2 >= 1.0 else (h2, 1.0 - h2)
 
 
 def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method,
@@ -64,9 +102,10 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
     """
     full = RotatedProblem(s, y, X, method)
     problem = reduce_problem(s, y, X, method)
-    optimum = maximize_h2(lambda h2, one_minus_h2: evaluate(problem, h2, one_minus_h2).loglik,
-                          lower=0.0 if constrain else _lowest_h2(problem.s))
-    h2, one_minus_h2 = h2_pair(-LOG_DELTA_BOUND) if optimum.h2 == 1.0 else (optimum.h2, 1.0 - optimum.h2)
+    lower = 0.0 if constrain else _lowest_h2(problem.s)
+    optimum = maximize_h2(lambda h2, one_minus_h2: evaluate(problem, h2, one_minus_h2).loglik, lower=lower)
+    ci_low, ci_high = profile_interval(profile_loglik(problem), optimum.h2, optimum.loglik, lower)
+    h2, one_minus_h2 = _h2_and_complement(optimum.h2)
     at = evaluate(problem, h2, one_minus_h2)
     logl0 = evaluate(problem, 0.0, 1.0).loglik
     sigma_p2 = at.sigma_p2
@@ -79,6 +118,8 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
         method=method,
         h2=optimum.h2,
         h2_se=float(se[3]),
+        h2_ci_low=ci_low,
+        h2_ci_high=ci_high,
         sigma_g2=optimum.h2 * sigma_p2,
         sigma_g2_se=float(se[0]),
         sigma_e2=(1.0 - optimum.h2) * sigma_p2,
@@ -109,6 +150,51 @@ def _inverse_or_nan(information: np.ndarray) -> np.ndarray:
     return np.linalg.inv(information)
 
 
+def rotated_traits(
+    eigen: Eigen,
+    traits: np.ndarray,
+    names: Sequence[str],
+    pcs: int = 10,
+    covariates: np.ndarray | None = None,
+    covariate_names: Sequence[str] | None = None,
+    subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
+) -> Iterator[RotatedTrait]:
+    """Every column of ``traits`` (n, k; NaN = missing) on its complete cases, in the eigenbasis.
+
+    A sample enters a trait's fit when the trait and every covariate (n, c; NaN = missing)
+    are observed for it. Traits are grouped by that pattern; a pattern that lacks samples
+    is rotated by ``subset_eigen(index)``, the eigendecomposition of K[index][:, index]
+    (``index`` (r,) ascending sample positions), while the PCs stay those of the
+    full-sample K, subset to the same rows (GCTA's convention).
+    """
+    traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
+    X, columns = fixed_effects(eigen, pcs, covariates, covariate_names)
+    covariates_observed = ~np.isnan(X).any(axis=1)
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(traits.shape[1]):
+        patterns.setdefault((covariates_observed & ~np.isnan(traits[:, j])).tobytes(), []).append(j)
+    for key, members in patterns.items():
+        observed = np.frombuffer(key, dtype=bool)
+        what = f"trait {names[members[0]]} ({observed.sum()} samples with the trait and every covariate)"
+        if observed.sum() <= X.shape[1] + 1:
+            raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
+        if observed.all():
+            sub = eigen
+        elif subset_eigen is None:
+            raise InputError(f"{what}: has missing values but no kinship matrix to subset")
+        else:
+            sub = subset_eigen(np.flatnonzero(observed))
+        check_full_rank(X[observed], columns, what)
+        Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
+        for i, j in enumerate(members):
+            yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot)
+
+
+def dense_subset_eigen(kinship: np.ndarray) -> Callable[[np.ndarray], Eigen]:
+    """``subset_eigen`` for an in-memory K (n, n): decomposes K[index][:, index] on each call."""
+    return lambda index: eigendecompose(kinship[np.ix_(index, index)], overwrite=True)
+
+
 def fit_traits(
     eigen: Eigen,
     traits: np.ndarray,
@@ -116,36 +202,15 @@ def fit_traits(
     method: Method = "REML",
     pcs: int = 10,
     covariates: np.ndarray | None = None,
-    kinship_subset: Callable[[np.ndarray], np.ndarray] | None = None,
+    subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
     constrain: bool = True,
+    covariate_names: Sequence[str] | None = None,
 ) -> list[TraitFit]:
     """Fit every column of ``traits`` (n, k; NaN = missing) from one eigendecomposition.
 
-    Traits with missing values are fitted on their complete cases: ``kinship_subset(index)``
-    returns K[index][:, index] and that submatrix is decomposed once per missingness
-    pattern; the PCs stay those of the full-sample K (GCTA's convention).
+    Missing values are handled as in :func:`rotated_traits`, which ``subset_eigen`` serves
+    (e.g. :func:`dense_subset_eigen`); the result is in the order of the columns.
     """
-    traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
-    X = fixed_effects(eigen, pcs, covariates)
-    if covariates is not None and np.isnan(X).any():
-        raise InputError("covariates: missing values are not supported here; drop those samples first")
-    fits: dict[int, TraitFit] = {}
-    patterns: dict[bytes, list[int]] = {}
-    for j in range(traits.shape[1]):
-        patterns.setdefault(np.isnan(traits[:, j]).tobytes(), []).append(j)
-    for key, columns in patterns.items():
-        observed = ~np.frombuffer(key, dtype=bool)
-        if observed.sum() <= X.shape[1] + 1:
-            raise InputError(f"trait {names[columns[0]]}: only {observed.sum()} non-missing values for {X.shape[1]} fixed effects")
-        if observed.all():
-            sub = eigen
-        elif kinship_subset is None:
-            raise InputError(f"trait {names[columns[0]]}: has missing values but no kinship matrix to subset")
-        else:
-            sub = eigendecompose(kinship_subset(np.flatnonzero(observed)), overwrite=True)
-        X_obs = X[observed]
-        _check_full_rank(X_obs, f"trait {names[columns[0]]}")
-        Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, columns], X_obs)
-        for i, j in enumerate(columns):
-            fits[j] = fit_rotated(str(names[j]), sub.values, Y_rot[:, i], X_rot, method, constrain)
-    return [fits[j] for j in range(traits.shape[1])]
+    fits = {t.index: fit_rotated(t.name, t.s, t.y, t.X, method, constrain)
+            for t in rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen)}
+    return [fits[j] for j in sorted(fits)]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dask
 import dask.array as da
 import numpy as np
 from scipy.linalg.blas import ssyrk
-from threadpoolctl import threadpool_limits
 
+from .cluster import compute
 from .resources import ComputePlan, plan_grm
 from .standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
 
@@ -35,10 +34,17 @@ class Kinship:
     marker_counts: dict[str, int]
 
 
+def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
+                  qc: MarkerQC) -> tuple[np.ndarray, np.ndarray]:
+    """Centre 2p and inverse scale (m,) of one chunk (m, n) of dosages over all its samples
+    (inverse scale 0 for the markers left out of K), for :func:`dask_h2.standardize.standardize`."""
+    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
+    return centre, inverse_scale
+
+
 def _chunk_gram(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
     """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages."""
-    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
-    z = standardize(dosage, centre, inverse_scale)
+    z = standardize(dosage, *chunk_scaling(dosage, selected, scale, qc))
     return ssyrk(1.0, z.T, trans=0, lower=0)[None]
 
 
@@ -61,33 +67,67 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     """
     n = dosage.shape[1]
     plan = plan or plan_grm(n)
-    if dosage.numblocks[1] != 1:
-        dosage = dosage.rechunk({1: -1})
-    current = max(dosage.chunks[0])
-    if current < plan.chunk_markers:
-        dosage = dosage.rechunk({0: plan.chunk_markers // current * current})
-    selection = da.from_array(np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool),
-                              chunks=dosage.chunks[0])[:, None]
+    dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
     grams = da.map_blocks(
         _chunk_gram, dosage, selection, scale, qc, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
         meta=np.empty((0, 0, 0), np.float32), chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
     )
-    markers = da.map_blocks(
-        _chunk_markers, dosage, selection, scale, qc, dtype=np.float64, chunks=(dosage.chunks[0], (2,)),
-        meta=np.empty((0, 0)),
-    )
-    with threadpool_limits(limits=plan.blas_threads, user_api="blas"), \
-            dask.config.set(scheduler="threads", num_workers=plan.dask_threads):
-        upper, per_marker = dask.compute(grams.sum(axis=0, dtype=np.float64, split_every=plan.split_every), markers)
-    status_counts = np.bincount(per_marker[:, 1].astype(np.int64), minlength=len(STATUS_NAMES))
-    used = int(status_counts[USED])
-    if used == 0:
-        raise ValueError("no marker passes the filters with variation among its observed calls: K is undefined")
+    upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], marker_table(dosage, selection, scale, qc),
+                                plan=plan)
+    used, counts = count_markers(per_marker)
     matrix = np.triu(upper)
     matrix += np.triu(upper, 1).T
     del upper
     matrix /= used
     matrix -= matrix.mean(axis=0, keepdims=True)
     matrix -= matrix.mean(axis=1, keepdims=True)
-    return Kinship(matrix, used, dosage.shape[0] - used, scale, per_marker[:, 0],
-                   dict(zip(STATUS_NAMES, map(int, status_counts))))
+    return Kinship(matrix, used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
+
+
+def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:
+    """``dosage`` with all samples in one block and its marker chunks merged up to ``chunk_markers``
+    (never split), and the marker selection (M, 1) bool chunked alike (default: all markers)."""
+    if dosage.numblocks[1] != 1:
+        dosage = dosage.rechunk({1: -1})
+    current = max(dosage.chunks[0])
+    if current < chunk_markers:
+        dosage = dosage.rechunk({0: chunk_markers // current * current})
+    selection = da.from_array(np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool),
+                              chunks=dosage.chunks[0])[:, None]
+    return dosage, selection
+
+
+def marker_table(dosage: da.Array, selection: da.Array, scale: Scale, qc: MarkerQC) -> da.Array:
+    """Per marker (M, 2), lazily: allele frequency p and status code (see :func:`marker_chunks`)."""
+    return da.map_blocks(_chunk_markers, dosage, selection, scale, qc, dtype=np.float64,
+                         chunks=(dosage.chunks[0], (2,)), meta=np.empty((0, 0)))
+
+
+def count_markers(per_marker: np.ndarray) -> tuple[int, dict[str, int]]:
+    """The number of markers in K and the counts by status, from a computed :func:`marker_table`."""
+    status_counts = np.bincount(per_marker[:, 1].astype(np.int64), minlength=len(STATUS_NAMES))
+    used = int(status_counts[USED])
+    if used == 0:
+        raise ValueError("no marker passes the filters with variation among its observed calls: K is undefined")
+    return used, dict(zip(STATUS_NAMES, map(int, status_counts)))
+
+
+def _add_in_place(parts, axis=None, keepdims=True) -> np.ndarray:
+    """Sum (nested lists of) partial Gram matrices into one float64 buffer, adding in place."""
+    total = None
+    for part in (parts if isinstance(parts, list) else [parts]):
+        part = _add_in_place(part) if isinstance(part, list) else part
+        if total is None:
+            total = part if part.dtype == np.float64 else part.astype(np.float64)
+        else:
+            total += part
+    return total
+
+
+def sum_partials(grams: da.Array, split_every: int) -> da.Array:
+    """Σ of the (1, n, n) float32 blocks of ``grams`` as (1, n, n) float64, in a tree of
+    ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates its inputs
+    before adding, each step adds in place: it holds its inputs and one n × n buffer."""
+    return da.reduction(grams, chunk=lambda block, axis, keepdims: block, combine=_add_in_place,
+                        aggregate=_add_in_place, axis=0, keepdims=True, dtype=np.float64,
+                        split_every=split_every, concatenate=False, meta=np.empty((0, 0, 0)))

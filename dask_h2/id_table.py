@@ -1,4 +1,4 @@
-"""PLINK-style tables keyed by sample (FID IID v1 v2 …): --pheno and --covar files."""
+"""PLINK-style tables keyed by sample (FID IID v1 v2 …): --pheno, --covar and --qcovar files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,11 +10,12 @@ from .errors import InputError
 MISSING = {"NA", "na", "NaN", "nan", "-9", "."}
 
 
-def read_id_table(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(IIDs (r,), values float64 (r, c) with NaN = missing, column names (c,)).
+def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(IIDs (r,), values (r, c), column names (c,)).
 
-    Whitespace-separated; a first line starting with ``FID IID`` is a header;
-    ``NA``/``-9`` are missing.
+    Whitespace-separated; a first line starting with ``FID IID`` is a header, else the
+    columns are named ``prefix`` 1, 2, …; ``NA``/``-9`` are missing. Values are float64
+    with NaN = missing, or with ``numeric=False`` the cells as str (object) with None = missing.
     """
     path = Path(path)
     if not path.is_file():
@@ -23,13 +24,16 @@ def read_id_table(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not rows:
         raise InputError(f"{path}: empty table")
     header = rows[0][:2] if [c.upper() for c in rows[0][:2]] == ["FID", "IID"] else None
-    names = rows.pop(0)[2:] if header else [f"V{j + 1}" for j in range(len(rows[0]) - 2)]
-    values = np.full((len(rows), len(names)), np.nan)
+    names = rows.pop(0)[2:] if header else [f"{prefix}{j + 1}" for j in range(len(rows[0]) - 2)]
+    values = np.full((len(rows), len(names)), np.nan if numeric else None, dtype=np.float64 if numeric else object)
     for i, row in enumerate(rows):
         if len(row) != len(names) + 2:
             raise InputError(f"{path}: line {i + 1 + bool(header)} has {len(row)} columns, expected {len(names) + 2}")
         for j, cell in enumerate(row[2:]):
             if cell in MISSING:
+                continue
+            if not numeric:
+                values[i, j] = cell
                 continue
             try:
                 values[i, j] = float(cell)
@@ -38,13 +42,18 @@ def read_id_table(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.array([r[1] for r in rows], dtype=object), values, names
 
 
-def align_to_samples(path: str | Path, sample_id: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The table's values (n, c) in the order of ``sample_id``; absent samples are NaN."""
-    ids, values, names = read_id_table(path)
+def align_to_samples(path: str | Path, sample_id: np.ndarray, numeric: bool = True,
+                     prefix: str = "V") -> tuple[np.ndarray, list[str]]:
+    """The table's values (n, c) in the order of ``sample_id`` (see :func:`read_id_table`);
+    samples absent from the table are missing, IIDs absent from ``sample_id`` are ignored."""
+    ids, values, names = read_id_table(path, numeric, prefix)
     position = {iid: i for i, iid in enumerate(ids)}
+    if len(position) < len(ids):
+        duplicate = next(iid for i, iid in enumerate(ids) if position[iid] != i)
+        raise InputError(f"{path}: IID {duplicate!r} appears on more than one line")
     found = np.array([position.get(s, -1) for s in sample_id])
     if not (found >= 0).any():
         raise InputError(f"{path}: none of its IIDs match the {len(sample_id)} samples (first sample: {sample_id[0]!r})")
-    aligned = np.full((len(sample_id), len(names)), np.nan)
+    aligned = np.full((len(sample_id), len(names)), np.nan if numeric else None, dtype=values.dtype)
     aligned[found >= 0] = values[found[found >= 0]]
     return aligned, names

@@ -44,12 +44,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def hsq_text(fit: TraitFit) -> str:
-    """GCTA's .hsq layout: variance components with SEs, then the likelihood summary."""
+    """GCTA's .hsq layout, byte for byte: tab-separated; variances and SEs with 6 decimals,
+    logL, logL0 and LRT with 3, Pval as %.4e (GCTA's est_hsq.cpp). The CI is in the JSON only."""
     rows = [("V(G)", fit.sigma_g2, fit.sigma_g2_se), ("V(e)", fit.sigma_e2, fit.sigma_e2_se),
             ("Vp", fit.vp, fit.vp_se), ("V(G)/Vp", fit.h2, fit.h2_se)]
     lines = ["Source\tVariance\tSE"] + [f"{name}\t{value:.6f}\t{se:.6f}" for name, value, se in rows]
     lines += [f"logL\t{fit.logL:.3f}", f"logL0\t{fit.logL0:.3f}", f"LRT\t{fit.lrt:.3f}", "df\t1",
-              f"Pval\t{fit.pval:.4g}", f"n\t{fit.n}"]
+              f"Pval\t{fit.pval:.4e}", f"n\t{fit.n}"]
     return "\n".join(lines) + "\n"
 
 
@@ -69,12 +70,13 @@ def write_report(report: FitReport, prefix: str | Path) -> list[Path]:
 
 def format_table(report: FitReport, truth: list[float] | None = None) -> str:
     """A plain-text table: one row per trait (with the simulated truth when known)."""
-    header = f"{'trait':<16}{'method':>7}{'n':>7}{'h2':>10}{'SE':>9}{'LRT':>10}{'P':>11}  boundary"
+    header = f"{'trait':<16}{'method':>7}{'n':>7}{'h2':>10}{'SE':>9}{'95% CI':>18}{'LRT':>10}{'P':>11}  boundary"
     if truth is not None:
         header += f"{'true h2':>9}"
     lines = [header]
     for i, t in enumerate(report.traits):
-        line = (f"{t.name:<16}{t.method:>7}{t.n:>7}{t.h2:>10.4f}{t.h2_se:>9.4f}{t.lrt:>10.3f}{t.pval:>11.3g}"
+        ci = f"[{t.h2_ci_low:.3f}, {t.h2_ci_high:.3f}]"
+        line = (f"{t.name:<16}{t.method:>7}{t.n:>7}{t.h2:>10.4f}{t.h2_se:>9.4f}{ci:>18}{t.lrt:>10.3f}{t.pval:>11.3g}"
                 f"  {'yes' if t.boundary else 'no':>8}")
         if truth is not None:
             line += f"{truth[i]:>9.3f}"

@@ -20,6 +20,7 @@ from .errors import InputError
 from .standardize import centre_and_scale, marker_moments, standardize
 
 BLOCK = 4096  # markers generated at a time, independent of how the output is chunked
+ROW_VALUES = 1 << 16  # genotypes drawn at a time inside a block (cache-sized)
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,37 @@ def _genotype_blocks(design: SimulationDesign, population: np.ndarray) -> Iterat
         m = min(BLOCK, design.n_markers - start)
         ancestral = rng.uniform(0.05, 0.5, size=(m, 1))
         frequency = rng.beta(ancestral * a, (1.0 - ancestral) * a, size=(m, design.n_populations))
-        p = frequency[:, population]
-        dosage = (rng.random(p.shape) < p).astype(np.int8) + (rng.random(p.shape) < p)
-        dosage[rng.random(p.shape) < design.missing_rate] = -1
-        yield dosage
+        yield _draw_dosage(rng, frequency, population, design.missing_rate)
+
+
+def _draw_dosage(rng: np.random.Generator, frequency: np.ndarray, population: np.ndarray,
+                 missing_rate: float) -> np.ndarray:
+    """int8 (m, n) dosages from three (m, n) uniform fields drawn one after the other by ``rng``
+    (allele 1, allele 2, missing call), with p = ``frequency`` (m, populations)[:, population].
+
+    Computed a few rows at a time, each field from a copy of the generator advanced to its
+    start: the same values as drawing the whole fields, without (m, n) float64 temporaries.
+    """
+    m, n = frequency.shape[0], population.size
+    fields = []
+    for k in range(3):
+        bits = type(rng.bit_generator)()
+        bits.state = rng.bit_generator.state
+        fields.append(np.random.Generator(bits.advance(k * m * n)))
+    dosage = np.empty((m, n), np.int8)
+    rows = max(1, ROW_VALUES // n)
+    p, u = np.empty((rows, n)), np.empty((rows, n))
+    for r0 in range(0, m, rows):
+        k = min(m, r0 + rows) - r0
+        d = dosage[r0:r0 + k]
+        np.take(frequency[r0:r0 + k], population, axis=1, out=p[:k])
+        fields[0].random(out=u[:k])
+        np.less(u[:k], p[:k], out=d.view(bool))
+        fields[1].random(out=u[:k])
+        d += u[:k] < p[:k]
+        fields[2].random(out=u[:k])
+        d[u[:k] < missing_rate] = -1
+    return dosage
 
 
 def parse_h2_list(text: str | Sequence[float]) -> tuple[float, ...]:

@@ -1,0 +1,90 @@
+"""Where dask-h2's Dask computations run: a ``distributed`` cluster or local threads.
+
+A computation runs on the cluster when a client is current (given to the API as
+``client=``, made current with :func:`using`, or connected by :func:`connect` from
+``--scheduler`` / ``DASK_SCHEDULER_ADDRESS``); otherwise on the local threaded
+scheduler with the plan's split of cores between Dask and BLAS threads. On a
+cluster each worker process runs BLAS with the threads its nanny gives it
+(``OMP_NUM_THREADS`` = ``OPENBLAS_NUM_THREADS`` = 1 by distributed's default
+``distributed.nanny.pre-spawn-environ``), so parallelism comes from worker threads
+and processes; deploy/ documents the settings.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Iterator, Protocol
+
+import dask
+from distributed import Client, default_client
+from threadpoolctl import threadpool_limits
+
+from .errors import InputError
+from .progress import follow
+
+CONNECT_TIMEOUT = "20s"
+
+
+@contextlib.contextmanager
+def connect(address: str | None = None) -> Iterator[Client | None]:
+    """A client of the scheduler at ``address`` (default: ``DASK_SCHEDULER_ADDRESS``, Dask's
+    ``scheduler-address`` setting), current inside the context and closed after it; None
+    (local threads) when there is no address. Prints the cluster's size and dashboard address.
+    """
+    address = address or dask.config.get("scheduler-address", None)
+    if address is None:
+        yield None
+        return
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except OSError as exc:
+        raise InputError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
+    with client, client.as_current():
+        threads = client.nthreads()
+        print(f"dask-h2: Dask cluster {client.scheduler.address}: {len(threads)} workers, "
+              f"{sum(threads.values())} threads; dashboard {client.dashboard_link}", file=sys.stderr)
+        yield client
+
+
+def using(client: Client | None) -> contextlib.AbstractContextManager:
+    """Make ``client`` current inside the context (no-op for None: the current client or local threads)."""
+    return client.as_current() if client is not None else contextlib.nullcontext()
+
+
+def active_client() -> Client | None:
+    """The current or default ``distributed`` client, None when there is none."""
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class ThreadSplit(Protocol):
+    """A plan's split of local cores: ``dask_threads`` tasks at once, each running BLAS on ``blas_threads``."""
+
+    dask_threads: int
+    blas_threads: int
+
+
+def compute(*collections: Any, plan: ThreadSplit) -> tuple:
+    """``dask.compute(*collections)`` on the active client (tasks followed by the progress bar
+    of :func:`dask_h2.progress.dask_progress`), else on local threads split as ``plan`` says."""
+    client = active_client()
+    if client is None:
+        with threadpool_limits(limits=plan.blas_threads, user_api="blas"), \
+                dask.config.set(scheduler="threads", num_workers=plan.dask_threads):
+            return dask.compute(*collections)
+    futures = client.compute(list(collections))
+    follow(futures)
+    return tuple(client.gather(futures))
+
+
+def worker_budget(client: Client) -> tuple[int | None, int]:
+    """(bytes, threads) of the smallest worker: its memory limit times Dask's
+    ``distributed.worker.memory.target`` fraction (None when unlimited) and its thread count."""
+    workers = list(client.scheduler_info()["workers"].values())
+    if not workers:
+        raise InputError(f"Dask cluster {client.scheduler.address} has no workers")
+    limits = [w["memory_limit"] for w in workers if w["memory_limit"]]
+    fraction = dask.config.get("distributed.worker.memory.target") or 0.6
+    return (int(min(limits) * fraction) if limits else None), max(w["nthreads"] for w in workers)

@@ -1,0 +1,40 @@
+"""The GRM's plan for where it runs: untiled when its n × n buffers fit a worker, else tiled."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from .cluster import active_client, worker_budget
+from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MIN_CHUNK, ComputePlan, plan_grm
+from .tiled import TilePlan, plan_tiles
+
+
+def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None = None,
+             n_markers: int | None = None) -> ComputePlan | TilePlan:
+    """:func:`dask_h2.resources.plan_grm` when it fits ``memory_limit`` (default 2 GiB) and no
+    ``tile`` size is asked for, else :func:`dask_h2.tiled.plan_tiles`.
+
+    Locally the limit is the process's; on a cluster (an active client) it is per worker,
+    capped by the smallest worker's budget, each worker thread runs one task with the
+    worker's BLAS threads (see :mod:`dask_h2.cluster`), and the untiled GRM's marker
+    chunks shrink so that the ``n_markers`` make at least two tasks per worker thread.
+    Raises ValueError when even the smallest tiles do not fit.
+    """
+    client = active_client()
+    if client is None:  # one Dask thread running BLAS on all cores, as plan_grm's default
+        limit, threads, cores = memory_limit or DEFAULT_MEMORY_LIMIT, 1, os.cpu_count() or 1
+    else:
+        budget, threads = worker_budget(client)
+        limit, cores = min(memory_limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), threads
+    if tile is None:
+        try:
+            plan = plan_grm(n_samples, limit, cores=cores, dask_threads=threads)
+        except ValueError:
+            pass
+        else:
+            if client is None or not n_markers:
+                return plan
+            spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
+            spread = max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)
+            return replace(plan, chunk_markers=min(plan.chunk_markers, spread))
+    return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile)

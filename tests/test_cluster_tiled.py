@@ -1,0 +1,73 @@
+"""K built in sample tiles (dask_h2.tiled) equals the untiled GRM, and the plans that choose it."""
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+from dask_h2 import api
+from dask_h2.convert.source import write_store
+from dask_h2.grm import kinship
+from dask_h2.planning import grm_plan
+from dask_h2.resources import ComputePlan, parse_memory
+from dask_h2.simulate import SimulationDesign, simulate
+from dask_h2.standardize import MarkerQC
+from dask_h2.tiled import TilePlan, plan_tiles, tiled_kinship
+
+FLOAT32 = 1e-6  # the tiles' float32 products are blocked differently from the untiled SYRK
+
+
+@pytest.fixture(scope="module")
+def dosage(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    n, m = 150, 1300
+    G = rng.binomial(2, rng.uniform(0.01, 0.5, m)[:, None], size=(m, n)).astype(np.int8)
+    G[rng.random(G.shape) < 0.03] = -1
+    G[7] = 0  # monomorphic
+    root = zarr.open_group(tmp_path_factory.mktemp("tiled") / "g.zarr", mode="w")
+    return root.create_array("call_dosage", data=G, chunks=(100, n))
+
+
+@pytest.mark.parametrize("tile, chunk", [(64, 256), (150, 1300), (41, 100)])
+def test_tiled_equals_untiled(dosage, tile, chunk):
+    rng = np.random.default_rng(tile)
+    samples = np.sort(rng.choice(dosage.shape[1], 120, replace=False))
+    selected = rng.random(dosage.shape[0]) < 0.8
+    qc = MarkerQC(maf=0.05, max_missing=0.5)
+    out = zarr.create_array(zarr.storage.MemoryStore(), shape=(120, 120), chunks=(tile, tile), dtype="float64")
+    tiled = tiled_kinship(dosage, out, TilePlan(tile, chunk, 1, 1), "empirical", qc, samples, selected)
+    untiled = kinship(da.from_zarr(dosage)[:, samples], "empirical", ComputePlan(chunk, 2, 1, 1), qc, selected)
+    np.testing.assert_allclose(tiled.matrix, untiled.matrix, rtol=0, atol=FLOAT32)
+    np.testing.assert_allclose(tiled.matrix.sum(axis=0), 0.0, atol=1e-12)  # double-centred tile by tile
+    np.testing.assert_array_equal(out[:], tiled.matrix)
+    assert tiled.marker_counts == untiled.marker_counts and tiled.n_markers_used == untiled.n_markers_used
+    np.testing.assert_array_equal(tiled.allele_frequency, untiled.allele_frequency)
+
+
+def test_grm_of_a_store_in_tiles_equals_the_untiled_grm(tmp_path):
+    store = tmp_path / "sim.zarr"
+    write_store(simulate(SimulationDesign(180, 1500, (0.5,), seed=2)), store, 300, progress=False)
+    untiled = api.grm(store, progress=False)
+    expected, report = untiled.kinship[:], api.fit(store, progress=False)
+    tiled = api.grm(store, progress=False, tile=64, recompute=True)
+    assert tiled.kinship.chunks == (64, 64)
+    np.testing.assert_allclose(tiled.kinship[:], expected, rtol=0, atol=FLOAT32)
+    np.testing.assert_allclose(tiled.eigen.values, untiled.eigen.values, rtol=0, atol=1e-4)
+    assert api.grm(store, progress=False).kinship.chunks == (64, 64)  # the tiled GRM is the cache now
+    np.testing.assert_allclose([t.h2 for t in api.fit(store, progress=False).traits],
+                               [t.h2 for t in report.traits], rtol=0, atol=1e-4)
+
+
+def test_plans_switch_to_tiles_when_the_untiled_grm_does_not_fit():
+    n = 20_000
+    assert isinstance(grm_plan(2000), ComputePlan)
+    plan = grm_plan(n)  # 2 GiB: the untiled GRM needs about 36 n² = 13 GiB
+    assert isinstance(plan, TilePlan) and plan.tile == 6144 and plan.peak_bytes(n) <= 2 * 2**30
+    assert isinstance(grm_plan(2000, tile=500), TilePlan) and grm_plan(2000, tile=500).tile == 500
+    small = plan_tiles(n, parse_memory("300MB"), dask_threads=2)
+    assert small.peak_bytes(n) <= parse_memory("300MB") and small.tile < plan.tile
+    with pytest.raises(ValueError, match="memory limit"):
+        plan_tiles(n, parse_memory("10MB"))
+    with pytest.raises(ValueError, match="tiles of 4096"):
+        plan_tiles(n, parse_memory("300MB"), tile=4096)
