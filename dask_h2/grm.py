@@ -7,6 +7,8 @@ over the data and memory is a few n × n buffers.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 
 import dask.array as da
@@ -42,10 +44,19 @@ def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
     return centre, inverse_scale
 
 
-def _chunk_gram(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
-    """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages."""
+_BLAS_LOCK = threading.Lock()
+
+
+def _chunk_gram(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+                serialize_blas: bool = False) -> np.ndarray:
+    """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages.
+
+    With ``serialize_blas`` the SYRK waits for any other in this process, so that
+    Dask threads overlap reading and standardizing with one multi-threaded BLAS call.
+    """
     z = standardize(dosage, *chunk_scaling(dosage, selected, scale, qc))
-    return ssyrk(1.0, z.T, trans=0, lower=0)[None]
+    with _BLAS_LOCK if serialize_blas else contextlib.nullcontext():
+        return ssyrk(1.0, z.T, trans=0, lower=0)[None]
 
 
 def _chunk_markers(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
@@ -69,7 +80,7 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     plan = plan or plan_grm(n)
     dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
     grams = da.map_blocks(
-        _chunk_gram, dosage, selection, scale, qc, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
+        _chunk_gram, dosage, selection, scale, qc, plan.serialize_blas, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
         meta=np.empty((0, 0, 0), np.float32), chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
     )
     upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], marker_table(dosage, selection, scale, qc),

@@ -21,8 +21,8 @@ def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None =
     Raises ValueError when even the smallest tiles do not fit.
     """
     client = active_client()
-    if client is None:  # one Dask thread running BLAS on all cores, as plan_grm's default
-        limit, threads, cores = memory_limit or DEFAULT_MEMORY_LIMIT, 1, os.cpu_count() or 1
+    if client is None:  # plan_grm's default split of the local cores
+        limit, threads, cores = memory_limit or DEFAULT_MEMORY_LIMIT, None, os.cpu_count() or 1
     else:
         budget, threads = worker_budget(client)
         limit, cores = min(memory_limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), threads
@@ -37,4 +37,5 @@ def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None =
             spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
             spread = max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)
             return replace(plan, chunk_markers=min(plan.chunk_markers, spread))
+    threads = threads or 1
     return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile)

@@ -26,6 +26,7 @@ class ComputePlan:
     split_every: int
     dask_threads: int
     blas_threads: int
+    serialize_blas: bool = False  # one BLAS call at a time in this process (see plan_grm)
 
     def peak_bytes(self, n_samples: int) -> int:
         """Predicted peak of the GRM computation (see the module docstring)."""
@@ -38,20 +39,31 @@ def plan_grm(n_samples: int, memory_limit: int | None = None, cores: int | None 
     """The largest chunks (up to ``MAX_CHUNK`` markers) that keep the predicted peak
     within ``memory_limit`` bytes; fan-in shrinks before chunks do.
 
-    By default one Dask thread runs multi-threaded BLAS on all cores (measured best on
-    2 cores by benchmarks/full_scale.py); ``dask_threads`` overrides the split.
+    By default two Dask threads share multi-threaded BLAS on all cores with one BLAS
+    call at a time, so that reading and standardizing a chunk overlaps the SYRK of
+    the previous one (measured by benchmarks/full_scale.py: 12 % faster than one Dask
+    thread, which in turn beats one BLAS thread per Dask thread by 1.45×); when that
+    does not fit ``memory_limit``, one Dask thread. ``dask_threads`` sets the split
+    explicitly (BLAS threads = cores // dask_threads, calls not serialized).
     """
     cores = cores or os.cpu_count() or 1
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    if dask_threads is None and cores > 1:
+        try:
+            return _fitting_plan(n_samples, limit, 2, cores, serialize_blas=True)
+        except ValueError:
+            pass
     threads = max(1, min(dask_threads or 1, cores))
-    blas = max(1, cores // threads)
-    n = n_samples
+    return _fitting_plan(n_samples, limit, threads, max(1, cores // threads), serialize_blas=False)
+
+
+def _fitting_plan(n: int, limit: int, threads: int, blas: int, serialize_blas: bool) -> ComputePlan:
     for split_every in (8, 4, 2):
         fixed = threads * 12 * n * n + (split_every + 1) * 8 * n * n
         chunk = (limit - fixed) // (threads * 5 * n) if limit > fixed else 0
         chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
         if chunk >= MIN_CHUNK:
-            return ComputePlan(int(chunk), split_every, threads, blas)
+            return ComputePlan(int(chunk), split_every, threads, blas, serialize_blas)
     needed = ComputePlan(MIN_CHUNK, 2, threads, blas).peak_bytes(n)
     raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
                      f"the GRM of {n} samples needs (a few n x n float64 buffers)")
