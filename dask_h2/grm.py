@@ -47,22 +47,23 @@ def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
 _BLAS_LOCK = threading.Lock()
 
 
-def _chunk_gram(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
-                serialize_blas: bool = False) -> np.ndarray:
-    """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages.
+def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray, serialize_blas: bool = False) -> np.ndarray:
+    """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages, given its
+    :func:`marker_table` block ``scaling`` (m, 4).
 
     With ``serialize_blas`` the SYRK waits for any other in this process, so that
     Dask threads overlap reading and standardizing with one multi-threaded BLAS call.
     """
-    z = standardize(dosage, *chunk_scaling(dosage, selected, scale, qc))
+    z = standardize(dosage, scaling[:, 2], scaling[:, 3])
     with _BLAS_LOCK if serialize_blas else contextlib.nullcontext():
         return ssyrk(1.0, z.T, trans=0, lower=0)[None]
 
 
 def _chunk_markers(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
-    """Per marker (m, 2): allele frequency p and the marker's status code."""
-    centre, _, status = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
-    return np.stack([centre / 2.0, status.astype(np.float64)], axis=1)
+    """Per marker (m, 4): allele frequency p, status code, centre 2p and inverse scale."""
+    centre, inverse_scale, status = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc,
+                                                     selected[:, 0])
+    return np.stack([centre / 2.0, status.astype(np.float64), centre, inverse_scale], axis=1)
 
 
 def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = None, qc: MarkerQC = MarkerQC(),
@@ -79,12 +80,12 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     n = dosage.shape[1]
     plan = plan or plan_grm(n)
     dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
-    grams = da.map_blocks(
-        _chunk_gram, dosage, selection, scale, qc, plan.serialize_blas, dtype=np.float32, drop_axis=1, new_axis=[1, 2],
-        meta=np.empty((0, 0, 0), np.float32), chunks=((1,) * dosage.numblocks[0], (n,), (n,)),
+    markers = marker_table(dosage, selection, scale, qc)  # computed once per chunk, shared with its SYRK
+    grams = da.blockwise(
+        _chunk_gram, "bij", dosage, "bs", markers, "bc", plan.serialize_blas, new_axes={"i": n, "j": n},
+        adjust_chunks={"b": 1}, concatenate=True, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
     )
-    upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], marker_table(dosage, selection, scale, qc),
-                                plan=plan)
+    upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], markers, plan=plan)
     used, counts = count_markers(per_marker)
     matrix = np.triu(upper)
     matrix += np.triu(upper, 1).T
@@ -109,9 +110,10 @@ def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | N
 
 
 def marker_table(dosage: da.Array, selection: da.Array, scale: Scale, qc: MarkerQC) -> da.Array:
-    """Per marker (M, 2), lazily: allele frequency p and status code (see :func:`marker_chunks`)."""
+    """Per marker (M, 4), lazily: allele frequency p, status code, centre 2p and inverse scale
+    (see :func:`marker_chunks`)."""
     return da.map_blocks(_chunk_markers, dosage, selection, scale, qc, dtype=np.float64,
-                         chunks=(dosage.chunks[0], (2,)), meta=np.empty((0, 0)))
+                         chunks=(dosage.chunks[0], (4,)), meta=np.empty((0, 0)))
 
 
 def count_markers(per_marker: np.ndarray) -> tuple[int, dict[str, int]]:
