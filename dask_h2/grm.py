@@ -1,14 +1,13 @@
 """The genetic relationship matrix K = Σ_b W_bᵀ W_b / M as a Dask reduction over marker chunks.
 
 Each task reads one chunk of markers (all samples), computes its frequencies and
-scales, standardizes to float32 and computes its float32 SYRK product; the products
-are summed in float64 in a tree (``split_every`` at a time), so the work is one pass
-over the data and memory is a few n × n buffers.
+scales, standardizes to float32 block by block and adds each block's float32 SYRK
+product into the chunk's n × n result; the chunk results are summed in float64 in a
+tree (``split_every`` at a time), so the work is one pass over the data and memory is
+a few n × n buffers.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
 from dataclasses import dataclass
 
 import dask.array as da
@@ -16,7 +15,7 @@ import numpy as np
 from scipy.linalg.blas import ssyrk
 
 from .cluster import compute
-from .resources import ComputePlan, plan_grm
+from .resources import STANDARDIZE_BLOCK, ComputePlan, plan_grm
 from .standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
 
 
@@ -44,19 +43,22 @@ def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
     return centre, inverse_scale
 
 
-_BLAS_LOCK = threading.Lock()
-
-
-def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray, serialize_blas: bool = False) -> np.ndarray:
+def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray) -> np.ndarray:
     """Upper triangle of W_bᵀW_b (1, n, n) float32 for one chunk (m, n) of dosages, given its
     :func:`marker_table` block ``scaling`` (m, 4).
 
-    With ``serialize_blas`` the SYRK waits for any other in this process, so that
-    Dask threads overlap reading and standardizing with one multi-threaded BLAS call.
+    The chunk is standardized ``STANDARDIZE_BLOCK`` markers at a time into one reused
+    buffer, each block's SYRK adding into the float32 result (as one SYRK of the whole
+    chunk would), so the float32 copy of the chunk is never held whole.
     """
-    z = standardize(dosage, scaling[:, 2], scaling[:, 3])
-    with _BLAS_LOCK if serialize_blas else contextlib.nullcontext():
-        return ssyrk(1.0, z.T, trans=0, lower=0)[None]
+    m, n = dosage.shape
+    gram = np.zeros((n, n), dtype=np.float32, order="F")
+    buffer = np.empty((min(m, STANDARDIZE_BLOCK), n), dtype=np.float32)
+    for start in range(0, m, STANDARDIZE_BLOCK):
+        stop = min(start + STANDARDIZE_BLOCK, m)
+        z = standardize(dosage[start:stop], scaling[start:stop, 2], scaling[start:stop, 3], out=buffer[: stop - start])
+        gram = ssyrk(1.0, z.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
+    return gram[None]
 
 
 def _chunk_markers(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
@@ -82,7 +84,7 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
     markers = marker_table(dosage, selection, scale, qc)  # computed once per chunk, shared with its SYRK
     grams = da.blockwise(
-        _chunk_gram, "bij", dosage, "bs", markers, "bc", plan.serialize_blas, new_axes={"i": n, "j": n},
+        _chunk_gram, "bij", dosage, "bs", markers, "bc", new_axes={"i": n, "j": n},
         adjust_chunks={"b": 1}, concatenate=True, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
     )
     upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], markers, plan=plan)

@@ -1,12 +1,11 @@
 """How the GRM uses the machine: marker chunk size, reduction fan-in and thread split.
 
 Memory model of :func:`dask_h2.grm.kinship` for n samples, m markers per chunk and
-t chunks in flight (bytes): each task holds the int8 chunk (n·m), its float32
-standardization (4·n·m), the float32 SYRK result (4·n²) and its float64 copy
-(8·n²); the tree reduction (in-place adds, :func:`dask_h2.grm.sum_partials`) holds
-up to ``split_every`` inputs and one float64 sum per step: bounded above by
-``split_every`` + 1 buffers of 8·n². The bound is conservative: measured 1.18 GiB
-for a predicted 1.57 GiB (n = 5,123, 8,192 markers per chunk, fan-in 4).
+t chunks in flight (bytes): each task holds the int8 chunk (n·m), the float32
+standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b), the float32 SYRK result
+(4·n²) and its float64 copy (8·n²); the tree reduction (in-place adds,
+:func:`dask_h2.grm.sum_partials`) holds up to ``split_every`` inputs and one float64
+sum per step: bounded above by ``split_every`` + 1 buffers of 8·n².
 """
 from __future__ import annotations
 
@@ -14,7 +13,8 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
-MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 16384, 256
+MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
+STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,16 @@ class ComputePlan:
     split_every: int
     dask_threads: int
     blas_threads: int
-    serialize_blas: bool = False  # one BLAS call at a time in this process (see plan_grm)
 
     def peak_bytes(self, n_samples: int) -> int:
         """Predicted peak of the GRM computation (see the module docstring)."""
         n, m = n_samples, self.chunk_markers
-        return self.dask_threads * (5 * n * m + 12 * n * n) + (self.split_every + 1) * 8 * n * n
+        return self.dask_threads * _task_bytes(n, m) + (self.split_every + 1) * 8 * n * n
+
+
+def _task_bytes(n: int, m: int) -> int:
+    """Bytes one GRM task holds for m markers of n samples (see the module docstring)."""
+    return n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 12 * n * n
 
 
 def plan_grm(n_samples: int, memory_limit: int | None = None, cores: int | None = None,
@@ -39,31 +43,28 @@ def plan_grm(n_samples: int, memory_limit: int | None = None, cores: int | None 
     """The largest chunks (up to ``MAX_CHUNK`` markers) that keep the predicted peak
     within ``memory_limit`` bytes; fan-in shrinks before chunks do.
 
-    By default two Dask threads share multi-threaded BLAS on all cores with one BLAS
-    call at a time, so that reading and standardizing a chunk overlaps the SYRK of
-    the previous one (measured by benchmarks/full_scale.py: 12 % faster than one Dask
-    thread, which in turn beats one BLAS thread per Dask thread by 1.45×); when that
-    does not fit ``memory_limit``, one Dask thread. ``dask_threads`` sets the split
-    explicitly (BLAS threads = cores // dask_threads, calls not serialized).
+    By default one Dask thread runs each chunk's SYRK with BLAS on all cores:
+    standardizing is a small share of the work, and running it beside the SYRK on
+    a second Dask thread only takes cores from BLAS (measured by
+    benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
+    threads = cores // dask_threads).
     """
     cores = cores or os.cpu_count() or 1
-    limit = memory_limit or DEFAULT_MEMORY_LIMIT
-    if dask_threads is None and cores > 1:
-        try:
-            return _fitting_plan(n_samples, limit, 2, cores, serialize_blas=True)
-        except ValueError:
-            pass
     threads = max(1, min(dask_threads or 1, cores))
-    return _fitting_plan(n_samples, limit, threads, max(1, cores // threads), serialize_blas=False)
+    return _fitting_plan(n_samples, memory_limit or DEFAULT_MEMORY_LIMIT, threads, max(1, cores // threads))
 
 
-def _fitting_plan(n: int, limit: int, threads: int, blas: int, serialize_blas: bool) -> ComputePlan:
+def _fitting_plan(n: int, limit: int, threads: int, blas: int) -> ComputePlan:
     for split_every in (8, 4, 2):
-        fixed = threads * 12 * n * n + (split_every + 1) * 8 * n * n
-        chunk = (limit - fixed) // (threads * 5 * n) if limit > fixed else 0
+        per_task = (limit - (split_every + 1) * 8 * n * n) // threads - 12 * n * n  # for the chunk and its buffer
+        full_buffer = 5 * n * STANDARDIZE_BLOCK  # a chunk of one block: int8 and float32
+        if per_task >= full_buffer:
+            chunk = STANDARDIZE_BLOCK + (per_task - full_buffer) // n
+        else:
+            chunk = max(per_task, 0) // (5 * n)
         chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
         if chunk >= MIN_CHUNK:
-            return ComputePlan(int(chunk), split_every, threads, blas, serialize_blas)
+            return ComputePlan(int(chunk), split_every, threads, blas)
     needed = ComputePlan(MIN_CHUNK, 2, threads, blas).peak_bytes(n)
     raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
                      f"the GRM of {n} samples needs (a few n x n float64 buffers)")

@@ -2,12 +2,19 @@
 
 A chunk is int8 dosages (m markers, n samples) with −1 = missing. Every chunk holds
 all samples, so each marker's frequency and scale come from its own chunk alone.
+
+The two per-genotype passes (:func:`marker_moments`, :func:`standardize`) are numba
+kernels: each reads every int8 call once and writes float32 directly, which numpy
+can only do in four passes with temporaries (measured on 6,549 × 5,123: moments
+1.67 → 0.14 ns per call, standardization 3.86 → 0.20 ns per call). They release the
+GIL, so Dask threads run them side by side.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 
 Scale = Literal["hwe", "empirical"]
@@ -15,14 +22,31 @@ SCALES: tuple[str, ...] = ("hwe", "empirical")
 
 
 def marker_moments(dosage: np.ndarray) -> np.ndarray:
-    """Counts (m, 3) int64 per marker: observed calls, Σg and Σg² over observed calls.
+    """Counts (m, 3) int64 per marker of int8 dosages (m, n): observed calls, Σg and Σg²
+    over observed calls."""
+    moments = np.empty((dosage.shape[0], 3), dtype=np.int64)
+    _count_calls(_int8(dosage), moments)
+    return moments
 
-    Only boolean temporaries of the chunk's shape are made (no wide integer copies).
-    """
-    observed = np.count_nonzero(dosage >= 0, axis=1)
-    ones = np.count_nonzero(dosage == 1, axis=1)
-    twos = np.count_nonzero(dosage == 2, axis=1)
-    return np.stack([observed, ones + 2 * twos, ones + 4 * twos], axis=1).astype(np.int64)
+
+@numba.njit(nogil=True, cache=True)
+def _count_calls(dosage, moments):
+    for i in range(dosage.shape[0]):
+        observed = ones = twos = 0
+        for j in range(dosage.shape[1]):
+            call = dosage[i, j]
+            observed += call >= 0
+            ones += call == 1
+            twos += call == 2
+        moments[i, 0] = observed
+        moments[i, 1] = ones + 2 * twos
+        moments[i, 2] = ones + 4 * twos
+
+
+def _int8(dosage: np.ndarray) -> np.ndarray:
+    if dosage.dtype != np.int8:
+        raise TypeError(f"dosages must be int8 (-1 = missing), not {dosage.dtype}")
+    return dosage
 
 
 @dataclass(frozen=True)
@@ -69,10 +93,27 @@ def centre_and_scale(moments: np.ndarray, n_samples: int, scale: Scale, qc: Mark
     return centre, inverse_scale, status
 
 
-def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray) -> np.ndarray:
-    """Standardized float32 genotypes (m, n); missing calls become 0 (mean imputation)."""
-    z = dosage.astype(np.float32)
-    z -= centre.astype(np.float32)[:, None]
-    z *= inverse_scale.astype(np.float32)[:, None]
-    z[dosage < 0] = 0.0
-    return z
+def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Standardized float32 genotypes (g − centre)·inverse_scale (m, n) of int8 dosages (m, n),
+    per marker centre and inverse scale (m,); missing calls become 0 (mean imputation).
+
+    ``out`` (m, n) float32, if given, receives the result (no allocation).
+    """
+    dosage = _int8(dosage)
+    if out is None:
+        out = np.empty(dosage.shape, dtype=np.float32)
+    elif out.shape != dosage.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {dosage.shape}, not {out.dtype} {out.shape}")
+    _standardize_calls(dosage, centre.astype(np.float32), inverse_scale.astype(np.float32), out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _standardize_calls(dosage, centre, inverse_scale, out):
+    zero = np.float32(0.0)
+    for i in range(dosage.shape[0]):
+        mean, factor = centre[i], inverse_scale[i]
+        for j in range(dosage.shape[1]):
+            call = dosage[i, j]
+            out[i, j] = (np.float32(call) - mean) * factor if call >= 0 else zero

@@ -1,12 +1,21 @@
 """Shared fixtures: small structured genotype data and the team's reference data."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    """Put this interpreter's scripts folder (the venv's ``bin``, holding ``dask-h2``) first on
+    PATH, so that tests of the installed command run it from the environment under test
+    even when the venv is not activated (the README runs ``.venv/bin/python -m pytest``)."""
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 def shared_data(name: str) -> Path:
