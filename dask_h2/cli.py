@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import api, cluster
@@ -214,11 +215,16 @@ def dispatch(args: argparse.Namespace) -> None:
         _fit_and_report(_problem(args, store), args, str(out_dir / "demo"), truth=list(design.h2))
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dask-h2: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        with _cluster(args):
+        with _cluster(args), warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line, no source location
             dispatch(args)
     except InputError as exc:
         print(f"dask-h2: error: {exc}", file=sys.stderr)

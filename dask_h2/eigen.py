@@ -1,10 +1,14 @@
 """Eigendecomposition of the kinship matrix on the driver."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+
+# eigenvalues below −NEGATIVE_TOLERANCE × the largest |eigenvalue| are more than rounding
+NEGATIVE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,17 @@ class Eigen:
 def eigendecompose(kinship: np.ndarray, overwrite: bool = False) -> Eigen:
     """Eigendecomposition of a symmetric (n, n) matrix by LAPACK's divide and conquer.
 
-    Tiny negative eigenvalues from rounding are set to 0 (K is positive semidefinite).
-    ``overwrite=True`` lets LAPACK reuse the buffer of ``kinship``.
+    Negative eigenvalues are set to 0 (the model needs K positive semidefinite); a
+    RuntimeWarning names them when they exceed rounding (a GRM from elsewhere, e.g.
+    GCTA's with pairwise missingness, may not be). ``overwrite=True`` lets LAPACK reuse
+    the buffer of ``kinship``. The eigenvectors are returned C-contiguous, the layout
+    they have when read back from a store, so that fits from memory and from a store
+    round alike.
     """
     values, vectors = scipy.linalg.eigh(kinship, driver="evd", overwrite_a=overwrite, check_finite=False)
-    values = np.clip(values[::-1], 0.0, None)
-    return Eigen(values, np.ascontiguousarray(vectors[:, ::-1]))
+    tolerance = NEGATIVE_TOLERANCE * np.abs(values).max(initial=0.0)
+    if values.size and values[0] < -tolerance:
+        count = np.count_nonzero(values < -tolerance)
+        warnings.warn(f"the GRM is not positive semidefinite: {count} eigenvalue(s) below 0, the smallest "
+                      f"{values[0]:.3g} (largest {values[-1]:.3g}); they are set to 0", RuntimeWarning, stacklevel=2)
+    return Eigen(np.clip(values[::-1], 0.0, None), np.ascontiguousarray(vectors[:, ::-1]))

@@ -113,6 +113,20 @@ def test_fit_from_exported_gcta_grm_equals_the_store_fit(simulated, capsys):
     assert (folder / "gf.a.hsq").read_text().startswith("Source\tVariance\tSE\nV(G)\t")
 
 
+def test_fit_from_a_non_psd_gcta_grm_warns_in_one_line(simulated, tmp_path, capsys):
+    folder, store, pheno = simulated
+    assert main(["--quiet", "grm", str(store), "--out-gcta", str(tmp_path / "g")]) == 0
+    grm = read_grm(tmp_path / "g")
+    write_grm(tmp_path / "bent", grm.kinship - 0.2 * np.eye(len(grm.iid)), grm.iid, grm.n_markers, fid=grm.fid)
+    assert main(["--quiet", "fit", "--grm", str(tmp_path / "bent"), "--pheno", str(pheno),
+                 "--out", str(tmp_path / "f")]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()  # one per eigendecomposition: all samples, trait b's
+    assert len(lines) == 2
+    assert all(line.startswith("dask-h2: warning: the GRM is not positive semidefinite: 1 eigenvalue(s) below 0")
+               for line in lines)
+    assert (tmp_path / "f.json").exists()
+
+
 def test_fit_needs_exactly_one_of_store_and_grm(simulated, capsys):
     folder, store, pheno = simulated
     for argv in (["fit", "--out", str(folder / "x")],
