@@ -69,16 +69,22 @@ def test_bed_with_pheno_file_and_mpheno(bed: Path, tmp_path: Path) -> None:
     assert traits[5, 0] == 12.5 and np.isnan(traits[3, 0]) and np.isnan(traits[40:, 0]).all()
 
 
-def test_pheno_ids_that_match_no_sample(bed: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_pheno_ids_absent_from_the_genotypes(bed: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     table = tmp_path / "pheno.txt"
-    table.write_text("i1 i1 1.0\nghost ghost 2.0\n")
+    table.write_text(f"{IIDS[1]} {IIDS[1]} 1.0\nghost ghost 2.0\n")
     store = tmp_path / "out.zarr"
-    err = one_line_error(capsys, ["convert", str(bed), str(store), "--pheno", str(table)])
-    assert "pheno.txt" in err and "'ghost'" in err
-    err = one_line_error(capsys, ["convert", str(bed), str(store), "--pheno", str(table), "--mpheno", "3"])
+    assert main(["--quiet", "convert", str(bed), str(store), "--pheno", str(table)]) == 0  # ghost ignored, as PLINK does
+    traits = zarr.open_group(store, mode="r")["traits"][:, 0]
+    assert traits[1] == 1.0 and np.isnan(np.delete(traits, 1)).all()
+    (tmp_path / "ghosts.txt").write_text("ghost ghost 2.0\n")
+    err = one_line_error(capsys, ["convert", str(bed), str(tmp_path / "g.zarr"), "--pheno", str(tmp_path / "ghosts.txt")])
+    assert "ghosts.txt" in err and "none of its IIDs match" in err
+    assert_nothing_left(tmp_path / "g.zarr")
+    other = tmp_path / "other.zarr"
+    err = one_line_error(capsys, ["convert", str(bed), str(other), "--pheno", str(table), "--mpheno", "3"])
     assert "--mpheno 3" in err
-    assert "needs --pheno" in one_line_error(capsys, ["convert", str(bed), str(store), "--mpheno", "1"])
-    assert_nothing_left(store)
+    assert "needs --pheno" in one_line_error(capsys, ["convert", str(bed), str(other), "--mpheno", "1"])
+    assert_nothing_left(other)
 
 
 def test_bed_size_not_matching_bim_and_fam(bed: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
