@@ -42,11 +42,12 @@ if stage == "grm":
     dosage = da.from_zarr(zarr.open_group(store, mode="r")["call_dosage"])
     if options.get("markers"):
         dosage = dosage[: options["markers"]]
-    plan = plan_grm(dosage.shape[1], dask_threads=options.get("dask_threads"))
+    plan = plan_grm(dosage.shape[1], dosage.shape[0], dask_threads=options.get("dask_threads"),
+                    store_chunk=dosage.chunks[0][0])
     start = time.perf_counter()
     k = kinship(dosage, "hwe", plan)
-    chunk = plan.chunk_markers // dosage.chunks[0][0] * dosage.chunks[0][0]  # store chunks merged up to the plan
-    out.update(wall=time.perf_counter() - start, chunk=chunk, split_every=plan.split_every,
+    out.update(wall=time.perf_counter() - start, chunk=plan.chunk_markers, split_every=plan.split_every,
+               predicted_peak=plan.peak_bytes(dosage.shape[1], dosage.shape[0]),
                dask_threads=plan.dask_threads, blas_threads=plan.blas_threads, markers=int(dosage.shape[0]))
     if options.get("save"):
         np.save(options["save"], k.matrix)

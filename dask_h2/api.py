@@ -158,7 +158,8 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
         return _grm_result(cached)
     with using(client):
         try:
-            plan = grm_plan(int(samples.sum()), memory_limit, tile, root["call_dosage"].shape[0])
+            dosage = root["call_dosage"]
+            plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0])
         except ValueError as exc:
             raise InputError(f"--memory-limit: {exc}") from None
         group = zarr.open_group(store, mode="r+").create_group(GRM_GROUP, overwrite=True)

@@ -72,7 +72,7 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
             selected: np.ndarray | None = None) -> Kinship:
     """K from int8 dosages (M markers, n samples; −1 = missing), chunked along markers only.
 
-    ``plan`` (default: :func:`dask_h2.resources.plan_grm` for n) sets the marker chunk
+    ``plan`` (default: :func:`dask_h2.resources.plan_grm` for n and M) sets the marker chunk
     size (existing chunks are merged up to it, never split), the reduction fan-in and
     the split of cores between Dask threads and BLAS threads. Markers failing ``qc``
     or not ``selected`` (bool (M,)) are left out. Centring makes K·1 = 0 in exact
@@ -80,7 +80,7 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     float64 rounding too.
     """
     n = dosage.shape[1]
-    plan = plan or plan_grm(n)
+    plan = plan or plan_grm(n, dosage.shape[0], store_chunk=max(dosage.chunks[0]))
     dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
     markers = marker_table(dosage, selection, scale, qc)  # computed once per chunk, shared with its SYRK
     grams = da.blockwise(
@@ -89,13 +89,24 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
     )
     upper, per_marker = compute(sum_partials(grams, plan.split_every)[0], markers, plan=plan)
     used, counts = count_markers(per_marker)
-    matrix = np.triu(upper)
-    matrix += np.triu(upper, 1).T
-    del upper
+    matrix = symmetrize_upper(upper)
     matrix /= used
     matrix -= matrix.mean(axis=0, keepdims=True)
     matrix -= matrix.mean(axis=1, keepdims=True)
     return Kinship(matrix, used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
+
+
+def symmetrize_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
+    """``matrix`` (n, n) with its strict lower triangle overwritten by the transpose of its
+    upper one, in place, ``block`` rows at a time (no n × n temporary)."""
+    n = matrix.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        diagonal = matrix[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        diagonal[lower] = diagonal.T[lower]
+        matrix[stop:, start:stop] = matrix[start:stop, stop:].T
+    return matrix
 
 
 def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:

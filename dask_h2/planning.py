@@ -9,8 +9,8 @@ from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MIN_CHUNK, ComputeP
 from .tiled import TilePlan, plan_tiles
 
 
-def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None = None,
-             n_markers: int | None = None) -> ComputePlan | TilePlan:
+def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, tile: int | None = None,
+             store_chunk: int | None = None) -> ComputePlan | TilePlan:
     """:func:`dask_h2.resources.plan_grm` when it fits ``memory_limit`` (default 2 GiB) and no
     ``tile`` size is asked for, else :func:`dask_h2.tiled.plan_tiles`.
 
@@ -18,6 +18,7 @@ def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None =
     capped by the smallest worker's budget, each worker thread runs one task with the
     worker's BLAS threads (see :mod:`dask_h2.cluster`), and the untiled GRM's marker
     chunks shrink so that the ``n_markers`` make at least two tasks per worker thread.
+    ``store_chunk``: markers per stored chunk (see :func:`dask_h2.resources.plan_grm`).
     Raises ValueError when even the smallest tiles do not fit.
     """
     client = active_client()
@@ -28,11 +29,11 @@ def grm_plan(n_samples: int, memory_limit: int | None = None, tile: int | None =
         limit, cores = min(memory_limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), threads
     if tile is None:
         try:
-            plan = plan_grm(n_samples, limit, cores=cores, dask_threads=threads)
+            plan = plan_grm(n_samples, n_markers, limit, cores=cores, dask_threads=threads, store_chunk=store_chunk)
         except ValueError:
             pass
         else:
-            if client is None or not n_markers:
+            if client is None:
                 return plan
             spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
             spread = max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)

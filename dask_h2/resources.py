@@ -1,20 +1,23 @@
 """How the GRM uses the machine: marker chunk size, reduction fan-in and thread split.
 
-Memory model of :func:`dask_h2.grm.kinship` for n samples, m markers per chunk and
-t chunks in flight (bytes): each task holds the int8 chunk (n·m), the float32
-standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b), the float32 SYRK result
-(4·n²) and its float64 copy (8·n²); the tree reduction (in-place adds,
-:func:`dask_h2.grm.sum_partials`) holds up to ``split_every`` inputs and one float64
-sum per step: bounded above by ``split_every`` + 1 buffers of 8·n².
+Memory model of :func:`dask_h2.grm.kinship` for n samples, M markers in chunks of m,
+fan-in s and t tasks in flight (bytes): each task holds the int8 chunk (n·m), the
+float32 standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b) and its float32
+SYRK result (4·n²). The tree reduction (in-place adds, :func:`dask_h2.grm.sum_partials`)
+of the ⌈M/m⌉ results has depth d = ⌈log_s ⌈M/m⌉⌉; run depth first, it holds at most
+s − 1 finished partials per level plus the sum being built: d·(s − 1) + 1 buffers,
+each counted as float64 (8·n²). Assembling K afterwards holds one n × n buffer.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
 STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
+FAN_INS = (8, 4, 3, 2)
 
 
 @dataclass(frozen=True)
@@ -27,47 +30,43 @@ class ComputePlan:
     dask_threads: int
     blas_threads: int
 
-    def peak_bytes(self, n_samples: int) -> int:
-        """Predicted peak of the GRM computation (see the module docstring)."""
+    def peak_bytes(self, n_samples: int, n_markers: int) -> int:
+        """Predicted peak (bytes) of the GRM of ``n_samples`` from ``n_markers`` (see the module docstring)."""
         n, m = n_samples, self.chunk_markers
-        return self.dask_threads * _task_bytes(n, m) + (self.split_every + 1) * 8 * n * n
+        task = n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 4 * n * n
+        chunks = max(1, -(-n_markers // m))
+        depth = math.ceil(math.log(chunks, self.split_every) - 1e-9) if chunks > 1 else 0
+        return self.dask_threads * task + (depth * (self.split_every - 1) + 1) * 8 * n * n
 
 
-def _task_bytes(n: int, m: int) -> int:
-    """Bytes one GRM task holds for m markers of n samples (see the module docstring)."""
-    return n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 12 * n * n
+def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, cores: int | None = None,
+             dask_threads: int | None = None, store_chunk: int | None = None) -> ComputePlan:
+    """The largest marker chunks (up to ``MAX_CHUNK``), with the fan-in of the smallest
+    predicted peak, that keep that peak within ``memory_limit`` bytes (default 2 GiB).
 
-
-def plan_grm(n_samples: int, memory_limit: int | None = None, cores: int | None = None,
-             dask_threads: int | None = None) -> ComputePlan:
-    """The largest chunks (up to ``MAX_CHUNK`` markers) that keep the predicted peak
-    within ``memory_limit`` bytes; fan-in shrinks before chunks do.
-
-    By default one Dask thread runs each chunk's SYRK with BLAS on all cores:
-    standardizing is a small share of the work, and running it beside the SYRK on
-    a second Dask thread only takes cores from BLAS (measured by
+    Chunks are multiples of ``store_chunk`` (markers per stored chunk, merged and never
+    split by :func:`dask_h2.grm.marker_chunks`), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK with BLAS on all
+    cores: standardizing is a small share of the work, and running it beside the SYRK
+    on a second Dask thread only takes cores from BLAS (measured by
     benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
-    threads = cores // dask_threads).
+    threads = cores // dask_threads). Raises ValueError when nothing fits.
     """
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
-    return _fitting_plan(n_samples, memory_limit or DEFAULT_MEMORY_LIMIT, threads, max(1, cores // threads))
-
-
-def _fitting_plan(n: int, limit: int, threads: int, blas: int) -> ComputePlan:
-    for split_every in (8, 4, 2):
-        per_task = (limit - (split_every + 1) * 8 * n * n) // threads - 12 * n * n  # for the chunk and its buffer
-        full_buffer = 5 * n * STANDARDIZE_BLOCK  # a chunk of one block: int8 and float32
-        if per_task >= full_buffer:
-            chunk = STANDARDIZE_BLOCK + (per_task - full_buffer) // n
-        else:
-            chunk = max(per_task, 0) // (5 * n)
-        chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
-        if chunk >= MIN_CHUNK:
-            return ComputePlan(int(chunk), split_every, threads, blas)
-    needed = ComputePlan(MIN_CHUNK, 2, threads, blas).peak_bytes(n)
-    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
-                     f"the GRM of {n} samples needs (a few n x n float64 buffers)")
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    step = store_chunk or CHUNK_MULTIPLE
+    top = min(max(step, MAX_CHUNK // step * step), -(-n_markers // step) * step)  # no chunk beyond M
+    sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
+    smallest = None
+    for chunk in sizes:  # the tree's shape does not change the work (M/m − 1 adds): take its smallest peak
+        plan = min((ComputePlan(chunk, split_every, threads, max(1, cores // threads)) for split_every in FAN_INS),
+                   key=lambda p: (p.peak_bytes(n_samples, n_markers), -p.split_every))
+        if plan.peak_bytes(n_samples, n_markers) <= limit:
+            return plan
+        smallest = min(smallest or plan, plan, key=lambda p: p.peak_bytes(n_samples, n_markers))
+    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the "
+                     f"{smallest.peak_bytes(n_samples, n_markers) / 2**30:.2f} GiB the GRM of {n_samples} samples "
+                     f"needs (a few n x n float64 buffers)")
 
 
 def parse_memory(text: str) -> int:

@@ -26,9 +26,11 @@ from dask_h2.store import open_store
 from local_cluster import deployed_cluster, missing_tools
 
 N_SAMPLES, N_MARKERS, STORE_CHUNK = 200, 3000, 250
-MEMORY_LIMIT = 4_000_000  # bytes: 12 marker chunks of 250 for 200 samples, a reduction tree of fan-in 8
+# bytes: the largest chunks that fit are 750 markers (4 chunks, a reduction tree of fan-in 2),
+# as the 2-worker cluster spreads them (two tasks per worker thread)
+MEMORY_LIMIT = 2_000_000
 # Each float32 SYRK's rounding depends on the BLAS thread count, so the workers get the local run's.
-BLAS_THREADS = plan_grm(N_SAMPLES).blas_threads
+BLAS_THREADS = plan_grm(N_SAMPLES, N_MARKERS).blas_threads
 TIMEOUT = 120  # seconds for any one computation on the cluster
 KILL_PLAN = ComputePlan(STORE_CHUNK, 2, 1, BLAS_THREADS)
 

@@ -60,11 +60,11 @@ def test_grm_of_a_store_in_tiles_equals_the_untiled_grm(tmp_path):
 
 
 def test_plans_switch_to_tiles_when_the_untiled_grm_does_not_fit():
-    n = 20_000
-    assert isinstance(grm_plan(2000), ComputePlan)
-    plan = grm_plan(n)  # 2 GiB: the untiled GRM needs about 36 n² = 13 GiB
+    n, m = 20_000, 100_000
+    assert isinstance(grm_plan(2000, m), ComputePlan)
+    plan = grm_plan(n, m)  # 2 GiB: the untiled GRM needs at least two n × n float64 buffers, 6.4 GB
     assert isinstance(plan, TilePlan) and plan.tile == 6144 and plan.peak_bytes(n) <= 2 * 2**30
-    assert isinstance(grm_plan(2000, tile=500), TilePlan) and grm_plan(2000, tile=500).tile == 500
+    assert isinstance(grm_plan(2000, m, tile=500), TilePlan) and grm_plan(2000, m, tile=500).tile == 500
     small = plan_tiles(n, parse_memory("300MB"), dask_threads=2)
     assert small.peak_bytes(n) <= parse_memory("300MB") and small.tile < plan.tile
     with pytest.raises(ValueError, match="memory limit"):

@@ -7,7 +7,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from dask_h2.grm import kinship
+from dask_h2.grm import kinship, symmetrize_upper
 from dask_h2.resources import ComputePlan, parse_memory, plan_grm
 from dask_h2.standardize import MarkerQC
 from dask_h2.standardize import centre_and_scale, marker_moments
@@ -87,14 +87,31 @@ def test_small_store_chunks_are_merged_up_to_the_plan():
 
 
 def test_plan_fits_the_memory_limit_and_shrinks_with_it():
-    n = 5123
-    laptop = plan_grm(n)
-    assert laptop.peak_bytes(n) <= 2 * 2**30 and laptop.chunk_markers >= 2048
-    tight = plan_grm(n, memory_limit=parse_memory("1GiB"))
-    assert tight.peak_bytes(n) <= 2**30 and tight.split_every < laptop.split_every
+    n, m = 5123, 319_147
+    laptop = plan_grm(n, m, store_chunk=6549)
+    assert laptop.peak_bytes(n, m) <= 2 * 2**30 and laptop.chunk_markers == 5 * 6549
+    tight = plan_grm(n, m, memory_limit=parse_memory("1.25GiB"), store_chunk=6549)
+    assert tight.peak_bytes(n, m) <= 1.25 * 2**30 and tight.chunk_markers == 4 * 6549
     with pytest.raises(ValueError, match="memory limit"):
-        plan_grm(n, memory_limit=parse_memory("200MB"))
+        plan_grm(n, m, memory_limit=parse_memory("1GiB"))
     assert parse_memory("1.5GiB") == 1.5 * 2**30 and parse_memory("800MB") == 800 * 10**6
+
+
+def test_peak_model_counts_the_partials_a_depth_first_tree_holds():
+    n, m = 10, 800  # 8 chunks of 100 markers: task = int8 chunk + float32 block + float32 product
+    task = n * 100 + 4 * n * 100 + 4 * n * n
+    assert ComputePlan(100, 2, 1, 1).peak_bytes(n, m) == task + (3 * 1 + 1) * 8 * n * n  # depth 3
+    assert ComputePlan(100, 8, 1, 1).peak_bytes(n, m) == task + (1 * 7 + 1) * 8 * n * n  # depth 1
+    assert ComputePlan(800, 2, 2, 1).peak_bytes(n, m) == 2 * (n * 800 + 4 * n * 800 + 4 * n * n) + 8 * n * n
+
+
+def test_symmetrize_upper_in_place_equals_numpy():
+    upper = np.triu(np.random.default_rng(9).normal(size=(1100, 1100)))
+    expected = upper + np.triu(upper, 1).T
+    garbage = upper + np.tril(np.full_like(upper, np.nan), -1)  # SYRK leaves the lower triangle unset
+    result = symmetrize_upper(garbage, block=512)
+    assert result is garbage
+    np.testing.assert_array_equal(result, expected)
 
 
 def test_marker_qc_and_selection_equal_numpy_on_the_kept_markers():
