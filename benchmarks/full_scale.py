@@ -223,7 +223,8 @@ def main() -> None:
     for threads, run in grm_runs.items():
         label = "default" if threads == 1 else "alternative"
         print(f"GRM {threads} Dask thread(s) x {run['blas_threads']} BLAS ({label}): wall {run['wall']:.1f} s, "
-              f"peak RSS {gib(run['peak_rss'])}, chunk {run['chunk']}, fan-in {run['split_every']}; ratio to SYRK "
+              f"peak RSS {gib(run['peak_rss'])} (model: {gib(run['predicted_peak'])} + interpreter), chunk {run['chunk']}, "
+              f"fan-in {run['split_every']}; ratio to SYRK "
               f"{run['wall'] / syrk:.2f} (target <= 1.25), to SGEMM {run['wall'] / limits['distinct']['wall']:.2f}")
     best_grm = min(run["wall"] for run in grm_runs.values())
 
