@@ -24,6 +24,8 @@ from pathlib import Path
 
 import zarr
 
+DASK_H2 = str(Path(sys.executable).with_name("dask-h2"))  # the command of the environment running this
+
 DECOMPRESS = r"""
 import sys
 from isal import igzip
@@ -50,7 +52,7 @@ def timed(command: list[str]) -> dict:
 
 
 def make_rdata(path: Path, samples: int, markers: int) -> dict:
-    command = ["dask-h2", "--quiet", "simulate", str(path), "--samples", str(samples), "--markers", str(markers),
+    command = [DASK_H2, "--quiet", "simulate", str(path), "--samples", str(samples), "--markers", str(markers),
                "--h2", "0.5,0.3,0.1,0", "--seed", "1", "--overwrite"]
     print(f"making {path} ({samples} × {markers}) …", flush=True)
     return timed(command)
@@ -71,7 +73,7 @@ def main() -> None:
         results["simulate"] = {k: v for k, v in make_rdata(rdata, args.samples, args.markers).items() if k != "stdout"}
     store = args.workdir / "GWAS.zarr"
     first = timed([sys.executable, "-c", DECOMPRESS, str(rdata)])
-    conversions = [timed(["dask-h2", "--quiet", "convert", str(rdata), str(store), "--overwrite"])
+    conversions = [timed([DASK_H2, "--quiet", "convert", str(rdata), str(store), "--overwrite"])
                    for _ in range(args.repeats)]
     second = timed([sys.executable, "-c", DECOMPRESS, str(rdata)])
     convert = min(conversions, key=lambda c: c["wall"])
