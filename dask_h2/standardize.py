@@ -17,6 +17,16 @@ from typing import Literal
 import numba
 import numpy as np
 
+def _compiled(function):
+    """``function`` compiled by numba, nogil, its machine code cached on disk where numba finds a
+    writable place (beside this file, else the user's cache folder or ``NUMBA_CACHE_DIR``);
+    uncached (compiled once per process, about a second) in a read-only container without them."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
 Scale = Literal["hwe", "empirical"]
 SCALES: tuple[str, ...] = ("hwe", "empirical")
 
@@ -29,7 +39,7 @@ def marker_moments(dosage: np.ndarray) -> np.ndarray:
     return moments
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _count_calls(dosage, moments):
     for i in range(dosage.shape[0]):
         observed = ones = twos = 0
@@ -109,7 +119,7 @@ def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarra
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _standardize_calls(dosage, centre, inverse_scale, out):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):

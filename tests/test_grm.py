@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 
 import dask.array as da
+import numba
 import numpy as np
 import pytest
 
@@ -150,3 +151,18 @@ def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
     report = api.fit(store, "REML", settings=settings, progress=False)
     assert report.n_samples == 118 and report.extra["n_samples_removed"] == 2 and report.traits[0].n == 118
     assert api.grm(store, progress=False).eigen.values.size == 120  # other settings: recomputed, not reused
+
+
+def test_kernels_compile_uncached_where_numba_finds_no_writable_cache(monkeypatch):
+    from dask_h2 import standardize
+
+    real_njit = numba.njit
+
+    def njit_without_cache_folder(**options):  # what numba raises in a read-only container
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'standardize.py'")
+        return real_njit(**options)
+
+    monkeypatch.setattr(numba, "njit", njit_without_cache_folder)
+    add_one = standardize._compiled(lambda x: x + 1)
+    assert add_one(41) == 42 and hasattr(add_one, "py_func")
