@@ -13,10 +13,11 @@ def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None 
     """(traits (n, k) float64 in the order of ``sample_id``, NaN = missing, names (k,)) from ``path``.
 
     The file is FID IID y1 y2 … (header optional, −9/NA missing); ``mpheno`` keeps only
-    the k-th trait (1-based). The rule is that of --covar/--qcovar and of PLINK and
-    GCTA (:func:`dask_h2.id_table.align_to_samples`): samples absent from the file are
-    missing, IIDs absent from the genotypes are ignored, and a file matching no sample
-    or naming an IID twice is an error.
+    the k-th trait (1-based). Rows are matched by IID alone (the FID is not compared),
+    as for --covar/--qcovar (:func:`dask_h2.id_table.align_to_samples`): samples absent
+    from the file are missing, IIDs absent from the genotypes are ignored (as PLINK and
+    GCTA ignore unknown individuals), and a file matching no sample or naming an IID
+    twice is an error.
     """
     traits, names = align_to_samples(path, sample_id, prefix="pheno")
     if mpheno is not None:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 from .cluster import active_client, worker_budget
-from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MIN_CHUNK, ComputePlan, plan_grm
+from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MAX_CHUNK, MIN_CHUNK, ComputePlan, plan_grm
 from .tiled import TilePlan, plan_tiles
 
 
@@ -28,15 +27,14 @@ def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, ti
         budget, threads = worker_budget(client)
         limit, cores = min(memory_limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), threads
     if tile is None:
+        max_chunk = MAX_CHUNK
+        if client is not None:
+            spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
+            max_chunk = min(MAX_CHUNK, max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
         try:
-            plan = plan_grm(n_samples, n_markers, limit, cores=cores, dask_threads=threads, store_chunk=store_chunk)
+            return plan_grm(n_samples, n_markers, limit, cores=cores, dask_threads=threads, store_chunk=store_chunk,
+                            max_chunk=max_chunk)
         except ValueError:
             pass
-        else:
-            if client is None:
-                return plan
-            spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
-            spread = max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)
-            return replace(plan, chunk_markers=min(plan.chunk_markers, spread))
     threads = threads or 1
     return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile)

@@ -40,22 +40,26 @@ class ComputePlan:
 
 
 def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, cores: int | None = None,
-             dask_threads: int | None = None, store_chunk: int | None = None) -> ComputePlan:
-    """The largest marker chunks (up to ``MAX_CHUNK``), with the fan-in of the smallest
+             dask_threads: int | None = None, store_chunk: int | None = None,
+             max_chunk: int = MAX_CHUNK) -> ComputePlan:
+    """The largest marker chunks (up to ``max_chunk``), with the fan-in of the smallest
     predicted peak, that keep that peak within ``memory_limit`` bytes (default 2 GiB).
 
     Chunks are multiples of ``store_chunk`` (markers per stored chunk, merged and never
-    split by :func:`dask_h2.grm.marker_chunks`), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK with BLAS on all
-    cores: standardizing is a small share of the work, and running it beside the SYRK
+    split by :func:`dask_h2.grm.marker_chunks`, so a larger stored chunk is used as it
+    is), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK
+    with BLAS on all cores: standardizing is a small share of the work, and running it beside the SYRK
     on a second Dask thread only takes cores from BLAS (measured by
     benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
     threads = cores // dask_threads). Raises ValueError when nothing fits.
     """
+    if n_markers < 1:
+        raise ValueError("no markers: K is undefined")
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
     step = store_chunk or CHUNK_MULTIPLE
-    top = min(max(step, MAX_CHUNK // step * step), -(-n_markers // step) * step)  # no chunk beyond M
+    top = min(max(step, max_chunk // step * step), -(-n_markers // step) * step)  # no chunk beyond M
     sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
     smallest = None
     for chunk in sizes:  # the tree's shape does not change the work (M/m − 1 adds): take its smallest peak

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import zarr
 
-from dask_h2 import api
+from dask_h2 import api, planning
 from dask_h2.convert.source import write_store
 from dask_h2.grm import kinship
 from dask_h2.planning import grm_plan
-from dask_h2.resources import ComputePlan, parse_memory
+from dask_h2.resources import ComputePlan, parse_memory, plan_grm
 from dask_h2.simulate import SimulationDesign, simulate
 from dask_h2.standardize import MarkerQC
 from dask_h2.tiled import TilePlan, plan_tiles, tiled_kinship
@@ -71,3 +71,19 @@ def test_plans_switch_to_tiles_when_the_untiled_grm_does_not_fit():
         plan_tiles(n, parse_memory("10MB"))
     with pytest.raises(ValueError, match="tiles of 4096"):
         plan_tiles(n, parse_memory("300MB"), tile=4096)
+
+
+def test_cluster_plans_spread_the_chunks_and_still_fit_the_budget(monkeypatch):
+    class FourWorkers:
+        def nthreads(self):
+            return {f"tcp://worker-{i}": 1 for i in range(4)}
+
+    monkeypatch.setattr(planning, "active_client", lambda: FourWorkers())
+    monkeypatch.setattr(planning, "worker_budget", lambda client: (2 * 2**30, 1))
+    spread = grm_plan(2000, 100_000)  # two tasks per worker thread: 12,500 markers, up to a multiple of 256
+    assert isinstance(spread, ComputePlan) and spread.chunk_markers == 12_544
+    assert spread.peak_bytes(2000, 100_000) <= 2 * 2**30
+    deeper = grm_plan(8000, 100_000)  # the spread chunks' deeper tree would need 2.3 GiB: tiles instead
+    assert isinstance(deeper, TilePlan) and deeper.peak_bytes(8000) <= 2 * 2**30
+    with pytest.raises(ValueError, match="no markers"):
+        plan_grm(10, 0)
