@@ -30,7 +30,7 @@ from cluster_scaling import ensure_store  # noqa: E402
 from dask_h2.cluster import using, worker_budget  # noqa: E402
 from dask_h2.grm import kinship  # noqa: E402
 from dask_h2.planning import grm_plan  # noqa: E402
-from dask_h2.resources import CHUNK_MULTIPLE, FAN_INS, MAX_CHUNK, MIN_CHUNK, ComputePlan  # noqa: E402
+from dask_h2.resources import candidate_plans  # noqa: E402
 from dask_h2.tiled import TilePlan, tiled_kinship  # noqa: E402
 
 MIB = 2**20
@@ -59,8 +59,7 @@ def main() -> None:
         tiled = tiled_kinship(root["call_dosage"], out, plan).matrix
         wall = time.perf_counter() - start
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    untiled_minimum = min(ComputePlan(chunk, fan_in, 1, 1).peak_bytes(n, args.markers)
-                          for chunk in range(MIN_CHUNK, MAX_CHUNK + 1, CHUNK_MULTIPLE) for fan_in in FAN_INS)
+    untiled_minimum = min(plan.peak_bytes(n, args.markers) for plan in candidate_plans(n, args.markers))
     print(f"{n} samples x {args.markers} markers; workers of {args.worker_memory}: budget {budget / MIB:.0f} MiB "
           f"(memory limit x distributed.worker.memory.target); the untiled GRM needs at least "
           f"{untiled_minimum / MIB:.0f} MiB")

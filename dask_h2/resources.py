@@ -48,29 +48,35 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
     Chunks are multiples of ``store_chunk`` (markers per stored chunk, merged and never
     split by :func:`dask_h2.grm.marker_chunks`, so a larger stored chunk is used as it
     is), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK
-    with BLAS on all cores: standardizing is a small share of the work, and running it beside the SYRK
-    on a second Dask thread only takes cores from BLAS (measured by
+    with BLAS on all cores: standardizing is a small share of the work, and running it
+    beside the SYRK on a second Dask thread only takes cores from BLAS (measured by
     benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
     threads = cores // dask_threads). Raises ValueError when nothing fits.
     """
-    if n_markers < 1:
-        raise ValueError("no markers: K is undefined")
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    plans = candidate_plans(n_samples, n_markers, threads, max(1, cores // threads), store_chunk, max_chunk)
+    fitting = next((plan for plan in plans if plan.peak_bytes(n_samples, n_markers) <= limit), None)
+    if fitting is not None:
+        return fitting
+    smallest = min(plan.peak_bytes(n_samples, n_markers) for plan in plans)
+    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {smallest / 2**30:.2f} GiB the GRM of "
+                     f"{n_samples} samples needs (a few n x n float64 buffers)")
+
+
+def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_threads: int = 1,
+                    store_chunk: int | None = None, max_chunk: int = MAX_CHUNK) -> list[ComputePlan]:
+    """One plan per chunk size :func:`plan_grm` may choose, largest chunk first, each with the
+    fan-in of its smallest predicted peak (the tree's shape does not change the work: M/m − 1 adds)."""
+    if n_markers < 1:
+        raise ValueError("no markers: K is undefined")
     step = store_chunk or CHUNK_MULTIPLE
     top = min(max(step, max_chunk // step * step), -(-n_markers // step) * step)  # no chunk beyond M
     sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
-    smallest = None
-    for chunk in sizes:  # the tree's shape does not change the work (M/m − 1 adds): take its smallest peak
-        plan = min((ComputePlan(chunk, split_every, threads, max(1, cores // threads)) for split_every in FAN_INS),
-                   key=lambda p: (p.peak_bytes(n_samples, n_markers), -p.split_every))
-        if plan.peak_bytes(n_samples, n_markers) <= limit:
-            return plan
-        smallest = min(smallest or plan, plan, key=lambda p: p.peak_bytes(n_samples, n_markers))
-    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the "
-                     f"{smallest.peak_bytes(n_samples, n_markers) / 2**30:.2f} GiB the GRM of {n_samples} samples "
-                     f"needs (a few n x n float64 buffers)")
+    return [min((ComputePlan(chunk, split_every, dask_threads, blas_threads) for split_every in FAN_INS),
+                key=lambda plan: (plan.peak_bytes(n_samples, n_markers), -plan.split_every))
+            for chunk in sizes]
 
 
 def parse_memory(text: str) -> int:
