@@ -39,8 +39,8 @@ def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
                   qc: MarkerQC) -> tuple[np.ndarray, np.ndarray]:
     """Centre 2p and inverse scale (m,) of one chunk (m, n) of dosages over all its samples
     (inverse scale 0 for the markers left out of K), for :func:`dask_h2.standardize.standardize`."""
-    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc, selected[:, 0])
-    return centre, inverse_scale
+    markers = _chunk_markers(dosage, selected, scale, qc)
+    return markers[:, 2], markers[:, 3]
 
 
 def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray) -> np.ndarray:
