@@ -229,7 +229,8 @@ def main() -> None:
           + "; of its SYRK limit: " + ", ".join(f"{r['wall']:.1f} s" for r in syrk_runs))
     print("  of which inside its SYRK calls: " + ", ".join(f"{r['syrk_seconds']:.1f} s" for r in default_runs)
           + "; outside (reading, standardizing, adding): "
-          + ", ".join(f"{r['wall'] - r['syrk_seconds']:.1f} s ({r['wall'] / r['syrk_seconds']:.2f}x)" for r in default_runs))
+          + ", ".join(f"{r['wall'] - r['syrk_seconds']:.1f} s ({r['wall'] / r['syrk_seconds']:.2f}x)"
+                      for r in default_runs))
     if cores > 1:
         grm_runs[cores] = child("grm", str(store), dask_threads=cores)
     limits["distinct"] = child("product", "", n=n, chunk=chunk, markers=m, threads=cores, operands="distinct")
@@ -241,8 +242,8 @@ def main() -> None:
     for threads, run in grm_runs.items():
         label = "default" if threads == 1 else "alternative"
         print(f"GRM {threads} Dask thread(s) x {run['blas_threads']} BLAS ({label}): wall {run['wall']:.1f} s, "
-              f"peak RSS {gib(run['peak_rss'])} (model: {gib(run['predicted_peak'])} + interpreter), chunk {run['chunk']}, "
-              f"fan-in {run['split_every']}; ratio to SYRK "
+              f"peak RSS {gib(run['peak_rss'])} (model: {gib(run['predicted_peak'])} + interpreter), "
+              f"chunk {run['chunk']}, fan-in {run['split_every']}; ratio to SYRK "
               f"{run['wall'] / syrk:.2f} (target <= 1.25), to SGEMM {run['wall'] / limits['distinct']['wall']:.2f}")
     best_grm = min(run["wall"] for run in grm_runs.values())
 

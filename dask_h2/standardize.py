@@ -17,6 +17,7 @@ from typing import Literal
 import numba
 import numpy as np
 
+
 def _compiled(function):
     """``function`` compiled by numba, nogil, its machine code cached on disk where numba finds a
     writable place (beside this file, else the user's cache folder or ``NUMBA_CACHE_DIR``);

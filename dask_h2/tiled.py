@@ -2,7 +2,8 @@
 
 The untiled GRM (:mod:`dask_h2.grm`) sums n × n products over marker chunks: every
 task holds a few n × n buffers, which stops fitting a worker of 2 GiB near n ≈ 6,700
-samples for M = 319,147 (9,500 for M = 50,000: the reduction tree deepens with M). Here each task computes one tile K[I, J] (I ≤ J, sample tiles of size t) and
+samples for M = 319,147 (9,500 for M = 50,000: the reduction tree deepens with M).
+Here each task computes one tile K[I, J] (I ≤ J, sample tiles of size t) and
 streams over all marker chunks itself: it reads a chunk (all samples: its markers'
 frequencies need them), standardizes the columns I and J in float32, and adds their
 SYRK (I = J) or GEMM product to a float64 accumulator. A task's memory is set by t

@@ -73,11 +73,13 @@ def test_pheno_ids_absent_from_the_genotypes(bed: Path, tmp_path: Path, capsys: 
     table = tmp_path / "pheno.txt"
     table.write_text(f"{IIDS[1]} {IIDS[1]} 1.0\nghost ghost 2.0\n")
     store = tmp_path / "out.zarr"
-    assert main(["--quiet", "convert", str(bed), str(store), "--pheno", str(table)]) == 0  # ghost ignored, as PLINK does
+    # ghost is ignored, as PLINK does
+    assert main(["--quiet", "convert", str(bed), str(store), "--pheno", str(table)]) == 0
     traits = zarr.open_group(store, mode="r")["traits"][:, 0]
     assert traits[1] == 1.0 and np.isnan(np.delete(traits, 1)).all()
-    (tmp_path / "ghosts.txt").write_text("ghost ghost 2.0\n")
-    err = one_line_error(capsys, ["convert", str(bed), str(tmp_path / "g.zarr"), "--pheno", str(tmp_path / "ghosts.txt")])
+    ghosts = tmp_path / "ghosts.txt"
+    ghosts.write_text("ghost ghost 2.0\n")
+    err = one_line_error(capsys, ["convert", str(bed), str(tmp_path / "g.zarr"), "--pheno", str(ghosts)])
     assert "ghosts.txt" in err and "none of its IIDs match" in err
     assert_nothing_left(tmp_path / "g.zarr")
     other = tmp_path / "other.zarr"
