@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import zarr
 from distributed import Client
 
 from .convert.bed_input import bed_source
+from .convert.fingerprint import conversion_key, describe_difference
 from .convert.rdata_input import rdata_source
 from .convert.rdata_writer import RMatrix, write_rdata
 from .convert.source import GenotypeSource, marker_blocks, write_store
@@ -40,6 +42,8 @@ from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, is_complete, is_url, op
                     refuse_complete)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
+CONVERSION_KEY = "conversion_key"  # in the store's attributes: the inputs and options that made it
+log = logging.getLogger("dask_h2")
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,37 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
             chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
     """Rewrite an RData file, PLINK .bed or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
 
-    An interrupted conversion of the same input is resumed (``overwrite`` starts over)."""
+    The store records the conversion's key: every input file's path, size and CRC-32, and
+    the options (:func:`dask_h2.convert.fingerprint.conversion_key`). An interrupted
+    conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
+    options = dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
+                   chunk_variants=chunk_variants)
+    return _convert(source, store, options, _conversion_key(source, options), overwrite, progress)
+
+
+def _conversion_key(source: str | Path, options: dict) -> dict:
+    """:func:`conversion_key` of converting ``source`` with ``options`` (those of :func:`convert`)."""
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    inputs = [path.with_suffix(suffix) for suffix in (".bed", ".bim", ".fam")] if path.suffix.lower() == ".bed" \
+        else [path]
+    if options.get("pheno") is not None and Path(options["pheno"]).is_file():
+        inputs.append(Path(options["pheno"]))
+    recorded = {**options, "pheno": str(Path(options["pheno"]).resolve()) if options.get("pheno") else None}
+    return conversion_key([p for p in inputs if p.exists()], recorded)
+
+
+def _convert(source: str | Path, store: str | Path, options: dict, key: dict, overwrite: bool,
+             progress: bool) -> Path:
+    """Convert ``source`` into ``store`` with ``options`` (those of :func:`convert`), recording ``key``."""
     store = Path(store)
     refuse_complete(store, overwrite)
+    reader_options = {name: value for name, value in options.items() if name != "chunk_variants"}
     with spool_directory(store) as spool_dir:
-        genotype_source = source_for(source, genotypes, phenotypes, transpose, pheno, mpheno, spool_dir, progress)
-        stat = Path(source).stat()
-        genotype_source.attrs.update(source_size=stat.st_size, source_mtime_ns=stat.st_mtime_ns)
-        return _write_or_clean(genotype_source, store, chunk_variants, overwrite, progress)
+        genotype_source = source_for(source, spool_dir=spool_dir, progress=progress, **reader_options)
+        genotype_source.attrs[CONVERSION_KEY] = key
+        return _write_or_clean(genotype_source, store, options["chunk_variants"], overwrite, progress)
 
 
 def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | None,
@@ -155,6 +182,7 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     key = cache_key(settings, samples, variants)
     cached = root.get(GRM_GROUP)
     if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
+        log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
         return _grm_result(cached)
     with using(client):
         try:
@@ -293,19 +321,20 @@ def run(source: str | Path, out_prefix: str | Path, method: Method = "REML", pcs
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,
                   **convert_options) -> str | Path:
     """The store behind ``dask-h2 run``: ``source`` itself if it is a store, else ``OUT_PREFIX.zarr``,
-    reused when it was converted from the same unchanged file."""
+    reused only when it was converted from the same input files (by content) with the same
+    options, and converted again otherwise; the choice is logged in one line."""
     if is_url(source) or (Path(source).is_dir() and not is_vcf_zarr(source)):
         open_store(source)
         return source
-    source, store = Path(source), Path(f"{out_prefix}.zarr")
-    if not overwrite and _converted_from(store, source):
-        return store
-    return convert(source, store, overwrite=overwrite, progress=progress, **convert_options)
-
-
-def _converted_from(store: Path, source: Path) -> bool:
-    if not (source.is_file() and is_complete(store)):
-        return False
-    attrs, stat = zarr.open_group(store, mode="r").attrs[ATTRS_KEY], source.stat()
-    return (attrs.get("source"), attrs.get("source_size"), attrs.get("source_mtime_ns")) == (
-        str(source.resolve()), stat.st_size, stat.st_mtime_ns)
+    store = Path(f"{out_prefix}.zarr")
+    options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, chunk_variants=None)
+    options.update(convert_options)
+    key = _conversion_key(source, options)
+    if not overwrite and is_complete(store):
+        recorded = zarr.open_group(store, mode="r").attrs[ATTRS_KEY].get(CONVERSION_KEY)
+        if recorded == key:
+            log.info(f"reusing {store}: converted from the same inputs with the same options")
+            return store
+        log.info(f"converting {store} again: {describe_difference(recorded, key)}")
+        overwrite = True
+    return _convert(source, store, options, key, overwrite, progress)

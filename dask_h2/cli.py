@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import time
 import warnings
@@ -219,8 +220,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"dask-h2: warning: {message}", file=sys.stderr)
 
 
+def _log_to_stderr(quiet: bool) -> None:
+    """The library's one-line notices (reuse of a cached product, ...) as ``dask-h2: ...`` on stderr."""
+    logger = logging.getLogger("dask_h2")
+    logger.handlers = [logging.StreamHandler(sys.stderr)]
+    logger.handlers[0].setFormatter(logging.Formatter("dask-h2: %(message)s"))
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_to_stderr(args.quiet)
     started = time.perf_counter()
     try:
         with _cluster(args), warnings.catch_warnings():
