@@ -35,6 +35,7 @@ from .progress import dask_progress, progress_bar
 from .report import FitReport
 from .planning import grm_plan
 from .resources import ComputePlan
+from .rhe import RHESettings, fit_rhe
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
 from .tiled import TilePlan, tiled_kinship
@@ -230,16 +231,21 @@ def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
                      str(group.attrs["scale"]), group["sample_index"][:], dict(group.attrs["marker_counts"]))
 
 
-def fit(store: str | Path, method: Method = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
+def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
         covar: str | Path | None = None, qcovar: str | Path | None = None, constrain: bool = True,
-        progress: bool = True, client: Client | None = None) -> FitReport:
-    """h² of every trait in ``store`` by ``method`` ("REML" or "ML"), from one eigendecomposition.
+        progress: bool = True, client: Client | None = None, rhe: RHESettings | None = None) -> FitReport:
+    """h² of every trait in ``store`` by ``method``: "REML" or "ML" from one eigendecomposition of
+    the GRM (the exact path), or "RHE", randomized Haseman–Elston from the genotypes with no n × n
+    matrix (:func:`dask_h2.rhe.fit_rhe`, set by ``rhe``).
 
     The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
     (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
-    ``constrain=False`` allows h² < 0. ``client``: the Dask cluster of the GRM (see :func:`grm`).
+    ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on.
     """
-    return load(store, settings, covar, qcovar, progress, client).fit(_check_method(method), pcs, constrain)
+    method = _check_method(method)
+    if method == "RHE":
+        return fit_rhe(store, settings, rhe or RHESettings(), pcs, covar, qcovar, progress, client)
+    return load(store, settings, covar, qcovar, progress, client).fit(method, pcs, constrain)
 
 
 def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | Path | None = None,
@@ -279,10 +285,10 @@ def export_gcta(store: str | Path, prefix: str | Path, settings: GRMSettings = G
     return write_grm(prefix, result.kinship[:], sample_id, result.n_markers_used)
 
 
-def _check_method(method: str) -> Method:
+def _check_method(method: str) -> str:
     method = method.upper()
-    if method not in ("REML", "ML"):
-        raise InputError(f"--method {method}: expected reml or ml")
+    if method not in ("REML", "ML", "RHE"):
+        raise InputError(f"--method {method}: expected reml, ml or rhe")
     return method
 
 
@@ -308,14 +314,14 @@ def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.n
     return subset_eigen
 
 
-def run(source: str | Path, out_prefix: str | Path, method: Method = "REML", pcs: int = 10,
+def run(source: str | Path, out_prefix: str | Path, method: str = "REML", pcs: int = 10,
         settings: GRMSettings = GRMSettings(), covar: str | Path | None = None, qcovar: str | Path | None = None,
         constrain: bool = True, overwrite: bool = False, progress: bool = True, client: Client | None = None,
-        **convert_options) -> FitReport:
+        rhe: RHESettings | None = None, **convert_options) -> FitReport:
     """``dask-h2 run`` without the report files: :func:`store_for_run`, then :func:`fit`."""
     store = store_for_run(source, out_prefix, overwrite, progress, **convert_options)
     return fit(store, method, pcs, settings, covar=covar, qcovar=qcovar, constrain=constrain, progress=progress,
-               client=client)
+               client=client, rhe=rhe)
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,

@@ -14,6 +14,7 @@ from .errors import InputError
 from .problem import FitProblem
 from .report import FitReport, format_table, write_report
 from .resources import parse_memory
+from .rhe import RHESettings
 from .simulate import SimulationDesign, parse_h2_list
 from .selection import GRMSettings
 from .standardize import SCALES, MarkerQC
@@ -52,9 +53,12 @@ def _grm_settings(args: argparse.Namespace) -> GRMSettings:
                        args.exclude)
 
 
-def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", type=str.upper, choices=("REML", "ML"), default="REML",
-                        help="REML (GCTA's standard, default) or ML with the degenerate directions removed")
+def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> None:
+    methods = ("REML", "ML", "RHE") if moments else ("REML", "ML")
+    parser.add_argument("--method", type=str.upper, choices=methods, default="REML",
+                        help="REML (GCTA's standard, default), ML with the degenerate directions removed"
+                             + (", or RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
+                                "scale; see the options below)" if moments else ""))
     parser.add_argument("--pcs", type=int, default=10, help="top PCs of K used as fixed effects (default 10; 0 for none)")
     parser.add_argument("--covar", metavar="FILE",
                         help="categorical covariates: FID IID c1 c2 ... (NA/-9 missing), each expanded to indicators")
@@ -62,6 +66,22 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
     _add_grm_options(parser)
+    if moments:
+        _add_moments_options(parser)
+
+
+def _add_moments_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("moments estimator (--method rhe)")
+    group.add_argument("--random-vectors", type=int, default=10, metavar="B",
+                       help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
+    group.add_argument("--seed", type=int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
+    group.add_argument("--jackknife-blocks", type=int, default=100, metavar="J",
+                       help="marker blocks of the jackknife SE (default 100, as RHE-mc)")
+    group.add_argument("--pc-passes", type=int, default=2, metavar="Q",
+                       help="passes over the genotypes for the randomized PCs (default 2; cached in the store)")
+    group.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
+                       help="variance components: MAF bins (e.g. maf:0.01,0.05,0.1,0.2,0.5) or a file of "
+                            "'variant component' lines; one K_k per part (default: one component)")
 
 
 def _add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PREFIX",
                    help="writes PREFIX.profile.<trait>.FORMAT, PREFIX.eigenvalues.FORMAT, PREFIX.pcs.FORMAT")
     p.add_argument("--format", choices=("png", "svg"), default="png", help="image format (default png)")
-    _add_fit_options(p)
+    _add_fit_options(p, moments=False)
 
     p = commands.add_parser("run", help="convert (if needed), grm and fit in one go")
     p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
@@ -164,13 +184,24 @@ def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem:
     return api.load_gcta(args.grm, args.pheno, covar, qcovar)
 
 
-def _fit_and_report(problem: FitProblem, args: argparse.Namespace, prefix: str,
+def _fit_and_report(args: argparse.Namespace, store: str | Path | None, prefix: str,
                     truth: list[float] | None = None) -> FitReport:
-    report = problem.fit(args.method, getattr(args, "pcs", 10), not getattr(args, "no_constrain", False))
+    if args.method == "RHE":
+        if store is None:
+            raise InputError("--method rhe estimates from the genotypes: give a STORE (it cannot use --grm)")
+        report = api.fit(store, "RHE", args.pcs, _grm_settings(args), args.covar, args.qcovar,
+                         progress=not args.quiet, rhe=_rhe_settings(args))
+    else:
+        report = _problem(args, store).fit(args.method, getattr(args, "pcs", 10),
+                                           not getattr(args, "no_constrain", False))
     paths = write_report(report, prefix)
     print(format_table(report, truth))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return report
+
+
+def _rhe_settings(args: argparse.Namespace) -> RHESettings:
+    return RHESettings(args.random_vectors, args.jackknife_blocks, args.seed, args.pc_passes, args.partition)
 
 
 def _input_options(args: argparse.Namespace) -> dict:
@@ -197,7 +228,7 @@ def dispatch(args: argparse.Namespace) -> None:
             paths = api.export_gcta(args.store, args.out_gcta, _grm_settings(args), progress)
             print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "fit":
-        _fit_and_report(_problem(args, args.store), args, args.out)
+        _fit_and_report(args, args.store, args.out)
     elif args.command == "plot":
         from .plot import write_plots  # matplotlib loads only for this command
 
@@ -206,14 +237,14 @@ def dispatch(args: argparse.Namespace) -> None:
         print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "run":
         store = api.store_for_run(args.input, args.out_prefix, args.overwrite, progress, **_input_options(args))
-        _fit_and_report(_problem(args, store), args, args.out_prefix)
+        _fit_and_report(args, store, args.out_prefix)
     elif args.command == "demo":
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         design = SimulationDesign(args.samples, args.markers, parse_h2_list(DEMO_H2), args.seed)
         print(f"simulating {design.n_samples} samples x {design.n_markers} markers, true h2 = {DEMO_H2}")
         store = api.simulate_to(out_dir / "demo.zarr", design, overwrite=True, progress=progress)
-        _fit_and_report(_problem(args, store), args, str(out_dir / "demo"), truth=list(design.h2))
+        _fit_and_report(args, store, str(out_dir / "demo"), truth=list(design.h2))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

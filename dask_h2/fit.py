@@ -60,13 +60,30 @@ def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None,
     n = eigen.values.shape[0]
     if not 0 <= pcs < n:
         raise InputError(f"--pcs {pcs}: must be between 0 and {n - 1} for {n} samples")
-    columns = [np.ones((n, 1)), eigen.principal_components(pcs)]
+    return design_matrix(eigen.principal_components(pcs), covariates, covariate_names)
+
+
+def design_matrix(principal_components: np.ndarray, covariates: np.ndarray | None = None,
+                  covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """X (n, 1 + k + c) and its column names: intercept, the PCs (n, k), then the covariates (n, c)."""
+    n, pcs = principal_components.shape
+    columns = [np.ones((n, 1)), principal_components]
     names = ["intercept"] + [f"PC{i + 1}" for i in range(pcs)]
     if covariates is not None:
         covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
         columns.append(covariates)
         names += list(covariate_names or [f"covariate{j + 1}" for j in range(covariates.shape[1])])
     return np.hstack(columns), names
+
+
+def missingness_patterns(traits: np.ndarray, X: np.ndarray) -> dict[bytes, list[int]]:
+    """Traits (n, k; NaN = missing) grouped by the samples on which they and every column of X
+    (n, p; NaN = missing) are observed: {bool mask (n,) as bytes: [trait columns]}, in column order."""
+    covariates_observed = ~np.isnan(X).any(axis=1)
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(traits.shape[1]):
+        patterns.setdefault((covariates_observed & ~np.isnan(traits[:, j])).tobytes(), []).append(j)
+    return patterns
 
 
 def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
@@ -169,11 +186,7 @@ def rotated_traits(
     """
     traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
     X, columns = fixed_effects(eigen, pcs, covariates, covariate_names)
-    covariates_observed = ~np.isnan(X).any(axis=1)
-    patterns: dict[bytes, list[int]] = {}
-    for j in range(traits.shape[1]):
-        patterns.setdefault((covariates_observed & ~np.isnan(traits[:, j])).tobytes(), []).append(j)
-    for key, members in patterns.items():
+    for key, members in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[members[0]]} ({observed.sum()} samples with the trait and every covariate)"
         if observed.sum() <= X.shape[1] + 1:

@@ -39,7 +39,7 @@ def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale,
                   qc: MarkerQC) -> tuple[np.ndarray, np.ndarray]:
     """Centre 2p and inverse scale (m,) of one chunk (m, n) of dosages over all its samples
     (inverse scale 0 for the markers left out of K), for :func:`dask_h2.standardize.standardize`."""
-    markers = _chunk_markers(dosage, selected, scale, qc)
+    markers = chunk_marker_table(dosage, selected, scale, qc)
     return markers[:, 2], markers[:, 3]
 
 
@@ -61,7 +61,7 @@ def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray) -> np.ndarray:
     return gram[None]
 
 
-def _chunk_markers(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
+def chunk_marker_table(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
     """Per marker (m, 4): allele frequency p, status code, centre 2p and inverse scale."""
     centre, inverse_scale, status = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc,
                                                      selected[:, 0])
@@ -125,7 +125,7 @@ def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | N
 def marker_table(dosage: da.Array, selection: da.Array, scale: Scale, qc: MarkerQC) -> da.Array:
     """Per marker (M, 4), lazily: allele frequency p, status code, centre 2p and inverse scale
     (see :func:`marker_chunks`)."""
-    return da.map_blocks(_chunk_markers, dosage, selection, scale, qc, dtype=np.float64,
+    return da.map_blocks(chunk_marker_table, dosage, selection, scale, qc, dtype=np.float64,
                          chunks=(dosage.chunks[0], (4,)), meta=np.empty((0, 0)))
 
 
@@ -150,10 +150,10 @@ def _add_in_place(parts, axis=None, keepdims=True) -> np.ndarray:
     return total
 
 
-def sum_partials(grams: da.Array, split_every: int) -> da.Array:
-    """Σ of the (1, n, n) float32 blocks of ``grams`` as (1, n, n) float64, in a tree of
-    ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates its inputs
-    before adding, each step adds in place: it holds its inputs and one n × n buffer."""
-    return da.reduction(grams, chunk=lambda block, axis, keepdims: block, combine=_add_in_place,
+def sum_partials(parts: da.Array, split_every: int) -> da.Array:
+    """Σ over axis 0 of the (1, ...) blocks of ``parts`` (float32 or float64) as one (1, ...) float64
+    block, in a tree of ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates
+    its inputs before adding, each step adds in place: it holds its inputs and one buffer."""
+    return da.reduction(parts, chunk=lambda block, axis, keepdims: block, combine=_add_in_place,
                         aggregate=_add_in_place, axis=0, keepdims=True, dtype=np.float64,
-                        split_every=split_every, concatenate=False, meta=np.empty((0, 0, 0)))
+                        split_every=split_every, concatenate=False, meta=np.empty((0,) * parts.ndim))

@@ -1,0 +1,194 @@
+"""Randomized Haseman–Elston (method of moments) from streamed marker statistics (pure numpy).
+
+Model for one trait on its n samples with fixed effects C (n, c) and P = I − C(CᵀC)⁻¹Cᵀ:
+y = Cβ + Σ_k g_k + e, Cov(y) = Σ_k σ²_k K_k + σ²_e I with K_k = W_k W_kᵀ / M_k. Matching
+E[yᵀP K_k P y] and E[yᵀP y] to their observed values gives the normal equations
+
+    Σ_l tr(P K_k P K_l) σ²_l + tr(P K_k) σ²_e = yᵀP K_k P y      (k = 1..K)
+    Σ_l tr(P K_l) σ²_l       + (n − c) σ²_e  = yᵀP y
+
+(RHE-reg / RHE-mc, Pazokitoroudi et al. 2020). tr(P K_k) and yᵀP K_k P y are exact sums over
+markers; tr(P K_k P K_l) is estimated with B probes u_b = P z_b, z_b ~ N(0, I):
+(1/B) Σ_b (K_k u_b)ᵀ P (K_l u_b).
+
+Every quantity is a sum over markers except the trace, which pairs H_k = Σ_{m∈k} w_m w_mᵀ U
+with H_l. The block jackknife over J marker blocks needs each estimate with block j left
+out; for the traces that is
+
+    ⟨H_k − H_jk, P(H_l − H_jl)⟩ = ⟨H_k, PH_l⟩ − ⟨H_jk, PH_l⟩ − ⟨H_jl, PH_k⟩ + ⟨H_jk, PH_jl⟩,
+
+so the streamed statistics are, per marker m (of component k, block j): its squared residual
+products r_m = (w_mᵀ P y)², its trace share s_m = ‖w_m‖² − ‖Qᵀw_m‖² (Q an orthonormal basis
+of C), and its cross products g_ml = Σ_b (w_mᵀu_b)(w_mᵀ P H_l,b), whose sum over m ∈ k is
+⟨H_k, PH_l⟩; and per block the local products ⟨H_jk, PH_jl⟩.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TraitStatistics:
+    """What the passes over the genotypes give for one trait (markers in store order, used ones only).
+
+    ``component`` (m,) int and ``block`` (m,) int of each marker; ``residual_products`` (m,)
+    = (w_mᵀ P y)²; ``trace_shares`` (m,) = ‖w_m‖² − ‖Qᵀ w_m‖² over the trait's samples;
+    ``cross_products`` (m, K) = g_ml; ``block_products`` (J, K, K) = ⟨H_jk, P H_jl⟩;
+    ``yy`` = yᵀP y, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B.
+    """
+
+    component: np.ndarray
+    block: np.ndarray
+    residual_products: np.ndarray
+    trace_shares: np.ndarray
+    cross_products: np.ndarray
+    block_products: np.ndarray
+    yy: float
+    n_samples: int
+    n_fixed: int
+    n_probes: int
+
+    @property
+    def n_components(self) -> int:
+        return self.cross_products.shape[1]
+
+    @property
+    def n_blocks(self) -> int:
+        return self.block_products.shape[0]
+
+
+@dataclass(frozen=True)
+class MomentSystem:
+    """The normal equations of one fit: ``lhs`` (K + 1, K + 1) σ = ``rhs`` (K + 1,), last entry σ²_e."""
+
+    lhs: np.ndarray
+    rhs: np.ndarray
+
+    def solve(self) -> np.ndarray:
+        """σ²_1..σ²_K, σ²_e (K + 1,)."""
+        return np.linalg.solve(self.lhs, self.rhs)
+
+
+@dataclass(frozen=True)
+class MomentEstimates:
+    """Variance components ``sigma2`` (K + 1,) (last = σ²_e) with their jackknife SEs, the
+    per-component ``h2`` (K,) = σ²_k / Vp and total, σ²_g = Σ_k σ²_k and Vp, each with its SE,
+    and ``n_markers`` (K,)."""
+
+    sigma2: np.ndarray
+    sigma2_se: np.ndarray
+    h2: np.ndarray
+    h2_se: np.ndarray
+    h2_total: float
+    h2_total_se: float
+    sigma_g2: float
+    sigma_g2_se: float
+    vp: float
+    vp_se: float
+    n_markers: np.ndarray
+    n_blocks: int
+
+
+def per_block(values: np.ndarray, block: np.ndarray, component: np.ndarray, n_blocks: int,
+              n_components: int) -> np.ndarray:
+    """Σ of ``values`` (m, ...) over the markers of each (block, component): (J, K, ...)."""
+    out = np.zeros((n_blocks, n_components) + values.shape[1:])
+    np.add.at(out, (block, component), values)
+    return out
+
+
+def moment_system(counts: np.ndarray, residual: np.ndarray, trace: np.ndarray, cross: np.ndarray,
+                  yy: float, n_samples: int, n_fixed: int, n_probes: int) -> MomentSystem:
+    """The normal equations from sums over the markers in use: ``counts`` M_k (K,),
+    ``residual`` Σ_{m∈k} r_m (K,), ``trace`` Σ_{m∈k} s_m (K,), ``cross`` ⟨H_k, PH_l⟩ (K, K)."""
+    size = counts.shape[0]
+    lhs = np.empty((size + 1, size + 1))
+    cross = 0.5 * (cross + cross.T)  # ⟨H_k, PH_l⟩ = ⟨H_l, PH_k⟩ up to rounding
+    lhs[:size, :size] = cross / (n_probes * np.outer(counts, counts))
+    lhs[:size, size] = lhs[size, :size] = trace / counts
+    lhs[size, size] = n_samples - n_fixed
+    rhs = np.append(residual / counts, yy)
+    return MomentSystem(lhs, rhs)
+
+
+def heritabilities(sigma2: np.ndarray) -> np.ndarray:
+    """h²_1..h²_K, their total, σ²_g = Σ σ²_k and Vp (K + 3,) of σ²_1..σ²_K, σ²_e (K + 1,), with h²_k = σ²_k / Vp."""
+    vp = sigma2.sum()
+    h2 = sigma2[:-1] / vp
+    return np.concatenate([h2, [h2.sum(), sigma2[:-1].sum(), vp]])
+
+
+def fit_moments(stats: TraitStatistics) -> MomentEstimates:
+    """σ² and h² of one trait, with delete-one-block jackknife SEs over ``stats.block``."""
+    size, blocks = stats.n_components, stats.n_blocks
+    counts = per_block(np.ones(stats.component.shape[0]), stats.block, stats.component, blocks, size)
+    residual = per_block(stats.residual_products, stats.block, stats.component, blocks, size)
+    trace = per_block(stats.trace_shares, stats.block, stats.component, blocks, size)
+    cross = per_block(stats.cross_products, stats.block, stats.component, blocks, size)  # (J, K, K): ⟨H_jk, PH_l⟩
+    common = dict(yy=stats.yy, n_samples=stats.n_samples, n_fixed=stats.n_fixed, n_probes=stats.n_probes)
+    totals = [counts.sum(0), residual.sum(0), trace.sum(0), cross.sum(0)]
+    empty = np.flatnonzero(totals[0] == 0)
+    if empty.size:
+        raise ValueError(f"component {int(empty[0])} has no markers")
+    sigma2 = moment_system(*totals, **common).solve()
+    leave_out = []
+    for j in range(blocks):
+        left = [totals[0] - counts[j], totals[1] - residual[j], totals[2] - trace[j],
+                totals[3] - cross[j] - cross[j].T + stats.block_products[j]]
+        if np.any(left[0] == 0):
+            raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
+        leave_out.append(moment_system(*left, **common).solve())
+    replicates = np.array(leave_out)  # (J, K + 1)
+    derived, derived_se = heritabilities(sigma2), jackknife_se(np.array([heritabilities(r) for r in replicates]))
+    total, sigma_g2, vp = size, size + 1, size + 2
+    return MomentEstimates(sigma2, jackknife_se(replicates), derived[:size], derived_se[:size], float(derived[total]),
+                           float(derived_se[total]), float(derived[sigma_g2]), float(derived_se[sigma_g2]),
+                           float(derived[vp]), float(derived_se[vp]), totals[0].astype(np.int64), blocks)
+
+
+def jackknife_se(replicates: np.ndarray) -> np.ndarray:
+    """Delete-one-group jackknife SE of each column of ``replicates`` (J, q): sqrt((J−1)/J Σ (θ_j − θ̄)²)."""
+    n = replicates.shape[0]
+    return np.sqrt((n - 1) / n * np.sum((replicates - replicates.mean(axis=0)) ** 2, axis=0))
+
+
+def jackknife_blocks(n_markers: int, n_blocks: int) -> np.ndarray:
+    """Block of each of ``n_markers`` used markers in order (m,): RHE-mc's rule, blocks of
+    ⌊m/J⌋ markers with the remainder in the last; J is capped at m."""
+    n_blocks = max(1, min(n_blocks, n_markers))
+    step = n_markers // n_blocks
+    return np.minimum(np.arange(n_markers) // step, n_blocks - 1)
+
+
+@dataclass(frozen=True)
+class ComponentFit:
+    """One variance component: its markers, σ²_k and h²_k = σ²_k / Vp with jackknife SEs."""
+
+    name: str
+    n_markers: int
+    sigma2: float
+    sigma2_se: float
+    h2: float
+    h2_se: float
+
+
+@dataclass(frozen=True)
+class MomentsTraitFit:
+    """Randomized Haseman–Elston estimates of one trait (variances in the trait's units squared);
+    ``h2`` = Σ_k h²_k, SEs by the block jackknife; ``n`` samples, ``n_fixed`` fixed effects."""
+
+    name: str
+    method: str
+    h2: float
+    h2_se: float
+    sigma_g2: float
+    sigma_g2_se: float
+    sigma_e2: float
+    sigma_e2_se: float
+    vp: float
+    vp_se: float
+    n: int
+    n_fixed: int
+    components: list[ComponentFit] = field(default_factory=list)

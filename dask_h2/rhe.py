@@ -1,0 +1,238 @@
+"""The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix.
+
+Passes over the genotypes (each reads every chunk once, :mod:`dask_h2.rhe_passes`):
+
+1. the marker table and, with PCs, ``pc_passes`` sketch passes for the top PCs
+   (:mod:`dask_h2.sketch`); both are cached in ``STORE/rhe`` keyed on the samples,
+   markers, QC, scale and PC settings, so later fits of the same data skip them;
+2. pass A with the probes, the projected traits and the bases of the fixed effects;
+3. pass B with the projected sums of pass A, for the jackknife's cross terms.
+
+Samples, marker QC, covariates and missingness patterns follow the exact path: the
+same :class:`dask_h2.selection.GRMSettings`, covariate files and rules (a trait is fitted
+on the samples where it and every covariate are observed; PCs are those of all samples).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import zarr
+from distributed import Client
+
+from .cluster import active_client, using, worker_budget
+from .covariates import read_covariates
+from .errors import InputError
+from .fit import check_full_rank, design_matrix, missingness_patterns
+from .grm import count_markers, marker_chunks
+from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
+from .partition import NO_COMPONENT, Partition, parse_partition
+from .report import FitReport
+from .resources import ComputePlan
+from .rhe_passes import ChunkRows, Projection, chunk_bounds, chunk_rows, cross_pass, moments_pass, sketch_pass
+from .selection import GRMSettings, cache_key, sample_mask, variant_mask
+from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
+from .standardize import USED
+from .store import open_store, read_strings
+
+RHE_GROUP = "rhe"  # in the store: the marker table and PCs of the moments path, with their key
+PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever --seed the probes use
+TASK_BYTES = 64 * 2**20  # int8 genotypes per task (stored chunks are merged up to this)
+SPLIT_EVERY = 4
+log = logging.getLogger("dask_h2")
+
+
+@dataclass(frozen=True)
+class RHESettings:
+    """``n_probes`` B random vectors (``seed``), ``n_blocks`` jackknife blocks, ``pc_passes`` sketch
+    passes for the PCs, and ``partition`` (``maf:e0,e1,…`` or a file; None = one component)."""
+
+    n_probes: int = 10
+    n_blocks: int = 100
+    seed: int = 1
+    pc_passes: int = 2
+    partition: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_probes < 2:
+            raise InputError(f"--random-vectors {self.n_probes}: needs at least 2 probe vectors")
+        if self.n_blocks < 2:
+            raise InputError(f"--jackknife-blocks {self.n_blocks}: needs at least 2 blocks")
+        if self.pc_passes < 1:
+            raise InputError(f"--pc-passes {self.pc_passes}: needs at least 1 pass")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What precedes the moments passes: the marker table (M, 4) (allele frequency, status,
+    centre, inverse scale) and the top PCs (n, k) with their eigenvalues (k,) of K."""
+
+    table: np.ndarray
+    pcs: np.ndarray
+    pc_eigenvalues: np.ndarray
+    passes: int  # over the genotypes to make it (0 when read from the store's cache)
+
+
+def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESettings = RHESettings(),
+            pcs: int = 10, covar: str | Path | None = None, qcovar: str | Path | None = None,
+            progress: bool = True, client: Client | None = None) -> FitReport:
+    """h² of every trait in ``store`` by randomized Haseman–Elston (see the module docstring)."""
+    root = open_store(store)
+    sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
+    samples, variants = sample_mask(sample_id, settings), variant_mask(variant_id, settings)
+    partition = parse_partition(rhe.partition, variant_id)
+    traits, names = root["traits"][:][samples], read_strings(root, "trait_name")
+    if traits.shape[1] == 0:
+        raise InputError(f"{store}: the store has no phenotypes to fit")
+    n = int(samples.sum())
+    if not 0 <= pcs < n:
+        raise InputError(f"--pcs {pcs}: must be between 0 and {n - 1} for {n} samples")
+    covariates = read_covariates(sample_id[samples], covar, qcovar)
+    with using(client):
+        plan = _plan(n)
+        dosage, selection = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)
+        prepared = _prepared(store, root, dosage, variants, settings, samples, pcs, rhe.pc_passes, plan, progress)
+        used, component = _components(prepared.table, partition)
+        block = np.full(used.size, -1)
+        block[used] = jackknife_blocks(int(used.sum()), rhe.n_blocks)
+        rows = chunk_rows(chunk_bounds(dosage.chunks[0]), used, component, block)
+        X, columns = design_matrix(prepared.pcs, covariates.values, covariates.names)
+        fits = _fit_traits(dosage, prepared.table, rows, int(block.max()) + 1, traits, names, X, columns, partition,
+                           rhe, plan, progress)
+    _, counts = count_markers(prepared.table)
+    counts["outside_partition"] = int(((prepared.table[:, 1] == USED) & (component == NO_COMPONENT)).sum())
+    extra = {"marker_counts": counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
+             "n_samples_removed": int(samples.size - n), "fixed_effects": columns, "random_vectors": rhe.n_probes,
+             "seed": rhe.seed, "jackknife_blocks": int(block.max() + 1), "pc_passes": rhe.pc_passes if pcs else 0,
+             "pc_eigenvalues": prepared.pc_eigenvalues.tolist(), "components": list(partition.names),
+             "passes_over_genotypes": prepared.passes + 2}
+    n_used = int(used.sum())
+    return FitReport(fits, n, n_used, len(variant_id) - n_used, settings.scale, pcs, "RHE", extra)
+
+
+def _plan(n_samples: int) -> ComputePlan:
+    """Tasks of about ``TASK_BYTES`` of genotypes, one per core (BLAS single-threaded in each)."""
+    client = active_client()
+    threads = worker_budget(client)[1] if client is not None else os.cpu_count() or 1
+    chunk = max(256, min(32768, TASK_BYTES // max(n_samples, 1)))
+    return ComputePlan(chunk, SPLIT_EVERY, threads, 1)
+
+
+def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
+    dosage = da.from_zarr(root["call_dosage"])
+    return dosage if samples.all() else dosage[:, np.flatnonzero(samples)]
+
+
+def _prepared(store: str | Path, root: zarr.Group, dosage: da.Array, variants: np.ndarray, settings: GRMSettings,
+              samples: np.ndarray, pcs: int, pc_passes: int, plan: ComputePlan, progress: bool) -> Prepared:
+    """The marker table and PCs of the analysis, from the store's cache or computed (and cached)."""
+    key = {**cache_key(settings, samples, variants), "pcs": pcs, "pc_passes": pc_passes if pcs else 0,
+           "pc_seed": PC_SEED}
+    cached = root.get(RHE_GROUP)
+    if cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
+        log.info(f"reusing the marker table and PCs in {store}/{RHE_GROUP}")
+        return Prepared(cached["marker_table"][:], cached["pcs"][:], cached["pc_eigenvalues"][:], 0)
+    qc, scale = settings.qc, settings.scale
+    omega = gaussian_start(dosage.shape[1], sketch_width(pcs, dosage.shape[1]), PC_SEED) if pcs else None
+    table, sketch = sketch_pass(dosage, variants, scale, qc, plan, omega, progress=progress)
+    _, _ = count_markers(table)  # raises when no marker is usable
+    passes = 1
+    for _ in range(pc_passes - 1 if pcs else 0):
+        omega = orthonormal(sketch)
+        sketch = sketch_pass(dosage, variants, scale, qc, plan, omega, table, progress)[1]
+        passes += 1
+    values, vectors = nystrom_eigen(omega, sketch, pcs) if pcs else (np.zeros(0), np.zeros((dosage.shape[1], 0)))
+    prepared = Prepared(table, vectors, values / count_markers(table)[0], passes)
+    _cache(store, key, prepared)
+    return prepared
+
+
+def _cache(store: str | Path, key: dict, prepared: Prepared) -> None:
+    try:
+        group = zarr.open_group(str(store), mode="r+").create_group(RHE_GROUP, overwrite=True)
+        group.attrs.update({"complete": False, "key": key})
+        group.create_array("marker_table", data=prepared.table, dimension_names=("variants", "marker_fields"))
+        group.create_array("pcs", data=prepared.pcs, dimension_names=("rhe_samples", "pcs"))
+        group.create_array("pc_eigenvalues", data=prepared.pc_eigenvalues, dimension_names=("pcs",))
+        group.attrs["complete"] = True
+    except OSError as exc:
+        log.warning(f"could not cache the marker table and PCs in {store}/{RHE_GROUP} ({exc.strerror or exc}); "
+                    "they are used from memory")
+
+
+def _components(table: np.ndarray, partition: Partition) -> tuple[np.ndarray, np.ndarray]:
+    """(used (M,) bool, component (M,) int) of every store variant; every component must keep a marker."""
+    component = partition.components(0, table.shape[0], table[:, 0])
+    used = (table[:, 1] == USED) & (component != NO_COMPONENT)
+    counts = np.bincount(component[used], minlength=partition.size)
+    if not counts.all():
+        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
+        raise InputError(f"--partition: component {empty!r} has no markers after QC and monomorphic markers are "
+                         "dropped")
+    return used, np.where(used, component, NO_COMPONENT)
+
+
+def _fit_traits(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], n_blocks: int, traits: np.ndarray,
+                names: np.ndarray, X: np.ndarray, columns: list[str], partition: Partition, rhe: RHESettings,
+                plan: ComputePlan, progress: bool) -> list[MomentsTraitFit]:
+    """Both moments passes for every trait at once (one set of probes per missingness pattern)."""
+    n, size, probes = X.shape[0], partition.size, rhe.n_probes
+    patterns = missingness_patterns(traits, X)
+    masks, bases, members = [], [], []
+    for key, traits_of_pattern in patterns.items():
+        observed = np.frombuffer(key, dtype=bool)
+        what = f"trait {names[traits_of_pattern[0]]} ({observed.sum()} samples with the trait and every covariate)"
+        if observed.sum() < X.shape[1] + 2:
+            raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
+        check_full_rank(X[observed], columns, what)
+        basis = np.zeros_like(X)
+        basis[observed] = np.linalg.qr(X[observed])[0]
+        masks.append(observed)
+        bases.append(basis)
+        members.append(traits_of_pattern)
+    projection = Projection(np.column_stack(masks), tuple(bases), probes)
+    z = np.random.default_rng([rhe.seed, 1]).standard_normal((n, probes))
+    observed_traits = np.nan_to_num(traits)
+    right = np.hstack([projection.project(z, p) for p in range(len(masks))]
+                      + [projection.project(observed_traits[:, members[p]], p) for p in range(len(masks))]
+                      + [bases[p] for p in range(len(masks))])
+    n_probe_columns = probes * len(masks)
+    first = moments_pass(dosage, table, rows, right, projection, size, n_blocks, plan, progress)
+    projected = np.stack([np.stack([projection.project(first.totals[k][:, projection.columns(p)], p)
+                                    for p in range(len(masks))], axis=1) for k in range(size)], axis=1)
+    cross = cross_pass(dosage, table, rows, projected.reshape(n, -1), first.products[:, :n_probe_columns], size,
+                       len(masks), plan, progress)
+    component = np.concatenate([r.component for r in rows])
+    block = np.concatenate([r.block for r in rows])
+    fits: dict[int, MomentsTraitFit] = {}
+    trait_column = n_probe_columns
+    basis_column = n_probe_columns + sum(len(m) for m in members)
+    for p, traits_of_pattern in enumerate(members):
+        within = first.products[:, basis_column:basis_column + X.shape[1]]
+        trace_shares = first.squares[:, p] - np.sum(within.astype(np.float64) ** 2, axis=1)
+        for j in traits_of_pattern:
+            y = projection.project(observed_traits[:, [j]], p)[:, 0]
+            stats = TraitStatistics(component, block, first.products[:, trait_column].astype(np.float64) ** 2,
+                                    trace_shares, cross[:, :, p], first.block_products[..., p], float(y @ y),
+                                    int(masks[p].sum()), X.shape[1], probes)
+            fits[j] = _trait_fit(str(names[j]), stats, partition)
+            trait_column += 1
+        basis_column += X.shape[1]
+    return [fits[j] for j in sorted(fits)]
+
+
+def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> MomentsTraitFit:
+    try:
+        estimates: MomentEstimates = fit_moments(stats)
+    except ValueError as exc:
+        raise InputError(f"trait {name}: {exc}") from None
+    components = [ComponentFit(partition.names[k], int(estimates.n_markers[k]), float(estimates.sigma2[k]),
+                               float(estimates.sigma2_se[k]), float(estimates.h2[k]), float(estimates.h2_se[k]))
+                  for k in range(partition.size)]
+    return MomentsTraitFit(name, "RHE", estimates.h2_total, estimates.h2_total_se, estimates.sigma_g2,
+                           estimates.sigma_g2_se, float(estimates.sigma2[-1]), float(estimates.sigma2_se[-1]),
+                           estimates.vp, estimates.vp_se, stats.n_samples, stats.n_fixed, components)

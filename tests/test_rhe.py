@@ -1,0 +1,154 @@
+"""The moments path (randomized Haseman–Elston) against an independent dense computation.
+
+The dense reference forms every K_k (n × n) from the genotypes with numpy, the projection
+P of the fixed effects, and with the same probe vectors (the documented stream of --seed)
+evaluates the same randomized estimator and its delete-one-block jackknife by brute force,
+recomputing every K_k without each block. The streamed estimate (float32 products over
+marker chunks, no n × n matrix) must equal it to float32 rounding.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from dask_h2 import api
+from dask_h2.cli import main
+from dask_h2.errors import InputError
+from dask_h2.moments import jackknife_blocks, jackknife_se
+from dask_h2.rhe import RHE_GROUP, RHESettings, fit_rhe
+from dask_h2.simulate import SimulationDesign
+from dask_h2.store import write_traits
+
+N, M = 300, 1500
+PROBES, BLOCKS, SEED = 10, 10, 7
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("rhe") / "sim.zarr"
+    api.simulate_to(path, SimulationDesign(N, M, (0.6, 0.3), seed=11), progress=False)
+    root = zarr.open_group(path, mode="r+")
+    traits = root["traits"][:]
+    traits[np.random.default_rng(3).choice(N, N // 10, replace=False), 1] = np.nan
+    write_traits(root, traits, np.array(["full", "gappy"], dtype=object))
+    return path
+
+
+@pytest.fixture(scope="module")
+def qcovar(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("covariates") / "age.txt"
+    values = np.random.default_rng(5).normal(50, 10, N)
+    values[4] = np.nan  # one sample without the covariate
+    path.write_text("".join(f"ind{i + 1} ind{i + 1} {'NA' if np.isnan(v) else v}\n" for i, v in enumerate(values)))
+    return path
+
+
+def standardized(store: Path) -> tuple[np.ndarray, np.ndarray]:
+    """W (M_used, n) float64 standardized by sqrt(2p(1−p)) with missing calls at 0, and the MAF (M_used,)."""
+    g = zarr.open_group(store, mode="r")["call_dosage"][:].astype(np.float64)
+    observed = g >= 0
+    p = np.where(observed, g, 0).sum(1) / observed.sum(1) / 2
+    keep = (p > 0) & (p < 1)
+    w = np.where(observed, g - 2 * p[:, None], 0.0)[keep] / np.sqrt(2 * p * (1 - p))[keep, None]
+    return w, np.minimum(p, 1 - p)[keep]
+
+
+def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.ndarray, probes: np.ndarray,
+                    n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(σ² (K + 1,), jackknife SE (K + 1,)) of the randomized estimator, computed densely."""
+    observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
+    w, y, X, z = w[:, observed], y[observed], X[observed], probes[observed]
+    n, c = X.shape
+    P = np.eye(n) - X @ np.linalg.solve(X.T @ X, X.T)
+    u = P @ z
+
+    def solve(keep: np.ndarray) -> np.ndarray:
+        kinships = [w[(component == k) & keep].T @ w[(component == k) & keep] / ((component == k) & keep).sum()
+                    for k in range(component.max() + 1)]
+        size = len(kinships)
+        lhs, rhs = np.empty((size + 1, size + 1)), np.empty(size + 1)
+        for k, Kk in enumerate(kinships):
+            for l, Kl in enumerate(kinships):
+                lhs[k, l] = np.sum((Kk @ u) * (P @ Kl @ u)) / u.shape[1]
+            lhs[k, size] = lhs[size, k] = np.trace(P @ Kk)
+            rhs[k] = y @ P @ Kk @ P @ y
+        lhs[size, size], rhs[size] = n - c, y @ P @ y
+        return np.linalg.solve(lhs, rhs)
+
+    block = jackknife_blocks(w.shape[0], n_blocks)
+    replicates = np.array([solve(block != j) for j in range(block.max() + 1)])
+    return solve(np.ones(w.shape[0], bool)), jackknife_se(replicates)
+
+
+@pytest.mark.parametrize("partition, pcs, with_covariate", [
+    (None, 0, False), (None, 3, True), ("maf:0,0.1,0.25,0.5", 3, True), ("maf:0,0.1,0.25,0.5", 0, False)])
+def test_streamed_estimate_equals_the_dense_randomized_estimator(store, qcovar, partition, pcs, with_covariate):
+    settings = RHESettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED, partition=partition)
+    report = fit_rhe(store, rhe=settings, pcs=pcs, qcovar=qcovar if with_covariate else None, progress=False)
+    w, maf = standardized(store)
+    edges = [0.0, 0.1, 0.25, 0.5] if partition else [0.0, 0.5]
+    component = np.clip(np.searchsorted(edges, maf, side="right") - 1, 0, len(edges) - 2)
+    root = zarr.open_group(store, mode="r")
+    columns = [np.ones((N, 1)), root[RHE_GROUP]["pcs"][:]]
+    if with_covariate:
+        cells = [line.split()[2] for line in qcovar.read_text().splitlines()]
+        columns.append(np.array([np.nan if c == "NA" else float(c) for c in cells])[:, None])
+    X = np.hstack(columns)
+    probes = np.random.default_rng([SEED, 1]).standard_normal((N, PROBES))
+    for j, fit in enumerate(report.traits):
+        sigma2, se = dense_estimates(w, component, root["traits"][:, j], X, probes, BLOCKS)
+        streamed = [c.sigma2 for c in fit.components] + [fit.sigma_e2]
+        streamed_se = [c.sigma2_se for c in fit.components] + [fit.sigma_e2_se]
+        np.testing.assert_allclose(streamed, sigma2, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(streamed_se, se, rtol=1e-5, atol=1e-8)
+        assert fit.h2 == pytest.approx(sigma2[:-1].sum() / sigma2.sum(), rel=1e-5, abs=1e-8)
+        assert fit.n == int((~np.isnan(root["traits"][:, j]) & ~np.isnan(X).any(axis=1)).sum())
+
+
+def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
+    path = tmp_path / "small.zarr"
+    api.simulate_to(path, SimulationDesign(120, 700, (0.5,), seed=2), progress=False)
+    settings = RHESettings(n_blocks=5, pc_passes=3)
+    first = fit_rhe(path, rhe=settings, pcs=2, progress=False)
+    with caplog.at_level("INFO", logger="dask_h2"):
+        again = fit_rhe(path, rhe=settings, pcs=2, progress=False)
+    assert first.extra["passes_over_genotypes"] == 3 + 2 and again.extra["passes_over_genotypes"] == 2
+    assert "reusing the marker table and PCs" in caplog.text
+    assert again.traits == first.traits
+    other = fit_rhe(path, rhe=settings, pcs=0, progress=False)  # another key: the table alone, one pass
+    assert other.extra["passes_over_genotypes"] == 1 + 2
+
+
+def test_jackknife_blocks_follow_rhe_mc():
+    np.testing.assert_array_equal(jackknife_blocks(10, 3), [0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    assert jackknife_blocks(5, 100).max() == 4  # capped at one marker per block
+
+
+def test_seed_is_recorded_and_repeats_the_estimate_exactly(store, tmp_path, capsys):
+    out = tmp_path / "rhe"
+    argv = ["--quiet", "fit", str(store), "--method", "rhe", "--pcs", "2", "--random-vectors", "5", "--seed", "9",
+            "--jackknife-blocks", "8", "--out", str(out)]
+    assert main(argv) == 0
+    first = json.loads(out.with_suffix(".json").read_text())
+    assert main(argv) == 0
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert first["seed"] == 9 and first["random_vectors"] == 5 and first["jackknife_blocks"] == 8
+    assert first["traits"] == again["traits"]
+    hsq = (tmp_path / "rhe.full.hsq").read_text().splitlines()
+    assert [line.split("\t")[0] for line in hsq] == ["Source", "V(G)", "V(e)", "Vp", "V(G)/Vp", "n"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"n_probes": 1}, "at least 2 probe vectors"), ({"n_blocks": 1}, "at least 2 blocks")])
+def test_bad_settings(options, message):
+    with pytest.raises(InputError, match=message):
+        RHESettings(**options)
+
+
+def test_component_without_markers_is_an_input_error(store):
+    with pytest.raises(InputError, match="component 'maf0-0.001' has no markers"):  # n = 300: monomorphic only
+        fit_rhe(store, rhe=RHESettings(partition="maf:0,0.001,0.5"), pcs=0, progress=False)
