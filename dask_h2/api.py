@@ -33,7 +33,7 @@ from .id_table import align_to_samples
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
 from .report import FitReport
-from .planning import grm_plan
+from .planning import check_driver_memory, grm_plan
 from .resources import ComputePlan
 from .rhe import RHESettings, fit_rhe
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
@@ -181,6 +181,7 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     samples = sample_mask(read_strings(root, "sample_id"), settings)
     variants = variant_mask(read_strings(root, "variant_id"), settings)
     key = cache_key(settings, samples, variants)
+    check_driver_memory(int(samples.sum()), str(store))
     cached = root.get(GRM_GROUP)
     if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
         log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")

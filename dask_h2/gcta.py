@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .planning import check_driver_memory
 
 FLOAT = np.dtype("<f4")
 
@@ -69,6 +70,7 @@ def read_grm(prefix: str | Path) -> GCTAGRM:
     if not rows or any(len(row) < 2 for row in rows):
         raise InputError(f"{id_path}: expected one 'FID IID' line per sample")
     n = len(rows)
+    check_driver_memory(n, str(bin_path))
     kinship = unpack_lower(_read_floats(bin_path, n), n)
     n_markers = unpack_lower(_read_floats(n_path, n), n) if n_path.is_file() else None
     return GCTAGRM(kinship, n_markers, np.array([r[0] for r in rows], dtype=object),

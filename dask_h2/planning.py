@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import os
 
+import psutil
+
 from .cluster import active_client, worker_budget
+from .errors import InputError
 from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MAX_CHUNK, MIN_CHUNK, ComputePlan, plan_grm
 from .tiled import TilePlan, plan_tiles
 
@@ -38,3 +41,20 @@ def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, ti
             pass
     threads = threads or 1
     return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile)
+
+
+def exact_path_bytes(n_samples: int) -> int:
+    """Driver memory (bytes) of the exact path for n samples: K (8n²), LAPACK's ``evd`` workspace
+    and the eigenvectors, about 32n² in all (n = 27,000: 22 GiB)."""
+    return 32 * n_samples * n_samples
+
+
+def check_driver_memory(n_samples: int, what: str) -> None:
+    """Raise :class:`InputError` naming ``--method rhe`` when the exact path for ``n_samples``
+    cannot fit this machine's memory."""
+    needed, total = exact_path_bytes(n_samples), psutil.virtual_memory().total
+    if needed > total:
+        raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
+                         f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
+                         "--method rhe estimates h2 from the genotypes with no n x n matrix")
+

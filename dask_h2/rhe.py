@@ -89,8 +89,8 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     if traits.shape[1] == 0:
         raise InputError(f"{store}: the store has no phenotypes to fit")
     n = int(samples.sum())
-    if not 0 <= pcs < n:
-        raise InputError(f"--pcs {pcs}: must be between 0 and {n - 1} for {n} samples")
+    if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
+        raise InputError(f"--pcs {pcs}: must be between 0 and {n - 3} for {n} samples")
     covariates = read_covariates(sample_id[samples], covar, qcovar)
     with using(client):
         plan = _plan(n)

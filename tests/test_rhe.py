@@ -152,3 +152,46 @@ def test_bad_settings(options, message):
 def test_component_without_markers_is_an_input_error(store):
     with pytest.raises(InputError, match="component 'maf0-0.001' has no markers"):  # n = 300: monomorphic only
         fit_rhe(store, rhe=RHESettings(partition="maf:0,0.001,0.5"), pcs=0, progress=False)
+
+
+def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import dask_h2.planning
+
+    monkeypatch.setattr(dask_h2.planning.psutil, "virtual_memory", lambda: SimpleNamespace(total=2**20))
+    assert main(["--quiet", "fit", str(store), "--out", str(tmp_path / "exact")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "300 samples" in err and "--method rhe" in err
+    assert main(["--quiet", "fit", str(store), "--method", "rhe", "--pcs", "0", "--out", str(tmp_path / "rhe")]) == 0
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--random-vectors", "1"], "at least 2 probe vectors"),
+    (["--jackknife-blocks", "0"], "at least 2 blocks"),
+    (["--partition", "PARTS"], "not in the store, e.g. 'rs_unknown'"),
+    (["--partition", "maf:0,0.001,0.5"], "component 'maf0-0.001' has no markers after QC"),
+    (["--maf", "0.3", "--partition", "maf:0.05,0.2,0.5"], "component 'maf0.05-0.2' has no markers after QC"),
+    (["--pcs", "298"], "--pcs 298: must be between 0 and 297"),
+    (["--grm", "GRM", "--pheno", "PHENO"], "cannot use --grm")])
+def test_bad_moments_input_is_one_line_and_exit_2(store, tmp_path, capsys, options, message):
+    parts = tmp_path / "parts.txt"
+    parts.write_text("snp1 a\nrs_unknown b\n")
+    options = [str(parts) if o == "PARTS" else o for o in options]
+    argv = ["--quiet", "fit", *([] if "--grm" in options else [str(store)]), "--method", "rhe", *options,
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dask-h2: error: ") and "\n" not in err and message in err, err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_trait_with_too_few_samples_for_its_fixed_effects(store, tmp_path):
+    path = tmp_path / "few.zarr"
+    api.simulate_to(path, SimulationDesign(60, 400, (0.5,), seed=1), progress=False)
+    root = zarr.open_group(path, mode="r+")
+    traits = root["traits"][:]
+    traits[12:] = np.nan
+    write_traits(root, traits, np.array(["rare"], dtype=object))
+    with pytest.raises(InputError, match=r"trait rare \(12 samples .*\): too few for 11 fixed effects"):
+        fit_rhe(path, pcs=10, progress=False)
