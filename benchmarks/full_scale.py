@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import gib, measured  # noqa: E402
+
 DASK_H2 = str(Path(sys.executable).with_name("dask-h2"))  # the command of the environment running this
 
 CHILD = r"""
@@ -111,14 +114,6 @@ print(json.dumps(out))
 """
 
 
-LAUNCHER = r"""
-import os, subprocess, sys
-process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-_, status, usage = os.wait4(process.pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status)) if status else print(usage.ru_maxrss * 1024)
-"""
-
-
 def child(stage: str, store: str, **options) -> dict:
     """Run one stage in a fresh interpreter; its JSON result with wall time and peak RSS (bytes)."""
     result = subprocess.run([sys.executable, "-c", CHILD, stage, store, json.dumps(options)],
@@ -129,23 +124,9 @@ def child(stage: str, store: str, **options) -> dict:
 
 
 def timed_command(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of a command.
-
-    The command runs under a small fresh interpreter, so its peak RSS is its own: a
-    child forked straight from this process would count the memory this process held
-    when it forked (measured: 3.2 GiB reported for plink2 and for `dask-h2 run` alike).
-    """
-    launcher = [sys.executable, "-c", LAUNCHER]
-    start = time.perf_counter()
-    result = subprocess.run(launcher + argv, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr}")
-    return wall, int(result.stdout.strip().splitlines()[-1])
-
-
-def gib(value: float) -> str:
-    return f"{value / 2**30:.2f} GiB"
+    """Wall seconds and peak RSS (bytes) of a command (:func:`measure.measured`)."""
+    result = measured(argv)
+    return result["wall"], result["peak_rss"]
 
 
 def ensure_store(workdir: Path, samples: int, markers: int) -> Path:

@@ -16,6 +16,7 @@ No task holds an n × n or n × M array.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from operator import getitem
 from typing import Any, Sequence
 
@@ -44,6 +45,13 @@ class Projection:
     @property
     def n_patterns(self) -> int:
         return self.masks.shape[1]
+
+    @cached_property
+    def sample_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(class (n,) int32 of each sample, membership (C, P) float64 of each class in each pattern):
+        samples in the same patterns share a class."""
+        membership, sample_class = np.unique(self.masks, axis=0, return_inverse=True)
+        return sample_class.astype(np.int32).ravel(), membership.astype(np.float64)
 
     def columns(self, pattern: int) -> slice:
         return slice(pattern * self.n_probes, (pattern + 1) * self.n_probes)
@@ -148,11 +156,13 @@ def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: Marker
     return results[0], (results[1] if omega is not None else None)
 
 
-def _moments_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, right: np.ndarray, masks: np.ndarray,
-                   projection: Projection, n_components: int, interior: frozenset[int]) -> dict[str, Any]:
+def _moments_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, right: np.ndarray, projection: Projection,
+                   n_components: int, interior: frozenset[int]) -> dict[str, Any]:
     block = np.ascontiguousarray(dosage[rows.rows])
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
-    products, squares = left_products(block, centre, inverse_scale, right, masks)
+    sample_class, membership = projection.sample_classes
+    products, class_squares = left_products(block, centre, inverse_scale, right, sample_class, membership.shape[0])
+    squares = class_squares @ membership
     probes = products[:, : projection.n_probes * projection.n_patterns]
     n = dosage.shape[1]
     totals = np.zeros((n_components, n, probes.shape[1]), dtype=np.float32)
@@ -204,11 +214,9 @@ def moments_pass(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], rig
     for t, chunk in enumerate(rows):
         for j in np.unique(chunk.block):
             chunks_of_block.setdefault(int(j), []).append(t)
-    masks = projection.masks.astype(np.float32)
-    right_shared, masks_shared, projection_shared = (_shared(np.ascontiguousarray(right, dtype=np.float32)),
-                                                     _shared(masks), _shared(projection))
+    right_shared, projection_shared = _shared(np.ascontiguousarray(right, dtype=np.float32)), _shared(projection)
     task = dask.delayed(_moments_chunk, pure=True)
-    outputs = [task(block, table[a:b], chunk, right_shared, masks_shared, projection_shared, n_components,
+    outputs = [task(block, table[a:b], chunk, right_shared, projection_shared, n_components,
                     frozenset(j for j, ts in chunks_of_block.items() if ts == [t]))
                for t, (block, (a, b), chunk) in enumerate(zip(dosage.to_delayed().ravel(), bounds, rows))]
     item = dask.delayed(getitem, pure=True)

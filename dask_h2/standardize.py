@@ -128,3 +128,44 @@ def _standardize_calls(dosage, centre, inverse_scale, out):
         for j in range(dosage.shape[1]):
             call = dosage[i, j]
             out[i, j] = (np.float32(call) - mean) * factor if call >= 0 else zero
+
+
+def standardize_with_squares(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray,
+                             sample_class: np.ndarray, n_classes: int, out: np.ndarray,
+                             sums: np.ndarray) -> np.ndarray:
+    """:func:`standardize` into ``out`` (m, n), adding each marker's Σ w² over the samples of each
+    class into ``sums`` (m, n_classes) float64, for ``sample_class`` (n,) int in [0, n_classes)."""
+    dosage = _int8(dosage)
+    centre, inverse_scale = centre.astype(np.float32), inverse_scale.astype(np.float32)
+    if n_classes == 1:
+        _standardize_calls_squares(dosage, centre, inverse_scale, out, sums)
+    else:
+        _standardize_calls_class_squares(dosage, centre, inverse_scale, sample_class, out, sums)
+    return out
+
+
+@_compiled
+def _standardize_calls_squares(dosage, centre, inverse_scale, out, sums):
+    zero = np.float32(0.0)
+    for i in range(dosage.shape[0]):
+        mean, factor = centre[i], inverse_scale[i]
+        total = zero
+        for j in range(dosage.shape[1]):
+            call = dosage[i, j]
+            value = (np.float32(call) - mean) * factor if call >= 0 else zero
+            out[i, j] = value
+            total += value * value
+        sums[i, 0] += total
+
+
+@_compiled
+def _standardize_calls_class_squares(dosage, centre, inverse_scale, sample_class, out, sums):
+    zero = np.float32(0.0)
+    for i in range(dosage.shape[0]):
+        mean, factor = centre[i], inverse_scale[i]
+        for j in range(dosage.shape[1]):
+            call = dosage[i, j]
+            value = (np.float32(call) - mean) * factor if call >= 0 else zero
+            out[i, j] = value
+            sums[i, sample_class[j]] += value * value
+

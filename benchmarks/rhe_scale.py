@@ -1,0 +1,131 @@
+"""The moments path at biobank scale on this machine, against a one-pass limit timed in the same run.
+
+Usage: python benchmarks/rhe_scale.py [--store S.zarr | --samples 100000 --markers 100000]
+       [--workdir /tmp/dask-h2-rhe-scale] [--skip-cluster]
+
+Makes (``dask-h2 simulate``, straight to Zarr) or reuses a store, then, each in a fresh process
+measured for wall time and peak RSS:
+
+1. the one-pass limit: reading and decompressing every ``call_dosage`` chunk once on all cores,
+   plus one GEMM of the standardized genotypes with B = 10 vectors over all markers (float32,
+   BLAS on all cores, timed on one chunk and scaled to M);
+2. ``dask-h2 fit --method rhe`` with 10 PCs, B = 10, 100 jackknife blocks and 1 component, from a
+   cold store (marker table and PCs computed: all passes), then again warm (PCs cached);
+3. the same with 8 MAF components (warm);
+4. unless --skip-cluster, the 1-component fit (warm) on a local Dask cluster of 1 and of 2 worker
+   processes with 1 thread each: wall, worker peak RSS, the largest relative difference of any
+   estimate from the local run, and the speed-up of 2 workers over 1.
+
+Prints each run's passes over the genotypes and its ratio to the one-pass limit (target: the whole
+estimate within 3x, peak RSS within 2 GB).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from local_cluster import deployed_cluster  # noqa: E402
+from measure import gib, measured  # noqa: E402
+
+DASK_H2 = str(Path(sys.executable).with_name("dask-h2"))
+EIGHT_MAF_BINS = "maf:0,0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5"
+
+LIMIT = r"""
+import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np, zarr
+from threadpoolctl import threadpool_limits
+from dask_h2.grm import chunk_marker_table
+from dask_h2.standardize import MarkerQC, standardize
+dosage = zarr.open_group(sys.argv[1], mode="r")["call_dosage"]
+step = dosage.chunks[0]
+bounds = [(a, min(a + step, dosage.shape[0])) for a in range(0, dosage.shape[0], step)]
+start = time.perf_counter()
+with ThreadPoolExecutor(os.cpu_count()) as pool:
+    list(pool.map(lambda b: dosage[b[0]:b[1]].shape, bounds))
+decode = time.perf_counter() - start
+chunk = dosage[:step]
+table = chunk_marker_table(chunk, np.ones((step, 1), bool), "hwe", MarkerQC())
+w = standardize(chunk, table[:, 2], table[:, 3])
+z = np.random.default_rng(0).standard_normal((dosage.shape[1], 10), dtype=np.float32)
+with threadpool_limits(os.cpu_count(), "blas"):
+    w @ z
+    start = time.perf_counter()
+    repeats = 8
+    for _ in range(repeats):
+        w @ z
+    gemm = (time.perf_counter() - start) / repeats * dosage.shape[0] / step
+print(json.dumps({"decode": decode, "gemm": gemm}))
+"""
+
+
+def worker_peaks(address: str) -> list[int]:
+    from distributed import Client
+
+    with Client(address) as client:
+        return list(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024).values())
+
+
+def estimates(report: Path) -> list[float]:
+    values = []
+    for trait in json.loads(report.read_text())["traits"]:
+        values += [trait["h2"], trait["sigma_e2"]] + [c["sigma2"] for c in trait["components"]]
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", type=Path)
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--markers", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dask-h2-rhe-scale"))
+    parser.add_argument("--skip-cluster", action="store_true")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    store = args.store or args.workdir / f"sim_{args.samples}x{args.markers}.zarr"
+    if not store.exists():
+        print(f"simulating {store} ...", flush=True)
+        subprocess.run([DASK_H2, "--quiet", "simulate", str(store), "--samples", str(args.samples), "--markers",
+                        str(args.markers), "--h2", "0.5,0.2", "--seed", "4"], check=True)
+    limit = json.loads(subprocess.run([sys.executable, "-c", LIMIT, str(store)], check=True, capture_output=True,
+                                      text=True).stdout)
+    one_pass = limit["decode"] + limit["gemm"]
+    print(f"one-pass limit: decompress every chunk {limit['decode']:.1f} s + GEMM with 10 vectors over all markers "
+          f"{limit['gemm']:.1f} s = {one_pass:.1f} s")
+    subprocess.run([sys.executable, "-c", f"import zarr; g = zarr.open_group({str(store)!r}, mode='r+'); "
+                    "'rhe' in g and g.__delitem__('rhe')"], check=True)  # a cold start: no cached PCs
+    base = [DASK_H2, "--quiet", "fit", str(store), "--method", "rhe", "--pcs", "10", "--random-vectors", "10",
+            "--jackknife-blocks", "100"]
+    runs = {}
+    for name, extra in (("1 component, cold", []), ("1 component, warm", []),
+                        ("8 MAF components, warm", ["--partition", EIGHT_MAF_BINS])):
+        out = args.workdir / name.replace(" ", "_").replace(",", "")
+        runs[name] = {**measured([*base, *extra, "--out", str(out)]), "out": out.with_suffix(".json")}
+        passes = json.loads(runs[name]["out"].read_text())["passes_over_genotypes"]
+        r = runs[name]
+        print(f"{name:24}: wall {r['wall']:7.1f} s, CPU {r['cpu']:7.1f} s, peak RSS {gib(r['peak_rss'])}, "
+              f"{passes} passes, ratio to the one-pass limit {r['wall'] / one_pass:.2f}", flush=True)
+    if args.skip_cluster:
+        return
+    local = estimates(runs["1 component, warm"]["out"])
+    walls = {}
+    for workers in (1, 2):
+        with deployed_cluster(args.workdir / f"cluster{workers}", workers=workers, threads=1) as deployed:
+            out = args.workdir / f"cluster_{workers}.json"
+            result = measured([*base, "--scheduler", deployed.address, "--out", str(out.with_suffix(""))])
+            peaks = worker_peaks(deployed.address)
+        walls[workers] = result["wall"]
+        difference = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(estimates(out), local))
+        print(f"{workers} worker process(es) x 1 thread: wall {result['wall']:.1f} s, worker peak RSS "
+              f"{', '.join(gib(p) for p in peaks)}; largest relative difference from the local run {difference:.1e}")
+    print(f"speed-up of 2 workers over 1: {walls[1] / walls[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
