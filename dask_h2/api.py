@@ -234,26 +234,29 @@ def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
 
 def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
         covar: str | Path | None = None, qcovar: str | Path | None = None, constrain: bool = True,
-        progress: bool = True, client: Client | None = None, rhe: RHESettings | None = None) -> FitReport:
+        progress: bool = True, client: Client | None = None, rhe: RHESettings | None = None,
+        memory_limit: int | None = None) -> FitReport:
     """h² of every trait in ``store`` by ``method``: "REML" or "ML" from one eigendecomposition of
     the GRM (the exact path), or "RHE", randomized Haseman–Elston from the genotypes with no n × n
     matrix (:func:`dask_h2.rhe.fit_rhe`, set by ``rhe``).
 
     The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
     (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
-    ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on.
+    ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on;
+    ``memory_limit``: bytes for the moments passes (per worker on a cluster).
     """
     method = _check_method(method)
     if method == "RHE":
-        return fit_rhe(store, settings, rhe or RHESettings(), pcs, covar, qcovar, progress, client)
-    return load(store, settings, covar, qcovar, progress, client).fit(method, pcs, constrain)
+        return fit_rhe(store, settings, rhe or RHESettings(), pcs, covar, qcovar, progress, client, memory_limit)
+    return load(store, settings, covar, qcovar, progress, client, memory_limit).fit(method, pcs, constrain)
 
 
 def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | Path | None = None,
-         qcovar: str | Path | None = None, progress: bool = True, client: Client | None = None) -> FitProblem:
-    """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given),
-    traits and covariates over the GRM's samples."""
-    result = grm(store, settings, progress=progress, client=client)
+         qcovar: str | Path | None = None, progress: bool = True, client: Client | None = None,
+         memory_limit: int | None = None) -> FitProblem:
+    """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given,
+    within ``memory_limit`` bytes), traits and covariates over the GRM's samples."""
+    result = grm(store, settings, memory_limit, progress=progress, client=client)
     root = open_store(store)
     traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
     if traits.shape[1] == 0:
@@ -318,11 +321,11 @@ def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.n
 def run(source: str | Path, out_prefix: str | Path, method: str = "REML", pcs: int = 10,
         settings: GRMSettings = GRMSettings(), covar: str | Path | None = None, qcovar: str | Path | None = None,
         constrain: bool = True, overwrite: bool = False, progress: bool = True, client: Client | None = None,
-        rhe: RHESettings | None = None, **convert_options) -> FitReport:
+        rhe: RHESettings | None = None, memory_limit: int | None = None, **convert_options) -> FitReport:
     """``dask-h2 run`` without the report files: :func:`store_for_run`, then :func:`fit`."""
     store = store_for_run(source, out_prefix, overwrite, progress, **convert_options)
     return fit(store, method, pcs, settings, covar=covar, qcovar=qcovar, constrain=constrain, progress=progress,
-               client=client, rhe=rhe)
+               client=client, rhe=rhe, memory_limit=memory_limit)
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,

@@ -65,6 +65,9 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
     parser.add_argument("--qcovar", metavar="FILE", help="quantitative covariates: FID IID q1 q2 ... (NA/-9 missing)")
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
+    parser.add_argument("--memory-limit", type=_memory, metavar="SIZE",
+                        help="working memory of the GRM or of the moments passes, e.g. 2GB (default 2 GiB; per "
+                             "worker on a cluster)")
     _add_grm_options(parser)
     if moments:
         _add_moments_options(parser)
@@ -178,7 +181,8 @@ def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem:
             raise InputError("give either a STORE or --grm PREFIX, not both")
         if args.command in ("fit", "plot") and args.pheno is not None:
             raise InputError("--pheno goes with --grm (a store holds its own phenotypes)")
-        return api.load(store, _grm_settings(args), covar, qcovar, progress=not args.quiet)
+        return api.load(store, _grm_settings(args), covar, qcovar, progress=not args.quiet,
+                        memory_limit=getattr(args, "memory_limit", None))
     if args.grm is None or args.pheno is None:
         raise InputError("give a STORE, or --grm PREFIX with --pheno FILE")
     return api.load_gcta(args.grm, args.pheno, covar, qcovar)
@@ -190,7 +194,7 @@ def _fit_and_report(args: argparse.Namespace, store: str | Path | None, prefix: 
         if store is None:
             raise InputError("--method rhe estimates from the genotypes: give a STORE (it cannot use --grm)")
         report = api.fit(store, "RHE", args.pcs, _grm_settings(args), args.covar, args.qcovar,
-                         progress=not args.quiet, rhe=_rhe_settings(args))
+                         progress=not args.quiet, rhe=_rhe_settings(args), memory_limit=args.memory_limit)
     else:
         report = _problem(args, store).fit(args.method, getattr(args, "pcs", 10),
                                            not getattr(args, "no_constrain", False))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
 STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
+TASK_BYTES = 64 * 2**20  # int8 genotypes per task of the moments passes
 FAN_INS = (8, 4, 3, 2)
 
 
@@ -88,3 +89,44 @@ def parse_memory(text: str) -> int:
     if unit not in units or not number:
         raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB")
     return int(float(number) * units[unit])
+
+
+def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+                       tile: int = 2048) -> int:
+    """Predicted peak (bytes) of the moments passes (:mod:`dask_h2.rhe_passes`) on one worker, or locally.
+
+    Each of the ``dask_threads`` tasks holds its int8 chunk and the copy of its used rows
+    (2·n·m), a float32 tile (4·m·tile), its products with the right-hand side (4·m·w) and four
+    float32 n-row sums of ``sum_columns`` (K·B·P: the chunk's totals, a block's sums, two edge
+    blocks; the sketch's k + 10 when wider); the tree of totals holds d·(s − 1) + 1 float64
+    partials; the right-hand sides (4·n·w, w = ``right_columns``) are shared by the tasks.
+    """
+    n, m, sums = n_samples, plan.chunk_markers, 4 * n_samples * sum_columns
+    task = 2 * n * m + 4 * m * tile + 4 * m * right_columns + 4 * sums
+    chunks = max(1, -(-n_markers // m))
+    depth = math.ceil(math.log(chunks, plan.split_every) - 1e-9) if chunks > 1 else 0
+    return plan.dask_threads * task + (depth * (plan.split_every - 1) + 1) * 2 * sums + 4 * n * right_columns
+
+
+def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+                 memory_limit: int | None = None, threads: int | None = None, store_chunk: int | None = None,
+                 task_bytes: int = TASK_BYTES) -> ComputePlan:
+    """Marker chunks (multiples of ``store_chunk``) and fan-in for the moments passes within
+    ``memory_limit`` bytes (default 2 GiB), ``threads`` tasks at once with single-threaded BLAS:
+    chunks of about ``task_bytes`` of genotypes, fewer when that leaves less than four tasks per
+    thread or the peak (:func:`moments_peak_bytes`, at the fan-in that makes it smallest) does not
+    fit. Raises ValueError when nothing fits."""
+    threads = threads or os.cpu_count() or 1
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    step = store_chunk or CHUNK_MULTIPLE
+    balanced = -(-n_markers // (4 * threads)) // step * step
+    top = max(step, min(task_bytes // max(n_samples, 1) // step * step, balanced, MAX_CHUNK // step * step))
+    shape = (n_samples, n_markers, sum_columns, right_columns)
+    for chunk in range(top, 0, -step):
+        plan = min((ComputePlan(chunk, s, threads, 1) for s in FAN_INS),
+                   key=lambda p: (moments_peak_bytes(p, *shape), -p.split_every))
+        if moments_peak_bytes(plan, *shape) <= limit:
+            return plan
+    needed = moments_peak_bytes(ComputePlan(step, 2, threads, 1), *shape)
+    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB the moments "
+                     f"passes need for {n_samples} samples")

@@ -32,7 +32,7 @@ from .grm import count_markers, marker_chunks
 from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
 from .partition import NO_COMPONENT, Partition, parse_partition
 from .report import FitReport
-from .resources import ComputePlan
+from .resources import DEFAULT_MEMORY_LIMIT, ComputePlan, plan_moments
 from .rhe_passes import ChunkRows, Projection, chunk_bounds, chunk_rows, cross_pass, moments_pass, sketch_pass
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
@@ -41,8 +41,6 @@ from .store import open_store, read_strings
 
 RHE_GROUP = "rhe"  # in the store: the marker table and PCs of the moments path, with their key
 PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever --seed the probes use
-TASK_BYTES = 64 * 2**20  # int8 genotypes per task (stored chunks are merged up to this)
-SPLIT_EVERY = 4
 log = logging.getLogger("dask_h2")
 
 
@@ -79,8 +77,11 @@ class Prepared:
 
 def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESettings = RHESettings(),
             pcs: int = 10, covar: str | Path | None = None, qcovar: str | Path | None = None,
-            progress: bool = True, client: Client | None = None) -> FitReport:
-    """h² of every trait in ``store`` by randomized Haseman–Elston (see the module docstring)."""
+            progress: bool = True, client: Client | None = None, memory_limit: int | None = None) -> FitReport:
+    """h² of every trait in ``store`` by randomized Haseman–Elston (see the module docstring).
+
+    ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
+    memory (:func:`dask_h2.resources.plan_moments`)."""
     root = open_store(store)
     sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
     samples, variants = sample_mask(sample_id, settings), variant_mask(variant_id, settings)
@@ -92,8 +93,12 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
         raise InputError(f"--pcs {pcs}: must be between 0 and {n - 3} for {n} samples")
     covariates = read_covariates(sample_id[samples], covar, qcovar)
+    n_patterns = len(missingness_patterns(traits, covariates.values))
+    n_fixed = 1 + pcs + covariates.values.shape[1]
+    probe_columns = rhe.n_probes * n_patterns
     with using(client):
-        plan = _plan(n)
+        plan = _plan(root, n, max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
+                     probe_columns + traits.shape[1] + n_fixed * n_patterns, memory_limit)
         dosage, selection = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)
         prepared = _prepared(store, root, dosage, variants, settings, samples, pcs, rhe.pc_passes, plan, progress)
         used, component = _components(prepared.table, partition)
@@ -114,12 +119,20 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     return FitReport(fits, n, n_used, len(variant_id) - n_used, settings.scale, pcs, "RHE", extra)
 
 
-def _plan(n_samples: int) -> ComputePlan:
-    """Tasks of about ``TASK_BYTES`` of genotypes, one per core (BLAS single-threaded in each)."""
-    client = active_client()
-    threads = worker_budget(client)[1] if client is not None else os.cpu_count() or 1
-    chunk = max(256, min(32768, TASK_BYTES // max(n_samples, 1)))
-    return ComputePlan(chunk, SPLIT_EVERY, threads, 1)
+def _plan(root: zarr.Group, n_samples: int, sum_columns: int, right_columns: int,
+          memory_limit: int | None) -> ComputePlan:
+    """:func:`dask_h2.resources.plan_moments` for this machine, or for the smallest worker of the cluster."""
+    client, limit = active_client(), memory_limit
+    if client is None:
+        threads = os.cpu_count() or 1
+    else:
+        budget, threads = worker_budget(client)
+        limit = min(limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT)
+    dosage = root["call_dosage"]
+    try:
+        return plan_moments(n_samples, dosage.shape[0], sum_columns, right_columns, limit, threads, dosage.chunks[0])
+    except ValueError as exc:
+        raise InputError(f"--memory-limit: {exc}") from None
 
 
 def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
