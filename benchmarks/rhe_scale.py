@@ -107,10 +107,13 @@ def main() -> None:
                         ("8 MAF components, warm", ["--partition", EIGHT_MAF_BINS])):
         out = args.workdir / name.replace(" ", "_").replace(",", "")
         runs[name] = {**measured([*base, *extra, "--out", str(out)]), "out": out.with_suffix(".json")}
-        passes = json.loads(runs[name]["out"].read_text())["passes_over_genotypes"]
+        report = json.loads(runs[name]["out"].read_text())
+        sketches = report["pc_sketch_passes"]
+        passes = f"{report['passes_over_genotypes']} passes" + (
+            f" + {sketches} sketch passes over {report['pc_markers']} markers" if sketches else "")
         r = runs[name]
         print(f"{name:24}: wall {r['wall']:7.1f} s, CPU {r['cpu']:7.1f} s, peak RSS {gib(r['peak_rss'])}, "
-              f"{passes} passes, ratio to the one-pass limit {r['wall'] / one_pass:.2f}", flush=True)
+              f"{passes}; ratio to the one-pass limit {r['wall'] / one_pass:.2f}", flush=True)
     if args.skip_cluster:
         return
     local = estimates(runs["1 component, warm"]["out"])

@@ -81,7 +81,9 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--jackknife-blocks", type=int, default=100, metavar="J",
                        help="marker blocks of the jackknife SE (default 100, as RHE-mc)")
     group.add_argument("--pc-passes", type=int, default=2, metavar="Q",
-                       help="passes over the genotypes for the randomized PCs (default 2; cached in the store)")
+                       help="sketch passes for the randomized PCs (default 2; the PCs are cached in the store)")
+    group.add_argument("--pc-markers", type=int, default=50_000, metavar="N",
+                       help="markers the PCs are computed from, in evenly spaced chunks (default 50000; 0 = all)")
     group.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
                        help="variance components: MAF bins (e.g. maf:0.01,0.05,0.1,0.2,0.5) or a file of "
                             "'variant component' lines; one K_k per part (default: one component)")
@@ -205,7 +207,8 @@ def _fit_and_report(args: argparse.Namespace, store: str | Path | None, prefix: 
 
 
 def _rhe_settings(args: argparse.Namespace) -> RHESettings:
-    return RHESettings(args.random_vectors, args.jackknife_blocks, args.seed, args.pc_passes, args.partition)
+    return RHESettings(args.random_vectors, args.jackknife_blocks, args.seed, args.pc_passes, args.partition,
+                       args.pc_markers)
 
 
 def _input_options(args: argparse.Namespace) -> dict:

@@ -36,7 +36,8 @@ class TraitStatistics:
     ``component`` (m,) int and ``block`` (m,) int of each marker; ``residual_products`` (m,)
     = (w_mᵀ P y)²; ``trace_shares`` (m,) = ‖w_m‖² − ‖Qᵀ w_m‖² over the trait's samples;
     ``cross_products`` (m, K) = g_ml; ``block_products`` (J, K, K) = ⟨H_jk, P H_jl⟩;
-    ``yy`` = yᵀP y, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B.
+    ``yy`` = yᵀP y, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B. Blocks without
+    a marker in use are left out of the jackknife.
     """
 
     component: np.ndarray
@@ -134,7 +135,7 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
         raise ValueError(f"component {int(empty[0])} has no markers")
     sigma2 = moment_system(*totals, **common).solve()
     leave_out = []
-    for j in range(blocks):
+    for j in np.flatnonzero(counts.sum(axis=1) > 0):  # a block whose markers all failed QC changes nothing
         left = [totals[0] - counts[j], totals[1] - residual[j], totals[2] - trace[j],
                 totals[3] - cross[j] - cross[j].T + stats.block_products[j]]
         if np.any(left[0] == 0):
@@ -145,7 +146,7 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     total, sigma_g2, vp = size, size + 1, size + 2
     return MomentEstimates(sigma2, jackknife_se(replicates), derived[:size], derived_se[:size], float(derived[total]),
                            float(derived_se[total]), float(derived[sigma_g2]), float(derived_se[sigma_g2]),
-                           float(derived[vp]), float(derived_se[vp]), totals[0].astype(np.int64), blocks)
+                           float(derived[vp]), float(derived_se[vp]), totals[0].astype(np.int64), len(leave_out))
 
 
 def jackknife_se(replicates: np.ndarray) -> np.ndarray:
@@ -155,8 +156,8 @@ def jackknife_se(replicates: np.ndarray) -> np.ndarray:
 
 
 def jackknife_blocks(n_markers: int, n_blocks: int) -> np.ndarray:
-    """Block of each of ``n_markers`` used markers in order (m,): RHE-mc's rule, blocks of
-    ⌊m/J⌋ markers with the remainder in the last; J is capped at m."""
+    """Block of each of ``n_markers`` markers in order (m,): RHE-mc's rule, blocks of ⌊m/J⌋
+    markers with the remainder in the last; J is capped at m."""
     n_blocks = max(1, min(n_blocks, n_markers))
     step = n_markers // n_blocks
     return np.minimum(np.arange(n_markers) // step, n_blocks - 1)

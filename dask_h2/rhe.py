@@ -1,12 +1,16 @@
 """The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix.
 
-Passes over the genotypes (each reads every chunk once, :mod:`dask_h2.rhe_passes`):
+Passes over the genotypes (:mod:`dask_h2.rhe_passes`):
 
-1. the marker table and, with PCs, ``pc_passes`` sketch passes for the top PCs
-   (:mod:`dask_h2.sketch`); both are cached in ``STORE/rhe`` keyed on the samples,
-   markers, QC, scale and PC settings, so later fits of the same data skip them;
-2. pass A with the probes, the projected traits and the bases of the fixed effects;
-3. pass B with the projected sums of pass A, for the jackknife's cross terms.
+1. with PCs, ``pc_passes`` sketch passes for the top PCs (:mod:`dask_h2.sketch`) over about
+   ``pc_markers`` markers in evenly spaced chunks, cached in ``STORE/rhe`` keyed on the
+   samples, markers, QC, scale and PC settings, so that later fits of the same data skip them;
+2. pass A over every chunk: the marker table, and the products with the probes, the projected
+   traits and the bases of the fixed effects;
+3. pass B over every chunk, with the projected sums of pass A, for the jackknife's cross terms.
+
+Jackknife blocks are RHE-mc's: equal numbers of consecutive markers (before QC, as RHE-mc
+takes QC-filtered input).
 
 Samples, marker QC, covariates and missingness patterns follow the exact path: the
 same :class:`dask_h2.selection.GRMSettings`, covariate files and rules (a trait is fitted
@@ -33,7 +37,7 @@ from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatis
 from .partition import NO_COMPONENT, Partition, parse_partition
 from .report import FitReport
 from .resources import DEFAULT_MEMORY_LIMIT, ComputePlan, plan_moments
-from .rhe_passes import ChunkRows, Projection, chunk_bounds, chunk_rows, cross_pass, moments_pass, sketch_pass
+from .rhe_passes import Projection, chunk_bounds, cross_pass, moments_pass, sketch_pass
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
 from .standardize import USED
@@ -46,14 +50,16 @@ log = logging.getLogger("dask_h2")
 
 @dataclass(frozen=True)
 class RHESettings:
-    """``n_probes`` B random vectors (``seed``), ``n_blocks`` jackknife blocks, ``pc_passes`` sketch
-    passes for the PCs, and ``partition`` (``maf:e0,e1,…`` or a file; None = one component)."""
+    """``n_probes`` B random vectors (``seed``), ``n_blocks`` jackknife blocks, ``partition``
+    (``maf:e0,e1,…`` or a file; None = one component), and for the PCs ``pc_passes`` sketch passes
+    over about ``pc_markers`` markers in evenly spaced chunks (0 = all)."""
 
     n_probes: int = 10
     n_blocks: int = 100
     seed: int = 1
     pc_passes: int = 2
     partition: str | Path | None = None
+    pc_markers: int = 50_000
 
     def __post_init__(self) -> None:
         if self.n_probes < 2:
@@ -62,17 +68,19 @@ class RHESettings:
             raise InputError(f"--jackknife-blocks {self.n_blocks}: needs at least 2 blocks")
         if self.pc_passes < 1:
             raise InputError(f"--pc-passes {self.pc_passes}: needs at least 1 pass")
+        if self.pc_markers < 0:
+            raise InputError(f"--pc-markers {self.pc_markers}: must be 0 (all markers) or more")
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """What precedes the moments passes: the marker table (M, 4) (allele frequency, status,
-    centre, inverse scale) and the top PCs (n, k) with their eigenvalues (k,) of K."""
+class PrincipalComponents:
+    """The top PCs (n, k) of K with their eigenvalues (k,), from ``n_markers`` markers read in
+    ``passes`` sketch passes (0 when read from the store's cache)."""
 
-    table: np.ndarray
-    pcs: np.ndarray
-    pc_eigenvalues: np.ndarray
-    passes: int  # over the genotypes to make it (0 when read from the store's cache)
+    vectors: np.ndarray
+    values: np.ndarray
+    n_markers: int
+    passes: int
 
 
 def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESettings = RHESettings(),
@@ -96,27 +104,24 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     n_patterns = len(missingness_patterns(traits, covariates.values))
     n_fixed = 1 + pcs + covariates.values.shape[1]
     probe_columns = rhe.n_probes * n_patterns
+    block = np.full(variants.size, -1)
+    block[variants] = jackknife_blocks(int(variants.sum()), rhe.n_blocks)
     with using(client):
         plan = _plan(root, n, max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
                      probe_columns + traits.shape[1] + n_fixed * n_patterns, memory_limit)
-        dosage, selection = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)
-        prepared = _prepared(store, root, dosage, variants, settings, samples, pcs, rhe.pc_passes, plan, progress)
-        used, component = _components(prepared.table, partition)
-        block = np.full(used.size, -1)
-        block[used] = jackknife_blocks(int(used.sum()), rhe.n_blocks)
-        rows = chunk_rows(chunk_bounds(dosage.chunks[0]), used, component, block)
-        X, columns = design_matrix(prepared.pcs, covariates.values, covariates.names)
-        fits = _fit_traits(dosage, prepared.table, rows, int(block.max()) + 1, traits, names, X, columns, partition,
-                           rhe, plan, progress)
-    _, counts = count_markers(prepared.table)
-    counts["outside_partition"] = int(((prepared.table[:, 1] == USED) & (component == NO_COMPONENT)).sum())
+        dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
+        components = _principal_components(store, root, dosage, variants, settings, samples, pcs, rhe, plan, progress)
+        X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
+        fits, table, used = _fit_traits(dosage, variants, block, traits, names, X, columns, partition, settings, rhe,
+                                        plan, progress)
+    _, counts = count_markers(table)
+    counts["outside_partition"] = int((table[:, 1] == USED).sum() - used)
     extra = {"marker_counts": counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
              "n_samples_removed": int(samples.size - n), "fixed_effects": columns, "random_vectors": rhe.n_probes,
-             "seed": rhe.seed, "jackknife_blocks": int(block.max() + 1), "pc_passes": rhe.pc_passes if pcs else 0,
-             "pc_eigenvalues": prepared.pc_eigenvalues.tolist(), "components": list(partition.names),
-             "passes_over_genotypes": prepared.passes + 2}
-    n_used = int(used.sum())
-    return FitReport(fits, n, n_used, len(variant_id) - n_used, settings.scale, pcs, "RHE", extra)
+             "seed": rhe.seed, "jackknife_blocks": int(block.max() + 1), "components": list(partition.names),
+             "pc_eigenvalues": components.values.tolist(), "pc_markers": components.n_markers,
+             "passes_over_genotypes": 2, "pc_sketch_passes": components.passes}
+    return FitReport(fits, n, used, len(variant_id) - used, settings.scale, pcs, "RHE", extra)
 
 
 def _plan(root: zarr.Group, n_samples: int, sum_columns: int, right_columns: int,
@@ -140,63 +145,60 @@ def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
     return dosage if samples.all() else dosage[:, np.flatnonzero(samples)]
 
 
-def _prepared(store: str | Path, root: zarr.Group, dosage: da.Array, variants: np.ndarray, settings: GRMSettings,
-              samples: np.ndarray, pcs: int, pc_passes: int, plan: ComputePlan, progress: bool) -> Prepared:
-    """The marker table and PCs of the analysis, from the store's cache or computed (and cached)."""
-    key = {**cache_key(settings, samples, variants), "pcs": pcs, "pc_passes": pc_passes if pcs else 0,
-           "pc_seed": PC_SEED}
+def _pc_chunks(n_chunks: int, chunk_markers: int, pc_markers: int) -> list[int]:
+    """Evenly spaced chunks holding about ``pc_markers`` markers (all when 0 or when that is more)."""
+    wanted = n_chunks if pc_markers == 0 else min(n_chunks, max(1, -(-pc_markers // chunk_markers)))
+    return sorted({int(i * n_chunks // wanted) for i in range(wanted)})
+
+
+def _principal_components(store: str | Path, root: zarr.Group, dosage: da.Array, variants: np.ndarray,
+                          settings: GRMSettings, samples: np.ndarray, pcs: int, rhe: RHESettings, plan: ComputePlan,
+                          progress: bool) -> PrincipalComponents:
+    """The top PCs of the analysis, from the store's cache or computed by sketch passes (and cached)."""
+    n = dosage.shape[1]
+    if pcs == 0:
+        return PrincipalComponents(np.zeros((n, 0)), np.zeros(0), 0, 0)
+    key = {**cache_key(settings, samples, variants), "pcs": pcs, "pc_passes": rhe.pc_passes,
+           "pc_markers": rhe.pc_markers, "pc_seed": PC_SEED}
     cached = root.get(RHE_GROUP)
     if cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
-        log.info(f"reusing the marker table and PCs in {store}/{RHE_GROUP}")
-        return Prepared(cached["marker_table"][:], cached["pcs"][:], cached["pc_eigenvalues"][:], 0)
-    qc, scale = settings.qc, settings.scale
-    omega = gaussian_start(dosage.shape[1], sketch_width(pcs, dosage.shape[1]), PC_SEED) if pcs else None
-    table, sketch = sketch_pass(dosage, variants, scale, qc, plan, omega, progress=progress)
-    _, _ = count_markers(table)  # raises when no marker is usable
-    passes = 1
-    for _ in range(pc_passes - 1 if pcs else 0):
-        omega = orthonormal(sketch)
-        sketch = sketch_pass(dosage, variants, scale, qc, plan, omega, table, progress)[1]
-        passes += 1
-    values, vectors = nystrom_eigen(omega, sketch, pcs) if pcs else (np.zeros(0), np.zeros((dosage.shape[1], 0)))
-    prepared = Prepared(table, vectors, values / count_markers(table)[0], passes)
-    _cache(store, key, prepared)
-    return prepared
+        log.info(f"reusing the PCs in {store}/{RHE_GROUP}")
+        return PrincipalComponents(cached["pcs"][:], cached["pc_eigenvalues"][:], int(cached.attrs["n_markers"]), 0)
+    chunks = _pc_chunks(dosage.numblocks[0], plan.chunk_markers, rhe.pc_markers)
+    bounds = chunk_bounds(dosage.chunks[0])
+    subset = da.concatenate([dosage.blocks[t] for t in chunks])
+    selected = np.concatenate([variants[slice(*bounds[t])] for t in chunks])
+    omega = gaussian_start(n, sketch_width(pcs, n), PC_SEED)
+    sketch = None
+    for _ in range(rhe.pc_passes):
+        omega = omega if sketch is None else orthonormal(sketch)
+        sketch = sketch_pass(subset, selected, settings.scale, settings.qc, plan, omega, progress)
+    values, vectors = nystrom_eigen(omega, sketch, pcs)
+    components = PrincipalComponents(vectors, values / max(int(selected.sum()), 1), int(selected.sum()),
+                                     rhe.pc_passes)
+    _cache(store, key, components)
+    return components
 
 
-def _cache(store: str | Path, key: dict, prepared: Prepared) -> None:
+def _cache(store: str | Path, key: dict, components: PrincipalComponents) -> None:
     try:
         group = zarr.open_group(str(store), mode="r+").create_group(RHE_GROUP, overwrite=True)
-        group.attrs.update({"complete": False, "key": key})
-        group.create_array("marker_table", data=prepared.table, dimension_names=("variants", "marker_fields"))
-        group.create_array("pcs", data=prepared.pcs, dimension_names=("rhe_samples", "pcs"))
-        group.create_array("pc_eigenvalues", data=prepared.pc_eigenvalues, dimension_names=("pcs",))
+        group.attrs.update({"complete": False, "key": key, "n_markers": components.n_markers})
+        group.create_array("pcs", data=components.vectors, dimension_names=("rhe_samples", "pcs"))
+        group.create_array("pc_eigenvalues", data=components.values, dimension_names=("pcs",))
         group.attrs["complete"] = True
     except OSError as exc:
-        log.warning(f"could not cache the marker table and PCs in {store}/{RHE_GROUP} ({exc.strerror or exc}); "
-                    "they are used from memory")
+        log.warning(f"could not cache the PCs in {store}/{RHE_GROUP} ({exc.strerror or exc}); they are used from memory")
 
 
-def _components(table: np.ndarray, partition: Partition) -> tuple[np.ndarray, np.ndarray]:
-    """(used (M,) bool, component (M,) int) of every store variant; every component must keep a marker."""
-    component = partition.components(0, table.shape[0], table[:, 0])
-    used = (table[:, 1] == USED) & (component != NO_COMPONENT)
-    counts = np.bincount(component[used], minlength=partition.size)
-    if not counts.all():
-        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
-        raise InputError(f"--partition: component {empty!r} has no markers after QC and monomorphic markers are "
-                         "dropped")
-    return used, np.where(used, component, NO_COMPONENT)
-
-
-def _fit_traits(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], n_blocks: int, traits: np.ndarray,
-                names: np.ndarray, X: np.ndarray, columns: list[str], partition: Partition, rhe: RHESettings,
-                plan: ComputePlan, progress: bool) -> list[MomentsTraitFit]:
-    """Both moments passes for every trait at once (one set of probes per missingness pattern)."""
+def _fit_traits(dosage: da.Array, variants: np.ndarray, block: np.ndarray, traits: np.ndarray, names: np.ndarray,
+                X: np.ndarray, columns: list[str], partition: Partition, settings: GRMSettings, rhe: RHESettings,
+                plan: ComputePlan, progress: bool) -> tuple[list[MomentsTraitFit], np.ndarray, int]:
+    """Both moments passes for every trait at once (one set of probes per missingness pattern):
+    the fits, the marker table (M, 4) and the number of markers used."""
     n, size, probes = X.shape[0], partition.size, rhe.n_probes
-    patterns = missingness_patterns(traits, X)
     masks, bases, members = [], [], []
-    for key, traits_of_pattern in patterns.items():
+    for key, traits_of_pattern in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[traits_of_pattern[0]]} ({observed.sum()} samples with the trait and every covariate)"
         if observed.sum() < X.shape[1] + 2:
@@ -214,13 +216,14 @@ def _fit_traits(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], n_bl
                       + [projection.project(observed_traits[:, members[p]], p) for p in range(len(masks))]
                       + [bases[p] for p in range(len(masks))])
     n_probe_columns = probes * len(masks)
-    first = moments_pass(dosage, table, rows, right, projection, size, n_blocks, plan, progress)
+    first = moments_pass(dosage, variants, block, settings.scale, settings.qc, partition, right, projection, plan,
+                         progress)
+    component = first.component
+    _check_components(component, partition)
     projected = np.stack([np.stack([projection.project(first.totals[k][:, projection.columns(p)], p)
                                     for p in range(len(masks))], axis=1) for k in range(size)], axis=1)
-    cross = cross_pass(dosage, table, rows, projected.reshape(n, -1), first.products[:, :n_probe_columns], size,
-                       len(masks), plan, progress)
-    component = np.concatenate([r.component for r in rows])
-    block = np.concatenate([r.block for r in rows])
+    cross = cross_pass(dosage, first.table, first.rows, projected.reshape(n, -1), first.products[:, :n_probe_columns],
+                       size, len(masks), plan, progress)
     fits: dict[int, MomentsTraitFit] = {}
     trait_column = n_probe_columns
     basis_column = n_probe_columns + sum(len(m) for m in members)
@@ -229,13 +232,22 @@ def _fit_traits(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], n_bl
         trace_shares = first.squares[:, p] - np.sum(within.astype(np.float64) ** 2, axis=1)
         for j in traits_of_pattern:
             y = projection.project(observed_traits[:, [j]], p)[:, 0]
-            stats = TraitStatistics(component, block, first.products[:, trait_column].astype(np.float64) ** 2,
+            stats = TraitStatistics(component, first.block, first.products[:, trait_column].astype(np.float64) ** 2,
                                     trace_shares, cross[:, :, p], first.block_products[..., p], float(y @ y),
                                     int(masks[p].sum()), X.shape[1], probes)
             fits[j] = _trait_fit(str(names[j]), stats, partition)
             trait_column += 1
         basis_column += X.shape[1]
-    return [fits[j] for j in sorted(fits)]
+    return [fits[j] for j in sorted(fits)], first.table, int(component.size)
+
+
+def _check_components(component: np.ndarray, partition: Partition) -> None:
+    """Every component must keep a marker after QC."""
+    counts = np.bincount(component, minlength=partition.size)
+    if not counts.all():
+        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
+        raise InputError(f"--partition: component {empty!r} has no markers after QC and monomorphic markers are "
+                         "dropped")
 
 
 def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> MomentsTraitFit:

@@ -5,12 +5,13 @@ standardizes it tile by tile (:mod:`dask_h2.streamed`) and multiplies it with th
 matrices; its outputs are per-marker rows (gathered) and n-row sums (added in a tree).
 No task holds an n × n or n × M array.
 
-- :func:`sketch_pass`: the marker table (allele frequency, status, centre, inverse scale)
-  and the sketch Y = Σ_m w_m w_mᵀ Ω (n, q) of K for the PCs (:mod:`dask_h2.sketch`).
-- :func:`moments_pass` (pass A): for a right-hand side R (n, w) = [probes U | projected
-  traits | covariate bases], the products w_mᵀR per marker, the squares of w_m summed over
-  the samples of each missingness pattern, the totals H_k = Σ_{m∈k} w_m (w_mᵀU) per
-  component and, per jackknife block j, ⟨H_jk, P H_jl⟩ (:mod:`dask_h2.moments`).
+- :func:`sketch_pass`: the sketch Y = Σ_m w_m w_mᵀ Ω (n, q) of K for the PCs
+  (:mod:`dask_h2.sketch`), over the chunks it is given (the PCs may use a subset).
+- :func:`moments_pass` (pass A): the marker table (allele frequency, status, centre, inverse
+  scale) and, for a right-hand side R (n, w) = [probes U | projected traits | covariate
+  bases], the products w_mᵀR per used marker, the squares of w_m summed over the samples of
+  each missingness pattern, the totals H_k = Σ_{m∈k} w_m (w_mᵀU) per component and, per
+  jackknife block j, ⟨H_jk, P H_jl⟩ (:mod:`dask_h2.moments`).
 - :func:`cross_pass` (pass B): per marker, Σ_b (w_mᵀu_b)(w_mᵀ P H_l,b) for every component l.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .cluster import active_client, compute
 from .grm import chunk_marker_table, sum_partials
 from .progress import dask_progress
 from .resources import ComputePlan
+from .partition import NO_COMPONENT, Partition
 from .standardize import USED, MarkerQC, Scale
 from .streamed import left_products, right_products
 
@@ -96,17 +98,13 @@ class ChunkRows:
         return out
 
 
-def chunk_rows(bounds: Sequence[tuple[int, int]], used: np.ndarray, component: np.ndarray,
-               block: np.ndarray) -> list[ChunkRows]:
-    """:class:`ChunkRows` of each chunk (start, stop) of the store's markers, given ``used`` (M,)
-    bool, ``component`` (M,) and the ``block`` (M,) of every used marker (−1 elsewhere)."""
-    out = []
-    for start, stop in bounds:
-        rows = np.flatnonzero(used[start:stop])
-        order = np.lexsort((component[start:stop][rows], block[start:stop][rows]))
-        rows = rows[order]
-        out.append(ChunkRows(rows, component[start:stop][rows], block[start:stop][rows]))
-    return out
+def chunk_rows(table: np.ndarray, component: np.ndarray, block: np.ndarray) -> ChunkRows:
+    """:class:`ChunkRows` of a chunk from its marker table (m, 4), the ``component`` (m,) of each
+    marker (``NO_COMPONENT`` = none) and its jackknife ``block`` (m,): markers of a component
+    that pass QC are used."""
+    rows = np.flatnonzero((table[:, 1] == USED) & (component != NO_COMPONENT))
+    rows = rows[np.lexsort((component[rows], block[rows]))]
+    return ChunkRows(rows, component[rows], block[rows])
 
 
 def chunk_bounds(chunks: Sequence[int]) -> list[tuple[int, int]]:
@@ -123,41 +121,35 @@ def _shared(value: Any) -> Any:
     return dask.delayed(value, pure=True)
 
 
-def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC, table: np.ndarray | None,
-                  omega: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    if table is None:
-        table = chunk_marker_table(dosage, selected[:, None], scale, qc)
-    if omega is None:
-        return table, None
+def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+                  omega: np.ndarray) -> np.ndarray:
+    table = chunk_marker_table(dosage, selected[:, None], scale, qc)
     used = table[:, 1] == USED
     block, centre, inverse_scale = dosage[used], table[used, 2], table[used, 3]
     left = left_products(block, centre, inverse_scale, omega)[0]
-    return table, right_products(block, centre, inverse_scale, left, [slice(0, block.shape[0])])[0][None]
+    return right_products(block, centre, inverse_scale, left, [slice(0, block.shape[0])])[0][None]
 
 
 def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: MarkerQC, plan: ComputePlan,
-                omega: np.ndarray | None, table: np.ndarray | None = None,
-                progress: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """(marker table (M, 4), Y = Σ_{m used} w_m w_mᵀ Ω (n, q) float64 or None without ``omega``)
-    for int8 ``dosage`` (M, n) chunked along markers only; ``table``, when known, is reused."""
+                omega: np.ndarray, progress: bool = True) -> np.ndarray:
+    """Y = Σ_{m used} w_m w_mᵀ Ω (n, q) float64 over int8 ``dosage`` (M, n) chunked along markers only,
+    ``selected`` (M,) bool."""
     bounds = chunk_bounds(dosage.chunks[0])
-    shared = _shared(np.ascontiguousarray(omega, dtype=np.float32)) if omega is not None else None
-    task = dask.delayed(_sketch_chunk, pure=True, nout=2)
-    outputs = [task(block, selected[a:b], scale, qc, None if table is None else table[a:b], shared)
-               for block, (a, b) in zip(dosage.to_delayed().ravel(), bounds)]
-    tables = da.concatenate([da.from_delayed(t, (b - a, 4), np.float64) for (t, _), (a, b) in zip(outputs, bounds)])
-    collections = [tables]
-    if omega is not None:
-        shape = (1, dosage.shape[1], omega.shape[1])
-        sketches = da.concatenate([da.from_delayed(y, shape, np.float32) for _, y in outputs])
-        collections.append(sum_partials(sketches, plan.split_every)[0])
-    with dask_progress("sketch pass" if omega is not None else "marker table", enabled=progress):
-        results = compute(*collections, plan=plan)
-    return results[0], (results[1] if omega is not None else None)
+    shared = _shared(np.ascontiguousarray(omega, dtype=np.float32))
+    task = dask.delayed(_sketch_chunk, pure=True)
+    shape = (1, dosage.shape[1], omega.shape[1])
+    sketches = da.concatenate([da.from_delayed(task(block, selected[a:b], scale, qc, shared), shape, np.float32)
+                               for block, (a, b) in zip(dosage.to_delayed().ravel(), bounds)])
+    with dask_progress("sketch pass", enabled=progress):
+        return compute(sum_partials(sketches, plan.split_every)[0], plan=plan)[0]
 
 
-def _moments_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, right: np.ndarray, projection: Projection,
-                   n_components: int, interior: frozenset[int]) -> dict[str, Any]:
+def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
+                   qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
+                   interior: frozenset[int]) -> dict[str, Any]:
+    table = chunk_marker_table(dosage, selected[:, None], scale, qc)
+    rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
+    n_components = partition.size
     block = np.ascontiguousarray(dosage[rows.rows])
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
@@ -177,62 +169,83 @@ def _moments_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, right
             grams[j] = projection.block_products(sums)
         else:
             edges[j] = sums
-    return {"products": products, "squares": squares, "totals": totals[None], "grams": grams, "edges": edges}
+    return {"table": table, "rows": rows, "products": products, "squares": squares, "totals": totals[None],
+            "grams": grams, "edges": edges}
 
 
-def _edge_products(projection: Projection, *pieces: np.ndarray) -> np.ndarray:
-    return projection.block_products(np.sum(pieces, axis=0))
+def _edge_piece(edges: dict[int, np.ndarray], block: int) -> np.ndarray | None:
+    """A chunk's part of block ``block``, None when none of its markers in the block is used."""
+    return edges.get(block)
+
+
+def _edge_products(projection: Projection, shape: tuple[int, ...], *pieces: np.ndarray | None) -> np.ndarray:
+    found = [piece for piece in pieces if piece is not None]
+    return projection.block_products(np.sum(found, axis=0)) if found else np.zeros(shape)
 
 
 def _gather(n_blocks: int, shape: tuple[int, ...], grams: list[dict[int, np.ndarray]],
-            edges: dict[int, np.ndarray], products: list[np.ndarray],
-            squares: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    out = np.full((n_blocks, *shape), np.nan)
+            edges: dict[int, np.ndarray], products: list[np.ndarray], squares: list[np.ndarray], tables: list[np.ndarray],
+            rows: list[ChunkRows]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[ChunkRows]]:
+    out = np.zeros((n_blocks, *shape))  # a block with no used marker contributes nothing
     for found in [*grams, edges]:
         for j, gram in found.items():
             out[j] = gram
-    return out, np.concatenate(products), np.concatenate(squares)
+    return out, np.concatenate(products), np.concatenate(squares), np.concatenate(tables), rows
 
 
 @dataclass(frozen=True)
 class MomentsPassResult:
-    """Pass A, markers in the order of the chunks' :class:`ChunkRows`: ``products`` (m, w) = w_mᵀR,
-    ``squares`` (m, P), ``totals`` H_k (K, n, B·P) float64, ``block_products`` (J, K, K, P)."""
+    """Pass A: the marker ``table`` (M, 4) and each chunk's used ``rows``; for the used markers in
+    the order of the rows, ``products`` (m, w) = w_mᵀR and ``squares`` (m, P); ``totals`` H_k
+    (K, n, B·P) float64 and ``block_products`` (J, K, K, P)."""
 
+    table: np.ndarray
+    rows: list[ChunkRows]
     products: np.ndarray
     squares: np.ndarray
     totals: np.ndarray
     block_products: np.ndarray
 
+    @property
+    def component(self) -> np.ndarray:
+        return np.concatenate([r.component for r in self.rows])
 
-def moments_pass(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], right: np.ndarray,
-                 projection: Projection, n_components: int, n_blocks: int, plan: ComputePlan,
+    @property
+    def block(self) -> np.ndarray:
+        return np.concatenate([r.block for r in self.rows])
+
+
+def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scale: Scale, qc: MarkerQC,
+                 partition: Partition, right: np.ndarray, projection: Projection, plan: ComputePlan,
                  progress: bool = True) -> MomentsPassResult:
-    """Pass A over int8 ``dosage`` (M, n), chunked along markers only, with ``right`` R (n, w)."""
+    """Pass A over int8 ``dosage`` (M, n), chunked along markers only: ``selected`` (M,) bool markers
+    before QC, each in jackknife ``block`` (M,) (−1 when not selected), right-hand side R (n, w)."""
     bounds = chunk_bounds(dosage.chunks[0])
     chunks_of_block: dict[int, list[int]] = {}
-    for t, chunk in enumerate(rows):
-        for j in np.unique(chunk.block):
+    for t, (a, b) in enumerate(bounds):
+        for j in np.unique(block[a:b][block[a:b] >= 0]):
             chunks_of_block.setdefault(int(j), []).append(t)
     right_shared, projection_shared = _shared(np.ascontiguousarray(right, dtype=np.float32)), _shared(projection)
     task = dask.delayed(_moments_chunk, pure=True)
-    outputs = [task(block, table[a:b], chunk, right_shared, projection_shared, n_components,
+    outputs = [task(chunk, selected[a:b], block[a:b], a, scale, qc, partition, right_shared, projection_shared,
                     frozenset(j for j, ts in chunks_of_block.items() if ts == [t]))
-               for t, (block, (a, b), chunk) in enumerate(zip(dosage.to_delayed().ravel(), bounds, rows))]
+               for t, (chunk, (a, b)) in enumerate(zip(dosage.to_delayed().ravel(), bounds))]
     item = dask.delayed(getitem, pure=True)
-    width = projection.n_probes * projection.n_patterns
-    totals = da.concatenate([da.from_delayed(item(out, "totals"), (1, n_components, dosage.shape[1], width),
-                                             np.float32) for out in outputs])
-    edge_products = {j: dask.delayed(_edge_products, pure=True)(projection_shared,
-                                                                *[item(item(outputs[t], "edges"), j) for t in ts])
+    width, size = projection.n_probes * projection.n_patterns, partition.size
+    totals = da.concatenate([da.from_delayed(item(out, "totals"), (1, size, dosage.shape[1], width), np.float32)
+                             for out in outputs])
+    shape = (size, size, projection.n_patterns)
+    piece = dask.delayed(_edge_piece, pure=True)
+    edge_products = {j: dask.delayed(_edge_products, pure=True)(projection_shared, shape,
+                                                                *[piece(item(outputs[t], "edges"), j) for t in ts])
                      for j, ts in chunks_of_block.items() if len(ts) > 1}
-    gathered = dask.delayed(_gather, pure=True, nout=3)(
-        n_blocks, (n_components, n_components, projection.n_patterns), [item(out, "grams") for out in outputs],
-        edge_products, [item(out, "products") for out in outputs], [item(out, "squares") for out in outputs])
+    gathered = dask.delayed(_gather, pure=True, nout=5)(
+        int(block.max()) + 1, shape, [item(out, "grams") for out in outputs],
+        edge_products, *([item(out, name) for out in outputs] for name in ("products", "squares", "table", "rows")))
     with dask_progress("moments pass", enabled=progress):
-        total, (block_products, products, squares) = compute(sum_partials(totals, plan.split_every)[0], gathered,
-                                                             plan=plan)
-    return MomentsPassResult(products, squares, total, block_products)
+        total, (block_products, products, squares, table, rows) = compute(
+            sum_partials(totals, plan.split_every)[0], gathered, plan=plan)
+    return MomentsPassResult(table, rows, products, squares, total, block_products)
 
 
 def _cross_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, projected: np.ndarray,

@@ -47,18 +47,19 @@ def qcovar(tmp_path_factory) -> Path:
     return path
 
 
-def standardized(store: Path) -> tuple[np.ndarray, np.ndarray]:
-    """W (M_used, n) float64 standardized by sqrt(2p(1−p)) with missing calls at 0, and the MAF (M_used,)."""
+def standardized(store: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """W (M_used, n) float64 standardized by sqrt(2p(1−p)) with missing calls at 0, the MAF (M_used,)
+    and the jackknife block of each used marker (blocks of equal numbers of markers before QC)."""
     g = zarr.open_group(store, mode="r")["call_dosage"][:].astype(np.float64)
     observed = g >= 0
     p = np.where(observed, g, 0).sum(1) / observed.sum(1) / 2
     keep = (p > 0) & (p < 1)
     w = np.where(observed, g - 2 * p[:, None], 0.0)[keep] / np.sqrt(2 * p * (1 - p))[keep, None]
-    return w, np.minimum(p, 1 - p)[keep]
+    return w, np.minimum(p, 1 - p)[keep], jackknife_blocks(g.shape[0], BLOCKS)[keep]
 
 
 def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.ndarray, probes: np.ndarray,
-                    n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+                    block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(σ² (K + 1,), jackknife SE (K + 1,)) of the randomized estimator, computed densely."""
     observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
     w, y, X, z = w[:, observed], y[observed], X[observed], probes[observed]
@@ -79,8 +80,7 @@ def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.n
         lhs[size, size], rhs[size] = n - c, y @ P @ y
         return np.linalg.solve(lhs, rhs)
 
-    block = jackknife_blocks(w.shape[0], n_blocks)
-    replicates = np.array([solve(block != j) for j in range(block.max() + 1)])
+    replicates = np.array([solve(block != j) for j in np.unique(block)])
     return solve(np.ones(w.shape[0], bool)), jackknife_se(replicates)
 
 
@@ -89,18 +89,18 @@ def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.n
 def test_streamed_estimate_equals_the_dense_randomized_estimator(store, qcovar, partition, pcs, with_covariate):
     settings = RHESettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED, partition=partition)
     report = fit_rhe(store, rhe=settings, pcs=pcs, qcovar=qcovar if with_covariate else None, progress=False)
-    w, maf = standardized(store)
+    w, maf, block = standardized(store)
     edges = [0.0, 0.1, 0.25, 0.5] if partition else [0.0, 0.5]
     component = np.clip(np.searchsorted(edges, maf, side="right") - 1, 0, len(edges) - 2)
     root = zarr.open_group(store, mode="r")
-    columns = [np.ones((N, 1)), root[RHE_GROUP]["pcs"][:]]
+    columns = [np.ones((N, 1))] + ([root[RHE_GROUP]["pcs"][:]] if pcs else [])
     if with_covariate:
         cells = [line.split()[2] for line in qcovar.read_text().splitlines()]
         columns.append(np.array([np.nan if c == "NA" else float(c) for c in cells])[:, None])
     X = np.hstack(columns)
     probes = np.random.default_rng([SEED, 1]).standard_normal((N, PROBES))
     for j, fit in enumerate(report.traits):
-        sigma2, se = dense_estimates(w, component, root["traits"][:, j], X, probes, BLOCKS)
+        sigma2, se = dense_estimates(w, component, root["traits"][:, j], X, probes, block)
         streamed = [c.sigma2 for c in fit.components] + [fit.sigma_e2]
         streamed_se = [c.sigma2_se for c in fit.components] + [fit.sigma_e2_se]
         np.testing.assert_allclose(streamed, sigma2, rtol=1e-5, atol=1e-8)
@@ -116,11 +116,11 @@ def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
     first = fit_rhe(path, rhe=settings, pcs=2, progress=False)
     with caplog.at_level("INFO", logger="dask_h2"):
         again = fit_rhe(path, rhe=settings, pcs=2, progress=False)
-    assert first.extra["passes_over_genotypes"] == 3 + 2 and again.extra["passes_over_genotypes"] == 2
-    assert "reusing the marker table and PCs" in caplog.text
+    assert first.extra["pc_sketch_passes"] == 3 and again.extra["pc_sketch_passes"] == 0
+    assert first.extra["passes_over_genotypes"] == again.extra["passes_over_genotypes"] == 2
+    assert "reusing the PCs" in caplog.text
     assert again.traits == first.traits
-    other = fit_rhe(path, rhe=settings, pcs=0, progress=False)  # another key: the table alone, one pass
-    assert other.extra["passes_over_genotypes"] == 1 + 2
+    assert fit_rhe(path, rhe=RHESettings(n_blocks=5, pc_passes=2), pcs=2, progress=False).extra["pc_sketch_passes"] == 2
 
 
 def test_jackknife_blocks_follow_rhe_mc():
