@@ -18,9 +18,9 @@ out; for the traces that is
     ⟨H_k − H_jk, P(H_l − H_jl)⟩ = ⟨H_k, PH_l⟩ − ⟨H_jk, PH_l⟩ − ⟨H_jl, PH_k⟩ + ⟨H_jk, PH_jl⟩,
 
 so the streamed statistics are, per marker m (of component k, block j): its squared residual
-products r_m = (w_mᵀ P y)², its trace share s_m = ‖w_m‖² − ‖Qᵀw_m‖² (Q an orthonormal basis
-of C), and its cross products g_ml = Σ_b (w_mᵀu_b)(w_mᵀ P H_l,b), whose sum over m ∈ k is
-⟨H_k, PH_l⟩; and per block the local products ⟨H_jk, PH_jl⟩.
+products r_m = (w_mᵀ P y)² and its trace share s_m = ‖w_m‖² − ‖Qᵀw_m‖² (Q an orthonormal
+basis of C); and per block the cross products ⟨H_jk, PH_l⟩, whose sum over j is ⟨H_k, PH_l⟩,
+and the local products ⟨H_jk, PH_jl⟩.
 """
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TraitStatistics:
-    """What the passes over the genotypes give for one trait (markers in store order, used ones only).
+    """What the passes over the genotypes give for one trait (markers used, in any fixed order).
 
     ``component`` (m,) int and ``block`` (m,) int of each marker; ``residual_products`` (m,)
     = (w_mᵀ P y)²; ``trace_shares`` (m,) = ‖w_m‖² − ‖Qᵀ w_m‖² over the trait's samples;
-    ``cross_products`` (m, K) = g_ml; ``block_products`` (J, K, K) = ⟨H_jk, P H_jl⟩;
+    ``cross_products`` (J, K, K) = ⟨H_jk, P H_l⟩; ``block_products`` (J, K, K) = ⟨H_jk, P H_jl⟩;
     ``yy`` = yᵀP y, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B. Blocks without
     a marker in use are left out of the jackknife.
     """
@@ -127,7 +127,7 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     counts = per_block(np.ones(stats.component.shape[0]), stats.block, stats.component, blocks, size)
     residual = per_block(stats.residual_products, stats.block, stats.component, blocks, size)
     trace = per_block(stats.trace_shares, stats.block, stats.component, blocks, size)
-    cross = per_block(stats.cross_products, stats.block, stats.component, blocks, size)  # (J, K, K): ⟨H_jk, PH_l⟩
+    cross = stats.cross_products
     common = dict(yy=stats.yy, n_samples=stats.n_samples, n_fixed=stats.n_fixed, n_probes=stats.n_probes)
     totals = [counts.sum(0), residual.sum(0), trace.sum(0), cross.sum(0)]
     empty = np.flatnonzero(totals[0] == 0)

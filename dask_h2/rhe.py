@@ -5,9 +5,11 @@ Passes over the genotypes (:mod:`dask_h2.rhe_passes`):
 1. with PCs, ``pc_passes`` sketch passes for the top PCs (:mod:`dask_h2.sketch`) over about
    ``pc_markers`` markers in evenly spaced chunks, cached in ``STORE/rhe`` keyed on the
    samples, markers, QC, scale and PC settings, so that later fits of the same data skip them;
-2. pass A over every chunk: the marker table, and the products with the probes, the projected
-   traits and the bases of the fixed effects;
-3. pass B over every chunk, with the projected sums of pass A, for the jackknife's cross terms.
+2. one pass over every chunk: the marker table, and the products with the probes, the projected
+   traits and the bases of the fixed effects; each chunk writes its part of every jackknife
+   block's sums to a scratch array ``STORE/rhe_scratch`` (4·J·K·n·B bytes for one
+   missingness pattern), removed at the end;
+3. a pass over that scratch (not the genotypes) for the blocks' jackknife terms.
 
 Jackknife blocks are RHE-mc's: equal numbers of consecutive markers (before QC, as RHE-mc
 takes QC-filtered input).
@@ -18,10 +20,14 @@ on the samples where it and every covariate are observed; PCs are those of all s
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import dask.array as da
 import numpy as np
@@ -37,13 +43,14 @@ from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatis
 from .partition import NO_COMPONENT, Partition, parse_partition
 from .report import FitReport
 from .resources import DEFAULT_MEMORY_LIMIT, ComputePlan, plan_moments
-from .rhe_passes import Projection, chunk_bounds, cross_pass, moments_pass, sketch_pass
+from .rhe_passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass, sketch_pass
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
 from .standardize import USED
 from .store import open_store, read_strings
 
-RHE_GROUP = "rhe"  # in the store: the marker table and PCs of the moments path, with their key
+RHE_GROUP = "rhe"  # in the store: the PCs of the moments path, with their key
+SCRATCH = "rhe_scratch"  # in the store while a moments fit runs: the jackknife blocks' sums
 PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever --seed the probes use
 log = logging.getLogger("dask_h2")
 
@@ -112,15 +119,15 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
         components = _principal_components(store, root, dosage, variants, settings, samples, pcs, rhe, plan, progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
-        fits, table, used = _fit_traits(dosage, variants, block, traits, names, X, columns, partition, settings, rhe,
-                                        plan, progress)
+        fits, table, used = _fit_traits(store, dosage, variants, block, traits, names, X, columns, partition,
+                                        settings, rhe, plan, progress)
     _, counts = count_markers(table)
     counts["outside_partition"] = int((table[:, 1] == USED).sum() - used)
     extra = {"marker_counts": counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
              "n_samples_removed": int(samples.size - n), "fixed_effects": columns, "random_vectors": rhe.n_probes,
              "seed": rhe.seed, "jackknife_blocks": int(block.max() + 1), "components": list(partition.names),
              "pc_eigenvalues": components.values.tolist(), "pc_markers": components.n_markers,
-             "passes_over_genotypes": 2, "pc_sketch_passes": components.passes}
+             "passes_over_genotypes": 1, "pc_sketch_passes": components.passes}
     return FitReport(fits, n, used, len(variant_id) - used, settings.scale, pcs, "RHE", extra)
 
 
@@ -191,9 +198,9 @@ def _cache(store: str | Path, key: dict, components: PrincipalComponents) -> Non
         log.warning(f"could not cache the PCs in {store}/{RHE_GROUP} ({exc.strerror or exc}); they are used from memory")
 
 
-def _fit_traits(dosage: da.Array, variants: np.ndarray, block: np.ndarray, traits: np.ndarray, names: np.ndarray,
-                X: np.ndarray, columns: list[str], partition: Partition, settings: GRMSettings, rhe: RHESettings,
-                plan: ComputePlan, progress: bool) -> tuple[list[MomentsTraitFit], np.ndarray, int]:
+def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block: np.ndarray, traits: np.ndarray,
+                names: np.ndarray, X: np.ndarray, columns: list[str], partition: Partition, settings: GRMSettings,
+                rhe: RHESettings, plan: ComputePlan, progress: bool) -> tuple[list[MomentsTraitFit], np.ndarray, int]:
     """Both moments passes for every trait at once (one set of probes per missingness pattern):
     the fits, the marker table (M, 4) and the number of markers used."""
     n, size, probes = X.shape[0], partition.size, rhe.n_probes
@@ -216,14 +223,13 @@ def _fit_traits(dosage: da.Array, variants: np.ndarray, block: np.ndarray, trait
                       + [projection.project(observed_traits[:, members[p]], p) for p in range(len(masks))]
                       + [bases[p] for p in range(len(masks))])
     n_probe_columns = probes * len(masks)
-    first = moments_pass(dosage, variants, block, settings.scale, settings.qc, partition, right, projection, plan,
-                         progress)
-    component = first.component
-    _check_components(component, partition)
-    projected = np.stack([np.stack([projection.project(first.totals[k][:, projection.columns(p)], p)
-                                    for p in range(len(masks))], axis=1) for k in range(size)], axis=1)
-    cross = cross_pass(dosage, first.table, first.rows, projected.reshape(n, -1), first.products[:, :n_probe_columns],
-                       size, len(masks), plan, progress)
+    per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
+    with scratch_array(store, (sum(map(len, per_block)), size, n, n_probe_columns)) as scratch:
+        first = moments_pass(dosage, variants, block, settings.scale, settings.qc, partition, right, projection,
+                             scratch, per_chunk, plan, progress)
+        component = first.component
+        _check_components(component, partition)
+        local, cross = block_pass(scratch, per_block, projection, projection.projected(first.totals), plan, progress)
     fits: dict[int, MomentsTraitFit] = {}
     trait_column = n_probe_columns
     basis_column = n_probe_columns + sum(len(m) for m in members)
@@ -233,12 +239,39 @@ def _fit_traits(dosage: da.Array, variants: np.ndarray, block: np.ndarray, trait
         for j in traits_of_pattern:
             y = projection.project(observed_traits[:, [j]], p)[:, 0]
             stats = TraitStatistics(component, first.block, first.products[:, trait_column].astype(np.float64) ** 2,
-                                    trace_shares, cross[:, :, p], first.block_products[..., p], float(y @ y),
+                                    trace_shares, cross[..., p], local[..., p], float(y @ y),
                                     int(masks[p].sum()), X.shape[1], probes)
             fits[j] = _trait_fit(str(names[j]), stats, partition)
             trait_column += 1
         basis_column += X.shape[1]
     return [fits[j] for j in sorted(fits)], first.table, int(component.size)
+
+
+@contextlib.contextmanager
+def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Array]:
+    """A float32 array (pieces, K, n, B·P), one uncompressed chunk a piece, in ``STORE/rhe_scratch``
+    (in a local temporary folder when the store cannot be written), removed on the way out."""
+    def create(group: zarr.Group) -> zarr.Array:
+        return group.create_array(SCRATCH, shape=shape, chunks=(1, *shape[1:]), dtype="float32", compressors=None,
+                                  fill_value=0.0, overwrite=True)
+
+    temporary = None
+    try:
+        group = zarr.open_group(str(store), mode="r+")
+        array = create(group)
+    except OSError as exc:
+        temporary = tempfile.mkdtemp(prefix="dask-h2-scratch-")
+        log.warning(f"{store} cannot be written ({exc.strerror or exc}); the jackknife's scratch goes to {temporary}, "
+                    "which every Dask worker must see")
+        group = zarr.open_group(temporary, mode="w")
+        array = create(group)
+    try:
+        yield array
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        elif SCRATCH in group:
+            del group[SCRATCH]
 
 
 def _check_components(component: np.ndarray, partition: Partition) -> None:

@@ -7,12 +7,17 @@ No task holds an n × n or n × M array.
 
 - :func:`sketch_pass`: the sketch Y = Σ_m w_m w_mᵀ Ω (n, q) of K for the PCs
   (:mod:`dask_h2.sketch`), over the chunks it is given (the PCs may use a subset).
-- :func:`moments_pass` (pass A): the marker table (allele frequency, status, centre, inverse
-  scale) and, for a right-hand side R (n, w) = [probes U | projected traits | covariate
-  bases], the products w_mᵀR per used marker, the squares of w_m summed over the samples of
-  each missingness pattern, the totals H_k = Σ_{m∈k} w_m (w_mᵀU) per component and, per
-  jackknife block j, ⟨H_jk, P H_jl⟩ (:mod:`dask_h2.moments`).
-- :func:`cross_pass` (pass B): per marker, Σ_b (w_mᵀu_b)(w_mᵀ P H_l,b) for every component l.
+- :func:`moments_pass` (the one pass over every chunk): the marker table (allele frequency,
+  status, centre, inverse scale) and, for a right-hand side R (n, w) = [probes U | projected
+  traits | covariate bases], the products w_mᵀR per used marker, the squares of w_m summed
+  over the samples of each missingness pattern, and the totals H_k = Σ_{m∈k} w_m (w_mᵀU) per
+  component; each chunk also writes its part of every jackknife block's sums H_jk to a
+  scratch Zarr array (4·K·n·B·P bytes a block);
+- :func:`block_pass` (over the scratch, not the genotypes): per jackknife block j,
+  ⟨H_jk, P H_jl⟩ and ⟨H_jk, P H_l⟩ (:mod:`dask_h2.moments`).
+
+Keeping the blocks' sums (J·K·n·B·P floats) is what spares a second pass over the genotypes:
+the jackknife's cross terms need H_l, which is known only once every chunk has been read.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from .cluster import active_client, compute
 from .grm import chunk_marker_table, sum_partials
 from .progress import dask_progress
 from .resources import ComputePlan
+import zarr
+
 from .partition import NO_COMPONENT, Partition
 from .standardize import USED, MarkerQC, Scale
 from .streamed import left_products, right_products
@@ -64,14 +71,22 @@ class Projection:
         basis = self.bases[pattern]
         return out - basis @ (basis.T @ out)
 
-    def block_products(self, sums: np.ndarray) -> np.ndarray:
-        """⟨H_k, P_p H_l⟩ (K, K, P) over each pattern's probe columns, for H (K, n, B·P)."""
-        out = np.empty((sums.shape[0], sums.shape[0], self.n_patterns))
+    def projected(self, sums: np.ndarray) -> np.ndarray:
+        """P_p H_k (K, n, B·P) float64 on each pattern's probe columns, for H (K, n, B·P)."""
+        out = np.empty(sums.shape)
+        for k in range(sums.shape[0]):
+            for p in range(self.n_patterns):
+                out[k][:, self.columns(p)] = self.project(sums[k][:, self.columns(p)], p)
+        return out
+
+    def inner_products(self, sums: np.ndarray, projected: np.ndarray) -> np.ndarray:
+        """⟨H_k, P_p G_l⟩ (K, K, P) over each pattern's probe columns, for H (K, n, B·P) and
+        P G (K, n, B·P) from :meth:`projected` (P_p is symmetric, so only one side is projected)."""
+        out = np.empty((sums.shape[0], projected.shape[0], self.n_patterns))
         for p in range(self.n_patterns):
-            rows = sums[:, self.masks[:, p], self.columns(p)].astype(np.float64)
-            flat = rows.reshape(rows.shape[0], -1)
-            within = np.einsum("ic,kib->kcb", self.bases[p][self.masks[:, p]], rows).reshape(rows.shape[0], -1)
-            out[:, :, p] = flat @ flat.T - within @ within.T
+            columns = self.columns(p)
+            left = sums[:, :, columns].reshape(sums.shape[0], -1).astype(np.float64)
+            out[:, :, p] = left @ projected[:, :, columns].reshape(projected.shape[0], -1).T
         return out
 
 
@@ -146,65 +161,42 @@ def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: Marker
 
 def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
                    qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
-                   interior: frozenset[int]) -> dict[str, Any]:
+                   scratch: zarr.Array, pieces: dict[int, int]) -> dict[str, Any]:
     table = chunk_marker_table(dosage, selected[:, None], scale, qc)
     rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
-    n_components = partition.size
     block = np.ascontiguousarray(dosage[rows.rows])
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
     products, class_squares = left_products(block, centre, inverse_scale, right, sample_class, membership.shape[0])
-    squares = class_squares @ membership
     probes = products[:, : projection.n_probes * projection.n_patterns]
-    n = dosage.shape[1]
-    totals = np.zeros((n_components, n, probes.shape[1]), dtype=np.float32)
-    grams, edges = {}, {}
+    totals = np.zeros((partition.size, dosage.shape[1], probes.shape[1]), dtype=np.float32)
     for j, span, parts in rows.blocks():
         sums = np.zeros_like(totals)
         groups = [slice(span.start + p.start, span.start + p.stop) for _, p in parts]
         for (k, _), part in zip(parts, right_products(block, centre, inverse_scale, probes, groups)):
             sums[k] = part
         totals += sums
-        if j in interior:
-            grams[j] = projection.block_products(sums)
-        else:
-            edges[j] = sums
-    return {"table": table, "rows": rows, "products": products, "squares": squares, "totals": totals[None],
-            "grams": grams, "edges": edges}
+        scratch[pieces[j]] = sums
+    return {"table": table, "rows": rows, "products": products, "squares": class_squares @ membership,
+            "totals": totals[None]}
 
 
-def _edge_piece(edges: dict[int, np.ndarray], block: int) -> np.ndarray | None:
-    """A chunk's part of block ``block``, None when none of its markers in the block is used."""
-    return edges.get(block)
-
-
-def _edge_products(projection: Projection, shape: tuple[int, ...], *pieces: np.ndarray | None) -> np.ndarray:
-    found = [piece for piece in pieces if piece is not None]
-    return projection.block_products(np.sum(found, axis=0)) if found else np.zeros(shape)
-
-
-def _gather(n_blocks: int, shape: tuple[int, ...], grams: list[dict[int, np.ndarray]],
-            edges: dict[int, np.ndarray], products: list[np.ndarray], squares: list[np.ndarray], tables: list[np.ndarray],
-            rows: list[ChunkRows]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[ChunkRows]]:
-    out = np.zeros((n_blocks, *shape))  # a block with no used marker contributes nothing
-    for found in [*grams, edges]:
-        for j, gram in found.items():
-            out[j] = gram
-    return out, np.concatenate(products), np.concatenate(squares), np.concatenate(tables), rows
+def _gather(products: list[np.ndarray], squares: list[np.ndarray], tables: list[np.ndarray],
+            rows: list[ChunkRows]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ChunkRows]]:
+    return np.concatenate(products), np.concatenate(squares), np.concatenate(tables), rows
 
 
 @dataclass(frozen=True)
 class MomentsPassResult:
-    """Pass A: the marker ``table`` (M, 4) and each chunk's used ``rows``; for the used markers in
-    the order of the rows, ``products`` (m, w) = w_mᵀR and ``squares`` (m, P); ``totals`` H_k
-    (K, n, B·P) float64 and ``block_products`` (J, K, K, P)."""
+    """The pass over the genotypes: the marker ``table`` (M, 4) and each chunk's used ``rows``; for
+    the used markers in the order of the rows, ``products`` (m, w) = w_mᵀR and ``squares`` (m, P);
+    and ``totals`` H_k (K, n, B·P) float64."""
 
     table: np.ndarray
     rows: list[ChunkRows]
     products: np.ndarray
     squares: np.ndarray
     totals: np.ndarray
-    block_products: np.ndarray
 
     @property
     def component(self) -> np.ndarray:
@@ -215,58 +207,59 @@ class MomentsPassResult:
         return np.concatenate([r.block for r in self.rows])
 
 
+def block_pieces(bounds: Sequence[tuple[int, int]], block: np.ndarray) -> tuple[list[dict[int, int]], list[list[int]]]:
+    """Where each chunk writes its part of each jackknife block in the scratch: {block: piece} per
+    chunk, and the pieces of each block (J lists), for ``block`` (M,) (−1 = not selected)."""
+    per_chunk, per_block = [], [[] for _ in range(int(block.max()) + 1)]
+    for start, stop in bounds:
+        here = {}
+        for j in np.unique(block[start:stop][block[start:stop] >= 0]):
+            here[int(j)] = sum(map(len, per_block))
+            per_block[int(j)].append(here[int(j)])
+        per_chunk.append(here)
+    return per_chunk, per_block
+
+
 def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scale: Scale, qc: MarkerQC,
-                 partition: Partition, right: np.ndarray, projection: Projection, plan: ComputePlan,
-                 progress: bool = True) -> MomentsPassResult:
-    """Pass A over int8 ``dosage`` (M, n), chunked along markers only: ``selected`` (M,) bool markers
-    before QC, each in jackknife ``block`` (M,) (−1 when not selected), right-hand side R (n, w)."""
+                 partition: Partition, right: np.ndarray, projection: Projection, scratch: zarr.Array,
+                 pieces: list[dict[int, int]], plan: ComputePlan, progress: bool = True) -> MomentsPassResult:
+    """The pass over int8 ``dosage`` (M, n), chunked along markers only: ``selected`` (M,) bool
+    markers before QC, each in jackknife ``block`` (M,) (−1 when not selected), right-hand side
+    R (n, w); chunk t writes its sums of block j to ``scratch[pieces[t][j]]`` (K, n, B·P)."""
     bounds = chunk_bounds(dosage.chunks[0])
-    chunks_of_block: dict[int, list[int]] = {}
-    for t, (a, b) in enumerate(bounds):
-        for j in np.unique(block[a:b][block[a:b] >= 0]):
-            chunks_of_block.setdefault(int(j), []).append(t)
     right_shared, projection_shared = _shared(np.ascontiguousarray(right, dtype=np.float32)), _shared(projection)
     task = dask.delayed(_moments_chunk, pure=True)
     outputs = [task(chunk, selected[a:b], block[a:b], a, scale, qc, partition, right_shared, projection_shared,
-                    frozenset(j for j, ts in chunks_of_block.items() if ts == [t]))
+                    scratch, pieces[t])
                for t, (chunk, (a, b)) in enumerate(zip(dosage.to_delayed().ravel(), bounds))]
     item = dask.delayed(getitem, pure=True)
-    width, size = projection.n_probes * projection.n_patterns, partition.size
-    totals = da.concatenate([da.from_delayed(item(out, "totals"), (1, size, dosage.shape[1], width), np.float32)
-                             for out in outputs])
-    shape = (size, size, projection.n_patterns)
-    piece = dask.delayed(_edge_piece, pure=True)
-    edge_products = {j: dask.delayed(_edge_products, pure=True)(projection_shared, shape,
-                                                                *[piece(item(outputs[t], "edges"), j) for t in ts])
-                     for j, ts in chunks_of_block.items() if len(ts) > 1}
-    gathered = dask.delayed(_gather, pure=True, nout=5)(
-        int(block.max()) + 1, shape, [item(out, "grams") for out in outputs],
-        edge_products, *([item(out, name) for out in outputs] for name in ("products", "squares", "table", "rows")))
+    width = projection.n_probes * projection.n_patterns
+    totals = da.concatenate([da.from_delayed(item(out, "totals"), (1, partition.size, dosage.shape[1], width),
+                                             np.float32) for out in outputs])
+    gathered = dask.delayed(_gather, pure=True, nout=4)(
+        *([item(out, name) for out in outputs] for name in ("products", "squares", "table", "rows")))
     with dask_progress("moments pass", enabled=progress):
-        total, (block_products, products, squares, table, rows) = compute(
-            sum_partials(totals, plan.split_every)[0], gathered, plan=plan)
-    return MomentsPassResult(table, rows, products, squares, total, block_products)
+        total, (products, squares, table, rows) = compute(sum_partials(totals, plan.split_every)[0], gathered,
+                                                          plan=plan)
+    return MomentsPassResult(table, rows, products, squares, total)
 
 
-def _cross_chunk(dosage: np.ndarray, table: np.ndarray, rows: ChunkRows, projected: np.ndarray,
-                 probes: np.ndarray, n_components: int, n_patterns: int) -> np.ndarray:
-    block = np.ascontiguousarray(dosage[rows.rows])
-    products = left_products(block, table[rows.rows, 2], table[rows.rows, 3], projected)[0]
-    r = block.shape[0]
-    return (products.reshape(r, n_components, n_patterns, -1) * probes.reshape(r, 1, n_patterns, -1)).sum(-1)
+def _block_products(scratch: zarr.Array, pieces: list[int], projection: Projection,
+                    projected: np.ndarray) -> np.ndarray:
+    sums = np.sum([scratch[piece] for piece in pieces], axis=0)
+    return np.stack([projection.inner_products(sums, projection.projected(sums)),
+                     projection.inner_products(sums, projected)])
 
 
-def cross_pass(dosage: da.Array, table: np.ndarray, rows: list[ChunkRows], projected: np.ndarray,
-               probes: np.ndarray, n_components: int, n_patterns: int, plan: ComputePlan,
-               progress: bool = True) -> np.ndarray:
-    """Pass B: Σ_b (w_mᵀu_b)(w_mᵀ P_p H_l,b) (m, K, P) per used marker in :class:`ChunkRows` order, from the
-    projected totals ``projected`` (n, K·B·P), column (l, p, b), and pass A's probe products ``probes`` (m, B·P)."""
-    bounds = chunk_bounds(dosage.chunks[0])
-    shared = _shared(np.ascontiguousarray(projected, dtype=np.float32))
-    offsets = np.cumsum([0, *(chunk.rows.size for chunk in rows)])
-    task = dask.delayed(_cross_chunk, pure=True)
-    parts = [da.from_delayed(task(block, table[a:b], chunk, shared, probes[offsets[t]:offsets[t + 1]], n_components,
-                                  n_patterns), (chunk.rows.size, n_components, n_patterns), np.float64)
-             for t, (block, (a, b), chunk) in enumerate(zip(dosage.to_delayed().ravel(), bounds, rows))]
-    with dask_progress("cross pass", enabled=progress):
-        return compute(da.concatenate(parts), plan=plan)[0]
+def block_pass(scratch: zarr.Array, pieces: list[list[int]], projection: Projection, projected: np.ndarray,
+               plan: ComputePlan, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(⟨H_jk, P H_jl⟩, ⟨H_jk, P H_l⟩), each (J, K, K, P), from the blocks' sums in ``scratch`` and
+    the projected totals ``projected`` P H (K, n, B·P)."""
+    size = projected.shape[0]
+    shared_projection, shared_totals = _shared(projection), _shared(projected)
+    task = dask.delayed(_block_products, pure=True)
+    parts = [da.from_delayed(task(scratch, of_block, shared_projection, shared_totals),
+                             (2, size, size, projection.n_patterns), np.float64)[:, None] for of_block in pieces]
+    with dask_progress("jackknife blocks", enabled=progress):
+        both = compute(da.concatenate(parts, axis=1), plan=plan)[0]
+    return both[0], both[1]

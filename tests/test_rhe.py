@@ -117,7 +117,7 @@ def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
     with caplog.at_level("INFO", logger="dask_h2"):
         again = fit_rhe(path, rhe=settings, pcs=2, progress=False)
     assert first.extra["pc_sketch_passes"] == 3 and again.extra["pc_sketch_passes"] == 0
-    assert first.extra["passes_over_genotypes"] == again.extra["passes_over_genotypes"] == 2
+    assert first.extra["passes_over_genotypes"] == again.extra["passes_over_genotypes"] == 1
     assert "reusing the PCs" in caplog.text
     assert again.traits == first.traits
     assert fit_rhe(path, rhe=RHESettings(n_blocks=5, pc_passes=2), pcs=2, progress=False).extra["pc_sketch_passes"] == 2
@@ -195,3 +195,23 @@ def test_trait_with_too_few_samples_for_its_fixed_effects(store, tmp_path):
     write_traits(root, traits, np.array(["rare"], dtype=object))
     with pytest.raises(InputError, match=r"trait rare \(12 samples .*\): too few for 11 fixed effects"):
         fit_rhe(path, pcs=10, progress=False)
+
+
+def test_store_that_cannot_be_written_fits_from_memory_and_a_local_scratch(store, monkeypatch, caplog):
+    import dask_h2.rhe
+
+    settings = RHESettings(n_blocks=BLOCKS, seed=SEED, pc_markers=1000)
+    expected = fit_rhe(store, rhe=settings, pcs=2, progress=False)
+    del zarr.open_group(store, mode="r+")[RHE_GROUP]  # the PCs are computed again, and cannot be cached
+    open_group = zarr.open_group
+
+    def read_only(path, mode="r", **kwargs):
+        if mode != "r" and str(path) == str(store):
+            raise PermissionError(30, "Read-only file system")
+        return open_group(path, mode=mode, **kwargs)
+
+    monkeypatch.setattr(dask_h2.rhe.zarr, "open_group", read_only)
+    with caplog.at_level("WARNING", logger="dask_h2"):
+        again = fit_rhe(store, rhe=settings, pcs=2, progress=False)
+    assert "cannot be written" in caplog.text and "could not cache the PCs" in caplog.text
+    assert again.traits == expected.traits
