@@ -29,14 +29,13 @@ from typing import Any, Sequence
 import dask
 import dask.array as da
 import numpy as np
+import zarr
 
 from .cluster import active_client, compute
 from .grm import chunk_marker_table, sum_partials
+from .partition import NO_COMPONENT, Partition
 from .progress import dask_progress
 from .resources import ComputePlan
-import zarr
-
-from .partition import NO_COMPONENT, Partition
 from .standardize import USED, MarkerQC, Scale
 from .streamed import left_products, right_products
 
