@@ -104,68 +104,68 @@ def centre_and_scale(moments: np.ndarray, n_samples: int, scale: Scale, qc: Mark
     return centre, inverse_scale, status
 
 
-def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray,
-                out: np.ndarray | None = None) -> np.ndarray:
+def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, out: np.ndarray | None = None,
+                columns: tuple[int, int] | None = None,
+                squares: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Standardized float32 genotypes (g − centre)·inverse_scale (m, n) of int8 dosages (m, n),
     per marker centre and inverse scale (m,); missing calls become 0 (mean imputation).
 
-    ``out`` (m, n) float32, if given, receives the result (no allocation).
+    ``columns`` = (start, stop) standardizes only those samples, into an (m, stop − start) result,
+    reading each row of the C-ordered ``dosage`` as a contiguous piece (numba compiles a strided
+    view of the chunk into a loop that does not vectorize). ``out``, if given, receives the result
+    (no allocation).
+    ``squares`` = (class (n,) int32 of each sample, sums (m, C) float64) also adds each marker's
+    Σ w² over the samples of each class into the sums.
     """
-    dosage = _int8(dosage)
+    dosage = np.ascontiguousarray(_int8(dosage))
+    start, stop = columns or (0, dosage.shape[1])
+    shape = (dosage.shape[0], stop - start)
     if out is None:
-        out = np.empty(dosage.shape, dtype=np.float32)
-    elif out.shape != dosage.shape or out.dtype != np.float32:
-        raise ValueError(f"out must be float32 of shape {dosage.shape}, not {out.dtype} {out.shape}")
-    _standardize_calls(dosage, centre.astype(np.float32), inverse_scale.astype(np.float32), out)
-    return out
-
-
-@_compiled
-def _standardize_calls(dosage, centre, inverse_scale, out):
-    zero = np.float32(0.0)
-    for i in range(dosage.shape[0]):
-        mean, factor = centre[i], inverse_scale[i]
-        for j in range(dosage.shape[1]):
-            call = dosage[i, j]
-            out[i, j] = (np.float32(call) - mean) * factor if call >= 0 else zero
-
-
-def standardize_with_squares(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray,
-                             sample_class: np.ndarray, n_classes: int, out: np.ndarray,
-                             sums: np.ndarray) -> np.ndarray:
-    """:func:`standardize` into ``out`` (m, n), adding each marker's Σ w² over the samples of each
-    class into ``sums`` (m, n_classes) float64, for ``sample_class`` (n,) int in [0, n_classes)."""
-    dosage = _int8(dosage)
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {shape}, not {out.dtype} {out.shape}")
     centre, inverse_scale = centre.astype(np.float32), inverse_scale.astype(np.float32)
-    if n_classes == 1:
-        _standardize_calls_squares(dosage, centre, inverse_scale, out, sums)
+    if squares is None:
+        _standardize_calls(dosage, start, stop, centre, inverse_scale, out)
+    elif squares[1].shape[1] == 1:
+        _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, squares[1])
     else:
-        _standardize_calls_class_squares(dosage, centre, inverse_scale, sample_class, out, sums)
+        _standardize_calls_class_squares(dosage, start, stop, centre, inverse_scale, squares[0], out, squares[1])
     return out
 
 
 @_compiled
-def _standardize_calls_squares(dosage, centre, inverse_scale, out, sums):
+def _standardize_calls(dosage, start, stop, centre, inverse_scale, out):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):
-        mean, factor = centre[i], inverse_scale[i]
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
+        for j in range(calls.shape[0]):
+            call = calls[j]
+            values[j] = (np.float32(call) - mean) * factor if call >= 0 else zero
+
+
+@_compiled
+def _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, sums):
+    zero = np.float32(0.0)
+    for i in range(dosage.shape[0]):
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
         total = zero
-        for j in range(dosage.shape[1]):
-            call = dosage[i, j]
+        for j in range(calls.shape[0]):
+            call = calls[j]
             value = (np.float32(call) - mean) * factor if call >= 0 else zero
-            out[i, j] = value
+            values[j] = value
             total += value * value
         sums[i, 0] += total
 
 
 @_compiled
-def _standardize_calls_class_squares(dosage, centre, inverse_scale, sample_class, out, sums):
+def _standardize_calls_class_squares(dosage, start, stop, centre, inverse_scale, sample_class, out, sums):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):
-        mean, factor = centre[i], inverse_scale[i]
-        for j in range(dosage.shape[1]):
-            call = dosage[i, j]
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
+        classes = sample_class[start:stop]
+        for j in range(calls.shape[0]):
+            call = calls[j]
             value = (np.float32(call) - mean) * factor if call >= 0 else zero
-            out[i, j] = value
-            sums[i, sample_class[j]] += value * value
-
+            values[j] = value
+            sums[i, classes[j]] += value * value

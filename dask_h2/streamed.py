@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.linalg.blas import sgemm
 
-from .standardize import standardize, standardize_with_squares
+from .standardize import standardize
 
 SAMPLE_TILE = 2048  # samples standardized at a time: an m × 2048 float32 tile of a 335-marker chunk is 2.7 MB
 
@@ -42,12 +42,7 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ti
     buffer = np.empty(m * min(tile, n), dtype=np.float32)
     for start, stop in sample_tiles(n, tile):
         out = buffer[: m * (stop - start)].reshape(m, stop - start)
-        if squares is None:
-            yield start, stop, standardize(dosage[:, start:stop], centre, inverse_scale, out=out)
-        else:
-            sample_class, sums = squares
-            yield start, stop, standardize_with_squares(dosage[:, start:stop], centre, inverse_scale,
-                                                        sample_class[start:stop], sums.shape[1], out, sums)
+        yield start, stop, standardize(dosage, centre, inverse_scale, out, (start, stop), squares)
 
 
 def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,

@@ -85,11 +85,12 @@ def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndar
         stop = min(start + chunk, dosage.shape[0])
         block = dosage[start:stop] if samples is None else dosage.oindex[start:stop, samples]
         centre, inverse_scale = chunk_scaling(block, selected[start:stop, None], scale, qc)
-        z_rows = standardize(block[:, rows], centre, inverse_scale)
+        z_rows = standardize(block, centre, inverse_scale, columns=(rows.start, rows.stop))
         if diagonal:
             total += ssyrk(1.0, z_rows.T, trans=0, lower=0)
         else:
-            total += sgemm(1.0, z_rows.T, standardize(block[:, cols], centre, inverse_scale).T, trans_b=1)
+            z_cols = standardize(block, centre, inverse_scale, columns=(cols.start, cols.stop))
+            total += sgemm(1.0, z_rows.T, z_cols.T, trans_b=1)
     if diagonal:
         total += np.triu(total, 1).T
     return total
