@@ -61,10 +61,12 @@ def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray) -> np.ndarray:
     return gram[None]
 
 
-def chunk_marker_table(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC) -> np.ndarray:
-    """Per marker (m, 4): allele frequency p, status code, centre 2p and inverse scale."""
-    centre, inverse_scale, status = centre_and_scale(marker_moments(dosage), dosage.shape[1], scale, qc,
-                                                     selected[:, 0])
+def chunk_marker_table(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+                       moments: np.ndarray | None = None) -> np.ndarray:
+    """Per marker (m, 4): allele frequency p, status code, centre 2p and inverse scale, from the
+    chunk's dosages (m, n) or its already counted :func:`dask_h2.standardize.marker_moments`."""
+    moments = marker_moments(dosage) if moments is None else moments
+    centre, inverse_scale, status = centre_and_scale(moments, dosage.shape[1], scale, qc, selected[:, 0])
     return np.stack([centre / 2.0, status.astype(np.float64), centre, inverse_scale], axis=1)
 
 

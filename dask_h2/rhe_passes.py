@@ -36,7 +36,7 @@ from .grm import chunk_marker_table, sum_partials
 from .partition import NO_COMPONENT, Partition
 from .progress import dask_progress
 from .resources import ComputePlan
-from .standardize import USED, MarkerQC, Scale
+from .standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
 from .streamed import left_products, right_products
 
 
@@ -161,12 +161,18 @@ def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: Marker
 def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
                    qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
                    scratch: zarr.Array, pieces: dict[int, int]) -> dict[str, Any]:
-    table = chunk_marker_table(dosage, selected[:, None], scale, qc)
+    moments = marker_moments(dosage)
+    table = chunk_marker_table(dosage, selected[:, None], scale, qc, moments)
     rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
     block = np.ascontiguousarray(dosage[rows.rows])
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
-    products, class_squares = left_products(block, centre, inverse_scale, right, sample_class, membership.shape[0])
+    if membership.shape[0] == 1:  # every pattern holds all samples: the squares follow from the counts
+        products = left_products(block, centre, inverse_scale, right)[0]
+        class_squares = sum_of_squares(moments[rows.rows], centre, inverse_scale)[:, None]
+    else:
+        products, class_squares = left_products(block, centre, inverse_scale, right, sample_class,
+                                                membership.shape[0])
     probes = products[:, : projection.n_probes * projection.n_patterns]
     totals = np.zeros((partition.size, dosage.shape[1], probes.shape[1]), dtype=np.float32)
     for j, span, parts in rows.blocks():

@@ -54,6 +54,13 @@ def _count_calls(dosage, moments):
         moments[i, 2] = ones + 4 * twos
 
 
+def sum_of_squares(moments: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray) -> np.ndarray:
+    """Σ_i w_mi² (m,) over all samples of the standardized markers, from their
+    :func:`marker_moments` (m, 3), centre and inverse scale (m,): s²·(Σg² − 2cΣg + c²·observed)."""
+    observed, total, total_sq = (moments[:, i].astype(np.float64) for i in range(3))
+    return inverse_scale**2 * (total_sq - 2.0 * centre * total + centre**2 * observed)
+
+
 def _int8(dosage: np.ndarray) -> np.ndarray:
     if dosage.dtype != np.int8:
         raise TypeError(f"dosages must be int8 (-1 = missing), not {dosage.dtype}")

@@ -109,6 +109,22 @@ def test_streamed_estimate_equals_the_dense_randomized_estimator(store, qcovar, 
         assert fit.n == int((~np.isnan(root["traits"][:, j]) & ~np.isnan(X).any(axis=1)).sum())
 
 
+def test_one_missingness_pattern_equals_the_dense_estimator(tmp_path):
+    """With every sample in every fit, the squares of the genotypes come from the marker counts."""
+    path = tmp_path / "complete.zarr"
+    api.simulate_to(path, SimulationDesign(N, M, (0.4,), seed=13), progress=False)
+    report = fit_rhe(path, rhe=RHESettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED, partition="maf:0,0.2,0.5"),
+                     pcs=2, progress=False)
+    w, maf, block = standardized(path)
+    component = (maf >= 0.2).astype(int)
+    X = np.hstack([np.ones((N, 1)), zarr.open_group(path, mode="r")[RHE_GROUP]["pcs"][:]])
+    probes = np.random.default_rng([SEED, 1]).standard_normal((N, PROBES))
+    sigma2, se = dense_estimates(w, component, zarr.open_group(path, mode="r")["traits"][:, 0], X, probes, block)
+    (fit,) = report.traits
+    np.testing.assert_allclose([c.sigma2 for c in fit.components] + [fit.sigma_e2], sigma2, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose([c.sigma2_se for c in fit.components] + [fit.sigma_e2_se], se, rtol=1e-5, atol=1e-8)
+
+
 def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
     path = tmp_path / "small.zarr"
     api.simulate_to(path, SimulationDesign(120, 700, (0.5,), seed=2), progress=False)
