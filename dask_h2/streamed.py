@@ -25,7 +25,8 @@ from scipy.linalg.blas import sgemm
 
 from .standardize import standardize
 
-SAMPLE_TILE = 2048  # samples standardized at a time: an m × 2048 float32 tile of a 335-marker chunk is 2.7 MB
+SAMPLE_TILE = 2048  # samples standardized at a time
+ROW_BLOCK = 256  # markers standardized at a time: a 256 × 2048 float32 tile is 2 MiB, in cache
 
 
 def sample_tiles(n_samples: int, tile: int = SAMPLE_TILE) -> Iterator[tuple[int, int]]:
@@ -34,15 +35,20 @@ def sample_tiles(n_samples: int, tile: int = SAMPLE_TILE) -> Iterator[tuple[int,
         yield start, min(start + tile, n_samples)
 
 
-def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, tile: int,
-           squares: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(start, stop, W[:, start:stop]) with W the standardized chunk, tile by tile in one buffer;
-    ``squares`` = (sample class (n,), sums (m, C)) also adds Σ w² per class into the sums."""
-    m, n = dosage.shape
-    buffer = np.empty(m * min(tile, n), dtype=np.float32)
-    for start, stop in sample_tiles(n, tile):
-        out = buffer[: m * (stop - start)].reshape(m, stop - start)
-        yield start, stop, standardize(dosage, centre, inverse_scale, out, (start, stop), squares)
+def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, rows: slice, tile: int,
+           squares: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[tuple[slice, int, int, np.ndarray]]:
+    """(row block, start, stop, W[row block, start:stop]) over the ``rows`` of the standardized chunk W,
+    ``ROW_BLOCK`` rows and ``tile`` samples at a time in one buffer; ``squares`` = (sample class (n,),
+    sums (m, C)) also adds Σ w² per class into the sums."""
+    n = dosage.shape[1]
+    buffer = np.empty(min(ROW_BLOCK, rows.stop - rows.start) * min(tile, n), dtype=np.float32)
+    for first in range(rows.start, rows.stop, ROW_BLOCK):
+        block = slice(first, min(first + ROW_BLOCK, rows.stop))
+        block_squares = None if squares is None else (squares[0], squares[1][block])
+        for start, stop in sample_tiles(n, tile):
+            out = buffer[: (block.stop - block.start) * (stop - start)].reshape(block.stop - block.start, stop - start)
+            yield block, start, stop, standardize(dosage[block], centre[block], inverse_scale[block], out,
+                                                  (start, stop), block_squares)
 
 
 def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,
@@ -53,9 +59,10 @@ def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndar
     m, w = dosage.shape[0], right.shape[1]
     product = np.zeros((m, w), dtype=np.float32)
     sums = None if sample_class is None else np.zeros((m, n_classes))
-    for start, stop, z in _tiles(dosage, centre, inverse_scale, tile, None if sums is None else (sample_class, sums)):
-        if w and m:
-            sgemm(1.0, right[start:stop].T, z.T, beta=1.0, c=product.T, overwrite_c=1)
+    squares = None if sums is None else (sample_class, sums)
+    for block, start, stop, z in _tiles(dosage, centre, inverse_scale, slice(0, m), tile, squares):
+        if w:
+            sgemm(1.0, right[start:stop].T, z.T, beta=1.0, c=product[block].T, overwrite_c=1)
     return product, sums
 
 
@@ -64,12 +71,12 @@ def right_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.nda
     """Σ_{m∈g} w_m L[m] (n, v) float32 for each contiguous row range g of ``groups``, with
     ``left`` L (m, v) and W (m, n) the standardized chunk."""
     n, v = dosage.shape[1], left.shape[1]
-    parts = [np.asfortranarray(left[rows]) for rows in groups]
-    outputs = [np.zeros((n, v), dtype=np.float32) for _ in groups]
+    outputs = []
     buffer = np.empty(min(tile, n) * v, dtype=np.float32)
-    for start, stop, z in _tiles(dosage, centre, inverse_scale, tile):
-        piece = buffer[: (stop - start) * v].reshape(v, stop - start).T  # (t, v) Fortran-ordered
-        for rows, part, out in zip(groups, parts, outputs):
-            if rows.stop > rows.start:
-                out[start:stop] += sgemm(1.0, z[rows].T, part, c=piece, overwrite_c=1)
+    for rows in groups:
+        out = np.zeros((n, v), dtype=np.float32)
+        for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile):
+            piece = buffer[: (stop - start) * v].reshape(v, stop - start).T  # (t, v) Fortran-ordered
+            out[start:stop] += sgemm(1.0, z.T, np.asfortranarray(left[block]), c=piece, overwrite_c=1)
+        outputs.append(out)
     return outputs
