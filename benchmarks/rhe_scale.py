@@ -14,7 +14,9 @@ measured for wall time and peak RSS:
 3. the same with 8 MAF components (warm);
 4. unless --skip-cluster, the 1-component fit (warm) on a local Dask cluster of 1 and of 2 worker
    processes with 1 thread each: wall, worker peak RSS, the largest relative difference of any
-   estimate from the local run, and the speed-up of 2 workers over 1.
+   estimate from the local run, and the speed-up of 2 workers over 1;
+5. the model for n = 500,000 × M = 500,000 with 8 components on W workers, from the CPU time per
+   genotype of the warm 8-component run and the memory model (dask_h2.resources.moments_peak_bytes).
 
 Prints each run's passes over the genotypes and its ratio to the one-pass limit (target: the whole
 estimate within 3x, peak RSS within 2 GB).
@@ -79,6 +81,27 @@ def estimates(report: Path) -> list[float]:
     return values
 
 
+def print_model(cpu_per_genotype: float, samples: int = 500_000, markers: int = 500_000, components: int = 8,
+                probes: int = 10, blocks: int = 100, traits: int = 1, pcs: int = 10) -> None:
+    """Wall time and memory of a moments fit at biobank scale on W workers of 1 thread, from the
+    measured CPU time per genotype of one pass (which includes this run's scratch pass)."""
+    from dask_h2.resources import moments_peak_bytes, plan_moments
+
+    right = probes + traits + 1 + pcs
+    scratch = 4 * blocks * components * samples * probes
+    sketch_fraction = 2 * min(1.0, 50_000 / markers)  # default --pc-passes 2 over --pc-markers 50,000
+    print(f"\nmodel for n = {samples:,} x M = {markers:,}, {components} components, B = {probes}, J = {blocks}: "
+          f"{cpu_per_genotype * 1e9:.2f} ns of CPU per genotype and pass (measured above); scratch "
+          f"{gib(scratch)} (4·J·K·n·B bytes), read once by the block pass")
+    for workers in (4, 16, 64):
+        plan = plan_moments(samples, markers, components * probes, right, memory_limit=8 * 2**30, threads=1)
+        peak = moments_peak_bytes(plan, samples, markers, components * probes, right)
+        one = samples * markers * cpu_per_genotype / workers
+        print(f"  {workers:3d} workers x 1 thread: one pass {one / 60:6.1f} min, first fit with PCs "
+              f"{one * (1 + sketch_fraction) / 60:6.1f} min; per worker {gib(peak)} (chunks of "
+              f"{plan.chunk_markers} markers, fan-in {plan.split_every})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path)
@@ -114,6 +137,7 @@ def main() -> None:
         r = runs[name]
         print(f"{name:24}: wall {r['wall']:7.1f} s, CPU {r['cpu']:7.1f} s, peak RSS {gib(r['peak_rss'])}, "
               f"{passes}; ratio to the one-pass limit {r['wall'] / one_pass:.2f}", flush=True)
+    print_model(runs["8 MAF components, warm"]["cpu"] / (args.samples * args.markers))
     if args.skip_cluster:
         return
     local = estimates(runs["1 component, warm"]["out"])

@@ -8,6 +8,7 @@ a few n × n buffers.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import dask.array as da
@@ -140,22 +141,24 @@ def count_markers(per_marker: np.ndarray) -> tuple[int, dict[str, int]]:
     return used, dict(zip(STATUS_NAMES, map(int, status_counts)))
 
 
-def _add_in_place(parts, axis=None, keepdims=True) -> np.ndarray:
-    """Sum (nested lists of) partial Gram matrices into one float64 buffer, adding in place."""
+def _add_in_place(parts, axis=None, keepdims=True, dtype=np.float64) -> np.ndarray:
+    """Sum (nested lists of) partial sums into one buffer of ``dtype``, adding in place (each partial
+    is consumed by this sum alone, so the first one of that dtype is reused as the buffer)."""
     total = None
     for part in (parts if isinstance(parts, list) else [parts]):
-        part = _add_in_place(part) if isinstance(part, list) else part
+        part = _add_in_place(part, dtype=dtype) if isinstance(part, list) else part
         if total is None:
-            total = part if part.dtype == np.float64 else part.astype(np.float64)
+            total = part if part.dtype == dtype else part.astype(dtype)
         else:
             total += part
     return total
 
 
-def sum_partials(parts: da.Array, split_every: int) -> da.Array:
-    """Σ over axis 0 of the (1, ...) blocks of ``parts`` (float32 or float64) as one (1, ...) float64
-    block, in a tree of ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates
+def sum_partials(parts: da.Array, split_every: int, dtype: type = np.float64) -> da.Array:
+    """Σ over axis 0 of the (1, ...) blocks of ``parts`` as one (1, ...) block of ``dtype`` (default
+    float64), in a tree of ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates
     its inputs before adding, each step adds in place: it holds its inputs and one buffer."""
-    return da.reduction(parts, chunk=lambda block, axis, keepdims: block, combine=_add_in_place,
-                        aggregate=_add_in_place, axis=0, keepdims=True, dtype=np.float64,
-                        split_every=split_every, concatenate=False, meta=np.empty((0,) * parts.ndim))
+    add = functools.partial(_add_in_place, dtype=dtype)
+    return da.reduction(parts, chunk=lambda block, axis, keepdims: block, combine=add, aggregate=add, axis=0,
+                        keepdims=True, dtype=dtype, split_every=split_every, concatenate=False,
+                        meta=np.empty((0,) * parts.ndim, dtype=dtype))

@@ -98,14 +98,14 @@ def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_co
     Each of the ``dask_threads`` tasks holds its int8 chunk and the copy of its used rows
     (2·n·m), a float32 tile (4·m·tile), its products with the right-hand side (4·m·w) and four
     float32 n-row sums of ``sum_columns`` (K·B·P: the chunk's totals, a block's sums, two edge
-    blocks; the sketch's k + 10 when wider); the tree of totals holds d·(s − 1) + 1 float64
+    blocks; the sketch's k + 10 when wider); the tree of totals holds d·(s − 1) + 1 float32
     partials; the right-hand sides (4·n·w, w = ``right_columns``) are shared by the tasks.
     """
     n, m, sums = n_samples, plan.chunk_markers, 4 * n_samples * sum_columns
     task = 2 * n * m + 4 * m * tile + 4 * m * right_columns + 4 * sums
     chunks = max(1, -(-n_markers // m))
     depth = math.ceil(math.log(chunks, plan.split_every) - 1e-9) if chunks > 1 else 0
-    return plan.dask_threads * task + (depth * (plan.split_every - 1) + 1) * 2 * sums + 4 * n * right_columns
+    return plan.dask_threads * task + (depth * (plan.split_every - 1) + 1) * sums + 4 * n * right_columns
 
 
 def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
