@@ -110,16 +110,18 @@ def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_co
 
 def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
                  memory_limit: int | None = None, threads: int | None = None, store_chunk: int | None = None,
-                 task_bytes: int = TASK_BYTES) -> ComputePlan:
+                 task_bytes: int = TASK_BYTES, total_threads: int | None = None) -> ComputePlan:
     """Marker chunks (multiples of ``store_chunk``) and fan-in for the moments passes within
-    ``memory_limit`` bytes (default 2 GiB), ``threads`` tasks at once with single-threaded BLAS:
-    chunks of about ``task_bytes`` of genotypes, fewer when that leaves less than four tasks per
-    thread or the peak (:func:`moments_peak_bytes`, at the fan-in that makes it smallest) does not
-    fit. Raises ValueError when nothing fits."""
+    ``memory_limit`` bytes (default 2 GiB) on a worker (or locally) running ``threads`` tasks at once
+    with single-threaded BLAS: chunks of about ``task_bytes`` of genotypes, fewer when that leaves
+    less than four tasks per thread of the ``total_threads`` (default ``threads``) or the peak
+    (:func:`moments_peak_bytes`, at the fan-in that makes it smallest) does not fit. The chunks
+    depend on the total threads, not on how they are split into workers, so that a cluster of
+    single-threaded workers runs the same graph as local threads. Raises ValueError when nothing fits."""
     threads = threads or os.cpu_count() or 1
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
     step = store_chunk or CHUNK_MULTIPLE
-    balanced = -(-n_markers // (4 * threads)) // step * step
+    balanced = -(-n_markers // (4 * (total_threads or threads))) // step * step
     top = max(step, min(task_bytes // max(n_samples, 1) // step * step, balanced, MAX_CHUNK // step * step))
     shape = (n_samples, n_markers, sum_columns, right_columns)
     for chunk in range(top, 0, -step):

@@ -136,13 +136,14 @@ def _plan(root: zarr.Group, n_samples: int, sum_columns: int, right_columns: int
     """:func:`dask_h2.resources.plan_moments` for this machine, or for the smallest worker of the cluster."""
     client, limit = active_client(), memory_limit
     if client is None:
-        threads = os.cpu_count() or 1
+        threads = total = os.cpu_count() or 1
     else:
         budget, threads = worker_budget(client)
-        limit = min(limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT)
+        limit, total = min(limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), sum(client.nthreads().values())
     dosage = root["call_dosage"]
     try:
-        return plan_moments(n_samples, dosage.shape[0], sum_columns, right_columns, limit, threads, dosage.chunks[0])
+        return plan_moments(n_samples, dosage.shape[0], sum_columns, right_columns, limit, threads, dosage.chunks[0],
+                            total_threads=total)
     except ValueError as exc:
         raise InputError(f"--memory-limit: {exc}") from None
 

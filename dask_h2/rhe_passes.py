@@ -21,15 +21,17 @@ the jackknife's cross terms need H_l, which is known only once every chunk has b
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from operator import getitem
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import dask
 import dask.array as da
 import numpy as np
 import zarr
+from threadpoolctl import threadpool_limits
 
 from .cluster import active_client, compute
 from .grm import chunk_marker_table, sum_partials
@@ -38,6 +40,8 @@ from .progress import dask_progress
 from .resources import ComputePlan
 from .standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
 from .streamed import left_products, right_products
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,19 @@ def _shared(value: Any) -> Any:
     return dask.delayed(value, pure=True)
 
 
+def single_threaded_blas(task: Callable[..., T]) -> Callable[..., T]:
+    """``task`` with BLAS on one thread, on local threads and on any cluster worker alike: thin GEMMs
+    gain nothing from more, and a fixed thread count makes the float32 rounding, hence the estimate,
+    the same whatever the workers' BLAS settings."""
+    @functools.wraps(task)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return task(*args, **kwargs)
+
+    return run
+
+
+@single_threaded_blas
 def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
                   omega: np.ndarray) -> np.ndarray:
     table = chunk_marker_table(dosage, selected[:, None], scale, qc)
@@ -158,6 +175,7 @@ def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: Marker
         return compute(sum_partials(sketches, plan.split_every)[0], plan=plan)[0]
 
 
+@single_threaded_blas
 def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
                    qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
                    scratch: zarr.Array, pieces: dict[int, int]) -> dict[str, Any]:
@@ -250,6 +268,7 @@ def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scal
     return MomentsPassResult(table, rows, products, squares, total)
 
 
+@single_threaded_blas
 def _block_products(scratch: zarr.Array, pieces: list[int], projection: Projection,
                     projected: np.ndarray) -> np.ndarray:
     sums = np.sum([scratch[piece] for piece in pieces], axis=0)

@@ -21,6 +21,7 @@ from dask_h2.cluster import active_client
 from dask_h2.convert.source import write_store
 from dask_h2.grm import kinship
 from dask_h2.resources import ComputePlan, plan_grm
+from dask_h2.rhe import RHESettings, fit_rhe
 from dask_h2.simulate import SimulationDesign, simulate
 from dask_h2.store import open_store
 from local_cluster import deployed_cluster, missing_tools
@@ -33,6 +34,7 @@ MEMORY_LIMIT = 2_000_000
 BLAS_THREADS = plan_grm(N_SAMPLES, N_MARKERS).blas_threads
 TIMEOUT = 120  # seconds for any one computation on the cluster
 KILL_PLAN = ComputePlan(STORE_CHUNK, 2, 1, BLAS_THREADS)
+MOMENTS = RHESettings(n_blocks=10, seed=5, partition="maf:0,0.2,0.5")
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")
 
@@ -81,7 +83,15 @@ def dosage_of(store) -> da.Array:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, s3, local):
+def local_moments(store, tmp_path_factory, local):
+    """The moments fit (randomized Haseman–Elston) of a copy of the store on local threads."""
+    assert active_client() is None
+    copy = shutil.copytree(store, tmp_path_factory.mktemp("local_moments") / "sim.zarr")
+    return fit_rhe(copy, rhe=MOMENTS, pcs=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, s3, local, local_moments):
     """Scheduler + 2 worker processes of 1 thread, with the S3 credentials in their environment."""
     with deployed_cluster(tmp_path_factory.mktemp("cluster"), workers=2, blas_threads=BLAS_THREADS,
                           env=s3 or {}) as deployed:
@@ -96,6 +106,16 @@ def test_grm_and_fit_on_the_cluster_equal_the_local_run(cluster, store, local, t
     assert "GRM" in capsys.readouterr().err  # the progress bar follows the cluster's tasks
     report = api.run(copy, tmp_path / "out", progress=False, client=client)  # a store: run = fit
     assert_same(result.kinship[:], report, *local[:2])
+
+
+def test_moments_fit_on_the_cluster_equals_the_local_run(cluster, store, local_moments, tmp_path):
+    _, client = cluster
+    copy = shutil.copytree(store, tmp_path / "sim.zarr")
+    report = fit_rhe(copy, rhe=MOMENTS, pcs=3, progress=False, client=client)
+    assert not (copy / "rhe_scratch").exists()  # the workers' scratch is gone
+    for ours, theirs in zip(report.traits, local_moments.traits):
+        for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
+            assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-12), field  # same operations
 
 
 def test_cli_uses_the_scheduler_from_the_environment(cluster, store, tmp_path):
