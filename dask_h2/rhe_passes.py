@@ -191,7 +191,7 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
     else:
         products, class_squares = left_products(block, centre, inverse_scale, right, sample_class,
                                                 membership.shape[0])
-    probes = products[:, : projection.n_probes * projection.n_patterns]
+    probes = np.ascontiguousarray(products[:, : projection.n_probes * projection.n_patterns])
     totals = np.zeros((partition.size, dosage.shape[1], probes.shape[1]), dtype=np.float32)
     for j, span, parts in rows.blocks():
         sums = np.zeros_like(totals)

@@ -1,11 +1,11 @@
 """Products of one chunk of standardized genotypes with thin matrices (numpy and BLAS, no Dask).
 
 A chunk is int8 dosages (m markers, n samples). Its standardized rows W (m, n) float32 are
-never held whole: W is standardized ``SAMPLE_TILE`` samples at a time into one reused
-buffer that stays in cache, and each tile feeds single-precision GEMMs:
+never held whole: W is standardized ``ROW_BLOCK`` markers × ``SAMPLE_TILE`` samples at a time
+into one reused buffer that stays in cache, and each tile feeds single-precision GEMMs:
 
-- :func:`left_products`: W R (m, w) for a thin R (n, w) (and, optionally, the squares of
-  W summed over the samples of each of P sample masks (m, P));
+- :func:`left_products`: W R (m, w) for a thin R (n, w) (and, optionally, the squares of W
+  summed over the samples of each class of samples (m, C));
 - :func:`right_products`: Wᵀ over groups of rows, Σ_{m∈g} w_m L[m] (n, v) per group g, for
   a thin L (m, v), in a second sweep over the tiles.
 
@@ -77,6 +77,6 @@ def right_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.nda
         out = np.zeros((n, v), dtype=np.float32)
         for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile):
             piece = buffer[: (stop - start) * v].reshape(v, stop - start).T  # (t, v) Fortran-ordered
-            out[start:stop] += sgemm(1.0, z.T, np.asfortranarray(left[block]), c=piece, overwrite_c=1)
+            out[start:stop] += sgemm(1.0, z.T, left[block].T, c=piece, trans_b=1, overwrite_c=1)
         outputs.append(out)
     return outputs
