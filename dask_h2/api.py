@@ -28,7 +28,6 @@ from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
 from .grm import Kinship, kinship
-from .likelihood import Method
 from .id_table import align_to_samples
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar

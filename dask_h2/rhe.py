@@ -40,7 +40,7 @@ from .errors import InputError
 from .fit import check_full_rank, design_matrix, missingness_patterns
 from .grm import count_markers, marker_chunks
 from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
-from .partition import NO_COMPONENT, Partition, parse_partition
+from .partition import Partition, parse_partition
 from .report import FitReport
 from .resources import DEFAULT_MEMORY_LIMIT, ComputePlan, plan_moments
 from .rhe_passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass, sketch_pass
