@@ -102,6 +102,13 @@ class ChunkRows:
     component: np.ndarray
     block: np.ndarray
 
+    def take(self, dosage: np.ndarray) -> np.ndarray:
+        """The used rows of the chunk's ``dosage`` (m, n) in this order: the chunk itself when that is
+        all of it in order (no copy), else a contiguous copy."""
+        if self.rows.size == dosage.shape[0] and np.array_equal(self.rows, np.arange(dosage.shape[0])):
+            return dosage
+        return np.ascontiguousarray(dosage[self.rows])
+
     def blocks(self) -> list[tuple[int, slice, list[tuple[int, slice]]]]:
         """(block, its row range, [(component, row range within the block), …]) in order."""
         out = []
@@ -182,7 +189,7 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
     moments = marker_moments(dosage)
     table = chunk_marker_table(dosage, selected[:, None], scale, qc, moments)
     rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
-    block = np.ascontiguousarray(dosage[rows.rows])
+    block = rows.take(dosage)
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
     if membership.shape[0] == 1:  # every pattern holds all samples: the squares follow from the counts
