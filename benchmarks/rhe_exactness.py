@@ -94,7 +94,9 @@ def main() -> None:
                 walls.append(time.perf_counter() - start)
                 estimates.append([c.sigma2 for c in fit.components] + [fit.sigma_e2, fit.h2])
             estimates = np.array(estimates)
-            columns = [np.ones((args.samples, 1)), zarr.open_group(store, mode="r")[RHE_GROUP]["pcs"][:]]
+            columns = [np.ones((args.samples, 1))]
+            if pcs:  # the PCs the fits used, from the store's cache
+                columns.append(zarr.open_group(store, mode="r")[RHE_GROUP]["pcs"][:])
             if with_covariate:
                 columns.append(covariate[:, None])
             exact = exact_he(w, component, y, np.hstack(columns))
