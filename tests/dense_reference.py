@@ -1,6 +1,8 @@
 """An independent dense LMM likelihood for the tests: Cholesky of V, no eigendecomposition."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.optimize
@@ -42,3 +44,33 @@ def fit_h2(K: np.ndarray, y: np.ndarray, X: np.ndarray, method: str) -> tuple[fl
     if values[best] >= -result.fun:
         return float(grid[best]), float(values[best])
     return float(result.x), float(-result.fun)
+
+
+def reml_loglik_v(V: np.ndarray, y: np.ndarray, X: np.ndarray) -> float:
+    """REML log L for a given covariance V (N, N), β at its GLS optimum, FaST-LMM's constants:
+    −½[(N − p) log 2π + log|V| + log|XᵀV⁻¹X| − log|XᵀX| + rᵀV⁻¹r], r = y − Xβ̂."""
+    n, p = X.shape
+    L = scipy.linalg.cholesky(V, lower=True)
+    Xw = scipy.linalg.solve_triangular(L, X, lower=True)
+    yw = scipy.linalg.solve_triangular(L, y, lower=True)
+    beta = np.linalg.solve(Xw.T @ Xw, Xw.T @ yw)
+    rss = float(np.sum((yw - Xw @ beta) ** 2))
+    return float(-0.5 * ((n - p) * np.log(2 * np.pi) + 2.0 * np.sum(np.log(np.diag(L)))
+                         + np.linalg.slogdet(Xw.T @ Xw)[1] - np.linalg.slogdet(X.T @ X)[1] + rss))
+
+
+def maximize_dense(loglik, start: np.ndarray, bounds=None) -> np.ndarray:
+    """The maximiser of ``loglik`` (a function of a parameter vector that returns -inf where V is
+    not positive definite) by scipy's general-purpose L-BFGS-B (finite-difference gradients) from
+    ``start``, restarted once from where it stops; tolerances far below 1e-5."""
+    def negative(x):
+        value = loglik(x)
+        return -value if np.isfinite(value) else 1e10
+
+    best = np.asarray(start, dtype=np.float64)
+    with warnings.catch_warnings():  # finite differences across the edge of positive definiteness
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _ in range(2):
+            best = scipy.optimize.minimize(negative, best, method="L-BFGS-B", bounds=bounds,
+                                           options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000}).x
+    return best
