@@ -12,7 +12,7 @@ from .tiled import TilePlan, plan_tiles
 
 
 def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, tile: int | None = None,
-             store_chunk: int | None = None) -> ComputePlan | TilePlan:
+             store_chunk: int | None = None, parts: int = 1) -> ComputePlan | TilePlan:
     """:func:`dask_h2.resources.plan_grm` when it fits ``memory_limit`` (default 2 GiB) and no
     ``tile`` size is asked for, else :func:`dask_h2.tiled.plan_tiles`.
 
@@ -20,7 +20,8 @@ def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, ti
     capped by the smallest worker's budget, each worker thread runs one task with the
     worker's BLAS threads (see :mod:`dask_h2.cluster`), and the untiled GRM's marker
     chunks shrink so that the ``n_markers`` make at least two tasks per worker thread.
-    ``store_chunk``: markers per stored chunk (see :func:`dask_h2.resources.plan_grm`).
+    ``store_chunk``: markers per stored chunk (see :func:`dask_h2.resources.plan_grm`); ``parts``:
+    K_k built at once (``grm --partition``).
     Raises ValueError when even the smallest tiles do not fit.
     """
     client = active_client()
@@ -36,11 +37,11 @@ def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, ti
             max_chunk = min(MAX_CHUNK, max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
         try:
             return plan_grm(n_samples, n_markers, limit, cores=cores, dask_threads=threads, store_chunk=store_chunk,
-                            max_chunk=max_chunk)
+                            max_chunk=max_chunk, parts=parts)
         except ValueError:
             pass
     threads = threads or 1
-    return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile)
+    return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile, parts)
 
 
 def exact_path_bytes(n_samples: int) -> int:

@@ -6,7 +6,8 @@ float32 standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b) and its float
 SYRK result (4·n²). The tree reduction (in-place adds, :func:`dask_h2.grm.sum_partials`)
 of the ⌈M/m⌉ results has depth d = ⌈log_s ⌈M/m⌉⌉; run depth first, it holds at most
 s − 1 finished partials per level plus the sum being built: d·(s − 1) + 1 buffers,
-each counted as float64 (8·n²). Assembling K afterwards holds one n × n buffer.
+each counted as float64 (8·n²). Assembling K afterwards holds one n × n buffer. With
+P parts (one K_k each, ``grm --partition``) every n × n term is P of them.
 """
 from __future__ import annotations
 
@@ -30,19 +31,20 @@ class ComputePlan:
     split_every: int
     dask_threads: int
     blas_threads: int
+    parts: int = 1
 
     def peak_bytes(self, n_samples: int, n_markers: int) -> int:
         """Predicted peak (bytes) of the GRM of ``n_samples`` from ``n_markers`` (see the module docstring)."""
-        n, m = n_samples, self.chunk_markers
-        task = n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 4 * n * n
+        n, m, squares = n_samples, self.chunk_markers, self.parts * n_samples**2
+        task = n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 4 * squares
         chunks = max(1, -(-n_markers // m))
         depth = math.ceil(math.log(chunks, self.split_every) - 1e-9) if chunks > 1 else 0
-        return self.dask_threads * task + (depth * (self.split_every - 1) + 1) * 8 * n * n
+        return self.dask_threads * task + (depth * (self.split_every - 1) + 1) * 8 * squares
 
 
 def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, cores: int | None = None,
              dask_threads: int | None = None, store_chunk: int | None = None,
-             max_chunk: int = MAX_CHUNK) -> ComputePlan:
+             max_chunk: int = MAX_CHUNK, parts: int = 1) -> ComputePlan:
     """The largest marker chunks (up to ``max_chunk``), with the fan-in of the smallest
     predicted peak, that keep that peak within ``memory_limit`` bytes (default 2 GiB).
 
@@ -52,22 +54,23 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
     with BLAS on all cores: standardizing is a small share of the work, and running it
     beside the SYRK on a second Dask thread only takes cores from BLAS (measured by
     benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
-    threads = cores // dask_threads). Raises ValueError when nothing fits.
+    threads = cores // dask_threads). ``parts``: K_k built at once. Raises ValueError when nothing fits.
     """
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
-    plans = candidate_plans(n_samples, n_markers, threads, max(1, cores // threads), store_chunk, max_chunk)
+    plans = candidate_plans(n_samples, n_markers, threads, max(1, cores // threads), store_chunk, max_chunk, parts)
     fitting = next((plan for plan in plans if plan.peak_bytes(n_samples, n_markers) <= limit), None)
     if fitting is not None:
         return fitting
     smallest = min(plan.peak_bytes(n_samples, n_markers) for plan in plans)
+    per_part = f" per part, {parts} parts" if parts > 1 else ""
     raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {smallest / 2**30:.2f} GiB the GRM of "
-                     f"{n_samples} samples needs (a few n x n float64 buffers)")
+                     f"{n_samples} samples needs (a few n x n float64 buffers{per_part})")
 
 
 def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_threads: int = 1,
-                    store_chunk: int | None = None, max_chunk: int = MAX_CHUNK) -> list[ComputePlan]:
+                    store_chunk: int | None = None, max_chunk: int = MAX_CHUNK, parts: int = 1) -> list[ComputePlan]:
     """One plan per chunk size :func:`plan_grm` may choose, largest chunk first, each with the
     fan-in of its smallest predicted peak (the tree's shape does not change the work: M/m − 1 adds)."""
     if n_markers < 1:
@@ -75,7 +78,7 @@ def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_
     step = store_chunk or CHUNK_MULTIPLE
     top = min(max(step, max_chunk // step * step), -(-n_markers // step) * step)  # no chunk beyond M
     sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
-    return [min((ComputePlan(chunk, split_every, dask_threads, blas_threads) for split_every in FAN_INS),
+    return [min((ComputePlan(chunk, split_every, dask_threads, blas_threads, parts) for split_every in FAN_INS),
                 key=lambda plan: (plan.peak_bytes(n_samples, n_markers), -plan.split_every))
             for chunk in sizes]
 

@@ -13,7 +13,8 @@ O(m·t²) products for t in the thousands. The tiles below the diagonal are tran
 
 Pass 1 writes the raw tiles into a Zarr array (chunks t × t) from the workers and
 sums its rows; pass 2 double-centres it in place (K·1 = 0) and scales by 1/M, tile by
-tile. The driver then reads K whole, once, for the eigendecomposition: that needs
+tile. With a partition of the markers into P parts, each task accumulates P tiles, one
+per K_k, into a (P, n, n) array. The driver then reads K whole, once, for the eigendecomposition: that needs
 8n² bytes for K plus LAPACK's ``evd`` workspace and eigenvectors, about 32n² bytes in
 all (n = 20,000: 12 GiB; n = 27,000: 22 GiB; n = 50,000: 75 GiB), which bounds n by
 the driver's memory, not by the workers'.
@@ -30,7 +31,9 @@ import zarr
 from scipy.linalg.blas import sgemm, ssyrk
 
 from .cluster import compute
-from .grm import Kinship, chunk_scaling, count_markers, marker_chunks, marker_table
+from .grm import (Kinship, PartitionedKinship, chunk_scaling, count_markers, count_parts, marker_chunks, marker_table,
+                  part_blocks)
+from .partition import Partition
 from .resources import CHUNK_MULTIPLE, MAX_CHUNK, MIN_CHUNK
 from .standardize import MarkerQC, Scale, standardize
 
@@ -47,83 +50,99 @@ class TilePlan:
     dask_threads: int
     blas_threads: int
 
+    parts: int = 1
+
     def peak_bytes(self, n_samples: int) -> int:
         """Predicted peak of a worker (bytes): per task the int8 chunk and its moments
-        (3·m·n), two float32 tile columns (10·m·t), the float32 product, the float64
-        accumulator and the finished tile awaiting its write and transpose (28·t²)."""
+        (3·m·n), two float32 tile columns (10·m·t), and per part the float32 product, the
+        float64 accumulator and the finished tile awaiting its write and transpose (28·t²)."""
         n, m, t = n_samples, self.chunk_markers, self.tile
-        return self.dask_threads * (3 * n * m + 10 * m * t + 28 * t * t)
+        return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
 
 
 def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_threads: int | None = None,
-               tile: int | None = None) -> TilePlan:
+               tile: int | None = None, parts: int = 1) -> TilePlan:
     """The largest tiles (t² terms within half of each task's share of ``memory_limit``) and
     then the largest marker chunks that keep :meth:`TilePlan.peak_bytes` within it; ``tile``
-    fixes the tile size."""
+    fixes the tile size; ``parts`` K_k are built at once."""
     share = memory_limit // dask_threads
-    t = tile or max(MIN_TILE, math.isqrt(share // 56) // MIN_TILE * MIN_TILE)
+    square = 28 * parts  # bytes per t² in a task
+    t = tile or max(MIN_TILE, math.isqrt(share // (2 * square)) // MIN_TILE * MIN_TILE)
     while True:
         t = min(t, n_samples)
-        chunk = (share - 28 * t * t) // (3 * n_samples + 10 * t) if share > 28 * t * t else 0
+        chunk = (share - square * t * t) // (3 * n_samples + 10 * t) if share > square * t * t else 0
         chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
         if chunk >= MIN_CHUNK:
-            return TilePlan(t, int(chunk), dask_threads, blas_threads or 1)
+            return TilePlan(t, int(chunk), dask_threads, blas_threads or 1, parts)
         if tile or t <= MIN_TILE:
-            needed = TilePlan(t, MIN_CHUNK, dask_threads, 1).peak_bytes(n_samples)
+            needed = TilePlan(t, MIN_CHUNK, dask_threads, 1, parts).peak_bytes(n_samples)
             raise ValueError(f"memory limit {memory_limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
                              f"that tiles of {t} samples need with {n_samples} samples")
         t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
 
 
 def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndarray, rows: slice, cols: slice,
-               chunk: int, scale: Scale, qc: MarkerQC) -> np.ndarray:
-    """Σ_b W_b[:, rows]ᵀ W_b[:, cols] (float64) over all marker chunks of ``dosage``
-    (restricted to ``samples``), float32 products accumulated in float64."""
+               chunk: int, scale: Scale, qc: MarkerQC, partition: Partition) -> np.ndarray:
+    """Σ_b W_kb[:, rows]ᵀ W_kb[:, cols] (P, r, c) float64 for each part k over all marker chunks of
+    ``dosage`` (restricted to ``samples``), float32 products accumulated in float64."""
     diagonal = rows == cols
-    total = np.zeros((rows.stop - rows.start, cols.stop - cols.start))
+    total = np.zeros((partition.size, rows.stop - rows.start, cols.stop - cols.start))
     for start in range(0, dosage.shape[0], chunk):
         stop = min(start + chunk, dosage.shape[0])
         block = dosage[start:stop] if samples is None else dosage.oindex[start:stop, samples]
-        centre, inverse_scale = chunk_scaling(block, selected[start:stop, None], scale, qc)
-        z_rows = standardize(block, centre, inverse_scale, columns=(rows.start, rows.stop))
-        if diagonal:
-            total += ssyrk(1.0, z_rows.T, trans=0, lower=0)
-        else:
-            z_cols = standardize(block, centre, inverse_scale, columns=(cols.start, cols.stop))
-            total += sgemm(1.0, z_rows.T, z_cols.T, trans_b=1)
+        scaling = chunk_scaling(block, selected[start:stop, None], scale, qc, partition, start)
+        for part, markers in part_blocks(scaling[:, 2], partition.size, block=stop - start):
+            centre, inverse_scale, part_block = scaling[markers, 0], scaling[markers, 1], block[markers]
+            z_rows = standardize(part_block, centre, inverse_scale, columns=(rows.start, rows.stop))
+            if diagonal:
+                total[part] += ssyrk(1.0, z_rows.T, trans=0, lower=0)
+            else:
+                z_cols = standardize(part_block, centre, inverse_scale, columns=(cols.start, cols.stop))
+                total[part] += sgemm(1.0, z_rows.T, z_cols.T, trans_b=1)
     if diagonal:
-        total += np.triu(total, 1).T
+        total += np.triu(total, 1).transpose(0, 2, 1)
     return total
 
 
 def tiled_kinship(dosage: zarr.Array, out: zarr.Array, plan: TilePlan, scale: Scale = "hwe",
                   qc: MarkerQC = MarkerQC(), samples: np.ndarray | None = None,
-                  selected: np.ndarray | None = None) -> Kinship:
+                  selected: np.ndarray | None = None,
+                  partition: Partition = Partition()) -> Kinship | PartitionedKinship:
     """K of the int8 ``dosage`` array (M markers, N samples; columns ``samples``, default all)
-    written into ``out`` (n, n) float64 by tiles of ``plan.tile``, then read whole.
+    written into ``out`` (n, n) float64 by tiles of ``plan.tile``, then read whole; with a
+    ``partition`` of more than one part, each K_k into ``out`` (P, n, n).
 
-    Equals :func:`dask_h2.grm.kinship` up to float32 rounding of the products (the
-    tiles use other BLAS blockings); ``out`` should be chunked ``plan.tile`` square.
+    Equals :func:`dask_h2.grm.kinship` (:func:`dask_h2.grm.partitioned_kinship`) up to float32
+    rounding of the products (the tiles use other BLAS blockings); ``out`` should be chunked
+    ``plan.tile`` square.
     """
     n = dosage.shape[1] if samples is None else len(samples)
     selected = np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool)
     chunk = max(dosage.chunks[0], plan.chunk_markers // dosage.chunks[0] * dosage.chunks[0])
-    shared = dask.delayed(samples, pure=True), dask.delayed(selected, pure=True)
+    shared = dask.delayed(samples, pure=True), dask.delayed(selected, pure=True), dask.delayed(partition, pure=True)
     bounds = [slice(start, min(start + plan.tile, n)) for start in range(0, n, plan.tile)]
     tile = dask.delayed(_tile_sums, pure=True)
-    upper = {(i, j): da.from_delayed(tile(dosage, *shared, bounds[i], bounds[j], chunk, scale, qc),
-                                     (bounds[i].stop - bounds[i].start, bounds[j].stop - bounds[j].start), np.float64)
+    size = partition.size
+    upper = {(i, j): da.from_delayed(tile(dosage, *shared[:2], bounds[i], bounds[j], chunk, scale, qc, shared[2]),
+                                     (size, bounds[i].stop - bounds[i].start, bounds[j].stop - bounds[j].start),
+                                     np.float64)
              for i in range(len(bounds)) for j in range(i, len(bounds))}
-    raw = da.block([[upper[i, j] if i <= j else upper[j, i].T for j in range(len(bounds))] for i in range(len(bounds))])
+    raw = da.block([[upper[i, j] if i <= j else upper[j, i].transpose(0, 2, 1) for j in range(len(bounds))]
+                    for i in range(len(bounds))])
     columns = da.from_zarr(dosage)
     if samples is not None:
         columns = columns[:, samples]
-    markers = marker_table(*marker_chunks(columns, chunk, selected), scale, qc)
-    _, row_sums, per_marker = compute(da.store(raw, out, lock=False, compute=False), raw.sum(axis=1), markers,
+    markers = marker_table(*marker_chunks(columns, chunk, selected), scale, qc, partition)
+    stored = raw if out.ndim == 3 else raw[0]
+    _, row_sums, per_marker = compute(da.store(stored, out, lock=False, compute=False), raw.sum(axis=2), markers,
                                       plan=plan)
     used, counts = count_markers(per_marker)
+    part_markers = count_parts(per_marker, partition, counts) if out.ndim == 3 else np.array([used])
     mean = row_sums / n
-    stored = da.from_zarr(out)
-    compute(da.store((stored - mean[:, None] - mean[None, :] + mean.mean()) / used, out, lock=False, compute=False),
-            plan=plan)
-    return Kinship(out[:], used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
+    centred = (da.from_zarr(out).reshape((-1, n, n)) - mean[:, :, None] - mean[:, None, :]
+               + mean.mean(axis=1)[:, None, None]) / part_markers[:, None, None]
+    compute(da.store(centred if out.ndim == 3 else centred[0], out, lock=False, compute=False), plan=plan)
+    if out.ndim == 2:
+        return Kinship(out[:], used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
+    return PartitionedKinship(out[:], partition.names, part_markers, dosage.shape[0] - used, scale, per_marker[:, 0],
+                              counts)

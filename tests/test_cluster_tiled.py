@@ -8,7 +8,8 @@ import zarr
 
 from dask_h2 import api, planning
 from dask_h2.convert.source import write_store
-from dask_h2.grm import kinship
+from dask_h2.grm import kinship, partitioned_kinship
+from dask_h2.partition import parse_partition
 from dask_h2.planning import grm_plan
 from dask_h2.resources import ComputePlan, parse_memory, plan_grm
 from dask_h2.simulate import SimulationDesign, simulate
@@ -87,3 +88,13 @@ def test_cluster_plans_spread_the_chunks_and_still_fit_the_budget(monkeypatch):
     assert isinstance(deeper, TilePlan) and deeper.peak_bytes(8000) <= 2 * 2**30
     with pytest.raises(ValueError, match="no markers"):
         plan_grm(10, 0)
+
+
+def test_tiled_parts_equal_untiled_parts(dosage):
+    partition = parse_partition("maf:0.0,0.2,0.5", np.array([f"v{j}" for j in range(dosage.shape[0])], dtype=object))
+    out = zarr.create_array(zarr.storage.MemoryStore(), shape=(2, 150, 150), chunks=(1, 64, 64), dtype="float64")
+    tiled = tiled_kinship(dosage, out, TilePlan(64, 256, 1, 1, 2), partition=partition)
+    untiled = partitioned_kinship(da.from_zarr(dosage), partition, plan=ComputePlan(256, 2, 1, 1, 2))
+    np.testing.assert_allclose(tiled.matrices, untiled.matrices, rtol=0, atol=FLOAT32)
+    np.testing.assert_array_equal(tiled.part_markers, untiled.part_markers)
+    assert tiled.marker_counts == untiled.marker_counts

@@ -1,6 +1,7 @@
 """The Dask GRM against a plain float64 numpy computation, across chunkings and scalings."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import dask.array as da
@@ -8,7 +9,8 @@ import numba
 import numpy as np
 import pytest
 
-from dask_h2.grm import kinship, symmetrize_upper
+from dask_h2.grm import kinship, partitioned_kinship, symmetrize_upper
+from dask_h2.partition import parse_partition
 from dask_h2.resources import ComputePlan, parse_memory, plan_grm
 from dask_h2.standardize import MarkerQC
 from dask_h2.standardize import centre_and_scale, marker_moments
@@ -166,3 +168,41 @@ def test_kernels_compile_uncached_where_numba_finds_no_writable_cache(monkeypatc
     monkeypatch.setattr(numba, "njit", njit_without_cache_folder)
     add_one = standardize._compiled(lambda x: x + 1)
     assert add_one(41) == 42 and hasattr(add_one, "py_func")
+
+
+def test_partitioned_kinship_equals_numpy_per_part():
+    G = _genotypes(n=80, m=900, seed=6)
+    partition = parse_partition("maf:0.0,0.1,0.25,0.5", np.array([f"v{j}" for j in range(G.shape[0])], dtype=object))
+    result = partitioned_kinship(da.from_array(G, chunks=(64, -1)), partition, plan=ComputePlan(128, 2, 1, 1, 3))
+    observed = np.where(G >= 0, G, 0).sum(axis=1) / np.maximum((G >= 0).sum(axis=1), 1) / 2
+    maf = np.minimum(observed, 1 - observed)
+    bins = [(maf >= 0.0) & (maf < 0.1), (maf >= 0.1) & (maf < 0.25), (maf >= 0.25) & (maf <= 0.5)]
+    assert result.part_names == ("maf0-0.1", "maf0.1-0.25", "maf0.25-0.5")
+    for k, in_bin in enumerate(bins):
+        expected, used = numpy_kinship(G[in_bin], "hwe")
+        assert result.part_markers[k] == used
+        np.testing.assert_allclose(result.matrices[k], expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result.combined(), kinship(da.from_array(G, chunks=(64, -1))).matrix, atol=1e-6)
+    assert result.marker_counts["outside_partition"] == 0 and result.n_markers_dropped == 3
+
+
+def test_partition_by_file_leaves_unlisted_markers_out_and_refuses_an_empty_part(tmp_path):
+    G = _genotypes(n=60, m=300, seed=7)
+    ids = np.array([f"v{j}" for j in range(300)], dtype=object)
+    (tmp_path / "parts.txt").write_text("".join(f"v{j} {'odd' if j % 2 else 'even'}\n" for j in range(250)))
+    result = partitioned_kinship(da.from_array(G, chunks=(50, -1)), parse_partition(tmp_path / "parts.txt", ids))
+    for k, parity in enumerate((0, 1)):  # "even" first: v0 is listed first
+        expected, used = numpy_kinship(G[:250][parity::2], "hwe")
+        np.testing.assert_allclose(result.matrices[k], expected, rtol=0, atol=1e-6)
+        assert result.part_markers[k] == used
+    assert result.marker_counts["outside_partition"] == 50
+    with pytest.raises(ValueError, match="maf0.45-0.5 has no marker passing the filters"):
+        partitioned_kinship(da.from_array(np.full((20, 10), 1, np.int8) + (np.arange(10) < 5), chunks=(5, -1)),
+                            parse_partition("maf:0.1,0.45,0.5", ids[:20]))
+
+
+def test_the_plan_counts_every_part():
+    one, five = (ComputePlan(4096, 2, 1, 1, parts).peak_bytes(3000, 100_000) for parts in (1, 5))
+    squares = 4 * 3000**2 + (math.ceil(math.log(25, 2)) + 1) * 8 * 3000**2
+    assert five - one == 4 * squares
+    assert plan_grm(3000, 100_000, parse_memory("2GiB"), parts=5).peak_bytes(3000, 100_000) <= parse_memory("2GiB")
