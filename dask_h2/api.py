@@ -6,7 +6,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import dask.array as da
 import numpy as np
@@ -27,7 +27,8 @@ from .errors import InputError
 from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
-from .grm import Kinship, kinship
+from .grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
+from .partition import Partition
 from .id_table import align_to_samples
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
@@ -176,52 +177,91 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.tiled`).
     ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """
-    root = open_store(store)
-    samples = sample_mask(read_strings(root, "sample_id"), settings)
-    variants = variant_mask(read_strings(root, "variant_id"), settings)
-    key = cache_key(settings, samples, variants)
-    check_driver_memory(int(samples.sum()), str(store))
-    cached = root.get(GRM_GROUP)
-    if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
+    root, samples, variants, key = grm_selection(store, settings)
+    cached = reusable_group(root, GRM_GROUP, key, recompute)
+    if cached is not None:
         log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
         return _grm_result(cached)
-    with using(client):
-        try:
-            dosage = root["call_dosage"]
-            plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0])
-        except ValueError as exc:
-            raise InputError(f"--memory-limit: {exc}") from None
-        group = zarr.open_group(store, mode="r+").create_group(GRM_GROUP, overwrite=True)
-        group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
-        with dask_progress("GRM", enabled=progress):
-            try:
-                k = _kinship(root["call_dosage"], group, plan, settings, samples, variants)
-            except ValueError as exc:
-                raise InputError(f"{store}: {exc}") from None
+    group, k = build_kinship_group(store, GRM_GROUP, key, settings, samples, variants, memory_limit, tile, client,
+                                   progress)
     group.attrs.update({"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
                         "marker_counts": k.marker_counts})
-    group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
-    group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
     eigen = eigendecompose(k.matrix, overwrite=True)
-    group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
+    write_eigen(group, eigen)
     group.attrs["complete"] = True
     return _grm_result(group, eigen)
 
 
+def grm_selection(store: str | Path, settings: GRMSettings) -> tuple[zarr.Group, np.ndarray, np.ndarray, dict]:
+    """The store's root, the samples and variants (bool) that ``settings`` select and their cache key;
+    refuses a sample count whose K the driver cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
+    root = open_store(store)
+    samples = sample_mask(read_strings(root, "sample_id"), settings)
+    variants = variant_mask(read_strings(root, "variant_id"), settings)
+    check_driver_memory(int(samples.sum()), str(store))
+    return root, samples, variants, cache_key(settings, samples, variants)
+
+
+def reusable_group(root: zarr.Group, name: str, key: dict, recompute: bool) -> zarr.Group | None:
+    """The complete group ``name`` of the store if it was made with ``key`` (and not ``recompute``)."""
+    cached = root.get(name)
+    if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
+        return cached
+    return None
+
+
+def build_kinship_group(store: str | Path, name: str, key: dict, settings: GRMSettings, samples: np.ndarray,
+                        variants: np.ndarray, memory_limit: int | None, tile: int | None, client: Client | None,
+                        progress: bool,
+                        partition: Partition | None = None) -> tuple[zarr.Group, Kinship | PartitionedKinship]:
+    """A new group ``name`` (marked incomplete, recording ``key``) holding ``kinship``, the samples
+    and the allele frequencies: K (n, n), or with a ``partition`` one K_k per part (P, n, n)."""
+    root = open_store(store)
+    with using(client):
+        try:
+            dosage = root["call_dosage"]
+            plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0],
+                            parts=partition.size if partition else 1)
+        except ValueError as exc:
+            raise InputError(f"--memory-limit: {exc}") from None
+        group = zarr.open_group(store, mode="r+").create_group(name, overwrite=True)
+        group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
+        with dask_progress("GRM", enabled=progress):
+            try:
+                k = _kinship(dosage, group, plan, settings, samples, variants, partition)
+            except ValueError as exc:
+                raise InputError(f"{store}: {exc}") from None
+    group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
+    group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
+    return group, k
+
+
+def write_eigen(group: zarr.Group, eigen: Eigen) -> None:
+    group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
+
+
 def _kinship(dosage: zarr.Array, group: zarr.Group, plan: ComputePlan | TilePlan, settings: GRMSettings,
-             samples: np.ndarray, variants: np.ndarray) -> Kinship:
-    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``group/kinship``."""
+             samples: np.ndarray, variants: np.ndarray, partition: Partition | None) -> Kinship | PartitionedKinship:
+    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``group/kinship``;
+    with a ``partition``, its K_k stacked (P, n, n)."""
     index = None if samples.all() else np.flatnonzero(samples)
-    names = ("grm_samples", "grm_samples_2")
+    n = int(samples.sum())
+    names = ("grm_samples", "grm_samples_2") if partition is None else ("parts", "grm_samples", "grm_samples_2")
+    shape = (n, n) if partition is None else (partition.size, n, n)
     if isinstance(plan, TilePlan):
-        n = int(samples.sum())
-        out = group.create_array("kinship", shape=(n, n), chunks=(plan.tile, plan.tile), dtype="float64",
-                                 dimension_names=names)
-        return tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants)
+        out = group.create_array("kinship", shape=shape, chunks=(1,) * (len(shape) - 2) + (plan.tile, plan.tile),
+                                 dtype="float64", dimension_names=names)
+        return tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants,
+                             partition or Partition())
     columns = da.from_zarr(dosage)
-    k = kinship(columns if index is None else columns[:, index], settings.scale, plan, settings.qc, variants)
-    group.create_array("kinship", data=k.matrix, dimension_names=names)
+    columns = columns if index is None else columns[:, index]
+    if partition is None:
+        k = kinship(columns, settings.scale, plan, settings.qc, variants)
+        group.create_array("kinship", data=k.matrix, dimension_names=names)
+    else:
+        k = partitioned_kinship(columns, partition, settings.scale, plan, settings.qc, variants)
+        group.create_array("kinship", data=k.matrices, chunks=(1, n, n), dimension_names=names)
     return k
 
 
@@ -234,7 +274,7 @@ def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
 def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
         covar: str | Path | None = None, qcovar: str | Path | None = None, constrain: bool = True,
         progress: bool = True, client: Client | None = None, rhe: RHESettings | None = None,
-        memory_limit: int | None = None) -> FitReport:
+        memory_limit: int | None = None, prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
     """h² of every trait in ``store`` by ``method``: "REML" or "ML" from one eigendecomposition of
     the GRM (the exact path), or "RHE", randomized Haseman–Elston from the genotypes with no n × n
     matrix (:func:`dask_h2.rhe.fit_rhe`, set by ``rhe``).
@@ -242,12 +282,16 @@ def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSet
     The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
     (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
     ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on;
-    ``memory_limit``: bytes for the moments passes (per worker on a cluster).
+    ``memory_limit``: bytes for the moments passes (per worker on a cluster). ``prevalence``
+    (REML, ML): see :meth:`dask_h2.problem.FitProblem.fit` (liability scale of case-control traits).
     """
     method = _check_method(method)
     if method == "RHE":
+        if prevalence is not None:
+            raise InputError("--prevalence goes with --method reml or ml (the liability scale of the exact path)")
         return fit_rhe(store, settings, rhe or RHESettings(), pcs, covar, qcovar, progress, client, memory_limit)
-    return load(store, settings, covar, qcovar, progress, client, memory_limit).fit(method, pcs, constrain)
+    return load(store, settings, covar, qcovar, progress, client, memory_limit).fit(method, pcs, constrain,
+                                                                                   prevalence)
 
 
 def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | Path | None = None,
@@ -264,7 +308,8 @@ def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | 
     extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
              "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
     return FitProblem(result.eigen, traits, names, covariates, _cached_subset_eigen(store, result),
-                      result.n_markers_used, result.n_markers_dropped, result.scale, extra)
+                      result.n_markers_used, result.n_markers_dropped, result.scale, extra,
+                      lambda rows, cols: result.kinship.oindex[rows, cols])
 
 
 def load_gcta(prefix: str | Path, pheno: str | Path, covar: str | Path | None = None,
@@ -275,8 +320,10 @@ def load_gcta(prefix: str | Path, pheno: str | Path, covar: str | Path | None = 
     traits, names = align_to_samples(pheno, gcta_grm.iid, prefix="pheno")
     covariates = read_covariates(gcta_grm.iid, covar, qcovar)
     n_markers = int(gcta_grm.n_markers.max()) if gcta_grm.n_markers is not None else 0
-    return FitProblem(eigendecompose(gcta_grm.kinship.copy(), overwrite=True), traits, np.array(names, dtype=object),
-                      covariates, dense_subset_eigen(gcta_grm.kinship), n_markers, 0, "gcta-grm", {"grm": str(prefix)})
+    K = gcta_grm.kinship
+    return FitProblem(eigendecompose(K.copy(), overwrite=True), traits, np.array(names, dtype=object), covariates,
+                      dense_subset_eigen(K), n_markers, 0, "gcta-grm", {"grm": str(prefix)},
+                      lambda rows, cols: K[np.ix_(rows, cols)])
 
 
 def export_gcta(store: str | Path, prefix: str | Path, settings: GRMSettings = GRMSettings(),
@@ -320,11 +367,12 @@ def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.n
 def run(source: str | Path, out_prefix: str | Path, method: str = "REML", pcs: int = 10,
         settings: GRMSettings = GRMSettings(), covar: str | Path | None = None, qcovar: str | Path | None = None,
         constrain: bool = True, overwrite: bool = False, progress: bool = True, client: Client | None = None,
-        rhe: RHESettings | None = None, memory_limit: int | None = None, **convert_options) -> FitReport:
+        rhe: RHESettings | None = None, memory_limit: int | None = None,
+        prevalence: str | float | Sequence[float | None] | None = None, **convert_options) -> FitReport:
     """``dask-h2 run`` without the report files: :func:`store_for_run`, then :func:`fit`."""
     store = store_for_run(source, out_prefix, overwrite, progress, **convert_options)
     return fit(store, method, pcs, settings, covar=covar, qcovar=qcovar, constrain=constrain, progress=progress,
-               client=client, rhe=rhe, memory_limit=memory_limit)
+               client=client, rhe=rhe, memory_limit=memory_limit, prevalence=prevalence)
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,

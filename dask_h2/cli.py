@@ -9,9 +9,10 @@ import time
 import warnings
 from pathlib import Path
 
-from . import api, cluster
+from . import api, cluster, several_grms
+from .aireml import MAX_ITER
 from .errors import InputError
-from .problem import FitProblem
+from .problem import FitProblem, SeveralGRMProblem
 from .report import FitReport, format_table, write_report
 from .resources import parse_memory
 from .rhe import RHESettings
@@ -86,7 +87,15 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
                        help="markers the PCs are computed from, in evenly spaced chunks (default 50000; 0 = all)")
     group.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
                        help="variance components: MAF bins (e.g. maf:0.01,0.05,0.1,0.2,0.5) or a file of "
-                            "'variant component' lines; one K_k per part (default: one component)")
+                            "'variant component' lines; one K_k per part (default: one component); also the "
+                            "parts of fit --mgrm (default there: the partition of the store's partitioned GRM)")
+
+
+def _add_prevalence(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prevalence", metavar="K",
+                        help="disease prevalence of case-control traits (0/1, or 1/2 with 0/-9 missing): one K for "
+                             "every trait or K1,K2,... one per trait (NA for a quantitative one); adds h2 on the "
+                             "liability scale (Lee et al. 2011, as GCTA's --prevalence)")
 
 
 def _add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -138,12 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "sets chunk size and reduction fan-in, and tiles K when its n x n buffers do not fit")
     p.add_argument("--tile", type=int, metavar="SAMPLES",
                    help="build K in SAMPLES x SAMPLES tiles (default: only when it does not fit --memory-limit)")
+    p.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
+                   help="instead of K, one K_k per part of the markers (MAF bins, e.g. maf:0.01,0.05,0.1,0.2,0.5, or "
+                        "a file of 'variant component' lines) in the same pass, cached in STORE/grm_partition "
+                        "(with --out-gcta: PREFIX.<part>.grm.* and PREFIX.mgrm)")
     _add_grm_options(p)
 
     p = commands.add_parser("fit", help="estimate h2 for every trait of a store (or of a GCTA GRM with --grm)")
     _add_problem_options(p)
     p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.json and PREFIX.<trait>.hsq")
+    p.add_argument("--mgrm", action="store_true",
+                   help="several GRMs: one variance component per part of the store's partitioned GRM "
+                        "(grm --partition, or give --partition here), fitted by AI-REML (as GCTA's --mgrm)")
+    p.add_argument("--mgrm-gcta", metavar="LIST",
+                   help="several GRMs from GCTA files instead of a store: LIST names one GRM PREFIX per line "
+                        "(GCTA's --mgrm), with --pheno")
+    p.add_argument("--bivariate", metavar="T1,T2",
+                   help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
+                        "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
+                        "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too")
+    p.add_argument("--max-iter", type=int, default=MAX_ITER, metavar="N",
+                   help=f"AI-REML iterations at most (default {MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
+                        "converge is reported with its last estimates and converged: false")
     _add_fit_options(p)
+    _add_prevalence(p)
 
     p = commands.add_parser("plot", help="profile likelihood of each trait, eigenvalue spectrum, PC1 vs PC2")
     _add_problem_options(p)
@@ -156,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
     p.add_argument("out_prefix", help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files")
     _add_fit_options(p)
+    _add_prevalence(p)
     _add_input_options(p)
 
     p = commands.add_parser("demo", help="simulate a small data set and run everything on it")
@@ -175,31 +203,60 @@ def _memory(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem:
-    """The fit problem of a store, or of ``--grm PREFIX --pheno FILE`` when there is none."""
+def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem | SeveralGRMProblem:
+    """The fit problem of a store, of ``--grm PREFIX`` or of ``--mgrm-gcta LIST`` (with ``--pheno FILE``)."""
     covar, qcovar = getattr(args, "covar", None), getattr(args, "qcovar", None)
+    gcta, mgrm_gcta, mgrm = getattr(args, "grm", None), getattr(args, "mgrm_gcta", None), getattr(args, "mgrm", False)
+    given = [name for name, value in (("a STORE", store), ("--grm PREFIX", gcta), ("--mgrm-gcta LIST", mgrm_gcta))
+             if value is not None]
+    if len(given) > 1:
+        raise InputError(f"give one of a STORE, --grm PREFIX or --mgrm-gcta LIST, not {' and '.join(given)}")
+    if getattr(args, "partition", None) is not None and not mgrm:
+        raise InputError("--partition goes with --mgrm or --method rhe (one variance component per part)")
+    if mgrm and store is None:
+        raise InputError("--mgrm fits the partitioned GRM of a STORE; for GCTA files use --mgrm-gcta LIST")
+    bivariate = getattr(args, "bivariate", None)
+    if bivariate is not None and (mgrm or mgrm_gcta is not None):
+        raise InputError("--bivariate takes one GRM (a STORE or --grm PREFIX), not --mgrm/--mgrm-gcta")
+    if (mgrm or mgrm_gcta is not None or bivariate is not None) and args.method != "REML":
+        raise InputError(f"--method {args.method.lower()}: several GRMs and --bivariate are fitted by REML "
+                         "(AI-REML) only")
     if store is not None:
-        if getattr(args, "grm", None) is not None:
-            raise InputError("give either a STORE or --grm PREFIX, not both")
         if args.command in ("fit", "plot") and args.pheno is not None:
-            raise InputError("--pheno goes with --grm (a store holds its own phenotypes)")
+            raise InputError("--pheno goes with --grm or --mgrm-gcta (a store holds its own phenotypes)")
+        if mgrm:
+            return several_grms.load_partitioned(store, args.partition, _grm_settings(args), covar, qcovar,
+                                                 progress=not args.quiet)
         return api.load(store, _grm_settings(args), covar, qcovar, progress=not args.quiet,
                         memory_limit=getattr(args, "memory_limit", None))
-    if args.grm is None or args.pheno is None:
-        raise InputError("give a STORE, or --grm PREFIX with --pheno FILE")
-    return api.load_gcta(args.grm, args.pheno, covar, qcovar)
+    if not given or args.pheno is None:
+        raise InputError("give a STORE, or --grm PREFIX (or --mgrm-gcta LIST) with --pheno FILE")
+    if mgrm_gcta is not None:
+        return several_grms.load_mgrm_gcta(mgrm_gcta, args.pheno, covar, qcovar)
+    return api.load_gcta(gcta, args.pheno, covar, qcovar)
 
 
 def _fit_and_report(args: argparse.Namespace, store: str | Path | None, prefix: str,
                     truth: list[float] | None = None) -> FitReport:
+    pcs, constrain = getattr(args, "pcs", 10), not getattr(args, "no_constrain", False)
+    prevalence = getattr(args, "prevalence", None)
     if args.method == "RHE":
         if store is None:
             raise InputError("--method rhe estimates from the genotypes: give a STORE (it cannot use --grm)")
+        exact_only = [option for option in ("prevalence", "bivariate", "mgrm_gcta") if getattr(args, option, None)]
+        if exact_only or getattr(args, "mgrm", False):
+            raise InputError(f"--{(exact_only or ['mgrm'])[0].replace('_', '-')} goes with --method reml (the exact "
+                             "path), not rhe")
         report = api.fit(store, "RHE", args.pcs, _grm_settings(args), args.covar, args.qcovar,
                          progress=not args.quiet, rhe=_rhe_settings(args), memory_limit=args.memory_limit)
     else:
-        report = _problem(args, store).fit(args.method, getattr(args, "pcs", 10),
-                                           not getattr(args, "no_constrain", False))
+        problem = _problem(args, store)
+        if isinstance(problem, SeveralGRMProblem):
+            report = problem.fit(pcs, constrain, prevalence, args.max_iter)
+        elif getattr(args, "bivariate", None) is not None:
+            report = problem.fit_bivariate(args.bivariate, pcs, constrain, prevalence, args.max_iter)
+        else:
+            report = problem.fit(args.method, pcs, constrain, prevalence)
     paths = write_report(report, prefix)
     print(format_table(report, truth))
     print(f"wrote {', '.join(str(p) for p in paths)}")
@@ -225,12 +282,22 @@ def dispatch(args: argparse.Namespace) -> None:
         path = api.convert(args.input, args.store, chunk_variants=args.chunk, overwrite=args.overwrite,
                            progress=progress, **_input_options(args))
         print(f"wrote {path}")
+    elif args.command == "grm" and args.partition is not None:
+        result = several_grms.grm_partition(args.store, args.partition, _grm_settings(args), args.memory_limit,
+                                            recompute=args.recompute, progress=progress, tile=args.tile)
+        parts = ", ".join(f"{name} {count}" for name, count in zip(result.part_names, result.part_markers))
+        print(f"{len(result.part_names)} GRMs of {result.eigen.values.size} samples, markers per part: {parts} "
+              f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in "
+              f"{args.store}/{several_grms.PARTITION_GROUP}")
+        if args.out_gcta:
+            paths = several_grms.export_partition_gcta(args.store, args.out_gcta, args.partition,
+                                                       _grm_settings(args), progress)
+            print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "grm":
         result = api.grm(args.store, _grm_settings(args), args.memory_limit, recompute=args.recompute,
                          progress=progress, tile=args.tile)
-        dropped = ", ".join(f"{count} {why}" for why, count in result.marker_counts.items() if why != "used" and count)
         print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
-              f"(dropped: {dropped or 'none'}), scale={result.scale}; saved in {args.store}/grm")
+              f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in {args.store}/grm")
         if args.out_gcta:
             paths = api.export_gcta(args.store, args.out_gcta, _grm_settings(args), progress)
             print(f"wrote {', '.join(str(p) for p in paths)}")
@@ -252,6 +319,12 @@ def dispatch(args: argparse.Namespace) -> None:
         print(f"simulating {design.n_samples} samples x {design.n_markers} markers, true h2 = {DEMO_H2}")
         store = api.simulate_to(out_dir / "demo.zarr", design, overwrite=True, progress=progress)
         _fit_and_report(args, store, str(out_dir / "demo"), truth=list(design.h2))
+
+
+def _dropped(marker_counts: dict[str, int]) -> str:
+    """'dropped: 3 no_variation, ...' from the marker counts by status (the used ones aside)."""
+    dropped = ", ".join(f"{count} {why}" for why, count in marker_counts.items() if why != "used" and count)
+    return f"dropped: {dropped or 'none'}"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -35,9 +35,15 @@ def eigendecompose(kinship: np.ndarray, overwrite: bool = False) -> Eigen:
     round alike.
     """
     values, vectors = scipy.linalg.eigh(kinship, driver="evd", overwrite_a=overwrite, check_finite=False)
+    warn_if_not_psd(values, "the GRM", "they are set to 0")
+    return Eigen(np.clip(values[::-1], 0.0, None), np.ascontiguousarray(vectors[:, ::-1]))
+
+
+def warn_if_not_psd(values: np.ndarray, what: str, action: str) -> None:
+    """A one-line RuntimeWarning when the ascending eigenvalues (n,) of ``what`` go below 0 by more
+    than rounding (``NEGATIVE_TOLERANCE`` of the largest), saying what is done (``action``)."""
     tolerance = NEGATIVE_TOLERANCE * np.abs(values).max(initial=0.0)
     if values.size and values[0] < -tolerance:
         count = np.count_nonzero(values < -tolerance)
-        warnings.warn(f"the GRM is not positive semidefinite: {count} eigenvalue(s) below 0, the smallest "
-                      f"{values[0]:.3g} (largest {values[-1]:.3g}); they are set to 0", RuntimeWarning, stacklevel=2)
-    return Eigen(np.clip(values[::-1], 0.0, None), np.ascontiguousarray(vectors[:, ::-1]))
+        warnings.warn(f"{what} is not positive semidefinite: {count} eigenvalue(s) below 0, the smallest "
+                      f"{values[0]:.3g} (largest {values[-1]:.3g}); {action}", RuntimeWarning, stacklevel=3)

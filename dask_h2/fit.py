@@ -1,7 +1,7 @@
 """Fit h² for every trait from one eigendecomposition of K (pure numpy, no I/O)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -10,7 +10,9 @@ import scipy.stats
 from .eigen import Eigen, eigendecompose
 from .errors import InputError
 from .interval import profile_interval
+from .liability import case_control_coding, case_fraction, liability_factor
 from .likelihood import Method, RotatedProblem, evaluate, observed_information, reduce_problem, rotate
+from .moments import ComponentFit
 from .optimize import LOG_DELTA_BOUND, h2_pair, maximize_h2
 
 RANK_TOLERANCE = 1e-8  # a column of X whose part outside the previous columns is this small (relative) depends on them
@@ -41,17 +43,25 @@ class TraitFit:
     boundary: bool
     beta: list[float] = field(default_factory=list)  # GLS estimate at ĥ², in the order of the fixed effects
     n_null_removed: int = 0  # directions of null(K) ∩ span(X) removed (ML only)
+    converged: bool = True  # False: an iterative fit (AI-REML) stopped at its iteration limit; estimates are the last
+    components: list[ComponentFit] = field(default_factory=list)  # one per GRM with several (h2 is their total)
+    prevalence: float | None = None  # --prevalence K of a case-control trait; with it:
+    case_fraction: float | None = None  # P, proportion of cases among the n fitted samples
+    h2_liability: float | None = None  # h2 on the liability scale (Lee et al. 2011), see dask_h2.liability
+    h2_liability_se: float | None = None
 
 
 @dataclass(frozen=True)
 class RotatedTrait:
-    """One trait on its complete cases in the eigenbasis of their K: ``s`` (r,), ``y`` (r,), ``X`` (r, p)."""
+    """One trait on its complete cases ``samples`` (r,) in the eigenbasis of their K: ``s`` (r,), ``y`` (r,),
+    ``X`` (r, p)."""
 
     index: int  # column in the traits matrix
     name: str
     s: np.ndarray
     y: np.ndarray
     X: np.ndarray
+    samples: np.ndarray  # positions of the fitted samples, ascending
 
 
 def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None,
@@ -126,7 +136,7 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
     at = evaluate(problem, h2, one_minus_h2)
     logl0 = evaluate(problem, 0.0, 1.0).loglik
     sigma_p2 = at.sigma_p2
-    covariance = _inverse_or_nan(observed_information(problem, at))
+    covariance = inverse_or_nan(observed_information(problem, at))
     jacobian = np.array([[h2, sigma_p2], [one_minus_h2, -sigma_p2], [1.0, 0.0], [0.0, 1.0]])
     se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian), 0.0, None))
     lrt = max(2.0 * (optimum.loglik - logl0), 0.0)
@@ -161,7 +171,8 @@ def _lowest_h2(s: np.ndarray) -> float:
     return max(-1.0 / (largest - 1.0), -10.0) * (1.0 - 1e-9) if largest > 1.0 else -10.0
 
 
-def _inverse_or_nan(information: np.ndarray) -> np.ndarray:
+def inverse_or_nan(information: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric information matrix, or NaN when it is not positive definite (no SEs)."""
     if not np.all(np.isfinite(information)) or np.linalg.eigvalsh(information)[0] <= 0:
         return np.full_like(information, np.nan)
     return np.linalg.inv(information)
@@ -186,21 +197,30 @@ def rotated_traits(
     """
     traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
     X, columns = fixed_effects(eigen, pcs, covariates, covariate_names)
+    for observed, members in complete_cases(traits, names, X, columns):
+        if observed.all():
+            sub = eigen
+        elif subset_eigen is None:
+            raise InputError(f"trait {names[members[0]]}: has missing values but no kinship matrix to subset")
+        else:
+            sub = subset_eigen(np.flatnonzero(observed))
+        Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
+        for i, j in enumerate(members):
+            yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot, np.flatnonzero(observed))
+
+
+def complete_cases(traits: np.ndarray, names: Sequence[str], X: np.ndarray,
+                   columns: Sequence[str]) -> Iterator[tuple[np.ndarray, list[int]]]:
+    """(observed (n,) bool, trait columns) of each :func:`missingness_patterns` group of the traits
+    (n, k), checked to have more samples than fixed effects (X (n, p) named ``columns``) and X of
+    full rank on them."""
     for key, members in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[members[0]]} ({observed.sum()} samples with the trait and every covariate)"
         if observed.sum() <= X.shape[1] + 1:
             raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
-        if observed.all():
-            sub = eigen
-        elif subset_eigen is None:
-            raise InputError(f"{what}: has missing values but no kinship matrix to subset")
-        else:
-            sub = subset_eigen(np.flatnonzero(observed))
         check_full_rank(X[observed], columns, what)
-        Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
-        for i, j in enumerate(members):
-            yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot)
+        yield observed, members
 
 
 def dense_subset_eigen(kinship: np.ndarray) -> Callable[[np.ndarray], Eigen]:
@@ -218,12 +238,39 @@ def fit_traits(
     subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
     constrain: bool = True,
     covariate_names: Sequence[str] | None = None,
+    prevalence: Sequence[float | None] | None = None,
 ) -> list[TraitFit]:
     """Fit every column of ``traits`` (n, k; NaN = missing) from one eigendecomposition.
 
     Missing values are handled as in :func:`rotated_traits`, which ``subset_eigen`` serves
-    (e.g. :func:`dense_subset_eigen`); the result is in the order of the columns.
+    (e.g. :func:`dense_subset_eigen`); the result is in the order of the columns. A trait
+    with a ``prevalence`` (one per trait, None for none) is case-control: its h² is also
+    given on the liability scale (:mod:`dask_h2.liability`).
     """
-    fits = {t.index: fit_rotated(t.name, t.s, t.y, t.X, method, constrain)
+    traits, prevalence = case_control_traits(traits, names, prevalence)
+    fits = {t.index: liability_scale(fit_rotated(t.name, t.s, t.y, t.X, method, constrain),
+                                     traits[t.samples, t.index], prevalence[t.index])
             for t in rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen)}
     return [fits[j] for j in sorted(fits)]
+
+
+def case_control_traits(traits: np.ndarray, names: Sequence[str],
+                        prevalence: Sequence[float | None] | None) -> tuple[np.ndarray, list[float | None]]:
+    """``traits`` (n, k) with each one that has a prevalence in its case-control coding
+    (:func:`dask_h2.liability.case_control_coding`), and the prevalences as a list (k,)."""
+    traits = np.asarray(traits, dtype=np.float64).reshape(len(traits), -1)
+    prevalence = list(prevalence) if prevalence is not None else [None] * traits.shape[1]
+    coded = [case_control_coding(traits[:, j], names[j]) if prevalence[j] is not None else traits[:, j]
+             for j in range(traits.shape[1])]
+    return np.column_stack(coded) if coded else traits, prevalence
+
+
+def liability_scale(fit: TraitFit, values: np.ndarray, prevalence: float | None) -> TraitFit:
+    """``fit`` with h² on the liability scale when the trait has a ``prevalence``; ``values`` (n,)
+    are the trait on the fitted samples, whose proportion of cases is P."""
+    if prevalence is None:
+        return fit
+    fraction = case_fraction(values)
+    factor = liability_factor(fraction, prevalence)
+    return replace(fit, prevalence=prevalence, case_fraction=fraction, h2_liability=float(factor * fit.h2),
+                   h2_liability_se=float(factor * fit.h2_se))

@@ -1,4 +1,4 @@
-"""A fit problem: one GRM's eigendecomposition with the traits and covariates of its samples.
+"""Fit problems: one GRM's eigendecomposition, or several GRMs, with the traits and covariates of their samples.
 
 Built from a store (:func:`dask_h2.api.load`) or a GCTA GRM (:func:`dask_h2.api.load_gcta`);
 ``fit`` gives the report, ``rotated`` the per-trait problems that plots draw from.
@@ -6,14 +6,18 @@ Built from a store (:func:`dask_h2.api.load`) or a GCTA GRM (:func:`dask_h2.api.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from .aireml import MAX_ITER
+from .bivariate import fit_bivariate, parse_pairs
 from .covariates import Covariates
 from .eigen import Eigen
 from .fit import RotatedTrait, fit_traits, fixed_effects, rotated_traits
+from .liability import parse_prevalence
 from .likelihood import Method
+from .mgrm import fit_several
 from .report import FitReport
 
 
@@ -21,7 +25,8 @@ from .report import FitReport
 class FitProblem:
     """K's ``eigen`` over n samples, ``traits`` (n, k; NaN = missing) named ``names`` (k,), ``covariates`` (n, c).
 
-    ``subset_eigen(index)`` decomposes K[index][:, index] for a missingness pattern; the
+    ``subset_eigen(index)`` decomposes K[index][:, index] for a missingness pattern and
+    ``kinship_block(rows, cols)`` reads K[rows][:, cols] (two traits on different samples); the
     marker counts, ``scale`` and ``extra`` describe the GRM in the report.
     """
 
@@ -34,16 +39,66 @@ class FitProblem:
     n_markers_dropped: int
     scale: str
     extra: dict = field(default_factory=dict)
+    kinship_block: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # K[rows][:, cols]
 
     def rotated(self, pcs: int = 10) -> Iterator[RotatedTrait]:
         """Every trait on its complete cases in the eigenbasis (see :func:`dask_h2.fit.rotated_traits`)."""
         return rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values,
                               self.covariates.names, self.subset_eigen)
 
-    def fit(self, method: Method = "REML", pcs: int = 10, constrain: bool = True) -> FitReport:
-        """h² of every trait by ``method``; ``constrain=False`` allows h² < 0."""
+    def fit(self, method: Method = "REML", pcs: int = 10, constrain: bool = True,
+            prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
+        """h² of every trait by ``method``; ``constrain=False`` allows h² < 0; ``prevalence``
+        (one K, or one per trait with None/NA for none) adds the liability scale of case-control traits."""
         fits = fit_traits(self.eigen, self.traits, self.names, method, pcs, self.covariates.values,
-                          self.subset_eigen, constrain, self.covariates.names)
+                          self.subset_eigen, constrain, self.covariates.names,
+                          parse_prevalence(prevalence, self.names))
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]
         return FitReport(fits, self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
                          method, {**self.extra, "fixed_effects": columns})
+
+    def fit_bivariate(self, pairs: str = "all", pcs: int = 10, constrain: bool = True,
+                      prevalence: str | float | Sequence[float | None] | None = None,
+                      max_iter: int = MAX_ITER) -> FitReport:
+        """Bivariate REML of the trait ``pairs`` (``T1,T2`` or ``all``; see :func:`dask_h2.bivariate.fit_bivariate`):
+        genetic and residual covariances, rG and its LRTs, in the report's ``pairs``; ``constrain=False``
+        lifts |rG| ≤ 1 and the variances ≥ 0."""
+        X, columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)
+        fits = fit_bivariate(self.eigen, self.traits, self.names, parse_pairs(pairs, self.names), X, columns,
+                             self.subset_eigen, self.kinship_block, constrain,
+                             parse_prevalence(prevalence, self.names), max_iter)
+        return FitReport([], self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
+                         "REML", {**self.extra, "fixed_effects": columns}, fits)
+
+
+@dataclass(frozen=True)
+class SeveralGRMProblem:
+    """Several GRMs ``kinships`` (P, n, n) named ``component_names`` (P,) from ``n_markers`` (P,)
+    markers each, with the ``traits`` (n, k) named ``names`` and ``covariates`` of their samples;
+    ``combined()`` gives the eigendecomposition of the K whose top eigenvectors are the PCs.
+
+    Built from a store (:func:`dask_h2.several_grms.load_partitioned`) or GCTA GRMs
+    (:func:`dask_h2.several_grms.load_mgrm_gcta`); fitted by AI-REML (:mod:`dask_h2.mgrm`).
+    """
+
+    kinships: np.ndarray
+    component_names: tuple[str, ...]
+    n_markers: np.ndarray
+    combined: Callable[[], Eigen]
+    traits: np.ndarray
+    names: np.ndarray
+    covariates: Covariates
+    n_markers_dropped: int
+    scale: str
+    extra: dict = field(default_factory=dict)
+
+    def fit(self, pcs: int = 10, constrain: bool = True,
+            prevalence: str | float | Sequence[float | None] | None = None, max_iter: int = MAX_ITER) -> FitReport:
+        """σ²_k of every GRM and σ²_e for every trait by AI-REML (see :func:`dask_h2.mgrm.fit_several`)."""
+        n = self.traits.shape[0]
+        eigen = self.combined() if pcs else Eigen(np.zeros(n), np.empty((n, 0)))
+        X, columns = fixed_effects(eigen, pcs, self.covariates.values, self.covariates.names)
+        fits = fit_several(self.kinships, self.traits, self.names, X, columns, self.component_names, self.n_markers,
+                           constrain, parse_prevalence(prevalence, self.names), max_iter)
+        return FitReport(fits, n, int(np.sum(self.n_markers)), self.n_markers_dropped, self.scale, pcs, "REML",
+                         {**self.extra, "grms": list(self.component_names), "fixed_effects": columns})

@@ -1,4 +1,5 @@
-"""Agreement with GEMMA (the real binary, Debian package ``gemma``) on the same .bed and the same GRM.
+"""Agreement with GEMMA (the real binary, Debian package ``gemma``) on the same .bed and the same GRM(s):
+the univariate REML null model, the multivariate one (mvLMM, -lmm -n 1 2) and several kinships (-mk -vc 2).
 
 GEMMA's null-model REML reports PVE = tr(K)/n · σ²g / (tr(K)/n · σ²g + σ²e), which scales
 σ²g by the mean of diag(K); dask-h2's h² = σ²g / (σ²g + σ²e). With m = mean diag(K):
@@ -12,12 +13,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 from bed_reader import to_bed
 
 from dask_h2 import api
+from dask_h2.bivariate import fit_bivariate
 from dask_h2.eigen import eigendecompose
 from dask_h2.fit import fit_traits
 from dask_h2.simulate import SimulationDesign, simulate
@@ -91,3 +94,82 @@ def test_reml_with_a_covariate_agrees_with_gemma(bed):
     (fit,) = api.fit(store, "REML", pcs=0, qcovar=folder / "qcovar.txt", progress=False).traits
     pve, se = run_gemma(folder, folder / "sim", K, y, np.column_stack([np.ones_like(x), x]), "covariate")
     assert gemma_pve(fit.h2, fit.h2_se, float(np.mean(np.diag(K)))) == pytest.approx((pve, se), abs=2e-6)
+
+
+def printed(value: float, digits: int = 6) -> float:
+    """Half a unit in the last of ``digits`` significant digits of ``value``: what GEMMA's printing rounds away."""
+    return 0.5 * 10.0 ** (np.floor(np.log10(abs(value))) - digits + 1)
+
+
+def run_gemma_vc(folder, kinships: np.ndarray, y: np.ndarray, covariates: np.ndarray, name: str) -> dict:
+    """GEMMA's REML (-vc 2) with several kinships (-mk): its printed σ², SE(σ²), PVE and SE(PVE)."""
+    paths = []
+    for k, K in enumerate(kinships):
+        np.savetxt(folder / f"{name}.K{k}.txt", K, fmt="%.17g", delimiter="\t")
+        paths.append(str(folder / f"{name}.K{k}.txt"))
+    (folder / f"{name}.mk.txt").write_text("\n".join(paths) + "\n")
+    np.savetxt(folder / f"{name}.y.txt", y, fmt="%.17g")
+    np.savetxt(folder / f"{name}.c.txt", covariates, fmt="%.17g", delimiter="\t")
+    subprocess.run([GEMMA, "-p", str(folder / f"{name}.y.txt"), "-mk", str(folder / f"{name}.mk.txt"), "-vc", "2",
+                    "-noconstrain", "-c", str(folder / f"{name}.c.txt"), "-o", name, "-outdir", str(folder / "gemma")],
+                   check=True, capture_output=True, cwd=folder)
+    log = (folder / "gemma" / f"{name}.log.txt").read_text()
+    fields = {"sigma2": "sigma2 estimates", "sigma2_se": r"se\(sigma2\)", "pve": "pve estimates", "pve_se": r"se\(pve\)"}
+    return {key: np.array(re.search(rf"## {label} = (.*)", log).group(1).split(), dtype=float)
+            for key, label in fields.items()}
+
+
+def test_several_kinships_agree_with_gemma_vc(bed):
+    """GEMMA -vc 2 stops when its gradient falls below 1e-3 (fixed): on y/100 that is 1e-7 on y's scale,
+    far inside its printed 6 digits, so y is passed scaled and its σ² scaled back by 100²
+    (-noconstrain: σ² itself is GEMMA's parameter; the estimate here is interior)."""
+    folder, store, _, y, x = bed
+    from dask_h2.several_grms import grm_partition, load_partitioned
+
+    parts = grm_partition(store, "maf:0.0,0.15,0.3,0.5", progress=False)
+    kinships = parts.kinships[:]
+    (fit,) = load_partitioned(store, qcovar=folder / "qcovar.txt", progress=False).fit(pcs=0).traits
+    gemma = run_gemma_vc(folder, kinships, y / 100.0, np.column_stack([np.ones_like(x), x]), "vc")
+    ours = np.array([c.sigma2 for c in fit.components] + [fit.sigma_e2])
+    ours_se = np.array([c.sigma2_se for c in fit.components] + [fit.sigma_e2_se])
+    m = np.array([np.mean(np.diag(K)) for K in kinships])  # GEMMA's PVE scales σ²_k by mean diag(K_k)
+    scaled = m * ours[:-1] / (m @ ours[:-1] + ours[-1])
+    print(f"\nGEMMA sigma2 {gemma['sigma2'] * 1e4}, dask-h2 {ours}")
+    assert fit.converged and not fit.boundary
+    for value, expected in ((ours, gemma["sigma2"] * 1e4), (ours_se, gemma["sigma2_se"] * 1e4), (scaled, gemma["pve"])):
+        assert np.all(np.abs(value - expected) <= [printed(v) + 1e-12 for v in expected]), (value, expected)
+
+
+def run_gemma_mvlmm(folder, bed_prefix, K: np.ndarray, Y: np.ndarray, name: str) -> dict:
+    """GEMMA's mvLMM null-model REML (-lmm 1 -n 1 2): its printed Vg and Ve (2, 2). The null model
+    does not depend on the markers tested, so only the first few are (-snps), to save time."""
+    np.savetxt(folder / f"{name}.K.txt", K, fmt="%.17g", delimiter="\t")
+    np.savetxt(folder / f"{name}.y.txt", Y, fmt="%.17g", delimiter="\t")
+    snps = [line.split()[1] for line in Path(f"{bed_prefix}.bim").read_text().splitlines()[:20]]
+    (folder / f"{name}.snps.txt").write_text("\n".join(snps) + "\n")
+    subprocess.run([GEMMA, "-bfile", str(bed_prefix), "-p", str(folder / f"{name}.y.txt"), "-k",
+                    str(folder / f"{name}.K.txt"), "-lmm", "1", "-n", "1", "2",
+                    "-snps", str(folder / f"{name}.snps.txt"), "-o", name, "-outdir", str(folder / "gemma")], check=True, capture_output=True, cwd=folder)
+    log = (folder / "gemma" / f"{name}.log.txt").read_text()
+    matrices = {}
+    for key in ("Vg", "Ve"):
+        block = re.search(rf"## REMLE estimate for {key} in the null model: \n(.*)\n(.*)\n", log)
+        (a,), (c, b) = (np.array(block.group(i).split(), dtype=float) for i in (1, 2))
+        matrices[key] = np.array([[a, c], [c, b]])
+    return matrices
+
+
+def test_bivariate_agrees_with_gemma_mvlmm(bed):
+    folder, _, K, y, _ = bed
+    rng = np.random.default_rng(2)
+    values, vectors = np.linalg.eigh(K)
+    genetic = vectors @ (np.sqrt(np.clip(values, 0.0, None)) * rng.standard_normal(y.size))
+    Y = np.column_stack([y, 0.4 * y + 0.5 * genetic + 0.8 * rng.standard_normal(y.size)])
+    (pair,) = fit_bivariate(eigendecompose(K.copy()), Y, ["y1", "y2"], [(0, 1)], np.ones((y.size, 1)), ["intercept"],
+                            constrain=False)
+    gemma = run_gemma_mvlmm(folder, folder / "sim", K, Y, "mv")
+    print(f"\nGEMMA Vg {gemma['Vg'].ravel()} Ve {gemma['Ve'].ravel()}")
+    print(f"dask-h2 Vg {np.ravel(pair.vg)} Ve {np.ravel(pair.ve)}")
+    assert pair.converged and pair.path == "eigen"
+    for ours, theirs in ((np.array(pair.vg), gemma["Vg"]), (np.array(pair.ve), gemma["Ve"])):
+        assert np.all(np.abs(ours - theirs) <= np.vectorize(printed)(theirs) + 1e-12), (ours, theirs)
