@@ -28,6 +28,7 @@ from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
 from .grm import Kinship, kinship
+from .options import check, memory_size, positive_int
 from .id_table import align_to_samples
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
@@ -92,9 +93,17 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     The store records the conversion's key: every input file's path, size and CRC-32, and
     the options (:func:`dask_h2.convert.fingerprint.conversion_key`). An interrupted
     conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
-    options = dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
-                   chunk_variants=chunk_variants)
+    options = _checked_conversion_options(dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
+                                                pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants))
     return _convert(source, store, options, _conversion_key(source, options), overwrite, progress)
+
+
+def _checked_conversion_options(options: dict) -> dict:
+    """The options of :func:`convert` with their values checked (:class:`InputError` naming the option)."""
+    for option, name in (("--chunk", "chunk_variants"), ("--mpheno", "mpheno")):
+        if options.get(name) is not None:
+            options[name] = check(option, positive_int, options[name])
+    return options
 
 
 def _conversion_key(source: str | Path, options: dict) -> dict:
@@ -176,6 +185,8 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.tiled`).
     ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """
+    memory_limit = None if memory_limit is None else check("--memory-limit", memory_size, memory_limit)
+    tile = None if tile is None else check("--tile", positive_int, tile)
     root = open_store(store)
     samples = sample_mask(read_strings(root, "sample_id"), settings)
     variants = variant_mask(read_strings(root, "variant_id"), settings)
@@ -337,7 +348,7 @@ def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = 
         return source
     store = Path(f"{out_prefix}.zarr")
     options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, chunk_variants=None)
-    options.update(convert_options)
+    options = _checked_conversion_options({**options, **convert_options})
     key = _conversion_key(source, options)
     if not overwrite and is_complete(store):
         recorded = zarr.open_group(store, mode="r").attrs[ATTRS_KEY].get(CONVERSION_KEY)
