@@ -5,14 +5,16 @@ Built from a store (:func:`dask_h2.api.load`) or a GCTA GRM (:func:`dask_h2.api.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from .covariates import Covariates
 from .eigen import Eigen
-from .fit import RotatedTrait, fit_traits, fixed_effects, rotated_traits
+from .errors import InputError
+from .fit import NotEstimable, RotatedTrait, fit_each, fixed_effects, rotated_traits
 from .likelihood import Method
 from .report import FitReport
 
@@ -36,14 +38,36 @@ class FitProblem:
     extra: dict = field(default_factory=dict)
 
     def rotated(self, pcs: int = 10) -> Iterator[RotatedTrait]:
-        """Every trait on its complete cases in the eigenbasis (see :func:`dask_h2.fit.rotated_traits`)."""
-        return rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values,
-                              self.covariates.names, self.subset_eigen)
+        """Every estimable trait on its complete cases in the eigenbasis (see
+        :func:`dask_h2.fit.rotated_traits`); the others as :meth:`fit` treats them."""
+        return iter(estimable(list(rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values,
+                                                  self.covariates.names, self.subset_eigen)))[0])
 
     def fit(self, method: Method = "REML", pcs: int = 10, constrain: bool = True) -> FitReport:
-        """h² of every trait by ``method``; ``constrain=False`` allows h² < 0."""
-        fits = fit_traits(self.eigen, self.traits, self.names, method, pcs, self.covariates.values,
-                          self.subset_eigen, constrain, self.covariates.names)
+        """h² of every trait by ``method``; ``constrain=False`` allows h² < 0.
+
+        A trait that cannot be fitted (:class:`~dask_h2.fit.NotEstimable`) is refused with
+        :class:`InputError` when it is the only one; among several it is warned about and listed
+        in the report's ``not_estimable`` while the others are fitted.
+        """
+        fits, refused = estimable(fit_each(self.eigen, self.traits, self.names, method, pcs, self.covariates.values,
+                                           self.subset_eigen, constrain, self.covariates.names))
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]
         return FitReport(fits, self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
-                         method, {**self.extra, "fixed_effects": columns})
+                         method, {**self.extra, "fixed_effects": columns}, refused)
+
+
+T = TypeVar("T")
+
+
+def estimable(results: Sequence[T | NotEstimable]) -> tuple[list[T], list[NotEstimable]]:
+    """(the results that are not :class:`NotEstimable`, those that are). Raises :class:`InputError`
+    when nothing is estimable; warns (one line each) about the traits left out otherwise."""
+    kept = [r for r in results if not isinstance(r, NotEstimable)]
+    refused = [r for r in results if isinstance(r, NotEstimable)]
+    if not kept:
+        reasons = [r.reason for r in refused] or ["no traits to fit"]
+        raise InputError(reasons[0] if len(reasons) == 1 else f"no trait can be fitted: {'; '.join(reasons)}")
+    for r in refused:
+        warnings.warn(f"{r.reason}; not estimable, the other traits are fitted", RuntimeWarning, stacklevel=3)
+    return kept, refused

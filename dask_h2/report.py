@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .fit import TraitFit
+from .fit import NotEstimable, TraitFit
 from .moments import MomentsTraitFit
 
 
@@ -23,6 +23,7 @@ class FitReport:
     pcs: int
     method: str
     extra: dict = field(default_factory=dict)
+    not_estimable: list[NotEstimable] = field(default_factory=list)  # traits left out, with the reason
 
     def to_dict(self) -> dict:
         return {
@@ -30,6 +31,7 @@ class FitReport:
             "n_markers_dropped": self.n_markers_dropped, "scale": self.scale, "pcs": self.pcs,
             "method": self.method, **self.extra,
             "traits": [_json_ready(asdict(t)) for t in self.traits],
+            "not_estimable": [{"name": t.name, "reason": t.reason} for t in self.not_estimable],
         }
 
 
@@ -85,6 +87,8 @@ def write_report(report: FitReport, prefix: str | Path) -> list[Path]:
         path = prefix.with_name(f"{prefix.name}.{fit.name}.hsq")
         _atomic_write(path, hsq_text(fit))
         written.append(path)
+    for refused in report.not_estimable:  # an .hsq of an earlier run would pass for a result of this one
+        prefix.with_name(f"{prefix.name}.{refused.name}.hsq").unlink(missing_ok=True)
     json_path = prefix.with_name(prefix.name + ".json")
     _atomic_write(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
     return [json_path, *written]
@@ -111,6 +115,7 @@ def format_table(report: FitReport, truth: list[float] | None = None) -> str:
         lines.append(line)
         if moments and len(t.components) > 1:
             lines += [f"  {c.name:<22}{c.h2:>10.4f}{c.h2_se:>9.4f}  ({c.n_markers} markers)" for c in t.components]
+    lines += [f"{t.name:<16}not estimable: {t.reason}" for t in report.not_estimable]
     lines.append(f"{report.n_samples} samples, {report.n_markers_used} markers used "
                  f"({report.n_markers_dropped} dropped), scale={report.scale}, PCs={report.pcs}")
     return "\n".join(lines)
