@@ -13,6 +13,7 @@ import numpy as np
 import zarr
 from isal.isal_zlib import crc32
 
+from dask_h2.id_table import check_unique
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 
@@ -70,14 +71,16 @@ def write_store(
     its block's and that of the chunk read back all agree.
     """
     path = Path(path)
+    check_unique(source.sample_id, str(source.attrs.get("source", path)))
     chunk = chunk_variants or default_chunk(source.n_samples)
     blocks = list(marker_blocks(source.n_variants, chunk))
     shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}
     attrs = json.loads(json.dumps({**source.attrs, **shape}))  # as the store keeps them
     root = None if overwrite else _resumable(path, attrs)
     if root is None:
-        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk,
-                            {**attrs, CHECKSUMS_KEY: [None] * len(blocks)}, overwrite)
+        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk, attrs, overwrite)
+        # last: a store without its checksum list was interrupted while being created, and is started over
+        root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: [None] * len(blocks)}
     checksums = list(root.attrs[ATTRS_KEY][CHECKSUMS_KEY])
     dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
     workers = threads or os.cpu_count() or 2
@@ -116,7 +119,8 @@ def write_store(
 
 
 def _resumable(path: Path, attrs: dict[str, Any]) -> zarr.Group | None:
-    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)."""
+    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)
+    and created whole (its checksum list, written after its arrays, is there)."""
     if not path.exists() or is_complete(path):
         return None
     try:

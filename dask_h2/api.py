@@ -29,7 +29,7 @@ from .gcta import read_grm, write_grm
 from .cluster import using
 from .grm import Kinship, kinship
 from .options import check, memory_size, positive_int
-from .id_table import align_to_samples
+from .id_table import align_to_samples, check_unique
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
 from .report import FitReport
@@ -39,8 +39,8 @@ from .rhe import RHESettings, fit_rhe
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
 from .tiled import TilePlan, tiled_kinship
-from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, is_complete, is_url, open_store, read_strings,
-                    refuse_complete)
+from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
+                    read_strings, refuse_complete)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
 CONVERSION_KEY = "conversion_key"  # in the store's attributes: the inputs and options that made it
@@ -188,9 +188,10 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     memory_limit = None if memory_limit is None else check("--memory-limit", memory_size, memory_limit)
     tile = None if tile is None else check("--tile", positive_int, tile)
     root = open_store(store)
+    check_unique(read_strings(root, "sample_id"), f"{store}: sample_id")
     samples = sample_mask(read_strings(root, "sample_id"), settings)
     variants = variant_mask(read_strings(root, "variant_id"), settings)
-    key = cache_key(settings, samples, variants)
+    key = {**cache_key(settings, samples, variants), "genotypes": genotypes_key(root)}
     check_driver_memory(int(samples.sum()), str(store))
     cached = root.get(GRM_GROUP)
     if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
@@ -308,21 +309,29 @@ def _check_method(method: str) -> str:
 
 def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.ndarray], Eigen]:
     """Eigendecompositions of K[index][:, index] (``index`` into the GRM's samples), each computed
-    once and kept in ``store/grm/subsets/<hash of index>``; recomputing the GRM discards them."""
+    once and kept in ``store/grm/subsets/<hash of index>`` with the key of the GRM it comes from
+    (recomputing the GRM discards them); where the store cannot be written (read-only), computed
+    in memory, which is said in one line."""
+    grm_key = dict(open_store(store)[GRM_GROUP].attrs["key"])
+
     def subset_eigen(index: np.ndarray) -> Eigen:
         index = np.asarray(index, dtype=np.int64)
         path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{hashlib.sha1(index.tobytes()).hexdigest()[:20]}"
-        root = zarr.open_group(store, mode="r+")
-        cached = root.get(path)
-        if cached is not None and cached.attrs.get("complete") and np.array_equal(cached["index"][:], index):
+        cached = open_store(store).get(path)
+        if cached is not None and cached.attrs.get("complete") and cached.attrs.get("grm_key") == grm_key \
+                and np.array_equal(cached["index"][:], index):
             return Eigen(cached["eigenvalues"][:], cached["eigenvectors"][:])
         eigen = eigendecompose(result.kinship.oindex[index, index], overwrite=True)
-        group = root.create_group(path, overwrite=True)
-        group.attrs["complete"] = False
-        group.create_array("index", data=index, dimension_names=("subset_samples",))
-        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
-        group.attrs["complete"] = True
+        try:
+            group = zarr.open_group(store, mode="r+").create_group(path, overwrite=True)
+            group.attrs.update({"complete": False, "grm_key": grm_key})
+            group.create_array("index", data=index, dimension_names=("subset_samples",))
+            group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+            group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
+            group.attrs["complete"] = True
+        except OSError as exc:
+            log.warning(f"could not cache the eigendecomposition of K for {index.size} samples in {store}/{path} "
+                        f"({exc.strerror or exc}); computed in memory")
         return eigen
 
     return subset_eigen

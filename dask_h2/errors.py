@@ -1,5 +1,17 @@
 """The one exception type that reaches the user as a single line and exit code 2."""
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class InputError(Exception):
     """Bad user input: the message names the file, the object and the problem."""
+
+
+class OutputError(InputError):
+    """An output that cannot be written (read-only, no permission, disk full): the path and the cause."""
+
+    @classmethod
+    def of(cls, exc: OSError, path: str | Path, doing: str) -> OutputError:
+        """The error of ``exc`` raised while ``doing`` something at ``path``."""
+        return cls(f"{exc.filename or path}: {exc.strerror or exc} ({doing})")

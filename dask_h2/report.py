@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .fit import NotEstimable, TraitFit
 from .moments import MomentsTraitFit
+from .outputs import atomic_outputs
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,8 @@ def _json_ready(value):
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    with atomic_outputs(path) as (partial,):
+        partial.write_text(text)
 
 
 def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
