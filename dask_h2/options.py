@@ -118,7 +118,7 @@ def existing_file(value: Any) -> Path:
 def writable_prefix(value: Any) -> Path:
     """An output path or prefix whose folder exists (or can be created) and can be written to."""
     path = Path(value)
-    if not str(value) or path.name in ("", ".", ".."):
+    if not str(value) or str(value).endswith(("/", os.sep)) or path.name in ("", ".", ".."):
         raise OptionError(f"{str(value)!r}: an output needs a file name, not a folder")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
@@ -133,6 +133,8 @@ def writable_prefix(value: Any) -> Path:
 def writable_folder(value: Any) -> Path:
     """An output folder that exists and can be written to, or can be created."""
     path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{path}: is a file, not a folder")
     if not path.is_dir():
         return writable_prefix(path)
     if not os.access(path, os.W_OK | os.X_OK):

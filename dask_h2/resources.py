@@ -85,6 +85,8 @@ def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_
 def parse_memory(text: str) -> int:
     """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes (Dask's reading of sizes)."""
     try:
+        if not any(character.isdigit() for character in text):  # Dask reads '' as 1 byte and 'GB' as 1 GB
+            raise ValueError(text)
         return int(parse_bytes(text))
     except (TypeError, ValueError):
         raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
