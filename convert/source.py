@@ -13,6 +13,7 @@ import numpy as np
 import zarr
 from isal.isal_zlib import crc32
 
+from dask_h2.errors import output_errors
 from dask_h2.id_table import check_unique
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
@@ -68,9 +69,16 @@ def write_store(
     the store's attributes (``chunk_crc32``). The store is marked complete only when every
     chunk is recorded. An incomplete store started from the same source with the same
     parameters is resumed (unless ``overwrite``): a chunk is kept when its recorded CRC-32,
-    its block's and that of the chunk read back all agree.
+    its block's and that of the chunk read back all agree. The disk's refusals (full,
+    read-only) are raised as :class:`OutputError` naming the store.
     """
-    path = Path(path)
+    with output_errors(path, "writing the store; the same command resumes it"):
+        return _write_store(source, Path(path), chunk_variants, overwrite, progress, threads)
+
+
+def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None, overwrite: bool, progress: bool,
+                 threads: int | None) -> Path:
+    """The body of :func:`write_store`."""
     check_unique(source.sample_id, str(source.attrs.get("source", path)))
     chunk = chunk_variants or default_chunk(source.n_samples)
     blocks = list(marker_blocks(source.n_variants, chunk))

@@ -23,7 +23,7 @@ from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
 from .convert.rdata_format import NA_INTEGER
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose
-from .errors import InputError
+from .errors import InputError, output_errors
 from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
@@ -203,21 +203,23 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
             plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0])
         except ValueError as exc:
             raise InputError(f"--memory-limit: {exc}") from None
-        group = zarr.open_group(store, mode="r+").create_group(GRM_GROUP, overwrite=True)
-        group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
-        with dask_progress("GRM", enabled=progress):
-            try:
-                k = _kinship(root["call_dosage"], group, plan, settings, samples, variants)
-            except ValueError as exc:
-                raise InputError(f"{store}: {exc}") from None
-    group.attrs.update({"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
-                        "marker_counts": k.marker_counts})
-    group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
-    group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
-    eigen = eigendecompose(k.matrix, overwrite=True)
-    group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
-    group.attrs["complete"] = True
+        with output_errors(f"{store}/{GRM_GROUP}", "writing the GRM into the store"):
+            group = zarr.open_group(store, mode="r+").create_group(GRM_GROUP, overwrite=True)
+            group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
+            with dask_progress("GRM", enabled=progress):
+                try:
+                    k = _kinship(root["call_dosage"], group, plan, settings, samples, variants)
+                except ValueError as exc:
+                    raise InputError(f"{store}: {exc}") from None
+    with output_errors(f"{store}/{GRM_GROUP}", "writing the GRM into the store"):
+        group.attrs.update({"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
+                            "marker_counts": k.marker_counts})
+        group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
+        group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
+        eigen = eigendecompose(k.matrix, overwrite=True)
+        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
+        group.attrs["complete"] = True
     return _grm_result(group, eigen)
 
 

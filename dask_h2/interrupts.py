@@ -8,13 +8,15 @@ heavy, so that the command's entry point can install it before Dask, Zarr and nu
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import sys
 import threading
-from typing import Callable, Iterator
+from typing import Iterator
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SETTLE_SECONDS = 30  # at most, for the writes in flight to finish after an interrupt
 
 
 class Interrupted(KeyboardInterrupt):
@@ -44,9 +46,31 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 def report(interrupt: KeyboardInterrupt) -> int:
-    """Say ``dask-h2: interrupted`` on stderr and return the exit code."""
+    """Let the writes in flight finish, say ``dask-h2: interrupted`` on stderr, return the exit code."""
+    settle_zarr_io()
     print("dask-h2: interrupted", file=sys.stderr)
     return exit_code(interrupt)
+
+
+def settle_zarr_io(timeout: float = SETTLE_SECONDS) -> None:
+    """Wait for the tasks on Zarr's I/O event loop (a thread of its own) to finish.
+
+    An interrupt stops the main thread while Zarr may still be writing for it; left pending,
+    those tasks are destroyed at exit and asyncio prints "Task was destroyed but it is pending"
+    or "Task exception was never retrieved". Each write is atomic (a temporary file renamed),
+    so finishing them only completes what a later run would otherwise redo."""
+    zarr_sync = sys.modules.get("zarr.core.sync")
+    loop = getattr(zarr_sync, "loop", [None])[0]
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+
+    async def pending() -> None:
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout + 1)
 
 
 def main() -> int:
