@@ -52,11 +52,18 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "dask_h2", "--quiet", *[str(a) for a in args]]
 
 
+def start(argv: list[str]) -> subprocess.Popen:
+    """The child process, with Ctrl-C's default action even when the tests run where SIGINT is
+    ignored (a background job), as it is in a terminal."""
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def interrupt_at_random(argv: list[str], output: Path, signum: int, rng: np.random.Generator,
                         phases: tuple[float, float]) -> subprocess.CompletedProcess | None:
     """Run ``argv`` and send ``signum`` at a random moment: within ``phases[0]`` seconds of its
     start, or within ``phases[1]`` seconds of ``output`` appearing. None if it finished first."""
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = start(argv)
     from_output = rng.random() < 0.5
     deadline = time.monotonic() + TIMEOUT
     if from_output:
@@ -75,7 +82,7 @@ def measured_phases(argv: list[str], output: Path, reset: Callable[[], None]) ->
     """(seconds from start to the end, seconds from ``output`` appearing to the end) of one run."""
     reset()
     started = time.monotonic()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = start(argv)
     appeared = None
     while child.poll() is None:
         if appeared is None and output.exists():
@@ -211,8 +218,7 @@ def test_store_interrupted_before_its_ids_were_written_is_started_over(inputs, t
 
 def test_interrupt_during_python_start_up_is_one_line():
     """SIGINT while Python still imports dask-h2's dependencies: no KeyboardInterrupt traceback."""
-    child = subprocess.Popen(command("grm", "nothing.zarr"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    child = start(command("grm", "nothing.zarr"))
     time.sleep(0.3)  # the first imports; if they are already done, the interrupt still must be quiet
     child.send_signal(signal.SIGINT)
     err = child.communicate(timeout=TIMEOUT)[1]
