@@ -8,7 +8,6 @@ heavy, so that the command's entry point can install it before Dask, Zarr and nu
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
@@ -63,6 +62,7 @@ def settle_zarr_io(timeout: float = SETTLE_SECONDS) -> None:
     loop = getattr(zarr_sync, "loop", [None])[0]
     if loop is None or loop.is_closed() or not loop.is_running():
         return
+    import asyncio  # loaded already with Zarr; not at the command's start
 
     async def pending() -> None:
         tasks = asyncio.all_tasks() - {asyncio.current_task()}
