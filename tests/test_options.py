@@ -69,7 +69,14 @@ FIT_OPTIONS = [
     ["--covar", "{d}/absent.txt"], ["--covar", "{d}/a_folder"], ["--covar", "{d}/covar_one_level.txt"],
     ["--covar", "{d}/nomatch.txt"], ["--qcovar", "{d}/absent.txt"], ["--qcovar", "{d}/qcovar_text.txt"],
     ["--qcovar", "{d}/qcovar_constant.txt"], ["--qcovar", "{d}/qcovar_inf.txt"], ["--qcovar", "{d}/nomatch.txt"],
+    ["--memory-limit", "0"], ["--memory-limit", "abc"],
 ] + STORE_GRM_OPTIONS
+MOMENTS_OPTIONS = [  # fit and run: the moments estimator's
+    ["--random-vectors", "1"], ["--random-vectors", "abc"], ["--seed", "-1"], ["--seed", "abc"],
+    ["--jackknife-blocks", "1"], ["--jackknife-blocks", "2.5"], ["--pc-passes", "0"], ["--pc-markers", "-1"],
+    ["--method", "rhe", "--partition", "maf:abc"], ["--method", "rhe", "--partition", "maf:0.3,0.1"],
+    ["--method", "rhe", "--partition", "{d}/absent.txt"], ["--method", "rhe", "--pcs", "58"],
+]
 CASES = (
     [("simulate", ["{o}/x.RData", *bad]) for bad in (
         ["--samples", "1"], ["--samples", "0"], ["--samples", "-5"], ["--samples", "abc"], ["--markers", "0"],
@@ -92,7 +99,7 @@ CASES = (
         ["--memory-limit", "100B", "--recompute"], ["--tile", "0"], ["--tile", "-5"], ["--tile", "abc"],
         ["--out-gcta", "{d}/notes.txt/gcta"], *STORE_GRM_OPTIONS)]
     + [("grm", [store]) for store in ("{d}/absent.zarr", "{d}/a_folder", "{d}/sim.RData")]
-    + [("fit", ["{d}/store.zarr", "--out", "{o}/fit", *bad]) for bad in FIT_OPTIONS]
+    + [("fit", ["{d}/store.zarr", "--out", "{o}/fit", *bad]) for bad in FIT_OPTIONS + MOMENTS_OPTIONS]
     + [("fit", args) for args in (
         ["{d}/store.zarr", "--out", "{d}/notes.txt/fit"], ["{d}/store.zarr"], ["--out", "{o}/fit"],
         ["{d}/store.zarr", "--out", "{o}/fit", "--pheno", "{d}/pheno.txt"],
@@ -100,6 +107,7 @@ CASES = (
         ["--grm", "{d}/gcta", "--out", "{o}/fit"], ["--grm", "{d}/absent", "--pheno", "{d}/pheno.txt", "--out", "{o}/f"],
         ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/fit"],
         ["--grm", "{d}/gcta", "--pheno", "{d}/nomatch.txt", "--out", "{o}/fit"],
+        ["--grm", "{d}/gcta", "--pheno", "{d}/pheno.txt", "--out", "{o}/fit", "--method", "rhe"],
         ["{d}/absent.zarr", "--out", "{o}/fit"])]
     + [("plot", ["{d}/store.zarr", "--out", "{o}/plot", *bad]) for bad in [["--format", "jpg"], *FIT_OPTIONS]]
     + [("plot", args) for args in (
@@ -108,7 +116,7 @@ CASES = (
         ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/plot"])]
     + [("run", ["{d}/sim.RData", "{d}/run", *bad]) for bad in (
         ["--genotypes", "nothing"], ["--phenotypes", "nothing"], ["--pheno", "{d}/pheno.txt"], ["--mpheno", "0"],
-        ["--mpheno", "abc"], *FIT_OPTIONS)]
+        ["--mpheno", "abc"], *FIT_OPTIONS, *MOMENTS_OPTIONS)]
     + [("run", args) for args in (["{d}/absent.RData", "{o}/run"], ["{d}/sim.RData", "{d}/notes.txt/run"],
                                   ["{d}/notes.txt", "{o}/run"])]
     + [("demo", ["--out-dir", "{o}/demo", *bad]) for bad in (
