@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.stats
@@ -272,21 +272,12 @@ def dense_subset_eigen(kinship: np.ndarray) -> Callable[[np.ndarray], Eigen]:
     return lambda index: eigendecompose(kinship[np.ix_(index, index)], overwrite=True)
 
 
-def fit_each(
-    eigen: Eigen,
-    traits: np.ndarray,
-    names: Sequence[str],
-    method: Method = "REML",
-    pcs: int = 10,
-    covariates: np.ndarray | None = None,
-    subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
-    constrain: bool = True,
-    covariate_names: Sequence[str] | None = None,
-) -> list[TraitFit | NotEstimable]:
-    """Every column of ``traits`` (n, k; NaN = missing) fitted from one eigendecomposition, or
-    :class:`NotEstimable`, in the order of the columns (arguments as :func:`fit_traits`)."""
+def fit_all(rotated: Iterable[RotatedTrait | NotEstimable], method: Method = "REML",
+            constrain: bool = True) -> list[TraitFit | NotEstimable]:
+    """Each trait of :func:`rotated_traits` fitted (:func:`fit_rotated`), those that are
+    :class:`NotEstimable` kept as they are, in the order of the traits' columns."""
     results = {t.index: t if isinstance(t, NotEstimable) else fit_rotated(t.name, t.s, t.y, t.X, method, constrain)
-               for t in rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen)}
+               for t in rotated}
     return [results[j] for j in sorted(results)]
 
 
@@ -305,9 +296,10 @@ def fit_traits(
 
     Missing values are handled as in :func:`rotated_traits`, which ``subset_eigen`` serves
     (e.g. :func:`dense_subset_eigen`); the result is in the order of the columns. A trait
-    that cannot be fitted raises :class:`InputError` (:func:`fit_each` reports it instead).
+    that cannot be fitted raises :class:`InputError` (:func:`fit_all` keeps it instead).
     """
-    results = fit_each(eigen, traits, names, method, pcs, covariates, subset_eigen, constrain, covariate_names)
+    results = fit_all(rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen), method,
+                      constrain)
     refused = next((r for r in results if isinstance(r, NotEstimable)), None)
     if refused is not None:
         raise InputError(refused.reason)

@@ -14,7 +14,7 @@ import numpy as np
 from .covariates import Covariates
 from .eigen import Eigen
 from .errors import InputError
-from .fit import NotEstimable, RotatedTrait, fit_each, fixed_effects, rotated_traits
+from .fit import NotEstimable, RotatedTrait, fit_all, fixed_effects, rotated_traits
 from .likelihood import Method
 from .report import FitReport
 
@@ -40,8 +40,11 @@ class FitProblem:
     def rotated(self, pcs: int = 10) -> Iterator[RotatedTrait]:
         """Every estimable trait on its complete cases in the eigenbasis (see
         :func:`dask_h2.fit.rotated_traits`); the others as :meth:`fit` treats them."""
-        return iter(estimable(list(rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values,
-                                                  self.covariates.names, self.subset_eigen)))[0])
+        return iter(estimable(list(self._rotated(pcs)))[0])
+
+    def _rotated(self, pcs: int) -> Iterator[RotatedTrait | NotEstimable]:
+        return rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values, self.covariates.names,
+                              self.subset_eigen)
 
     def fit(self, method: Method = "REML", pcs: int = 10, constrain: bool = True) -> FitReport:
         """h² of every trait by ``method``; ``constrain=False`` allows h² < 0.
@@ -50,8 +53,7 @@ class FitProblem:
         :class:`InputError` when it is the only one; among several it is warned about and listed
         in the report's ``not_estimable`` while the others are fitted.
         """
-        fits, refused = estimable(fit_each(self.eigen, self.traits, self.names, method, pcs, self.covariates.values,
-                                           self.subset_eigen, constrain, self.covariates.names))
+        fits, refused = estimable(fit_all(self._rotated(pcs), method, constrain))
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]
         return FitReport(fits, self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
                          method, {**self.extra, "fixed_effects": columns}, refused)

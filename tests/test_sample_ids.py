@@ -8,29 +8,22 @@ import zarr
 from bed_reader import to_bed
 
 from dask_h2 import api
-from dask_h2.cli import main
 from dask_h2.convert.rdata_writer import RMatrix, write_rdata
 from dask_h2.gcta import write_grm
 from dask_h2.simulate import SimulationDesign
+from test_cli import _one_line_error
 
 N, M = 40, 300
 IIDS = [f"ind{i + 1}" for i in range(N - 1)] + ["ind1"]
-
-
-def _err(capsys, argv) -> str:
-    assert main(["--quiet", *argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("dask-h2: error: ") and "\n" not in err
-    return err
 
 
 def test_bed_with_a_repeated_iid(tmp_path, capsys):
     bed = tmp_path / "dup.bed"
     to_bed(bed, np.random.default_rng(0).integers(0, 3, (N, M)).astype(np.float32),
            properties={"iid": IIDS, "fid": [f"f{i}" for i in range(N)], "sid": [f"rs{j}" for j in range(M)]})
-    err = _err(capsys, ["convert", str(bed), str(tmp_path / "out.zarr")])
+    err = _one_line_error(capsys, ["convert", str(bed), str(tmp_path / "out.zarr")])
     assert "dup.bed" in err and "sample ID 'ind1' occurs 2 times" in err and not (tmp_path / "out.zarr").exists()
-    err = _err(capsys, ["run", str(bed), str(tmp_path / "run")])
+    err = _one_line_error(capsys, ["run", str(bed), str(tmp_path / "run")])
     assert "'ind1' occurs 2 times" in err and not (tmp_path / "run.zarr").exists()
 
 
@@ -39,7 +32,7 @@ def test_rdata_with_repeated_row_names(tmp_path, capsys):
     path = tmp_path / "dup.RData"
     write_rdata(path, [("G", RMatrix("integer", N, M, [genotypes.T], IIDS, [f"m{j}" for j in range(M)])),
                        ("Y", RMatrix("double", N, 1, [np.arange(N, dtype=float)[None]], IIDS, ["y"]))])
-    err = _err(capsys, ["convert", str(path), str(tmp_path / "out.zarr")])
+    err = _one_line_error(capsys, ["convert", str(path), str(tmp_path / "out.zarr")])
     assert "dup.RData" in err and "'ind1' occurs 2 times" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.RData"]  # no store, no spool
 
@@ -50,11 +43,11 @@ def test_store_and_gcta_grm_with_a_repeated_id(tmp_path, capsys):
     ids[N - 1] = "ind1"  # a store written before IDs were checked
     remove = tmp_path / "remove.txt"
     remove.write_text("ind1 ind1\n")
-    err = _err(capsys, ["fit", str(store), "--out", str(tmp_path / "fit"), "--remove", str(remove)])
+    err = _one_line_error(capsys, ["fit", str(store), "--out", str(tmp_path / "fit"), "--remove", str(remove)])
     assert "s.zarr: sample_id: sample ID 'ind1' occurs 2 times" in err
     write_grm(tmp_path / "k", np.eye(N), np.array(IIDS, dtype=object), M)
     pheno = tmp_path / "p.txt"
     pheno.write_text("".join(f"{i} {i} {k}\n" for k, i in enumerate(IIDS[:-1])))
-    err = _err(capsys, ["fit", "--grm", str(tmp_path / "k"), "--pheno", str(pheno), "--out", str(tmp_path / "f")])
+    err = _one_line_error(capsys, ["fit", "--grm", str(tmp_path / "k"), "--pheno", str(pheno), "--out", str(tmp_path / "f")])
     assert "k.grm.id: IID 'ind1' occurs 2 times" in err
     assert not (tmp_path / "fit.json").exists() and not (tmp_path / "f.json").exists()
