@@ -1,8 +1,9 @@
 """Fit h² for every trait from one eigendecomposition of K (pure numpy, no I/O)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import scipy.stats
@@ -221,17 +222,10 @@ def rotated_traits(
     """
     traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
     X, columns = fixed_effects(eigen, pcs, covariates, covariate_names)
-    covariates_observed = ~np.isnan(X).any(axis=1)
-    estimable = []
-    for j in range(traits.shape[1]):
-        observed = covariates_observed & ~np.isnan(traits[:, j])
-        reason = degenerate_trait(traits[observed, j], X[observed], int(covariates_observed.sum()))
-        if reason:
-            yield NotEstimable(j, str(names[j]), f"trait {names[j]}: {reason}")
-        else:
-            estimable.append(j)
-    for key, positions in missingness_patterns(traits[:, estimable], X).items():
-        members = [estimable[i] for i in positions]
+    kept, refused = screen_traits(traits, names, X)
+    yield from refused
+    for key, positions in missingness_patterns(traits[:, kept], X).items():
+        members = [kept[i] for i in positions]
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[members[0]]} ({observed.sum()} samples with the trait and every covariate)"
         try:
@@ -248,6 +242,21 @@ def rotated_traits(
         Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
         for i, j in enumerate(members):
             yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot)
+
+
+def screen_traits(traits: np.ndarray, names: Sequence[str], X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
+    """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
+    ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""
+    covariates_observed = ~np.isnan(X).any(axis=1)
+    kept, refused = [], []
+    for j in range(traits.shape[1]):
+        observed = covariates_observed & ~np.isnan(traits[:, j])
+        reason = degenerate_trait(traits[observed, j], X[observed], int(covariates_observed.sum()))
+        if reason:
+            refused.append(NotEstimable(j, str(names[j]), f"trait {names[j]}: {reason}"))
+        else:
+            kept.append(j)
+    return kept, refused
 
 
 def degenerate_trait(y: np.ndarray, X: np.ndarray, n_candidates: int) -> str | None:
@@ -304,3 +313,19 @@ def fit_traits(
     if refused is not None:
         raise InputError(refused.reason)
     return results
+
+
+T = TypeVar("T")
+
+
+def estimable(results: Sequence[T | NotEstimable]) -> tuple[list[T], list[NotEstimable]]:
+    """(the results that are not :class:`NotEstimable`, those that are). Raises :class:`InputError`
+    when nothing is estimable; warns (one line each) about the traits left out otherwise."""
+    kept = [r for r in results if not isinstance(r, NotEstimable)]
+    refused = [r for r in results if isinstance(r, NotEstimable)]
+    if not kept:
+        reasons = [r.reason for r in refused] or ["no traits to fit"]
+        raise InputError(reasons[0] if len(reasons) == 1 else f"no trait can be fitted: {'; '.join(reasons)}")
+    for r in refused:
+        warnings.warn(f"{r.reason}; not estimable, the other traits are fitted", RuntimeWarning, stacklevel=3)
+    return kept, refused

@@ -5,16 +5,14 @@ Built from a store (:func:`dask_h2.api.load`) or a GCTA GRM (:func:`dask_h2.api.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator
 
 import numpy as np
 
 from .covariates import Covariates
 from .eigen import Eigen
-from .errors import InputError
-from .fit import NotEstimable, RotatedTrait, fit_all, fixed_effects, rotated_traits
+from .fit import NotEstimable, RotatedTrait, estimable, fit_all, fixed_effects, rotated_traits
 from .likelihood import Method
 from .report import FitReport
 
@@ -57,19 +55,3 @@ class FitProblem:
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]
         return FitReport(fits, self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
                          method, {**self.extra, "fixed_effects": columns}, refused)
-
-
-T = TypeVar("T")
-
-
-def estimable(results: Sequence[T | NotEstimable]) -> tuple[list[T], list[NotEstimable]]:
-    """(the results that are not :class:`NotEstimable`, those that are). Raises :class:`InputError`
-    when nothing is estimable; warns (one line each) about the traits left out otherwise."""
-    kept = [r for r in results if not isinstance(r, NotEstimable)]
-    refused = [r for r in results if isinstance(r, NotEstimable)]
-    if not kept:
-        reasons = [r.reason for r in refused] or ["no traits to fit"]
-        raise InputError(reasons[0] if len(reasons) == 1 else f"no trait can be fitted: {'; '.join(reasons)}")
-    for r in refused:
-        warnings.warn(f"{r.reason}; not estimable, the other traits are fitted", RuntimeWarning, stacklevel=3)
-    return kept, refused

@@ -126,3 +126,27 @@ def test_the_fit_is_the_same_at_any_scale(gcta, scale):
     # log L in the units of y: the dense likelihood of y, shifted by (n - p) log(scale) for REML
     assert one.logL == pytest.approx(dense_loglik(K, y, X, one.h2, "REML"), abs=1e-6)
     assert scaled.logL == pytest.approx(one.logL - (N - 3) * np.log(scale), rel=1e-12, abs=1e-6)
+
+
+def test_the_moments_estimator_leaves_out_a_constant_trait(tmp_path):
+    """--method rhe: a constant trait gave h2 = -8.3, an infinite value NaN; now they are not
+    estimable and the other traits are fitted as they would be alone."""
+    design = SimulationDesign(200, 1500, (0.5, 0.3), seed=3)
+    both = api.simulate_to(tmp_path / "both.zarr", design, progress=False)
+    traits = zarr.open_group(both, mode="r+")["traits"]
+    values = traits[:]
+    values[:, 1] = 2.0
+    traits[:] = values
+    with pytest.warns(RuntimeWarning, match="trait trait2: constant"):
+        report = api.fit(both, "RHE", pcs=2, progress=False)
+    assert [t.name for t in report.traits] == ["trait1"] and report.to_dict()["not_estimable"][0]["name"] == "trait2"
+    values[:, 1] = values[:, 0]
+    values[5, 1] = np.inf
+    traits[:] = values
+    with pytest.warns(RuntimeWarning, match="trait trait2: non-finite value inf"):
+        again = api.fit(both, "RHE", pcs=2, progress=False)
+    assert again.traits[0].h2 == report.traits[0].h2 and np.isfinite(report.traits[0].h2_se)
+    values[:, 0] = np.nan
+    traits[:] = values
+    with pytest.raises(InputError, match="no trait can be fitted"):
+        api.fit(both, "RHE", pcs=2, progress=False)
