@@ -12,6 +12,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 from typing import Iterator
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -45,7 +46,11 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 def report(interrupt: KeyboardInterrupt) -> int:
-    """Let the writes in flight finish, say ``dask-h2: interrupted`` on stderr, return the exit code."""
+    """Let the writes in flight finish, say ``dask-h2: interrupted`` on stderr, return the exit code.
+
+    A Zarr call that the interrupt cut short before its coroutine was scheduled leaves that
+    coroutine unawaited; Python would warn about it when the interrupted frames are freed."""
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
     settle_zarr_io()
     print("dask-h2: interrupted", file=sys.stderr)
     return exit_code(interrupt)
