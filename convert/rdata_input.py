@@ -168,10 +168,11 @@ def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str
         spooler = None
         if spool_dir is not None:
             spooler = Spooler(Path(spool_dir), SPOOL_MIN_VALUES, lambda parser: bar.update(parser.input_position() - bar.n))
+        objects = read_rdata(path, spooler)
         try:
-            candidates = _candidates(read_rdata(path, spooler))
-        except InputError as exc:
-            raise exc if str(exc).startswith(str(path)) else InputError(f"{path}: {exc}") from None
+            candidates = _candidates(objects)
+        except InputError as exc:  # a matrix whose attributes contradict it
+            raise InputError(f"{path}: {exc}") from None
         bar.update(bar.total - bar.n)
     matrices = [m for m in candidates if m.ncol > 1]
     if not matrices:

@@ -23,7 +23,7 @@ from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
 from .convert.rdata_format import NA_INTEGER
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose
-from .errors import InputError, output_errors
+from .errors import InputError, OutputError, output_errors
 from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
@@ -133,11 +133,12 @@ def _convert(source: str | Path, store: str | Path, options: dict, key: dict, ov
 
 def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | None,
                     overwrite: bool, progress: bool) -> Path:
-    """Write a store; on bad input remove the partial store so that nothing half-written remains."""
+    """Write a store; on bad input remove the partial store so that nothing half-written remains
+    (a disk that filled up keeps it: the same command resumes it once there is room)."""
     try:
         return write_store(source, store, chunk_variants, overwrite, progress)
-    except InputError:
-        if store.exists() and not is_complete(store):
+    except InputError as exc:
+        if not isinstance(exc, OutputError) and store.exists() and not is_complete(store):
             shutil.rmtree(store)
         raise
 

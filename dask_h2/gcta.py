@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, output_errors
 from .planning import check_driver_memory
 from .id_table import check_unique
 from .outputs import atomic_outputs
@@ -56,9 +56,11 @@ def write_grm(prefix: str | Path, kinship: np.ndarray, iid: np.ndarray, n_marker
     bin_path.parent.mkdir(parents=True, exist_ok=True)
     n = kinship.shape[0]
     fid = iid if fid is None else fid
-    with atomic_outputs(bin_path, n_path, id_path) as (bin_partial, n_partial, id_partial):
-        pack_lower(kinship).tofile(bin_partial)
-        pack_lower(np.broadcast_to(np.asarray(n_markers, dtype=np.float64), (n, n))).tofile(n_partial)
+    with output_errors(f"{prefix}.grm.*", "writing the GCTA GRM"), \
+            atomic_outputs(bin_path, n_path, id_path) as (bin_partial, n_partial, id_partial):
+        for partial, values in ((bin_partial, kinship), (n_partial, np.broadcast_to(np.asarray(n_markers, float), (n, n)))):
+            with open(partial, "wb") as out:  # not ndarray.tofile: its errors lose the cause (disk full, ...)
+                out.write(pack_lower(values).data)
         id_partial.write_text("".join(f"{f}\t{i}\n" for f, i in zip(fid, iid)))
     return [bin_path, n_path, id_path]
 
