@@ -49,8 +49,11 @@ def report(interrupt: KeyboardInterrupt) -> int:
     """Let the writes in flight finish, say ``dask-h2: interrupted`` on stderr, return the exit code.
 
     A Zarr call that the interrupt cut short before its coroutine was scheduled leaves that
-    coroutine unawaited; Python would warn about it when the interrupted frames are freed."""
+    coroutine unawaited, and an object it cut short while being built (an event loop) fails in
+    its finalizer; Python would print both when the interrupted frames are freed. The command
+    is ending: they are dropped."""
     warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+    sys.unraisablehook = lambda unraisable: None
     settle_zarr_io()
     print("dask-h2: interrupted", file=sys.stderr)
     return exit_code(interrupt)
