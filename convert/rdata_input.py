@@ -59,18 +59,41 @@ def _as_matrix(name: str, value: Any) -> _Matrix | None:
         if "data.frame" in value.classes and columns and all(
                 isinstance(c, RVector) and c.kind in ("integer", "double", "logical") and isinstance(c.values, np.ndarray)
                 for c in columns):
+            if len({c.values.size for c in columns}) > 1:
+                raise InputError(f"data.frame {name!r}: columns of different lengths (corrupt file?)")
             data = np.concatenate([_as_double(c.values, c.kind) for c in columns])
             return _Matrix(name, "double", columns[0].values.size, len(columns), data,
                            _names(value.attribute("row.names")), value.names)
         return None
-    dim = value.dim
+    dim = _dim(name, value)
     if dim is not None and len(dim) == 2:
         dimnames = value.attribute("dimnames")
-        rows, cols = dimnames.values if isinstance(dimnames, RVector) else (None, None)
-        return _Matrix(name, value.kind, dim[0], dim[1], value.values, _names(rows), _names(cols))
+        rows, cols = dimnames.values if isinstance(dimnames, RVector) and len(dimnames.values) == 2 else (None, None)
+        matrix = _Matrix(name, value.kind, dim[0], dim[1], value.values, _names(rows), _names(cols))
+    elif dim is None:
+        matrix = _Matrix(name, value.kind, _length(value.values), 1, value.values, _names(value.attribute("names")),
+                         None)
+    else:
+        return None
+    for names, size, what in ((matrix.rownames, matrix.nrow, "row"), (matrix.colnames, matrix.ncol, "column")):
+        if names is not None and len(names) != size:
+            raise InputError(f"object {name!r}: {len(names)} {what} names for {size} {what}s (corrupt file?)")
+    return matrix
+
+
+def _dim(name: str, value: RVector) -> tuple[int, ...] | None:
+    """The ``dim`` of a vector, checked against its length."""
+    dim = value.attribute("dim")
     if dim is None:
-        return _Matrix(name, value.kind, _length(value.values), 1, value.values, _names(value.attribute("names")), None)
-    return None
+        return None
+    if not isinstance(dim, RVector) or dim.kind not in ("integer", "double") or not isinstance(dim.values, np.ndarray) \
+            or not np.all(np.isfinite(dim.values)) or np.any(dim.values < 0):
+        raise InputError(f"object {name!r}: its dim attribute is not a list of sizes (corrupt file?)")
+    sizes = tuple(int(d) for d in dim.values)
+    if int(np.prod(sizes, dtype=object)) != _length(value.values):
+        raise InputError(f"object {name!r}: dim {' x '.join(map(str, sizes))} does not match its "
+                         f"{_length(value.values)} values (corrupt file?)")
+    return sizes
 
 
 def _as_double(values: np.ndarray, kind: str) -> np.ndarray:
@@ -145,7 +168,11 @@ def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str
         spooler = None
         if spool_dir is not None:
             spooler = Spooler(Path(spool_dir), SPOOL_MIN_VALUES, lambda parser: bar.update(parser.input_position() - bar.n))
-        candidates = _candidates(read_rdata(path, spooler))
+        objects = read_rdata(path, spooler)
+        try:
+            candidates = _candidates(objects)
+        except InputError as exc:  # a matrix whose attributes contradict it
+            raise InputError(f"{path}: {exc}") from None
         bar.update(bar.total - bar.n)
     matrices = [m for m in candidates if m.ncol > 1]
     if not matrices:

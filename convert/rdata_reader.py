@@ -30,6 +30,7 @@ _SINGLETONS = (f.GLOBALENV_SXP, f.EMPTYENV_SXP, f.BASEENV_SXP, f.BASENAMESPACE_S
                f.MISSINGARG_SXP)
 _NODES = (f.LISTSXP, f.LANGSXP, f.CLOSXP, f.PROMSXP, f.DOTSXP)
 _BYTECODE_CELLS = (f.LANGSXP, f.LISTSXP, f.BCREPDEF, f.BCREPREF, f.ATTRLANGSXP, f.ATTRLISTSXP)
+READ_PIECE = 1 << 20  # bytes read at a time for a long vector held whole
 
 
 @dataclass
@@ -89,9 +90,15 @@ class _Parser:
         return InputError(f"{self.source}: {problem}")
 
     def read(self, size: int) -> bytes:
+        """``size`` bytes of the stream, read a piece at a time: a corrupt length takes memory only
+        for the data that is really there (a stream's ``read(size)`` reserves ``size`` at once)."""
         if size < 0:
             raise self.fail(f"corrupt RData file (negative size {size})")
-        data = self.stream.read(size)
+        pieces, remaining = [], size
+        while remaining and (piece := self.stream.read(min(remaining, READ_PIECE))):
+            pieces.append(piece)
+            remaining -= len(piece)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if len(data) != size:
             raise self.fail("truncated or corrupt RData file (stream ended early)")
         return data
@@ -141,7 +148,10 @@ class _Parser:
         return raw.decode("utf-8" if levels & (f.UTF8_LEVEL | f.ASCII_LEVEL) else self.encoding, errors="replace")
 
     def read_attributes(self, flags: int) -> list[tuple[str, Any]]:
-        return self.read_item() if flags & f.HAS_ATTR else []
+        attributes = self.read_item() if flags & f.HAS_ATTR else []
+        if not isinstance(attributes, list) or not all(isinstance(a, tuple) and len(a) == 2 for a in attributes):
+            raise self.fail("corrupt RData file (attributes that are not a pairlist)")
+        return attributes
 
     def read_item(self) -> Any:
         return self.read_item_body(self.read_int())

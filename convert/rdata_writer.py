@@ -12,6 +12,8 @@ from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
 
+from dask_h2.outputs import atomic_outputs
+
 from . import rdata_format as f
 
 
@@ -118,21 +120,15 @@ def write_rdata(
     if version not in f.MIN_READER:
         raise ValueError(f"RData version must be 2 or 3, not {version}")
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with f.open_compressed(partial, compression) as out:
-            out.write(b"RDX%d\nX\n" % version)
-            for value in (version, f.R_VERSION_WRITTEN, f.MIN_READER[version]):
-                _int(out, value)
-            if version == 3:
-                _int(out, len(b"UTF-8"))
-                out.write(b"UTF-8")
-            for name, matrix in objects:
-                _int(out, f.LISTSXP | f.HAS_TAG)
-                _symbol(out, name)
-                _matrix(out, matrix, f"{path}: object {name!r}")
-            _int(out, f.NILVALUE_SXP)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(path)
+    with atomic_outputs(path) as (partial,), f.open_compressed(partial, compression) as out:
+        out.write(b"RDX%d\nX\n" % version)
+        for value in (version, f.R_VERSION_WRITTEN, f.MIN_READER[version]):
+            _int(out, value)
+        if version == 3:
+            _int(out, len(b"UTF-8"))
+            out.write(b"UTF-8")
+        for name, matrix in objects:
+            _int(out, f.LISTSXP | f.HAS_TAG)
+            _symbol(out, name)
+            _matrix(out, matrix, f"{path}: object {name!r}")
+        _int(out, f.NILVALUE_SXP)

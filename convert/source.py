@@ -13,6 +13,8 @@ import numpy as np
 import zarr
 from isal.isal_zlib import crc32
 
+from dask_h2.errors import output_errors
+from dask_h2.id_table import check_unique
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 
@@ -67,17 +69,26 @@ def write_store(
     the store's attributes (``chunk_crc32``). The store is marked complete only when every
     chunk is recorded. An incomplete store started from the same source with the same
     parameters is resumed (unless ``overwrite``): a chunk is kept when its recorded CRC-32,
-    its block's and that of the chunk read back all agree.
+    its block's and that of the chunk read back all agree. The disk's refusals (full,
+    read-only) are raised as :class:`OutputError` naming the store.
     """
-    path = Path(path)
+    with output_errors(path, "writing the store; the same command resumes it"):
+        return _write_store(source, Path(path), chunk_variants, overwrite, progress, threads)
+
+
+def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None, overwrite: bool, progress: bool,
+                 threads: int | None) -> Path:
+    """The body of :func:`write_store`."""
+    check_unique(source.sample_id, str(source.attrs.get("source", path)))
     chunk = chunk_variants or default_chunk(source.n_samples)
     blocks = list(marker_blocks(source.n_variants, chunk))
     shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}
     attrs = json.loads(json.dumps({**source.attrs, **shape}))  # as the store keeps them
     root = None if overwrite else _resumable(path, attrs)
     if root is None:
-        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk,
-                            {**attrs, CHECKSUMS_KEY: [None] * len(blocks)}, overwrite)
+        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk, attrs, overwrite)
+        # last: a store without its checksum list was interrupted while being created, and is started over
+        root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: [None] * len(blocks)}
     checksums = list(root.attrs[ATTRS_KEY][CHECKSUMS_KEY])
     dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
     workers = threads or os.cpu_count() or 2
@@ -116,7 +127,8 @@ def write_store(
 
 
 def _resumable(path: Path, attrs: dict[str, Any]) -> zarr.Group | None:
-    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)."""
+    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)
+    and created whole (its checksum list, written after its arrays, is there)."""
     if not path.exists() or is_complete(path):
         return None
     try:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
+from dask_h2.errors import OutputError
+
 from .dosage import GENOTYPE_KINDS, narrow
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ class Spooler:
         buffer = memoryview(bytearray(per_piece * dtype.itemsize))
         out = np.empty(per_piece, np.int8)
         bad = None
-        with open(path, "wb") as spool_file:
+        with _spool_file(path, length) as write:
             for start in range(0, length, per_piece):
                 count = min(per_piece, length - start)
                 parser.read_into(buffer[:count * dtype.itemsize])
@@ -91,12 +93,39 @@ class Spooler:
                     values = np.frombuffer(buffer[:count * dtype.itemsize], dtype).astype(dtype.newbyteorder("="))
                     index = narrow(values, kind, out[:count])
                     if index is None:
-                        spool_file.write(out[:count])
+                        write(out[:count])
                     else:
                         bad = (start + index, values[index].item())
                 if self.on_piece is not None:
                     self.on_piece(parser)
         return DosageVector(kind, length, path=path, bad=bad)
+
+
+@contextlib.contextmanager
+def _spool_file(path: Path, length: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """A writer of int8 pieces to ``path``; the disk's errors (full, read-only) are the spool's,
+    raised as :class:`OutputError`, not the input's."""
+    def fail(exc: OSError) -> OutputError:
+        return OutputError.of(exc, path, f"spooling {length:,} genotypes takes {length:,} bytes of disk there")
+
+    try:
+        spool_file = open(path, "wb")
+    except OSError as exc:
+        raise fail(exc) from None
+
+    def write(piece: np.ndarray) -> None:
+        try:
+            spool_file.write(piece)
+        except OSError as exc:
+            raise fail(exc) from None
+
+    try:
+        yield write
+    finally:
+        try:
+            spool_file.close()
+        except OSError as exc:
+            raise fail(exc) from None
 
 
 @contextlib.contextmanager

@@ -3,26 +3,54 @@ Haseman–Elston from the genotypes at biobank scale (:func:`fit_rhe`, ``fit(...
 
 The store-level API mirrors the ``dask-h2`` command line; the numerics underneath
 (:mod:`dask_h2.grm`, :mod:`dask_h2.likelihood`, :mod:`dask_h2.fit`) work on plain arrays.
-"""
-from .api import GRMResult, convert, export_gcta, fit, grm, load, load_gcta, run, simulate_to, store_for_run
-from .bivariate import PairFit, fit_bivariate
-from .eigen import Eigen, eigendecompose
-from .errors import InputError
-from .fit import TraitFit, dense_subset_eigen, fit_traits
-from .grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
-from .mgrm import fit_several
-from .moments import ComponentFit, MomentsTraitFit
-from .partition import Partition, parse_partition
-from .problem import FitProblem, SeveralGRMProblem
-from .report import FitReport
-from .rhe import RHESettings, fit_rhe
-from .several_grms import export_partition_gcta, grm_partition, load_mgrm_gcta, load_partitioned
-from .simulate import SimulationDesign, simulate
 
-__all__ = [
-    "ComponentFit", "Eigen", "FitProblem", "FitReport", "GRMResult", "InputError", "Kinship", "MomentsTraitFit",
-    "PairFit", "Partition", "PartitionedKinship", "RHESettings", "SeveralGRMProblem", "SimulationDesign", "TraitFit",
-    "convert", "dense_subset_eigen", "eigendecompose", "export_gcta", "export_partition_gcta", "fit", "fit_bivariate",
-    "fit_rhe", "fit_several", "fit_traits", "grm", "grm_partition", "kinship", "load", "load_gcta", "load_mgrm_gcta",
-    "load_partitioned", "parse_partition", "partitioned_kinship", "run", "simulate", "simulate_to", "store_for_run",
-]
+The names below load on first use (PEP 562), so that ``import dask_h2``, and with it the
+command's start (:mod:`dask_h2.interrupts`), does not wait for Dask, Zarr and numba.
+"""
+import sys
+from importlib import import_module
+from types import ModuleType
+
+_EXPORTS = {
+    "api": ("GRMResult", "convert", "export_gcta", "fit", "grm", "load", "load_gcta", "run", "simulate_to",
+            "store_for_run"),
+    "eigen": ("Eigen", "eigendecompose"),
+    "errors": ("InputError",),
+    "bivariate": ("PairFit", "fit_bivariate"),
+    "fit": ("TraitFit", "dense_subset_eigen", "fit_traits"),
+    "grm": ("Kinship", "PartitionedKinship", "kinship", "partitioned_kinship"),
+    "mgrm": ("fit_several",),
+    "moments": ("ComponentFit", "MomentsTraitFit"),
+    "partition": ("Partition", "parse_partition"),
+    "problem": ("FitProblem", "SeveralGRMProblem"),
+    "report": ("FitReport",),
+    "rhe": ("RHESettings", "fit_rhe"),
+    "several_grms": ("export_partition_gcta", "grm_partition", "load_mgrm_gcta", "load_partitioned"),
+    "simulate": ("SimulationDesign", "simulate"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(ModuleType):
+    """``dask_h2`` itself: the functions ``convert``, ``fit``, ``grm`` and ``simulate`` keep their names
+    when the submodules of the same names load (the import system would bind the modules there)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if not (name in _MODULE_OF and isinstance(value, ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -23,13 +23,14 @@ from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
 from .convert.rdata_format import NA_INTEGER
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose
-from .errors import InputError
+from .errors import InputError, OutputError, output_errors
 from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
 from .grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
+from .options import check, memory_size, positive_int
+from .id_table import align_to_samples, check_unique
 from .partition import Partition
-from .id_table import align_to_samples
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
 from .report import FitReport
@@ -39,8 +40,8 @@ from .rhe import RHESettings, fit_rhe
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
 from .tiled import TilePlan, tiled_kinship
-from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, is_complete, is_url, open_store, read_strings,
-                    refuse_complete)
+from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
+                    read_strings, refuse_complete)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
 CONVERSION_KEY = "conversion_key"  # in the store's attributes: the inputs and options that made it
@@ -93,9 +94,17 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     The store records the conversion's key: every input file's path, size and CRC-32, and
     the options (:func:`dask_h2.convert.fingerprint.conversion_key`). An interrupted
     conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
-    options = dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
-                   chunk_variants=chunk_variants)
+    options = _checked_conversion_options(dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
+                                                pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants))
     return _convert(source, store, options, _conversion_key(source, options), overwrite, progress)
+
+
+def _checked_conversion_options(options: dict) -> dict:
+    """The options of :func:`convert` with their values checked (:class:`InputError` naming the option)."""
+    for option, name in (("--chunk", "chunk_variants"), ("--mpheno", "mpheno")):
+        if options.get(name) is not None:
+            options[name] = check(option, positive_int, options[name])
+    return options
 
 
 def _conversion_key(source: str | Path, options: dict) -> dict:
@@ -125,11 +134,12 @@ def _convert(source: str | Path, store: str | Path, options: dict, key: dict, ov
 
 def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | None,
                     overwrite: bool, progress: bool) -> Path:
-    """Write a store; on bad input remove the partial store so that nothing half-written remains."""
+    """Write a store; on bad input remove the partial store so that nothing half-written remains
+    (a disk that filled up keeps it: the same command resumes it once there is room)."""
     try:
         return write_store(source, store, chunk_variants, overwrite, progress)
-    except InputError:
-        if store.exists() and not is_complete(store):
+    except InputError as exc:
+        if not isinstance(exc, OutputError) and store.exists() and not is_complete(store):
             shutil.rmtree(store)
         raise
 
@@ -184,11 +194,9 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
         return _grm_result(cached)
     group, k = build_kinship_group(store, GRM_GROUP, key, settings, samples, variants, memory_limit, tile, client,
                                    progress)
-    group.attrs.update({"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
-                        "marker_counts": k.marker_counts})
     eigen = eigendecompose(k.matrix, overwrite=True)
-    write_eigen(group, eigen)
-    group.attrs["complete"] = True
+    complete_group(store, group, {"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
+                                  "marker_counts": k.marker_counts}, eigen)
     return _grm_result(group, eigen)
 
 
@@ -196,10 +204,11 @@ def grm_selection(store: str | Path, settings: GRMSettings) -> tuple[zarr.Group,
     """The store's root, the samples and variants (bool) that ``settings`` select and their cache key;
     refuses a sample count whose K the driver cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
     root = open_store(store)
+    check_unique(read_strings(root, "sample_id"), f"{store}: sample_id")
     samples = sample_mask(read_strings(root, "sample_id"), settings)
     variants = variant_mask(read_strings(root, "variant_id"), settings)
     check_driver_memory(int(samples.sum()), str(store))
-    return root, samples, variants, cache_key(settings, samples, variants)
+    return root, samples, variants, {**cache_key(settings, samples, variants), "genotypes": genotypes_key(root)}
 
 
 def reusable_group(root: zarr.Group, name: str, key: dict, recompute: bool) -> zarr.Group | None:
@@ -215,7 +224,13 @@ def build_kinship_group(store: str | Path, name: str, key: dict, settings: GRMSe
                         progress: bool,
                         partition: Partition | None = None) -> tuple[zarr.Group, Kinship | PartitionedKinship]:
     """A new group ``name`` (marked incomplete, recording ``key``) holding ``kinship``, the samples
-    and the allele frequencies: K (n, n), or with a ``partition`` one K_k per part (P, n, n)."""
+    and the allele frequencies: K (n, n), or with a ``partition`` one K_k per part (P, n, n).
+
+    K held in memory is computed before the group replaces an older one, so that an input error
+    found in the pass over the genotypes (e.g. a part without markers) leaves the store as it was;
+    a tiled K is written as it is computed, and its group removed after such an error."""
+    memory_limit = None if memory_limit is None else check("--memory-limit", memory_size, memory_limit)
+    tile = None if tile is None else check("--tile", positive_int, tile)
     root = open_store(store)
     with using(client):
         try:
@@ -224,45 +239,64 @@ def build_kinship_group(store: str | Path, name: str, key: dict, settings: GRMSe
                             parts=partition.size if partition else 1)
         except ValueError as exc:
             raise InputError(f"--memory-limit: {exc}") from None
-        group = zarr.open_group(store, mode="r+").create_group(name, overwrite=True)
-        group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
-        with dask_progress("GRM", enabled=progress):
-            try:
-                k = _kinship(dosage, group, plan, settings, samples, variants, partition)
-            except ValueError as exc:
-                raise InputError(f"{store}: {exc}") from None
-    group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
-    group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
+        with output_errors(f"{store}/{name}", "writing the GRM into the store"):
+            def new_group() -> zarr.Group:
+                group = zarr.open_group(store, mode="r+").create_group(name, overwrite=True)
+                group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
+                return group
+
+            with dask_progress("GRM", enabled=progress):
+                try:
+                    group, k = _kinship(dosage, new_group, plan, settings, samples, variants, partition)
+                except ValueError as exc:
+                    if name in zarr.open_group(store, mode="r"):
+                        del zarr.open_group(store, mode="r+")[name]
+                    raise InputError(f"{store}: {exc}") from None
+            group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
+            group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
     return group, k
 
 
-def write_eigen(group: zarr.Group, eigen: Eigen) -> None:
-    group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-    group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
+def complete_group(store: str | Path, group: zarr.Group, attrs: dict, eigen: Eigen,
+                   arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Finish a GRM ``group`` of ``store``: its ``attrs``, extra 1-d ``arrays`` over the variants, the
+    eigendecomposition, then ``complete`` (last, so that an interrupted group is never reused)."""
+    with output_errors(f"{store}/{group.basename}", "writing the GRM into the store"):
+        group.attrs.update(attrs)
+        for name, data in (arrays or {}).items():
+            group.create_array(name, data=data, dimension_names=("variants",))
+        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
+        group.attrs["complete"] = True
 
 
-def _kinship(dosage: zarr.Array, group: zarr.Group, plan: ComputePlan | TilePlan, settings: GRMSettings,
-             samples: np.ndarray, variants: np.ndarray, partition: Partition | None) -> Kinship | PartitionedKinship:
-    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``group/kinship``;
-    with a ``partition``, its K_k stacked (P, n, n)."""
+def _kinship(dosage: zarr.Array, new_group: Callable[[], zarr.Group], plan: ComputePlan | TilePlan,
+             settings: GRMSettings, samples: np.ndarray, variants: np.ndarray,
+             partition: Partition | None) -> tuple[zarr.Group, Kinship | PartitionedKinship]:
+    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``kinship`` in
+    the group that ``new_group()`` creates (when the output is first needed); with a ``partition``,
+    its K_k stacked (P, n, n)."""
     index = None if samples.all() else np.flatnonzero(samples)
     n = int(samples.sum())
     names = ("grm_samples", "grm_samples_2") if partition is None else ("parts", "grm_samples", "grm_samples_2")
     shape = (n, n) if partition is None else (partition.size, n, n)
     if isinstance(plan, TilePlan):
+        group = new_group()
         out = group.create_array("kinship", shape=shape, chunks=(1,) * (len(shape) - 2) + (plan.tile, plan.tile),
                                  dtype="float64", dimension_names=names)
-        return tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants,
-                             partition or Partition())
+        return group, tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants,
+                                    partition or Partition())
     columns = da.from_zarr(dosage)
     columns = columns if index is None else columns[:, index]
     if partition is None:
         k = kinship(columns, settings.scale, plan, settings.qc, variants)
+        group = new_group()
         group.create_array("kinship", data=k.matrix, dimension_names=names)
     else:
         k = partitioned_kinship(columns, partition, settings.scale, plan, settings.qc, variants)
+        group = new_group()
         group.create_array("kinship", data=k.matrices, chunks=(1, n, n), dimension_names=names)
-    return k
+    return group, k
 
 
 def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
@@ -344,21 +378,29 @@ def _check_method(method: str) -> str:
 
 def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.ndarray], Eigen]:
     """Eigendecompositions of K[index][:, index] (``index`` into the GRM's samples), each computed
-    once and kept in ``store/grm/subsets/<hash of index>``; recomputing the GRM discards them."""
+    once and kept in ``store/grm/subsets/<hash of index>`` with the key of the GRM it comes from
+    (recomputing the GRM discards them); where the store cannot be written (read-only), computed
+    in memory, which is said in one line."""
+    grm_key = dict(open_store(store)[GRM_GROUP].attrs["key"])
+
     def subset_eigen(index: np.ndarray) -> Eigen:
         index = np.asarray(index, dtype=np.int64)
         path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{hashlib.sha1(index.tobytes()).hexdigest()[:20]}"
-        root = zarr.open_group(store, mode="r+")
-        cached = root.get(path)
-        if cached is not None and cached.attrs.get("complete") and np.array_equal(cached["index"][:], index):
+        cached = open_store(store).get(path)
+        if cached is not None and cached.attrs.get("complete") and cached.attrs.get("grm_key") == grm_key \
+                and np.array_equal(cached["index"][:], index):
             return Eigen(cached["eigenvalues"][:], cached["eigenvectors"][:])
         eigen = eigendecompose(result.kinship.oindex[index, index], overwrite=True)
-        group = root.create_group(path, overwrite=True)
-        group.attrs["complete"] = False
-        group.create_array("index", data=index, dimension_names=("subset_samples",))
-        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
-        group.attrs["complete"] = True
+        try:
+            group = zarr.open_group(store, mode="r+").create_group(path, overwrite=True)
+            group.attrs.update({"complete": False, "grm_key": grm_key})
+            group.create_array("index", data=index, dimension_names=("subset_samples",))
+            group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
+            group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
+            group.attrs["complete"] = True
+        except OSError as exc:
+            log.warning(f"could not cache the eigendecomposition of K for {index.size} samples in {store}/{path} "
+                        f"({exc.strerror or exc}); computed in memory")
         return eigen
 
     return subset_eigen
@@ -385,7 +427,7 @@ def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = 
         return source
     store = Path(f"{out_prefix}.zarr")
     options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, chunk_variants=None)
-    options.update(convert_options)
+    options = _checked_conversion_options({**options, **convert_options})
     key = _conversion_key(source, options)
     if not overwrite and is_complete(store):
         recorded = zarr.open_group(store, mode="r").attrs[ATTRS_KEY].get(CONVERSION_KEY)

@@ -28,7 +28,7 @@ import scipy.stats
 from .aireml import MAX_ITER, AIResult, QuadraticMap, delta_se, maximize
 from .eigen import Eigen
 from .errors import InputError
-from .fit import case_control_traits, complete_cases, inverse_or_nan, rotate
+from .fit import case_control_traits, complete_cases, inverse_or_nan, rotate, screen_traits
 from .liability import case_fraction, liability_factor
 from .pair_model import (E11, E12, E22, G11, G12, G22, MIN_COMMON, PairModel, dense_pair_model,
                          eigen_pair_model)
@@ -264,11 +264,19 @@ def fit_bivariate(eigen: Eigen, traits: np.ndarray, names: Sequence[str], pairs:
     ``subset_eigen(index)``); on different samples, the dense V with ``kinship_block(rows, cols)``
     = K[rows][:, cols], up to ``DENSE_MAX_OBSERVATIONS`` observations, beyond which the samples
     with both traits are fitted in their eigenbasis (with a warning). A trait with a
-    ``prevalence`` also gets h² on the liability scale.
+    ``prevalence`` also gets h² on the liability scale. A pair with a trait that cannot be fitted
+    (:func:`dask_h2.fit.screen_traits`) is left out with a warning, or refused when no pair remains.
     """
     traits, prevalence = case_control_traits(traits, names, prevalence)
+    refused = {r.index: r.reason for r in screen_traits(traits, names, X)[1]}
+    left_out = [(j1, j2) for j1, j2 in pairs if j1 in refused or j2 in refused]
+    reasons = [f"pair {names[j1]},{names[j2]}: {refused.get(j1) or refused[j2]}" for j1, j2 in left_out]
+    if len(left_out) == len(pairs):
+        raise InputError("; ".join(reasons))
+    for reason in reasons:
+        warnings.warn(f"{reason}; not estimable, the other pairs are fitted", RuntimeWarning, stacklevel=2)
     fits = []
-    for j1, j2 in pairs:
+    for j1, j2 in (pair for pair in pairs if pair not in left_out):
         pair = (str(names[j1]), str(names[j2]))
         observed = {}
         for mask, members in complete_cases(traits[:, [j1, j2]], pair, X, columns):

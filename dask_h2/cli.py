@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import time
 import warnings
@@ -12,32 +13,45 @@ from pathlib import Path
 from . import api, cluster, several_grms
 from .aireml import MAX_ITER
 from .errors import InputError
+from .liability import prevalence_option
+from .interrupts import report as report_interrupt, sigterm_interrupts
+from .options import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
+                      positive_int, scheduler_address, writable_folder, writable_prefix)
 from .problem import FitProblem, SeveralGRMProblem
 from .report import FitReport, format_table, write_report
-from .resources import parse_memory
 from .rhe import RHESettings
 from .simulate import SimulationDesign, parse_h2_list
 from .selection import GRMSettings
 from .standardize import SCALES, MarkerQC
 
 DEMO_H2 = "0.5,0.3,0.1,0"
+DEMO_PCS = 10
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``dask-h2: error: COMMAND: argument --x: ...``, exit code 2)."""
+
+    def error(self, message: str) -> None:
+        command = self.prog.partition(" ")[2]
+        raise InputError(f"{command}: {message}" if command else message)
 
 
 def _add_grm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="hwe",
                         help="marker scaling: hwe = sqrt(2p(1-p)) (GCTA, default); empirical = sample SD (FaST-LMM, Hail)")
-    parser.add_argument("--maf", type=float, default=0.0, help="drop markers with minor allele frequency below this")
-    parser.add_argument("--max-missing", type=float, default=1.0,
+    parser.add_argument("--maf", type=number_in(0.0, 0.5), default=0.0,
+                        help="drop markers with minor allele frequency below this")
+    parser.add_argument("--max-missing", type=fraction, default=1.0,
                         help="drop markers with a larger fraction of missing calls than this")
-    parser.add_argument("--keep", type=Path, metavar="FILE", help="only these samples (FID IID per line)")
-    parser.add_argument("--remove", type=Path, metavar="FILE", help="leave out these samples (FID IID per line)")
-    parser.add_argument("--extract", type=Path, metavar="FILE", help="only these markers (one ID per line)")
-    parser.add_argument("--exclude", type=Path, metavar="FILE", help="leave out these markers (one ID per line)")
+    parser.add_argument("--keep", type=existing_file, metavar="FILE", help="only these samples (FID IID per line)")
+    parser.add_argument("--remove", type=existing_file, metavar="FILE", help="leave out these samples (FID IID per line)")
+    parser.add_argument("--extract", type=existing_file, metavar="FILE", help="only these markers (one ID per line)")
+    parser.add_argument("--exclude", type=existing_file, metavar="FILE", help="leave out these markers (one ID per line)")
     _add_scheduler(parser)
 
 
 def _add_scheduler(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", type=scheduler_address, metavar="ADDRESS",
                         help="compute on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
                              "(default $DASK_SCHEDULER_ADDRESS, else local threads); see deploy/README.md")
 
@@ -60,13 +74,15 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
                         help="REML (GCTA's standard, default), ML with the degenerate directions removed"
                              + (", or RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
                                 "scale; see the options below)" if moments else ""))
-    parser.add_argument("--pcs", type=int, default=10, help="top PCs of K used as fixed effects (default 10; 0 for none)")
-    parser.add_argument("--covar", metavar="FILE",
+    parser.add_argument("--pcs", type=non_negative_int, default=DEMO_PCS,
+                        help="top PCs of K used as fixed effects (default 10; 0 for none)")
+    parser.add_argument("--covar", type=existing_file, metavar="FILE",
                         help="categorical covariates: FID IID c1 c2 ... (NA/-9 missing), each expanded to indicators")
-    parser.add_argument("--qcovar", metavar="FILE", help="quantitative covariates: FID IID q1 q2 ... (NA/-9 missing)")
+    parser.add_argument("--qcovar", type=existing_file, metavar="FILE",
+                        help="quantitative covariates: FID IID q1 q2 ... (NA/-9 missing)")
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
-    parser.add_argument("--memory-limit", type=_memory, metavar="SIZE",
+    parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
                         help="working memory of the GRM or of the moments passes, e.g. 2GB (default 2 GiB; per "
                              "worker on a cluster)")
     _add_grm_options(parser)
@@ -76,14 +92,14 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
 
 def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("moments estimator (--method rhe)")
-    group.add_argument("--random-vectors", type=int, default=10, metavar="B",
+    group.add_argument("--random-vectors", type=integer(2), default=10, metavar="B",
                        help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
-    group.add_argument("--seed", type=int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
-    group.add_argument("--jackknife-blocks", type=int, default=100, metavar="J",
+    group.add_argument("--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
+    group.add_argument("--jackknife-blocks", type=integer(2), default=100, metavar="J",
                        help="marker blocks of the jackknife SE (default 100, as RHE-mc)")
-    group.add_argument("--pc-passes", type=int, default=2, metavar="Q",
+    group.add_argument("--pc-passes", type=positive_int, default=2, metavar="Q",
                        help="sketch passes for the randomized PCs (default 2; the PCs are cached in the store)")
-    group.add_argument("--pc-markers", type=int, default=50_000, metavar="N",
+    group.add_argument("--pc-markers", type=non_negative_int, default=50_000, metavar="N",
                        help="markers the PCs are computed from, in evenly spaced chunks (default 50000; 0 = all)")
     group.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
                        help="variance components: MAF bins (e.g. maf:0.01,0.05,0.1,0.2,0.5) or a file of "
@@ -92,7 +108,7 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_prevalence(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prevalence", metavar="K",
+    parser.add_argument("--prevalence", type=prevalence_option, metavar="K",
                         help="disease prevalence of case-control traits (0/1, or 1/2 with 0/-9 missing): one K for "
                              "every trait or K1,K2,... one per trait (NA for a quantitative one); adds h2 on the "
                              "liability scale (Lee et al. 2011, as GCTA's --prevalence)")
@@ -103,7 +119,8 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grm", metavar="PREFIX",
                         help="fit from a GCTA GRM (PREFIX.grm.bin/.grm.N.bin/.grm.id) instead of a store; "
                              "the GRM options below then do not apply")
-    parser.add_argument("--pheno", metavar="FILE", help="with --grm: phenotypes FID IID y1 y2 ... (NA/-9 missing)")
+    parser.add_argument("--pheno", type=existing_file, metavar="FILE",
+                        help="with --grm: phenotypes FID IID y1 y2 ... (NA/-9 missing)")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -111,41 +128,43 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phenotypes", metavar="NAME", help="RData object holding the phenotypes (default: found by shape)")
     parser.add_argument("--transpose", action="store_true", default=None,
                         help="the RData genotype matrix is markers x samples")
-    parser.add_argument("--pheno", metavar="FILE",
+    parser.add_argument("--pheno", type=existing_file, metavar="FILE",
                         help="phenotypes for a .bed or VCF Zarr input: FID IID y1 y2 ... (NA/-9 missing)")
-    parser.add_argument("--mpheno", type=int, metavar="K", help="with --pheno: use only its K-th phenotype (1-based)")
+    parser.add_argument("--mpheno", type=positive_int, metavar="K",
+                        help="with --pheno: use only its K-th phenotype (1-based)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (an interrupted conversion is otherwise resumed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dask-h2", description="SNP heritability with a linear mixed model on Dask and Zarr.")
+    parser = _Parser(prog="dask-h2", description="SNP heritability with a linear mixed model on Dask and Zarr.")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("simulate", help="write a synthetic GWAS data set (.RData or .zarr)")
-    p.add_argument("out", help="OUT.RData (R file laid out like GWAS.RData) or OUT.zarr (store)")
-    p.add_argument("--samples", type=int, default=2000)
-    p.add_argument("--markers", type=int, default=20000)
-    p.add_argument("--h2", default=DEMO_H2, help=f"comma-separated true h2, one trait each (default {DEMO_H2})")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("out", type=writable_prefix, help="OUT.RData (R file laid out like GWAS.RData) or OUT.zarr (store)")
+    p.add_argument("--samples", type=integer(2), default=2000)
+    p.add_argument("--markers", type=positive_int, default=20000)
+    p.add_argument("--h2", type=comma_list(fraction), default=DEMO_H2,
+                   help=f"comma-separated true h2, one trait each (default {DEMO_H2})")
+    p.add_argument("--seed", type=non_negative_int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store")
     p.add_argument("input", help="IN.RData, IN.bed (with .bim/.fam beside it) or IN.vcz (VCF Zarr, as bio2zarr writes)")
-    p.add_argument("store", help="OUT.zarr")
-    p.add_argument("--chunk", type=int, help="markers per chunk (default: about 32 MB per chunk)")
+    p.add_argument("store", type=writable_prefix, help="OUT.zarr")
+    p.add_argument("--chunk", type=positive_int, help="markers per chunk (default: about 32 MB per chunk)")
     _add_input_options(p)
 
     p = commands.add_parser("grm", help="compute K and its eigendecomposition into the store")
     p.add_argument("store")
     p.add_argument("--recompute", action="store_true", help="ignore a cached GRM")
-    p.add_argument("--out-gcta", metavar="PREFIX",
+    p.add_argument("--out-gcta", type=writable_prefix, metavar="PREFIX",
                    help="also write the GRM as GCTA's PREFIX.grm.bin, PREFIX.grm.N.bin, PREFIX.grm.id")
-    p.add_argument("--memory-limit", type=_memory, metavar="SIZE",
+    p.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
                    help="working memory of the GRM, e.g. 2GB (default 2 GiB; per worker on a cluster): "
                         "sets chunk size and reduction fan-in, and tiles K when its n x n buffers do not fit")
-    p.add_argument("--tile", type=int, metavar="SAMPLES",
+    p.add_argument("--tile", type=positive_int, metavar="SAMPLES",
                    help="build K in SAMPLES x SAMPLES tiles (default: only when it does not fit --memory-limit)")
     p.add_argument("--partition", metavar="maf:E0,E1,...|FILE",
                    help="instead of K, one K_k per part of the markers (MAF bins, e.g. maf:0.01,0.05,0.1,0.2,0.5, or "
@@ -155,18 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("fit", help="estimate h2 for every trait of a store (or of a GCTA GRM with --grm)")
     _add_problem_options(p)
-    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.json and PREFIX.<trait>.hsq")
+    p.add_argument("--out", required=True, type=writable_prefix, metavar="PREFIX",
+                   help="writes PREFIX.json and PREFIX.<trait>.hsq")
     p.add_argument("--mgrm", action="store_true",
                    help="several GRMs: one variance component per part of the store's partitioned GRM "
                         "(grm --partition, or give --partition here), fitted by AI-REML (as GCTA's --mgrm)")
-    p.add_argument("--mgrm-gcta", metavar="LIST",
+    p.add_argument("--mgrm-gcta", type=existing_file, metavar="LIST",
                    help="several GRMs from GCTA files instead of a store: LIST names one GRM PREFIX per line "
                         "(GCTA's --mgrm), with --pheno")
     p.add_argument("--bivariate", metavar="T1,T2",
                    help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
                         "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
                         "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too")
-    p.add_argument("--max-iter", type=int, default=MAX_ITER, metavar="N",
+    p.add_argument("--max-iter", type=positive_int, default=MAX_ITER, metavar="N",
                    help=f"AI-REML iterations at most (default {MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
                         "converge is reported with its last estimates and converged: false")
     _add_fit_options(p)
@@ -174,33 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("plot", help="profile likelihood of each trait, eigenvalue spectrum, PC1 vs PC2")
     _add_problem_options(p)
-    p.add_argument("--out", required=True, metavar="PREFIX",
+    p.add_argument("--out", required=True, type=writable_prefix, metavar="PREFIX",
                    help="writes PREFIX.profile.<trait>.FORMAT, PREFIX.eigenvalues.FORMAT, PREFIX.pcs.FORMAT")
     p.add_argument("--format", choices=("png", "svg"), default="png", help="image format (default png)")
     _add_fit_options(p, moments=False)
 
     p = commands.add_parser("run", help="convert (if needed), grm and fit in one go")
     p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
-    p.add_argument("out_prefix", help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files")
+    p.add_argument("out_prefix", type=writable_prefix, help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files")
     _add_fit_options(p)
     _add_prevalence(p)
     _add_input_options(p)
 
     p = commands.add_parser("demo", help="simulate a small data set and run everything on it")
-    p.add_argument("--out-dir", default="dask-h2-demo", help="where the demo writes its files (default ./dask-h2-demo)")
-    p.add_argument("--samples", type=int, default=2000)
-    p.add_argument("--markers", type=int, default=20000)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out-dir", type=writable_folder, default="dask-h2-demo",
+                   help="where the demo writes its files (default ./dask-h2-demo)")
+    p.add_argument("--samples", type=integer(DEMO_PCS + 3), default=2000,
+                   help=f"at least {DEMO_PCS + 3}: the fit has {DEMO_PCS + 1} fixed effects (intercept and PCs)")
+    p.add_argument("--markers", type=positive_int, default=20000)
+    p.add_argument("--seed", type=non_negative_int, default=1)
     p.add_argument("--method", type=str.upper, choices=("REML", "ML"), default="REML")
     _add_scheduler(p)
     return parser
-
-
-def _memory(text: str) -> int:
-    try:
-        return parse_memory(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem | SeveralGRMProblem:
@@ -276,7 +291,7 @@ def _input_options(args: argparse.Namespace) -> dict:
 def dispatch(args: argparse.Namespace) -> None:
     progress = not args.quiet
     if args.command == "simulate":
-        design = SimulationDesign(args.samples, args.markers, parse_h2_list(args.h2), args.seed)
+        design = SimulationDesign(args.samples, args.markers, args.h2, args.seed)
         print(f"wrote {api.simulate_to(args.out, design, args.overwrite, progress)}")
     elif args.command == "convert":
         path = api.convert(args.input, args.store, chunk_variants=args.chunk, overwrite=args.overwrite,
@@ -340,20 +355,37 @@ def _log_to_stderr(quiet: bool) -> None:
     logger.propagate = False
 
 
+def _os_error(exc: OSError) -> str:
+    """An operating system's refusal (read-only, permission, disk full, ...) as ``PATH: cause``."""
+    cause = exc.strerror or str(exc)
+    return f"{exc.filename}: {cause}" if exc.filename else cause
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``dask-h2 fit ... | head``): stop writing to it, quietly."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, as a program stopped by the broken pipe
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _log_to_stderr(args.quiet)
     started = time.perf_counter()
-    try:
-        with _cluster(args), warnings.catch_warnings():
-            warnings.showwarning = _show_warning  # one line, no source location
-            dispatch(args)
-    except InputError as exc:
-        print(f"dask-h2: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dask-h2: interrupted", file=sys.stderr)
-        return 130
+    with sigterm_interrupts():
+        try:
+            args = build_parser().parse_args(argv)
+            _log_to_stderr(args.quiet)
+            with _cluster(args), warnings.catch_warnings():
+                warnings.showwarning = _show_warning  # one line, no source location
+                dispatch(args)
+        except InputError as exc:
+            print(f"dask-h2: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return _stdout_closed()
+        except OSError as exc:
+            print(f"dask-h2: error: {_os_error(exc)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as interrupt:
+            return report_interrupt(interrupt)
     if not args.quiet:
         print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

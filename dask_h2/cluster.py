@@ -20,6 +20,7 @@ from distributed import Client, default_client
 from threadpoolctl import threadpool_limits
 
 from .errors import InputError
+from .options import check, scheduler_address
 from .progress import follow
 
 CONNECT_TIMEOUT = "20s"
@@ -35,9 +36,10 @@ def connect(address: str | None = None) -> Iterator[Client | None]:
     if address is None:
         yield None
         return
+    address = check("--scheduler", scheduler_address, address)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
     with client, client.as_current():
         threads = client.nthreads()

@@ -44,8 +44,12 @@ def indicators(labels: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
 
 
 def check_not_constant(values: np.ndarray, name: str) -> None:
-    """Raise :class:`InputError` when a quantitative covariate (n,) takes one value on all observed samples."""
+    """Raise :class:`InputError` when a quantitative covariate (n,) has an infinite value or takes one
+    value on all observed samples."""
     observed = values[~np.isnan(values)]
+    if not np.isfinite(observed).all():
+        raise InputError(f"quantitative covariate {name!r}: non-finite value {observed[~np.isfinite(observed)][0]} "
+                         "(only finite values or NA are allowed)")
     if observed.size and np.all(observed == observed[0]):
         raise InputError(f"quantitative covariate {name!r}: constant ({observed[0]:g}) over the {observed.size} "
                          "samples with a value")

@@ -1,8 +1,9 @@
 """Fit h² for every trait from one eigendecomposition of K (pure numpy, no I/O)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import scipy.stats
@@ -52,6 +53,15 @@ class TraitFit:
 
 
 @dataclass(frozen=True)
+class NotEstimable:
+    """A trait that cannot be fitted, and why (constant, non-finite values, too few samples, ...)."""
+
+    index: int  # column in the traits matrix
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RotatedTrait:
     """One trait on its complete cases ``samples`` (r,) in the eigenbasis of their K: ``s`` (r,), ``y`` (r,),
     ``X`` (r, p)."""
@@ -68,19 +78,26 @@ def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None,
                   covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """X (n, 1 + pcs + c) and its column names: intercept, top ``pcs`` PCs of K, then the covariates (n, c)."""
     n = eigen.values.shape[0]
-    if not 0 <= pcs < n:
-        raise InputError(f"--pcs {pcs}: must be between 0 and {n - 1} for {n} samples")
+    c = 0 if covariates is None else np.asarray(covariates).reshape(n, -1).shape[1]
+    most = n - c - 3  # a fit needs more samples than fixed effects + 1 (see rotated_traits)
+    if not 0 <= pcs <= most:
+        raise InputError(f"--pcs {pcs}: must be between 0 and {most} with {n} samples and {c} covariate column(s)"
+                         if most >= 0 else f"{n} samples are too few for the intercept and {c} covariate column(s)")
     return design_matrix(eigen.principal_components(pcs), covariates, covariate_names)
 
 
 def design_matrix(principal_components: np.ndarray, covariates: np.ndarray | None = None,
                   covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """X (n, 1 + k + c) and its column names: intercept, the PCs (n, k), then the covariates (n, c)."""
+    """X (n, 1 + k + c) and its column names: intercept, the PCs (n, k), then the covariates (n, c;
+    NaN = missing, an infinite value is an :class:`InputError`)."""
     n, pcs = principal_components.shape
     columns = [np.ones((n, 1)), principal_components]
     names = ["intercept"] + [f"PC{i + 1}" for i in range(pcs)]
     if covariates is not None:
         covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
+        if np.isinf(covariates).any():
+            row, column = np.argwhere(np.isinf(covariates))[0]
+            raise InputError(f"covariates: infinite value in column {column + 1}, sample {row + 1}")
         columns.append(covariates)
         names += list(covariate_names or [f"covariate{j + 1}" for j in range(covariates.shape[1])])
     return np.hstack(columns), names
@@ -112,8 +129,21 @@ def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
 
 
 def profile_loglik(problem: RotatedProblem) -> Callable[[float], float]:
-    """h² ↦ log L with β and σ²p at their optimum; h² = 1 is the limit at δ = 1e-10, as in the search."""
-    return lambda h2: evaluate(problem, *_h2_and_complement(h2)).loglik
+    """h² ↦ log L with β and σ²p at their optimum; h² = 1 is the limit at δ = 1e-10, as in the search.
+    Evaluated on y / c (:func:`unit_scale`), which only shifts log L by dof·log c."""
+    scale = unit_scale(problem.y)
+    unit, shift = replace(problem, y=problem.y / scale), problem.dof * np.log(scale)
+    return lambda h2: evaluate(unit, *_h2_and_complement(h2)).loglik - shift
+
+
+def unit_scale(y: np.ndarray) -> float:
+    """The root mean square c of ``y`` (1 for zero): y / c is of order 1 whatever the units of y
+    (1e-150 or 1e150), so that the likelihood neither underflows nor overflows, and the same
+    for y and any multiple of it."""
+    largest = float(np.max(np.abs(y), initial=0.0))
+    if not (largest > 0 and np.isfinite(largest)):
+        return 1.0
+    return largest * float(np.sqrt(np.mean(np.square(y / largest))))
 
 
 def _h2_and_complement(h2: float) -> tuple[float, float]:
@@ -125,8 +155,12 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
     """Maximise the profile likelihood of one rotated trait: ``s`` (n,), ``y`` (n,), ``X`` (n, p).
 
     ``constrain=False`` lets h² go below 0 (as long as V stays positive definite), which
-    makes the estimator unbiased at h² = 0 (GCTA's --reml-no-constrain).
+    makes the estimator unbiased at h² = 0 (GCTA's --reml-no-constrain). The fit is that of y / c
+    (:func:`unit_scale`), its variances, β and log L brought back to the units of y, so that it is
+    the same at any scale of y.
     """
+    scale = unit_scale(y)
+    y = y / scale
     full = RotatedProblem(s, y, X, method)
     problem = reduce_problem(s, y, X, method)
     lower = 0.0 if constrain else _lowest_h2(problem.s)
@@ -140,6 +174,7 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
     jacobian = np.array([[h2, sigma_p2], [one_minus_h2, -sigma_p2], [1.0, 0.0], [0.0, 1.0]])
     se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian), 0.0, None))
     lrt = max(2.0 * (optimum.loglik - logl0), 0.0)
+    variance, shift = scale**2, problem.dof * np.log(scale)  # back to the units of y
     return TraitFit(
         name=name,
         method=method,
@@ -147,20 +182,20 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
         h2_se=float(se[3]),
         h2_ci_low=ci_low,
         h2_ci_high=ci_high,
-        sigma_g2=optimum.h2 * sigma_p2,
-        sigma_g2_se=float(se[0]),
-        sigma_e2=(1.0 - optimum.h2) * sigma_p2,
-        sigma_e2_se=float(se[1]),
-        vp=sigma_p2,
-        vp_se=float(se[2]),
+        sigma_g2=optimum.h2 * sigma_p2 * variance,
+        sigma_g2_se=float(se[0]) * variance,
+        sigma_e2=(1.0 - optimum.h2) * sigma_p2 * variance,
+        sigma_e2_se=float(se[1]) * variance,
+        vp=sigma_p2 * variance,
+        vp_se=float(se[2]) * variance,
         delta=float(np.exp(optimum.log_delta)) if not np.isnan(optimum.log_delta) else (1.0 - h2) / h2,
-        logL=optimum.loglik,
-        logL0=logl0,
+        logL=optimum.loglik - shift,
+        logL0=logl0 - shift,
         lrt=lrt,
         pval=float(0.5 * scipy.stats.chi2.sf(lrt, 1)),
         n=full.n,
         boundary=optimum.boundary,
-        beta=evaluate(full, h2, one_minus_h2).beta.tolist(),
+        beta=(evaluate(full, h2, one_minus_h2).beta * scale).tolist(),
         n_null_removed=problem.n_null_removed,
     )
 
@@ -186,8 +221,9 @@ def rotated_traits(
     covariates: np.ndarray | None = None,
     covariate_names: Sequence[str] | None = None,
     subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
-) -> Iterator[RotatedTrait]:
-    """Every column of ``traits`` (n, k; NaN = missing) on its complete cases, in the eigenbasis.
+) -> Iterator[RotatedTrait | NotEstimable]:
+    """Every column of ``traits`` (n, k; NaN = missing) on its complete cases, in the eigenbasis,
+    or :class:`NotEstimable` saying why it cannot be fitted (see :func:`degenerate_trait`).
 
     A sample enters a trait's fit when the trait and every covariate (n, c; NaN = missing)
     are observed for it. Traits are grouped by that pattern; a pattern that lacks samples
@@ -197,13 +233,22 @@ def rotated_traits(
     """
     traits = np.asarray(traits, dtype=np.float64).reshape(eigen.values.shape[0], -1)
     X, columns = fixed_effects(eigen, pcs, covariates, covariate_names)
-    for observed, members in complete_cases(traits, names, X, columns):
-        if observed.all():
-            sub = eigen
-        elif subset_eigen is None:
-            raise InputError(f"trait {names[members[0]]}: has missing values but no kinship matrix to subset")
-        else:
-            sub = subset_eigen(np.flatnonzero(observed))
+    kept, refused = screen_traits(traits, names, X)
+    yield from refused
+    for key, positions in missingness_patterns(traits[:, kept], X).items():
+        members = [kept[i] for i in positions]
+        observed = np.frombuffer(key, dtype=bool)
+        try:
+            what = check_complete_cases(observed, names[members[0]], X, columns)
+            if observed.all():
+                sub = eigen
+            elif subset_eigen is None:
+                raise InputError(f"{what}: has missing values but no kinship matrix to subset")
+            else:
+                sub = subset_eigen(np.flatnonzero(observed))
+        except InputError as exc:  # the fixed effects on these samples: every trait of the pattern
+            yield from (NotEstimable(j, str(names[j]), str(exc)) for j in members)
+            continue
         Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
         for i, j in enumerate(members):
             yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot, np.flatnonzero(observed))
@@ -212,20 +257,74 @@ def rotated_traits(
 def complete_cases(traits: np.ndarray, names: Sequence[str], X: np.ndarray,
                    columns: Sequence[str]) -> Iterator[tuple[np.ndarray, list[int]]]:
     """(observed (n,) bool, trait columns) of each :func:`missingness_patterns` group of the traits
-    (n, k), checked to have more samples than fixed effects (X (n, p) named ``columns``) and X of
-    full rank on them."""
+    (n, k), checked by :func:`check_complete_cases` (raises :class:`InputError`)."""
     for key, members in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
-        what = f"trait {names[members[0]]} ({observed.sum()} samples with the trait and every covariate)"
-        if observed.sum() <= X.shape[1] + 1:
-            raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
-        check_full_rank(X[observed], columns, what)
+        check_complete_cases(observed, names[members[0]], X, columns)
         yield observed, members
+
+
+def check_complete_cases(observed: np.ndarray, name: str, X: np.ndarray, columns: Sequence[str]) -> str:
+    """Raise :class:`InputError` unless the samples ``observed`` (n,) of trait ``name`` outnumber the
+    fixed effects X (n, p) named ``columns`` and X is of full rank on them; returns how the error
+    messages name these samples."""
+    what = f"trait {name} ({observed.sum()} samples with the trait and every covariate)"
+    if observed.sum() <= X.shape[1] + 1:
+        raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
+    check_full_rank(X[observed], columns, what)
+    return what
+
+
+def screen_traits(traits: np.ndarray, names: Sequence[str], X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
+    """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
+    ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""
+    covariates_observed = ~np.isnan(X).any(axis=1)
+    kept, refused = [], []
+    for j in range(traits.shape[1]):
+        observed = covariates_observed & ~np.isnan(traits[:, j])
+        reason = degenerate_trait(traits[observed, j], X[observed], int(covariates_observed.sum()))
+        if reason:
+            refused.append(NotEstimable(j, str(names[j]), f"trait {names[j]}: {reason}"))
+        else:
+            kept.append(j)
+    return kept, refused
+
+
+def degenerate_trait(y: np.ndarray, X: np.ndarray, n_candidates: int) -> str | None:
+    """Why the observed values ``y`` (r,) of a trait with fixed effects ``X`` (r, p) on the same
+    samples cannot be fitted, or None: a non-finite value, fewer than p + 2 samples (of the
+    ``n_candidates`` with every covariate), a constant, or values that X fits exactly."""
+    if np.isinf(y).any():
+        return f"non-finite value {y[np.isinf(y)][0]} (only finite values or NA are allowed)"
+    if y.size <= X.shape[1] + 1:
+        return (f"{y.size} of {n_candidates} samples observed, too few for {X.shape[1]} fixed effects "
+                f"(at least {X.shape[1] + 2} needed)")
+    if np.all(y == y[0]):
+        return f"constant ({y[0]:g}) over its {y.size} samples: no variance to partition"
+    residual = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    if np.linalg.norm(residual) <= RANK_TOLERANCE * np.linalg.norm(y):
+        return f"fitted exactly by the fixed effects over its {y.size} samples: no variance to partition"
+    return None
 
 
 def dense_subset_eigen(kinship: np.ndarray) -> Callable[[np.ndarray], Eigen]:
     """``subset_eigen`` for an in-memory K (n, n): decomposes K[index][:, index] on each call."""
     return lambda index: eigendecompose(kinship[np.ix_(index, index)], overwrite=True)
+
+
+def fit_all(rotated: Iterable[RotatedTrait | NotEstimable], method: Method = "REML", constrain: bool = True,
+            traits: np.ndarray | None = None,
+            prevalence: Sequence[float | None] | None = None) -> list[TraitFit | NotEstimable]:
+    """Each trait of :func:`rotated_traits` fitted (:func:`fit_rotated`), those that are
+    :class:`NotEstimable` kept as they are, in the order of the traits' columns. With the
+    ``traits`` (n, k) that were rotated and their ``prevalence`` (see :func:`case_control_traits`),
+    case-control traits are also on the liability scale (:func:`liability_scale`)."""
+    def fitted(t: RotatedTrait) -> TraitFit:
+        fit = fit_rotated(t.name, t.s, t.y, t.X, method, constrain)
+        return fit if prevalence is None else liability_scale(fit, traits[t.samples, t.index], prevalence[t.index])
+
+    results = {t.index: t if isinstance(t, NotEstimable) else fitted(t) for t in rotated}
+    return [results[j] for j in sorted(results)]
 
 
 def fit_traits(
@@ -244,14 +343,17 @@ def fit_traits(
 
     Missing values are handled as in :func:`rotated_traits`, which ``subset_eigen`` serves
     (e.g. :func:`dense_subset_eigen`); the result is in the order of the columns. A trait
-    with a ``prevalence`` (one per trait, None for none) is case-control: its h² is also
-    given on the liability scale (:mod:`dask_h2.liability`).
+    that cannot be fitted raises :class:`InputError` (:func:`fit_all` keeps it instead). A trait
+    with a ``prevalence`` (one per trait, None for none) is case-control: its h² is also given on
+    the liability scale (:mod:`dask_h2.liability`).
     """
     traits, prevalence = case_control_traits(traits, names, prevalence)
-    fits = {t.index: liability_scale(fit_rotated(t.name, t.s, t.y, t.X, method, constrain),
-                                     traits[t.samples, t.index], prevalence[t.index])
-            for t in rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen)}
-    return [fits[j] for j in sorted(fits)]
+    results = fit_all(rotated_traits(eigen, traits, names, pcs, covariates, covariate_names, subset_eigen), method,
+                      constrain, traits, prevalence)
+    refused = next((r for r in results if isinstance(r, NotEstimable)), None)
+    if refused is not None:
+        raise InputError(refused.reason)
+    return results
 
 
 def case_control_traits(traits: np.ndarray, names: Sequence[str],
@@ -274,3 +376,19 @@ def liability_scale(fit: TraitFit, values: np.ndarray, prevalence: float | None)
     factor = liability_factor(fraction, prevalence)
     return replace(fit, prevalence=prevalence, case_fraction=fraction, h2_liability=float(factor * fit.h2),
                    h2_liability_se=float(factor * fit.h2_se))
+
+
+T = TypeVar("T")
+
+
+def estimable(results: Sequence[T | NotEstimable]) -> tuple[list[T], list[NotEstimable]]:
+    """(the results that are not :class:`NotEstimable`, those that are). Raises :class:`InputError`
+    when nothing is estimable; warns (one line each) about the traits left out otherwise."""
+    kept = [r for r in results if not isinstance(r, NotEstimable)]
+    refused = [r for r in results if isinstance(r, NotEstimable)]
+    if not kept:
+        reasons = [r.reason for r in refused] or ["no traits to fit"]
+        raise InputError(reasons[0] if len(reasons) == 1 else f"no trait can be fitted: {'; '.join(reasons)}")
+    for r in refused:
+        warnings.warn(f"{r.reason}; not estimable, the other traits are fitted", RuntimeWarning, stacklevel=3)
+    return kept, refused

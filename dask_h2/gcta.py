@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, output_errors
 from .planning import check_driver_memory
+from .id_table import check_unique
+from .outputs import atomic_outputs
 
 FLOAT = np.dtype("<f4")
 
@@ -54,9 +56,12 @@ def write_grm(prefix: str | Path, kinship: np.ndarray, iid: np.ndarray, n_marker
     bin_path.parent.mkdir(parents=True, exist_ok=True)
     n = kinship.shape[0]
     fid = iid if fid is None else fid
-    pack_lower(kinship).tofile(bin_path)
-    pack_lower(np.broadcast_to(np.asarray(n_markers, dtype=np.float64), (n, n))).tofile(n_path)
-    id_path.write_text("".join(f"{f}\t{i}\n" for f, i in zip(fid, iid)))
+    with output_errors(f"{prefix}.grm.*", "writing the GCTA GRM"), \
+            atomic_outputs(bin_path, n_path, id_path) as (bin_partial, n_partial, id_partial):
+        for partial, values in ((bin_partial, kinship), (n_partial, np.broadcast_to(np.asarray(n_markers, float), (n, n)))):
+            with open(partial, "wb") as out:  # not ndarray.tofile: its errors lose the cause (disk full, ...)
+                out.write(pack_lower(values).data)
+        id_partial.write_text("".join(f"{f}\t{i}\n" for f, i in zip(fid, iid)))
     return [bin_path, n_path, id_path]
 
 
@@ -71,6 +76,7 @@ def read_grm(prefix: str | Path) -> GCTAGRM:
         raise InputError(f"{id_path}: expected one 'FID IID' line per sample")
     n = len(rows)
     check_driver_memory(n, str(bin_path))
+    check_unique(np.array([r[1] for r in rows]), str(id_path), "IID")
     kinship = unpack_lower(_read_floats(bin_path, n), n)
     n_markers = unpack_lower(_read_floats(n_path, n), n) if n_path.is_file() else None
     return GCTAGRM(kinship, n_markers, np.array([r[0] for r in rows], dtype=object),
@@ -83,4 +89,7 @@ def _read_floats(path: Path, n: int) -> np.ndarray:
     if size != expected * FLOAT.itemsize:
         raise InputError(f"{path}: {size} bytes, expected {expected * FLOAT.itemsize} "
                          f"(float32 lower triangle of {n} samples listed in the .grm.id)")
-    return np.fromfile(path, dtype=FLOAT).astype(np.float64)
+    values = np.fromfile(path, dtype=FLOAT).astype(np.float64)
+    if not np.isfinite(values).all():
+        raise InputError(f"{path}: non-finite value at entry {np.argmin(np.isfinite(values)) + 1} of the lower triangle")
+    return values

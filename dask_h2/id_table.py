@@ -10,6 +10,17 @@ from .errors import InputError
 MISSING = {"NA", "na", "NaN", "nan", "-9", "."}
 
 
+def check_unique(ids: np.ndarray, where: str, what: str = "sample ID") -> None:
+    """Raise :class:`InputError` naming the first of ``ids`` (n,) that occurs twice: sample IDs
+    are what --keep/--remove, covariates and phenotypes are matched by."""
+    values, first, counts = np.unique(np.asarray(ids, dtype=str), return_index=True, return_counts=True)
+    if (counts > 1).any():
+        repeated = np.flatnonzero(counts > 1)
+        duplicate = repeated[np.argmin(first[repeated])]
+        raise InputError(f"{where}: {what} {str(values[duplicate])!r} occurs {counts[duplicate]} times "
+                         f"({repeated.size} ID(s) repeated); every sample needs its own ID")
+
+
 def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(IIDs (r,), values (r, c), column names (c,)).
 

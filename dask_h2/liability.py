@@ -18,6 +18,7 @@ import numpy as np
 import scipy.stats
 
 from .errors import InputError
+from .options import OptionError, check
 
 
 def liability_factor(case_fraction: float, prevalence: float) -> float:
@@ -38,7 +39,7 @@ def parse_prevalence(text: str | float | Sequence[float | None] | None, names: S
         items = [text]
     else:
         items = list(text)
-    values = [_prevalence_value(item, text) for item in items]
+    values = [check("--prevalence", prevalence_value, item) for item in items]
     if len(values) == 1:
         return values * len(names)
     if len(values) != len(names):
@@ -47,16 +48,24 @@ def parse_prevalence(text: str | float | Sequence[float | None] | None, names: S
     return values
 
 
-def _prevalence_value(item, text) -> float | None:
+def prevalence_value(item: str | float | None) -> float | None:
+    """One item of ``--prevalence``: None for ``NA`` (or empty), else a number in (0, 1)."""
     if item is None or (isinstance(item, str) and item.strip().upper() in ("NA", "")):
         return None
     try:
         value = float(item)
-    except ValueError:
-        raise InputError(f"--prevalence {text}: {item!r} is not a number") from None
+    except (TypeError, ValueError):
+        raise OptionError(f"{item!r} is not a number") from None
     if not 0.0 < value < 1.0:
-        raise InputError(f"--prevalence {text}: a prevalence must lie strictly between 0 and 1, got {value:g}")
+        raise OptionError(f"a prevalence must lie strictly between 0 and 1, not {value:g}")
     return value
+
+
+def prevalence_option(text: str) -> str:
+    """``--prevalence`` checked item by item (its count is checked against the traits by :func:`parse_prevalence`)."""
+    for item in text.split(","):
+        prevalence_value(item)
+    return text
 
 
 def case_control_coding(values: np.ndarray, name: str) -> np.ndarray:

@@ -17,7 +17,8 @@ import scipy.stats
 
 from .aireml import MAX_ITER, delta_se, identity_map, maximize
 from .errors import InputError
-from .fit import TraitFit, case_control_traits, complete_cases, inverse_or_nan, liability_scale
+from .fit import (NotEstimable, TraitFit, case_control_traits, complete_cases, inverse_or_nan, liability_scale,
+                  screen_traits)
 from .moments import ComponentFit
 from .reml import Block, DenseFactor, Pieces, blas_threads_for, identity, logdet_gram, reml_pieces
 
@@ -75,15 +76,18 @@ def fit_components(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray,
 def fit_several(kinships: Sequence[np.ndarray], traits: np.ndarray, names: Sequence[str], X: np.ndarray,
                 columns: Sequence[str], component_names: Sequence[str], n_markers: Sequence[int],
                 constrain: bool = True, prevalence: Sequence[float | None] | None = None,
-                max_iter: int = MAX_ITER) -> list[TraitFit]:
+                max_iter: int = MAX_ITER) -> list[TraitFit | NotEstimable]:
     """:func:`fit_components` for every column of ``traits`` (n, t; NaN = missing) on its complete
     cases (with X (n, p), named ``columns``, observed), in the order of the columns; a trait with a
-    ``prevalence`` also gets the liability scale (:func:`dask_h2.fit.liability_scale`)."""
+    ``prevalence`` also gets the liability scale (:func:`dask_h2.fit.liability_scale`); a trait
+    that cannot be fitted is :class:`~dask_h2.fit.NotEstimable` (:func:`dask_h2.fit.screen_traits`)."""
     if len(kinships) < 1:
         raise InputError("several GRMs: none given")
     traits, prevalence = case_control_traits(traits, names, prevalence)
-    fits = {}
-    for observed, members in complete_cases(traits, names, X, columns):
+    kept, refused = screen_traits(traits, names, X)
+    fits: dict[int, TraitFit | NotEstimable] = {r.index: r for r in refused}
+    for observed, positions in complete_cases(traits[:, kept], [names[j] for j in kept], X, columns):
+        members = [kept[i] for i in positions]
         index = np.flatnonzero(observed)
         subset = list(kinships) if observed.all() else [K[np.ix_(index, index)] for K in kinships]
         for j in members:

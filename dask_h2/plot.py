@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from .fit import TraitFit, fit_rotated, profile_loglik
 from .interval import LEVEL, chi2_threshold
 from .likelihood import Method, null_tolerance, reduce_problem
+from .outputs import atomic_outputs
 from .problem import FitProblem
 
 PROFILE_POINTS = 400
@@ -92,6 +93,7 @@ def write_plots(problem: FitProblem, prefix: str | Path, fmt: str = "png", metho
     written = []
     for name, figure in figures.items():
         path = prefix.with_name(f"{prefix.name}.{name}.{fmt}")
-        figure.savefig(path, dpi=120)
+        with atomic_outputs(path) as (partial,):
+            figure.savefig(partial, dpi=120, format=fmt)
         written.append(path)
     return written

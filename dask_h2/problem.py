@@ -14,7 +14,7 @@ from .aireml import MAX_ITER
 from .bivariate import fit_bivariate, parse_pairs
 from .covariates import Covariates
 from .eigen import Eigen
-from .fit import RotatedTrait, fit_traits, fixed_effects, rotated_traits
+from .fit import NotEstimable, RotatedTrait, case_control_traits, estimable, fit_all, fixed_effects, rotated_traits
 from .liability import parse_prevalence
 from .likelihood import Method
 from .mgrm import fit_several
@@ -42,20 +42,28 @@ class FitProblem:
     kinship_block: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # K[rows][:, cols]
 
     def rotated(self, pcs: int = 10) -> Iterator[RotatedTrait]:
-        """Every trait on its complete cases in the eigenbasis (see :func:`dask_h2.fit.rotated_traits`)."""
-        return rotated_traits(self.eigen, self.traits, self.names, pcs, self.covariates.values,
-                              self.covariates.names, self.subset_eigen)
+        """Every estimable trait on its complete cases in the eigenbasis (see
+        :func:`dask_h2.fit.rotated_traits`); the others as :meth:`fit` treats them."""
+        return iter(estimable(list(self._rotated(pcs, self.traits)))[0])
+
+    def _rotated(self, pcs: int, traits: np.ndarray) -> Iterator[RotatedTrait | NotEstimable]:
+        return rotated_traits(self.eigen, traits, self.names, pcs, self.covariates.values, self.covariates.names,
+                              self.subset_eigen)
 
     def fit(self, method: Method = "REML", pcs: int = 10, constrain: bool = True,
             prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
         """h² of every trait by ``method``; ``constrain=False`` allows h² < 0; ``prevalence``
-        (one K, or one per trait with None/NA for none) adds the liability scale of case-control traits."""
-        fits = fit_traits(self.eigen, self.traits, self.names, method, pcs, self.covariates.values,
-                          self.subset_eigen, constrain, self.covariates.names,
-                          parse_prevalence(prevalence, self.names))
+        (one K, or one per trait with None/NA for none) adds the liability scale of case-control traits.
+
+        A trait that cannot be fitted (:class:`~dask_h2.fit.NotEstimable`) is refused with
+        :class:`InputError` when it is the only one; among several it is warned about and listed
+        in the report's ``not_estimable`` while the others are fitted.
+        """
+        traits, prevalence = case_control_traits(self.traits, self.names, parse_prevalence(prevalence, self.names))
+        fits, refused = estimable(fit_all(self._rotated(pcs, traits), method, constrain, traits, prevalence))
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]
         return FitReport(fits, self.traits.shape[0], self.n_markers_used, self.n_markers_dropped, self.scale, pcs,
-                         method, {**self.extra, "fixed_effects": columns})
+                         method, {**self.extra, "fixed_effects": columns}, not_estimable=refused)
 
     def fit_bivariate(self, pairs: str = "all", pcs: int = 10, constrain: bool = True,
                       prevalence: str | float | Sequence[float | None] | None = None,
@@ -98,7 +106,9 @@ class SeveralGRMProblem:
         n = self.traits.shape[0]
         eigen = self.combined() if pcs else Eigen(np.zeros(n), np.empty((n, 0)))
         X, columns = fixed_effects(eigen, pcs, self.covariates.values, self.covariates.names)
-        fits = fit_several(self.kinships, self.traits, self.names, X, columns, self.component_names, self.n_markers,
-                           constrain, parse_prevalence(prevalence, self.names), max_iter)
+        fits, refused = estimable(fit_several(self.kinships, self.traits, self.names, X, columns, self.component_names,
+                                              self.n_markers, constrain, parse_prevalence(prevalence, self.names),
+                                              max_iter))
         return FitReport(fits, n, int(np.sum(self.n_markers)), self.n_markers_dropped, self.scale, pcs, "REML",
-                         {**self.extra, "grms": list(self.component_names), "fixed_effects": columns})
+                         {**self.extra, "grms": list(self.component_names), "fixed_effects": columns},
+                         not_estimable=refused)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .bivariate import PairFit
-from .fit import TraitFit
+from .fit import NotEstimable, TraitFit
 from .liability import liability_factor
 from .moments import ComponentFit, MomentsTraitFit
+from .outputs import atomic_outputs
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class FitReport:
     method: str
     extra: dict = field(default_factory=dict)
     pairs: list[PairFit] = field(default_factory=list)
+    not_estimable: list[NotEstimable] = field(default_factory=list)  # traits left out, with the reason
 
     def to_dict(self) -> dict:
         fits = {"pairs": [pair_dict(p) for p in self.pairs]} if self.pairs else {}
@@ -35,6 +36,7 @@ class FitReport:
             "n_markers_dropped": self.n_markers_dropped, "scale": self.scale, "pcs": self.pcs,
             "method": self.method, **self.extra,
             "traits": [trait_dict(t) for t in self.traits], **fits,
+            "not_estimable": [{"name": t.name, "reason": t.reason} for t in self.not_estimable],
         }
 
 
@@ -63,9 +65,8 @@ def _json_ready(value):
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    with atomic_outputs(path) as (partial,):
+        partial.write_text(text)
 
 
 def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
@@ -174,6 +175,8 @@ def write_report(report: FitReport, prefix: str | Path) -> list[Path]:
             path, text = prefix.with_name(f"{prefix.name}.{fit.name}.hsq"), hsq_text(fit)
         _atomic_write(path, text)
         written.append(path)
+    for refused in report.not_estimable:  # an .hsq of an earlier run would pass for a result of this one
+        prefix.with_name(f"{prefix.name}.{refused.name}.hsq").unlink(missing_ok=True)
     json_path = prefix.with_name(prefix.name + ".json")
     _atomic_write(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
     return [json_path, *written]
@@ -186,6 +189,7 @@ def format_table(report: FitReport, truth: list[float] | None = None) -> str:
         lines = _pair_rows(report.pairs)
     else:
         lines = _trait_rows(report.traits, truth, moments=report.method == "RHE")
+    lines += [f"{t.name:<16}not estimable: {t.reason}" for t in report.not_estimable]
     lines.append(f"{report.n_samples} samples, {report.n_markers_used} markers used "
                  f"({report.n_markers_dropped} dropped), scale={report.scale}, PCs={report.pcs}")
     return "\n".join(lines)

@@ -15,6 +15,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from dask.utils import format_bytes, parse_bytes
+
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
 STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
@@ -65,7 +67,7 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
         return fitting
     smallest = min(plan.peak_bytes(n_samples, n_markers) for plan in plans)
     per_part = f" per part, {parts} parts" if parts > 1 else ""
-    raise ValueError(f"memory limit {limit / 2**30:.2f} GiB is below the {smallest / 2**30:.2f} GiB the GRM of "
+    raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(smallest)} the GRM of "
                      f"{n_samples} samples needs (a few n x n float64 buffers{per_part})")
 
 
@@ -84,14 +86,13 @@ def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_
 
 
 def parse_memory(text: str) -> int:
-    """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes."""
-    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-    cleaned = text.strip().upper().replace(" ", "")
-    number = cleaned.rstrip("KMGIB")
-    unit = cleaned[len(number):]
-    if unit not in units or not number:
-        raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB")
-    return int(float(number) * units[unit])
+    """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes (Dask's reading of sizes)."""
+    try:
+        if not any(character.isdigit() for character in text):  # Dask reads '' as 1 byte and 'GB' as 1 GB
+            raise ValueError(text)
+        return int(parse_bytes(text))
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
 
 
 def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,

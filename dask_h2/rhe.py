@@ -37,7 +37,7 @@ from distributed import Client
 from .cluster import active_client, using, worker_budget
 from .covariates import read_covariates
 from .errors import InputError
-from .fit import check_full_rank, design_matrix, missingness_patterns
+from .fit import check_full_rank, design_matrix, estimable, missingness_patterns, screen_traits
 from .grm import count_markers, marker_chunks
 from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
 from .partition import Partition, parse_partition
@@ -119,8 +119,10 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
         components = _principal_components(store, root, dosage, variants, settings, samples, pcs, rhe, plan, progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
-        fits, table, used = _fit_traits(store, dosage, variants, block, traits, names, X, columns, partition,
-                                        settings, rhe, plan, progress)
+        kept, refused = screen_traits(traits, names, X)  # constant, infinite, too few samples: not estimable
+        kept = estimable([*refused, *kept])[0]
+        fits, table, used = _fit_traits(store, dosage, variants, block, traits[:, kept], names[kept], X, columns,
+                                        partition, settings, rhe, plan, progress)
     _, counts = count_markers(table)
     counts["outside_partition"] = int((table[:, 1] == USED).sum() - used)
     extra = {"marker_counts": counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
@@ -128,7 +130,7 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
              "seed": rhe.seed, "jackknife_blocks": int(block.max() + 1), "components": list(partition.names),
              "pc_eigenvalues": components.values.tolist(), "pc_markers": components.n_markers,
              "passes_over_genotypes": 1, "pc_sketch_passes": components.passes}
-    return FitReport(fits, n, used, len(variant_id) - used, settings.scale, pcs, "RHE", extra)
+    return FitReport(fits, n, used, len(variant_id) - used, settings.scale, pcs, "RHE", extra, not_estimable=refused)
 
 
 def _plan(root: zarr.Group, n_samples: int, sum_columns: int, right_columns: int,
@@ -209,8 +211,6 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     for key, traits_of_pattern in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[traits_of_pattern[0]]} ({observed.sum()} samples with the trait and every covariate)"
-        if observed.sum() < X.shape[1] + 2:
-            raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
         check_full_rank(X[observed], columns, what)
         basis = np.zeros_like(X)
         basis[observed] = np.linalg.qr(X[observed])[0]

@@ -17,7 +17,7 @@ import scipy.linalg
 import zarr
 from distributed import Client
 
-from .api import build_kinship_group, grm_selection, reusable_group, write_eigen
+from .api import build_kinship_group, complete_group, grm_selection, reusable_group
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose, warn_if_not_psd
 from .errors import InputError
@@ -64,14 +64,12 @@ def grm_partition(store: str | Path, partition: str | Path | Partition | None = 
         return _result(cached)
     group, k = build_kinship_group(store, PARTITION_GROUP, key, settings, samples, variants, memory_limit, tile,
                                    client, progress, partition)
-    group.attrs.update({"part_names": list(k.part_names), "part_markers": k.part_markers.tolist(),
-                        "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts,
-                        "maf_edges": list(partition.maf_edges) if partition.maf_edges else None})
-    if partition.variant_component is not None:
-        group.create_array("variant_component", data=partition.variant_component, dimension_names=("variants",))
     eigen = eigendecompose(k.combined(), overwrite=True)
-    write_eigen(group, eigen)
-    group.attrs["complete"] = True
+    complete_group(store, group, {"part_names": list(k.part_names), "part_markers": k.part_markers.tolist(),
+                                  "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts,
+                                  "maf_edges": list(partition.maf_edges) if partition.maf_edges else None},
+                   eigen, None if partition.variant_component is None else
+                   {"variant_component": partition.variant_component})
     return _result(group, eigen)
 
 

@@ -11,21 +11,39 @@ GIL, so Dask threads run them side by side.
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numba
 import numpy as np
+from numba.misc.appdirs import user_cache_dir
+
+
+def numba_cache_dir() -> Path:
+    """Where numba caches dask-h2's compiled kernels: ``NUMBA_CACHE_DIR`` if set, else the user's
+    cache folder (``~/.cache/dask-h2/numba`` on Linux). Never inside the installed package: files
+    left there would outlive a reinstall and turn ``dask_h2`` into an empty namespace package."""
+    return Path(numba.config.CACHE_DIR or Path(user_cache_dir("dask-h2", appauthor=False)) / "numba")
 
 
 def _compiled(function):
-    """``function`` compiled by numba, nogil, its machine code cached on disk where numba finds a
-    writable place (beside this file, else the user's cache folder or ``NUMBA_CACHE_DIR``);
-    uncached (compiled once per process, about a second) in a read-only container without them."""
+    """``function`` compiled by numba, nogil, its machine code cached in :func:`numba_cache_dir`;
+    uncached (compiled once per process, about a second) where that folder cannot be written."""
+    folder = numba_cache_dir()
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return numba.njit(nogil=True)(function)
+    previous, numba.config.CACHE_DIR = numba.config.CACHE_DIR, str(folder)
+    try:  # numba picks the cache folder of a function when it is decorated
         return numba.njit(nogil=True, cache=True)(function)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
         return numba.njit(nogil=True)(function)
+    finally:
+        numba.config.CACHE_DIR = previous
 
 
 Scale = Literal["hwe", "empirical"]

@@ -14,6 +14,8 @@ a store whose ``complete`` flag is not true is refused by every reader.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,18 @@ def open_store(path: str | Path, mode: str = "r") -> zarr.Group:
     if not meta.get("complete", False):
         raise InputError(f"{path}: store is incomplete (conversion was interrupted); re-run 'dask-h2 convert'")
     return root
+
+
+def genotypes_key(root: zarr.Group) -> str | None:
+    """SHA-1 of the shape and per-chunk CRC-32s of ``call_dosage`` (recorded as each chunk was
+    written): what a product computed from the genotypes (the GRM) must match to be reused.
+    None for a store written before the checksums were recorded."""
+    meta = root.attrs[ATTRS_KEY]
+    checksums = meta.get("chunk_crc32")
+    if checksums is None:
+        return None
+    content = json.dumps([list(root["call_dosage"].shape), list(root["call_dosage"].chunks), checksums])
+    return hashlib.sha1(content.encode()).hexdigest()
 
 
 def is_url(path: str | Path) -> bool:

@@ -28,6 +28,7 @@ import dask
 import dask.array as da
 import numpy as np
 import zarr
+from dask.utils import format_bytes
 from scipy.linalg.blas import sgemm, ssyrk
 
 from .cluster import compute
@@ -76,7 +77,7 @@ def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_th
             return TilePlan(t, int(chunk), dask_threads, blas_threads or 1, parts)
         if tile or t <= MIN_TILE:
             needed = TilePlan(t, MIN_CHUNK, dask_threads, 1, parts).peak_bytes(n_samples)
-            raise ValueError(f"memory limit {memory_limit / 2**30:.2f} GiB is below the {needed / 2**30:.2f} GiB "
+            raise ValueError(f"memory limit {format_bytes(memory_limit)} is below the {format_bytes(needed)} "
                              f"that tiles of {t} samples need with {n_samples} samples")
         t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
 

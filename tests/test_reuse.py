@@ -67,3 +67,44 @@ def test_grm_reuse_is_said_in_one_line(plink, tmp_path, capsys):
     assert "reusing the GRM" in err
     _, err = run(capsys, bed, out, "--pheno", str(pheno), "--maf", "0.2")
     assert "reusing the GRM" not in err
+
+
+def test_a_grm_is_reused_only_for_the_genotypes_it_was_computed_from(tmp_path, capsys):
+    """The GRM's key holds the genotypes' checksums: a GRM group copied from another store (or
+    left by other genotypes at the same path) is recomputed, not taken for this store's."""
+    import shutil
+
+    import zarr
+
+    from dask_h2 import api
+    from dask_h2.simulate import SimulationDesign
+
+    first = api.simulate_to(tmp_path / "a.zarr", SimulationDesign(60, 500, (0.5,), seed=1), progress=False)
+    second = api.simulate_to(tmp_path / "b.zarr", SimulationDesign(60, 500, (0.5,), seed=2), progress=False)
+    api.grm(first, progress=False)
+    own = api.grm(second, progress=False).kinship[:]
+    shutil.rmtree(second / "grm")
+    shutil.copytree(first / "grm", second / "grm")  # same samples, markers, QC and scale: only the genotypes differ
+    assert main(["grm", str(second)]) == 0
+    assert "reusing the GRM" not in capsys.readouterr().err
+    np.testing.assert_array_equal(zarr.open_group(second, mode="r")["grm/kinship"][:], own)
+
+
+def test_a_cached_subset_eigendecomposition_is_reused_only_with_its_grm(tmp_path):
+    """Each eigendecomposition of K[index][:, index] records the key of its GRM and is used only with it."""
+    import zarr
+
+    from dask_h2 import api
+    from dask_h2.simulate import SimulationDesign
+
+    store = api.simulate_to(tmp_path / "s.zarr", SimulationDesign(80, 500, (0.5,), seed=3), progress=False)
+    root = zarr.open_group(store, mode="r+")
+    traits = root["traits"][:]
+    traits[::5, 0] = np.nan
+    root["traits"][:] = traits
+    expected = api.fit(store, pcs=2, progress=False).traits[0]
+    (subset,) = root["grm/subsets"].group_values()
+    subset["eigenvalues"][:] = subset["eigenvalues"][:] * 2  # a decomposition that is not of this K
+    assert api.fit(store, pcs=2, progress=False).traits[0].h2 != expected.h2  # the cache is used ...
+    subset.attrs["grm_key"] = {**subset.attrs["grm_key"], "genotypes": "another"}
+    assert api.fit(store, pcs=2, progress=False).traits[0].h2 == expected.h2  # ... only with its own GRM

@@ -183,8 +183,8 @@ def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, 
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--random-vectors", "1"], "at least 2 probe vectors"),
-    (["--jackknife-blocks", "0"], "at least 2 blocks"),
+    (["--random-vectors", "1"], "argument --random-vectors: must be an integer >= 2, not '1'"),
+    (["--jackknife-blocks", "0"], "argument --jackknife-blocks: must be an integer >= 2, not '0'"),
     (["--partition", "PARTS"], "not in the store, e.g. 'rs_unknown'"),
     (["--partition", "maf:0,0.001,0.5"], "component 'maf0-0.001' has no markers after QC"),
     (["--maf", "0.3", "--partition", "maf:0.05,0.2,0.5"], "component 'maf0.05-0.2' has no markers after QC"),
@@ -193,7 +193,9 @@ def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, 
 def test_bad_moments_input_is_one_line_and_exit_2(store, tmp_path, capsys, options, message):
     parts = tmp_path / "parts.txt"
     parts.write_text("snp1 a\nrs_unknown b\n")
-    options = [str(parts) if o == "PARTS" else o for o in options]
+    pheno = tmp_path / "pheno.txt"
+    pheno.write_text("s1 s1 1\n")
+    options = [{"PARTS": str(parts), "PHENO": str(pheno)}.get(o, o) for o in options]
     argv = ["--quiet", "fit", *([] if "--grm" in options else [str(store)]), "--method", "rhe", *options,
             "--out", str(tmp_path / "out")]
     assert main(argv) == 2
@@ -209,7 +211,7 @@ def test_trait_with_too_few_samples_for_its_fixed_effects(store, tmp_path):
     traits = root["traits"][:]
     traits[12:] = np.nan
     write_traits(root, traits, np.array(["rare"], dtype=object))
-    with pytest.raises(InputError, match=r"trait rare \(12 samples .*\): too few for 11 fixed effects"):
+    with pytest.raises(InputError, match=r"trait rare: 12 of 60 samples observed, too few for 11 fixed effects"):
         fit_rhe(path, pcs=10, progress=False)
 
 
