@@ -5,7 +5,7 @@ The store-level API mirrors the ``dask-h2`` command line; the numerics underneat
 (:mod:`dask_h2.grm`, :mod:`dask_h2.likelihood`, :mod:`dask_h2.fit`) work on plain arrays.
 
 The names below load on first use (PEP 562), so that ``import dask_h2``, and with it the
-command's start (:mod:`dask_h2.interrupts`), does not wait for Dask, Zarr and numba.
+command's start (:mod:`dask_h2.command`), does not wait for Dask, Zarr and numba.
 """
 import sys
 from importlib import import_module

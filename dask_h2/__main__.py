@@ -1,6 +1,6 @@
 """``python -m dask_h2``: the ``dask-h2`` command."""
 import sys
 
-from .interrupts import main
+from .command import main
 
 sys.exit(main())

@@ -79,15 +79,3 @@ def settle_zarr_io(timeout: float = SETTLE_SECONDS) -> None:
 
     with contextlib.suppress(Exception):
         asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout + 1)
-
-
-def main() -> int:
-    """The ``dask-h2`` command (its console script and ``python -m dask_h2``): the command line of
-    :mod:`dask_h2.cli`, loaded only once SIGINT and SIGTERM stop it quietly."""
-    with sigterm_interrupts():
-        try:
-            from .cli import main as cli_main
-        except KeyboardInterrupt as interrupt:
-            return report(interrupt)
-        return cli_main()
-

@@ -1,0 +1,17 @@
+"""The ``dask-h2`` command's entry point (its console script and ``python -m dask_h2``): the
+command line of :mod:`dask_h2.cli`, loaded only once SIGINT and SIGTERM stop it quietly
+(:mod:`dask_h2.interrupts`), so that an interrupt during Dask's, Zarr's and numba's imports
+is one line too."""
+from __future__ import annotations
+
+from .interrupts import report, sigterm_interrupts
+
+
+def main() -> int:
+    """Run ``dask-h2`` with the process's arguments; returns its exit code."""
+    with sigterm_interrupts():
+        try:
+            from .cli import main as cli_main
+        except KeyboardInterrupt as interrupt:
+            return report(interrupt)
+        return cli_main()
