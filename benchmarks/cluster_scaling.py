@@ -32,7 +32,7 @@ from dask_h2.cluster import using  # noqa: E402
 from dask_h2.convert.source import write_store  # noqa: E402
 from dask_h2.grm import kinship  # noqa: E402
 from dask_h2.planning import grm_plan  # noqa: E402
-from dask_h2.resources import ComputePlan  # noqa: E402
+from dask_h2.planning import ComputePlan  # noqa: E402
 from dask_h2.simulate import SimulationDesign, simulate  # noqa: E402
 from dask_h2.store import is_complete  # noqa: E402
 

@@ -45,7 +45,7 @@ if stage == "grm":
     import dask.array as da, zarr
     import dask_h2.grm
     from dask_h2.grm import kinship
-    from dask_h2.resources import plan_grm
+    from dask_h2.planning import plan_grm
     grm_module, blas_seconds, lock = sys.modules["dask_h2.grm"], [0.0], threading.Lock()
     syrk = grm_module.ssyrk
     def timed_syrk(*args, **kwargs):  # the time inside BLAS, to split the wall time into SYRK and the rest

@@ -16,7 +16,7 @@ measured for wall time and peak RSS:
    processes with 1 thread each: wall, worker peak RSS, the largest relative difference of any
    estimate from the local run, and the speed-up of 2 workers over 1;
 5. the model for n = 500,000 × M = 500,000 with 8 components on W workers, from the CPU time per
-   genotype of the warm 8-component run and the memory model (dask_h2.resources.moments_peak_bytes).
+   genotype of the warm 8-component run and the memory model (dask_h2.planning.moments_peak_bytes).
 
 Prints each run's passes over the genotypes and its ratio to the one-pass limit (target: the whole
 estimate within 3x, peak RSS within 2 GB).
@@ -85,7 +85,7 @@ def print_model(cpu_per_genotype: float, samples: int = 500_000, markers: int = 
                 probes: int = 10, blocks: int = 100, traits: int = 1, pcs: int = 10) -> None:
     """Wall time and memory of a moments fit at biobank scale on W workers of 1 thread, from the
     measured CPU time per genotype of one pass (which includes this run's scratch pass)."""
-    from dask_h2.resources import moments_peak_bytes, plan_moments
+    from dask_h2.planning import moments_peak_bytes, plan_moments
 
     right = probes + traits + 1 + pcs
     scratch = 4 * blocks * components * samples * probes

@@ -34,12 +34,11 @@ from .partition import Partition
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
 from .report import FitReport
-from .planning import check_driver_memory, grm_plan
-from .resources import ComputePlan
+from .planning import ComputePlan, TilePlan, check_driver_memory, grm_plan
 from .rhe import RHESettings, fit_rhe
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
-from .tiled import TilePlan, tiled_kinship
+from .tiled import tiled_kinship
 from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
                     read_strings, refuse_complete)
 
@@ -183,7 +182,7 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     ``settings`` choose the scaling, marker QC and sample/marker lists; a cached GRM is
     reused only when they match. ``memory_limit`` (bytes, default 2 GiB) bounds the
     GRM's working memory (per worker on a cluster): it sets the marker chunk size and the
-    reduction fan-in (:func:`dask_h2.resources.plan_grm`); when K's n × n buffers do not
+    reduction fan-in (:func:`dask_h2.planning.plan_grm`); when K's n × n buffers do not
     fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.tiled`).
     ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """

@@ -21,7 +21,7 @@ from scipy.linalg.blas import ssyrk
 
 from .cluster import compute
 from .partition import NO_COMPONENT, Partition
-from .resources import STANDARDIZE_BLOCK, ComputePlan, plan_grm
+from .planning import STANDARDIZE_BLOCK, ComputePlan, plan_grm
 from .standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
 
 
@@ -127,7 +127,7 @@ def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = N
             selected: np.ndarray | None = None) -> Kinship:
     """K from int8 dosages (M markers, n samples; −1 = missing), chunked along markers only.
 
-    ``plan`` (default: :func:`dask_h2.resources.plan_grm` for n and M) sets the marker chunk
+    ``plan`` (default: :func:`dask_h2.planning.plan_grm` for n and M) sets the marker chunk
     size (existing chunks are merged up to it, never split), the reduction fan-in and
     the split of cores between Dask threads and BLAS threads. Markers failing ``qc``
     or not ``selected`` (bool (M,)) are left out. Centring makes K·1 = 0 in exact

@@ -19,16 +19,26 @@ import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from dask.utils import parse_bytes
 from distributed.comm.addressing import parse_address, parse_host_port
 
 from .errors import InputError
-from .resources import parse_memory
 
 T = TypeVar("T")
 
 
 class OptionError(InputError, argparse.ArgumentTypeError):
     """An option value outside what the option accepts."""
+
+
+def parse_memory(text: str) -> int:
+    """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes (Dask's reading of sizes)."""
+    try:
+        if not any(character.isdigit() for character in text):  # Dask reads '' as 1 byte and 'GB' as 1 GB
+            raise ValueError(text)
+        return int(parse_bytes(text))
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
 
 
 def check(option: str, validate: Callable[[Any], T], value: Any) -> T:

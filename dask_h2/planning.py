@@ -1,47 +1,249 @@
-"""The GRM's plan for where it runs: untiled when its n × n buffers fit a worker, else tiled."""
+"""Memory plans: how each pass over the genotypes uses a worker's (or this machine's) memory
+and cores. Every peak-memory model of dask-h2 is here, one per pass (bytes; n samples,
+M markers in chunks of m, fan-in s, t tasks in flight):
+
+- **untiled GRM** (:class:`ComputePlan`, :func:`dask_h2.grm.kinship`): each task holds the
+  int8 chunk (n·m), the float32 standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b) and
+  its float32 SYRK result (4·n²). The tree reduction (in-place adds) of the ⌈M/m⌉ results,
+  run depth first, holds at most :func:`tree_buffers` = d·(s − 1) + 1 float64 n × n buffers
+  (8·n²), d = ⌈log_s ⌈M/m⌉⌉. With P parts (``grm --partition``) every n × n term is P of them.
+- **tiled GRM** (:class:`TilePlan`, :mod:`dask_h2.tiled`): per task the int8 chunk and its
+  moments (3·m·n), two float32 tile columns (10·m·t) and per part 28·t² (product, float64
+  accumulator, finished tile); never n².
+- **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.rhe_passes`): chunks, thin
+  products and n-row float32 sums; never n².
+- **exact path's driver** (:func:`exact_path_bytes`): K, LAPACK's workspace and the
+  eigenvectors, 32·n².
+
+The limit is this process's ``--memory-limit`` (default 2 GiB) locally; on a cluster it is
+per worker, capped by the smallest worker's budget (:func:`budget`).
+"""
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 
 import psutil
+from dask.utils import format_bytes
 
 from .cluster import active_client, worker_budget
 from .errors import InputError
-from .resources import CHUNK_MULTIPLE, DEFAULT_MEMORY_LIMIT, MAX_CHUNK, MIN_CHUNK, ComputePlan, plan_grm
-from .tiled import TilePlan, plan_tiles
+
+DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
+MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
+STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
+TASK_BYTES = 64 * 2**20  # int8 genotypes per task of the moments passes
+MIN_TILE = 256
+FAN_INS = (8, 4, 3, 2)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where a pass runs: ``limit`` bytes per worker (or locally), ``threads`` tasks at once
+    there (None: the plan chooses), ``cores`` for them, ``total_threads`` over the cluster, and
+    whether a ``cluster`` (an active ``distributed`` client) runs it."""
+
+    limit: int
+    threads: int | None
+    cores: int
+    total_threads: int
+    cluster: bool
+
+
+def budget(memory_limit: int | None = None) -> Budget:
+    """The :class:`Budget` for ``memory_limit`` (default 2 GiB) on this machine, or on the
+    smallest worker of the active cluster (its memory budget, see
+    :func:`dask_h2.cluster.worker_budget`, caps the limit)."""
+    client = active_client()
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    if client is None:
+        cores = os.cpu_count() or 1
+        return Budget(limit, None, cores, cores, False)
+    worker_bytes, threads = worker_budget(client)
+    return Budget(min(limit, worker_bytes or DEFAULT_MEMORY_LIMIT), threads, threads,
+                  sum(client.nthreads().values()), True)
+
+
+def tree_buffers(n_markers: int, chunk_markers: int, split_every: int) -> int:
+    """Partial sums a depth-first tree reduction of the ⌈M/m⌉ chunk results holds at most."""
+    chunks = max(1, -(-n_markers // chunk_markers))
+    depth = math.ceil(math.log(chunks, split_every) - 1e-9) if chunks > 1 else 0
+    return depth * (split_every - 1) + 1
+
+
+@dataclass(frozen=True)
+class ComputePlan:
+    """``chunk_markers`` per task, ``split_every`` partials per reduction step, and
+    ``dask_threads`` × ``blas_threads`` = the cores used; ``parts`` K_k at once."""
+
+    chunk_markers: int
+    split_every: int
+    dask_threads: int
+    blas_threads: int
+    parts: int = 1
+
+    def peak_bytes(self, n_samples: int, n_markers: int) -> int:
+        """Predicted peak (bytes) of the untiled GRM of ``n_samples`` from ``n_markers`` (module docstring)."""
+        n, m, squares = n_samples, self.chunk_markers, self.parts * n_samples**2
+        task = n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 4 * squares
+        return self.dask_threads * task + tree_buffers(n_markers, m, self.split_every) * 8 * squares
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """``tile`` samples per tile side, ``chunk_markers`` read per step of a tile task, and
+    ``dask_threads`` tasks at once per worker (or locally), each with ``blas_threads``."""
+
+    tile: int
+    chunk_markers: int
+    dask_threads: int
+    blas_threads: int
+    parts: int = 1
+
+    def peak_bytes(self, n_samples: int) -> int:
+        """Predicted peak of a worker (bytes) of the tiled GRM (module docstring)."""
+        n, m, t = n_samples, self.chunk_markers, self.tile
+        return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
 
 
 def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, tile: int | None = None,
              store_chunk: int | None = None, parts: int = 1) -> ComputePlan | TilePlan:
-    """:func:`dask_h2.resources.plan_grm` when it fits ``memory_limit`` (default 2 GiB) and no
-    ``tile`` size is asked for, else :func:`dask_h2.tiled.plan_tiles`.
+    """:func:`plan_grm` when it fits the :func:`budget` of ``memory_limit`` and no ``tile``
+    size is asked for, else :func:`plan_tiles`.
 
-    Locally the limit is the process's; on a cluster (an active client) it is per worker,
-    capped by the smallest worker's budget, each worker thread runs one task with the
-    worker's BLAS threads (see :mod:`dask_h2.cluster`), and the untiled GRM's marker
-    chunks shrink so that the ``n_markers`` make at least two tasks per worker thread.
-    ``store_chunk``: markers per stored chunk (see :func:`dask_h2.resources.plan_grm`); ``parts``:
-    K_k built at once (``grm --partition``).
+    On a cluster each worker thread runs one task with the worker's BLAS threads (see
+    :mod:`dask_h2.cluster`), and the untiled GRM's marker chunks shrink so that the
+    ``n_markers`` make at least two tasks per worker thread. ``store_chunk``: markers per
+    stored chunk (see :func:`plan_grm`); ``parts``: K_k built at once (``grm --partition``).
     Raises ValueError when even the smallest tiles do not fit.
     """
-    client = active_client()
-    if client is None:  # plan_grm's default split of the local cores
-        limit, threads, cores = memory_limit or DEFAULT_MEMORY_LIMIT, None, os.cpu_count() or 1
-    else:
-        budget, threads = worker_budget(client)
-        limit, cores = min(memory_limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), threads
+    where = budget(memory_limit)
     if tile is None:
         max_chunk = MAX_CHUNK
-        if client is not None:
-            spread = -(-n_markers // (2 * sum(client.nthreads().values())))  # ceil: equal chunks
+        if where.cluster:
+            spread = -(-n_markers // (2 * where.total_threads))  # ceil: equal chunks
             max_chunk = min(MAX_CHUNK, max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
         try:
-            return plan_grm(n_samples, n_markers, limit, cores=cores, dask_threads=threads, store_chunk=store_chunk,
-                            max_chunk=max_chunk, parts=parts)
+            return plan_grm(n_samples, n_markers, where.limit, where.cores, where.threads, store_chunk, max_chunk,
+                            parts)
         except ValueError:
             pass
-    threads = threads or 1
-    return plan_tiles(n_samples, limit, threads, max(1, cores // threads), tile, parts)
+    threads = where.threads or 1
+    return plan_tiles(n_samples, where.limit, threads, max(1, where.cores // threads), tile, parts)
+
+
+def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, cores: int | None = None,
+             dask_threads: int | None = None, store_chunk: int | None = None,
+             max_chunk: int = MAX_CHUNK, parts: int = 1) -> ComputePlan:
+    """The largest marker chunks (up to ``max_chunk``), with the fan-in of the smallest
+    predicted peak, that keep that peak within ``memory_limit`` bytes (default 2 GiB).
+
+    Chunks are multiples of ``store_chunk`` (markers per stored chunk, merged and never
+    split by :func:`dask_h2.grm.marker_chunks`, so a larger stored chunk is used as it
+    is), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK
+    with BLAS on all cores: standardizing is a small share of the work, and running it
+    beside the SYRK on a second Dask thread only takes cores from BLAS (measured by
+    benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
+    threads = cores // dask_threads). ``parts``: K_k built at once. Raises ValueError when nothing fits.
+    """
+    cores = cores or os.cpu_count() or 1
+    threads = max(1, min(dask_threads or 1, cores))
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    plans = candidate_plans(n_samples, n_markers, threads, max(1, cores // threads), store_chunk, max_chunk, parts)
+    fitting = next((plan for plan in plans if plan.peak_bytes(n_samples, n_markers) <= limit), None)
+    if fitting is not None:
+        return fitting
+    smallest = min(plan.peak_bytes(n_samples, n_markers) for plan in plans)
+    per_part = f" per part, {parts} parts" if parts > 1 else ""
+    raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(smallest)} the GRM of "
+                     f"{n_samples} samples needs (a few n x n float64 buffers{per_part})")
+
+
+def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_threads: int = 1,
+                    store_chunk: int | None = None, max_chunk: int = MAX_CHUNK, parts: int = 1) -> list[ComputePlan]:
+    """One plan per chunk size :func:`plan_grm` may choose, largest chunk first, each with the
+    fan-in of its smallest predicted peak (the tree's shape does not change the work: M/m − 1 adds)."""
+    if n_markers < 1:
+        raise ValueError("no markers: K is undefined")
+    step = store_chunk or CHUNK_MULTIPLE
+    top = min(max(step, max_chunk // step * step), -(-n_markers // step) * step)  # no chunk beyond M
+    sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
+    return [min((ComputePlan(chunk, split_every, dask_threads, blas_threads, parts) for split_every in FAN_INS),
+                key=lambda plan: (plan.peak_bytes(n_samples, n_markers), -plan.split_every))
+            for chunk in sizes]
+
+
+def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_threads: int | None = None,
+               tile: int | None = None, parts: int = 1) -> TilePlan:
+    """The largest tiles (t² terms within half of each task's share of ``memory_limit``) and
+    then the largest marker chunks that keep :meth:`TilePlan.peak_bytes` within it; ``tile``
+    fixes the tile size; ``parts`` K_k are built at once."""
+    share = memory_limit // dask_threads
+    square = 28 * parts  # bytes per t² in a task
+    t = tile or max(MIN_TILE, math.isqrt(share // (2 * square)) // MIN_TILE * MIN_TILE)
+    while True:
+        t = min(t, n_samples)
+        chunk = (share - square * t * t) // (3 * n_samples + 10 * t) if share > square * t * t else 0
+        chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
+        if chunk >= MIN_CHUNK:
+            return TilePlan(t, int(chunk), dask_threads, blas_threads or 1, parts)
+        if tile or t <= MIN_TILE:
+            needed = TilePlan(t, MIN_CHUNK, dask_threads, 1, parts).peak_bytes(n_samples)
+            raise ValueError(f"memory limit {format_bytes(memory_limit)} is below the {format_bytes(needed)} "
+                             f"that tiles of {t} samples need with {n_samples} samples")
+        t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
+
+
+def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+                       tile: int = 2048) -> int:
+    """Predicted peak (bytes) of the moments passes (:mod:`dask_h2.rhe_passes`) on one worker, or locally.
+
+    Each of the ``dask_threads`` tasks holds its int8 chunk and the copy of its used rows
+    (2·n·m), a float32 tile (4·m·tile), its products with the right-hand side (4·m·w) and four
+    float32 n-row sums of ``sum_columns`` (K·B·P: the chunk's totals, a block's sums, two edge
+    blocks; the sketch's k + 10 when wider); the tree of totals holds :func:`tree_buffers`
+    float32 partials; the right-hand sides (4·n·w, w = ``right_columns``) are shared by the tasks.
+    """
+    n, m, sums = n_samples, plan.chunk_markers, 4 * n_samples * sum_columns
+    task = 2 * n * m + 4 * m * tile + 4 * m * right_columns + 4 * sums
+    return (plan.dask_threads * task + tree_buffers(n_markers, m, plan.split_every) * sums
+            + 4 * n * right_columns)
+
+
+def moments_plan(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+                 memory_limit: int | None = None, store_chunk: int | None = None) -> ComputePlan:
+    """:func:`plan_moments` for the :func:`budget` of ``memory_limit``: this machine's cores,
+    or the smallest worker of the cluster and the cluster's total threads."""
+    where = budget(memory_limit)
+    return plan_moments(n_samples, n_markers, sum_columns, right_columns, where.limit, where.threads or where.cores,
+                        store_chunk, total_threads=where.total_threads)
+
+
+def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+                 memory_limit: int | None = None, threads: int | None = None, store_chunk: int | None = None,
+                 task_bytes: int = TASK_BYTES, total_threads: int | None = None) -> ComputePlan:
+    """Marker chunks (multiples of ``store_chunk``) and fan-in for the moments passes within
+    ``memory_limit`` bytes (default 2 GiB) on a worker (or locally) running ``threads`` tasks at once
+    with single-threaded BLAS: chunks of about ``task_bytes`` of genotypes, fewer when that leaves
+    less than four tasks per thread of the ``total_threads`` (default ``threads``) or the peak
+    (:func:`moments_peak_bytes`, at the fan-in that makes it smallest) does not fit. The chunks
+    depend on the total threads, not on how they are split into workers, so that a cluster of
+    single-threaded workers runs the same graph as local threads. Raises ValueError when nothing fits."""
+    threads = threads or os.cpu_count() or 1
+    limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    step = store_chunk or CHUNK_MULTIPLE
+    balanced = -(-n_markers // (4 * (total_threads or threads))) // step * step
+    top = max(step, min(task_bytes // max(n_samples, 1) // step * step, balanced, MAX_CHUNK // step * step))
+    shape = (n_samples, n_markers, sum_columns, right_columns)
+    for chunk in range(top, 0, -step):
+        plan = min((ComputePlan(chunk, s, threads, 1) for s in FAN_INS),
+                   key=lambda p: (moments_peak_bytes(p, *shape), -p.split_every))
+        if moments_peak_bytes(plan, *shape) <= limit:
+            return plan
+    needed = moments_peak_bytes(ComputePlan(step, 2, threads, 1), *shape)
+    raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(needed)} the moments "
+                     f"passes need for {n_samples} samples")
 
 
 def exact_path_bytes(n_samples: int) -> int:
@@ -58,4 +260,3 @@ def check_driver_memory(n_samples: int, what: str) -> None:
         raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
                          f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
                          "--method rhe estimates h2 from the genotypes with no n x n matrix")
-

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import numpy as np
 import zarr
 from distributed import Client
 
-from .cluster import active_client, using, worker_budget
+from .cluster import using
 from .covariates import read_covariates
 from .errors import InputError
 from .fit import check_full_rank, design_matrix, estimable, missingness_patterns, screen_traits
@@ -42,7 +41,7 @@ from .grm import count_markers, marker_chunks
 from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
 from .partition import Partition, parse_partition
 from .report import FitReport
-from .resources import DEFAULT_MEMORY_LIMIT, ComputePlan, plan_moments
+from .planning import ComputePlan, moments_plan
 from .rhe_passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass, sketch_pass
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
@@ -96,7 +95,7 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     """h² of every trait in ``store`` by randomized Haseman–Elston (see the module docstring).
 
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
-    memory (:func:`dask_h2.resources.plan_moments`)."""
+    memory (:func:`dask_h2.planning.moments_plan`)."""
     root = open_store(store)
     sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
     samples, variants = sample_mask(sample_id, settings), variant_mask(variant_id, settings)
@@ -114,8 +113,13 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     block = np.full(variants.size, -1)
     block[variants] = jackknife_blocks(int(variants.sum()), rhe.n_blocks)
     with using(client):
-        plan = _plan(root, n, max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
-                     probe_columns + traits.shape[1] + n_fixed * n_patterns, memory_limit)
+        try:
+            plan = moments_plan(n, root["call_dosage"].shape[0],
+                                max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
+                                probe_columns + traits.shape[1] + n_fixed * n_patterns, memory_limit,
+                                root["call_dosage"].chunks[0])
+        except ValueError as exc:
+            raise InputError(f"--memory-limit: {exc}") from None
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
         components = _principal_components(store, root, dosage, variants, settings, samples, pcs, rhe, plan, progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
@@ -131,23 +135,6 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
              "pc_eigenvalues": components.values.tolist(), "pc_markers": components.n_markers,
              "passes_over_genotypes": 1, "pc_sketch_passes": components.passes}
     return FitReport(fits, n, used, len(variant_id) - used, settings.scale, pcs, "RHE", extra, not_estimable=refused)
-
-
-def _plan(root: zarr.Group, n_samples: int, sum_columns: int, right_columns: int,
-          memory_limit: int | None) -> ComputePlan:
-    """:func:`dask_h2.resources.plan_moments` for this machine, or for the smallest worker of the cluster."""
-    client, limit = active_client(), memory_limit
-    if client is None:
-        threads = total = os.cpu_count() or 1
-    else:
-        budget, threads = worker_budget(client)
-        limit, total = min(limit or DEFAULT_MEMORY_LIMIT, budget or DEFAULT_MEMORY_LIMIT), sum(client.nthreads().values())
-    dosage = root["call_dosage"]
-    try:
-        return plan_moments(n_samples, dosage.shape[0], sum_columns, right_columns, limit, threads, dosage.chunks[0],
-                            total_threads=total)
-    except ValueError as exc:
-        raise InputError(f"--memory-limit: {exc}") from None
 
 
 def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:

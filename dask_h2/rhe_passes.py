@@ -37,7 +37,7 @@ from .cluster import active_client, compute
 from .grm import chunk_marker_table, sum_partials
 from .partition import NO_COMPONENT, Partition
 from .progress import dask_progress
-from .resources import ComputePlan
+from .planning import ComputePlan
 from .standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
 from .streamed import left_products, right_products
 

@@ -21,65 +21,18 @@ the driver's memory, not by the workers'.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import dask
 import dask.array as da
 import numpy as np
 import zarr
-from dask.utils import format_bytes
 from scipy.linalg.blas import sgemm, ssyrk
 
 from .cluster import compute
 from .grm import (Kinship, PartitionedKinship, chunk_scaling, count_markers, count_parts, marker_chunks, marker_table,
                   part_blocks)
 from .partition import Partition
-from .resources import CHUNK_MULTIPLE, MAX_CHUNK, MIN_CHUNK
+from .planning import TilePlan
 from .standardize import MarkerQC, Scale, standardize
-
-MIN_TILE = 256
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """``tile`` samples per tile side, ``chunk_markers`` read per step of a tile task, and
-    ``dask_threads`` tasks at once per worker (or locally), each with ``blas_threads``."""
-
-    tile: int
-    chunk_markers: int
-    dask_threads: int
-    blas_threads: int
-
-    parts: int = 1
-
-    def peak_bytes(self, n_samples: int) -> int:
-        """Predicted peak of a worker (bytes): per task the int8 chunk and its moments
-        (3·m·n), two float32 tile columns (10·m·t), and per part the float32 product, the
-        float64 accumulator and the finished tile awaiting its write and transpose (28·t²)."""
-        n, m, t = n_samples, self.chunk_markers, self.tile
-        return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
-
-
-def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_threads: int | None = None,
-               tile: int | None = None, parts: int = 1) -> TilePlan:
-    """The largest tiles (t² terms within half of each task's share of ``memory_limit``) and
-    then the largest marker chunks that keep :meth:`TilePlan.peak_bytes` within it; ``tile``
-    fixes the tile size; ``parts`` K_k are built at once."""
-    share = memory_limit // dask_threads
-    square = 28 * parts  # bytes per t² in a task
-    t = tile or max(MIN_TILE, math.isqrt(share // (2 * square)) // MIN_TILE * MIN_TILE)
-    while True:
-        t = min(t, n_samples)
-        chunk = (share - square * t * t) // (3 * n_samples + 10 * t) if share > square * t * t else 0
-        chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
-        if chunk >= MIN_CHUNK:
-            return TilePlan(t, int(chunk), dask_threads, blas_threads or 1, parts)
-        if tile or t <= MIN_TILE:
-            needed = TilePlan(t, MIN_CHUNK, dask_threads, 1, parts).peak_bytes(n_samples)
-            raise ValueError(f"memory limit {format_bytes(memory_limit)} is below the {format_bytes(needed)} "
-                             f"that tiles of {t} samples need with {n_samples} samples")
-        t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
 
 
 def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndarray, rows: slice, cols: slice,

@@ -20,7 +20,7 @@ from dask_h2 import api
 from dask_h2.cluster import active_client
 from dask_h2.convert.source import write_store
 from dask_h2.grm import kinship
-from dask_h2.resources import ComputePlan, plan_grm
+from dask_h2.planning import ComputePlan, plan_grm
 from dask_h2.rhe import RHESettings, fit_rhe
 from dask_h2.simulate import SimulationDesign, simulate
 from dask_h2.store import open_store

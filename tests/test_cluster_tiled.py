@@ -10,11 +10,11 @@ from dask_h2 import api, planning
 from dask_h2.convert.source import write_store
 from dask_h2.grm import kinship, partitioned_kinship
 from dask_h2.partition import parse_partition
-from dask_h2.planning import grm_plan
-from dask_h2.resources import ComputePlan, parse_memory, plan_grm
+from dask_h2.options import parse_memory
+from dask_h2.planning import ComputePlan, TilePlan, grm_plan, plan_grm, plan_tiles
 from dask_h2.simulate import SimulationDesign, simulate
 from dask_h2.standardize import MarkerQC
-from dask_h2.tiled import TilePlan, plan_tiles, tiled_kinship
+from dask_h2.tiled import tiled_kinship
 
 FLOAT32 = 1e-6  # the tiles' float32 products are blocked differently from the untiled SYRK
 

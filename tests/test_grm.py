@@ -11,7 +11,8 @@ import pytest
 
 from dask_h2.grm import kinship, partitioned_kinship, symmetrize_upper
 from dask_h2.partition import parse_partition
-from dask_h2.resources import ComputePlan, parse_memory, plan_grm
+from dask_h2.options import parse_memory
+from dask_h2.planning import ComputePlan, plan_grm
 from dask_h2.standardize import MarkerQC
 from dask_h2.standardize import centre_and_scale, marker_moments
 
