@@ -85,7 +85,10 @@ def rhemc_estimates(text: str, components: int) -> dict:
 
 
 def ours_estimates(report: Path) -> dict:
+    """dask-h2's estimates, components in RHE-mc's order c0, c1, ... (a partition file's components are
+    numbered by first appearance in the file)."""
     trait = json.loads(report.read_text())["traits"][0]
+    trait["components"].sort(key=lambda c: int(c["name"].lstrip("c")))
     return {"sigma2": [(c["sigma2"], c["sigma2_se"]) for c in trait["components"]]
             + [(trait["sigma_e2"], trait["sigma_e2_se"])],
             "h2": [(c["h2"], c["h2_se"]) for c in trait["components"]], "total": (trait["h2"], trait["h2_se"])}
