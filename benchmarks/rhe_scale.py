@@ -7,8 +7,9 @@ Makes (``dask-h2 simulate``, straight to Zarr) or reuses a store, then, each in 
 measured for wall time and peak RSS:
 
 1. the one-pass limit: reading and decompressing every ``call_dosage`` chunk once on all cores,
-   plus one GEMM of the standardized genotypes with B = 10 vectors over all markers (float32,
-   BLAS on all cores, timed on one chunk and scaled to M);
+   plus the two GEMMs of the standardized genotypes with B = 10 vectors over all markers that
+   every randomized HE needs, Wᵀz and W·u (float32, BLAS on all cores, timed on one chunk and
+   scaled to M);
 2. ``dask-h2 fit --method rhe`` with 10 PCs, B = 10, 100 jackknife blocks and 1 component, from a
    cold store (marker table and PCs computed: all passes), then again warm (PCs cached);
 3. the same with 8 MAF components (warm);
@@ -56,12 +57,14 @@ chunk = dosage[:step]
 table = chunk_marker_table(chunk, np.ones((step, 1), bool), "hwe", MarkerQC())
 w = standardize(chunk, table[:, 2], table[:, 3])
 z = np.random.default_rng(0).standard_normal((dosage.shape[1], 10), dtype=np.float32)
+u = np.random.default_rng(1).standard_normal((step, 10), dtype=np.float32)
 with threadpool_limits(os.cpu_count(), "blas"):
-    w @ z
+    w @ z, w.T @ u
     start = time.perf_counter()
     repeats = 8
     for _ in range(repeats):
-        w @ z
+        w @ z  # the chunk's markers times the probes
+        w.T @ u  # and back: the two products every randomized HE needs
     gemm = (time.perf_counter() - start) / repeats * dosage.shape[0] / step
 print(json.dumps({"decode": decode, "gemm": gemm}))
 """
@@ -119,7 +122,7 @@ def main() -> None:
     limit = json.loads(subprocess.run([sys.executable, "-c", LIMIT, str(store)], check=True, capture_output=True,
                                       text=True).stdout)
     one_pass = limit["decode"] + limit["gemm"]
-    print(f"one-pass limit: decompress every chunk {limit['decode']:.1f} s + GEMM with 10 vectors over all markers "
+    print(f"one-pass limit: decompress every chunk {limit['decode']:.1f} s + GEMMs with 10 vectors over all markers, both ways, "
           f"{limit['gemm']:.1f} s = {one_pass:.1f} s")
     subprocess.run([sys.executable, "-c", f"import zarr; g = zarr.open_group({str(store)!r}, mode='r+'); "
                     "'rhe' in g and g.__delitem__('rhe')"], check=True)  # a cold start: no cached PCs

@@ -24,11 +24,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from functools import cached_property
-from operator import getitem
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import dask
 import dask.array as da
+import dask.bag as db
 import numpy as np
 import zarr
 from threadpoolctl import threadpool_limits
@@ -185,7 +185,7 @@ def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: Marker
 @single_threaded_blas
 def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
                    qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
-                   scratch: zarr.Array, pieces: dict[int, int]) -> dict[str, Any]:
+                   scratch: zarr.Array, pieces: dict[int, int]) -> list[dict[str, Any]]:
     moments = marker_moments(dosage)
     table = chunk_marker_table(dosage, selected[:, None], scale, qc, moments)
     rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
@@ -207,13 +207,8 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
             sums[k] = part
         totals += sums
         scratch[pieces[j]] = sums
-    return {"table": table, "rows": rows, "products": products, "squares": class_squares @ membership,
-            "totals": totals[None]}
-
-
-def _gather(products: list[np.ndarray], squares: list[np.ndarray], tables: list[np.ndarray],
-            rows: list[ChunkRows]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ChunkRows]]:
-    return np.concatenate(products), np.concatenate(squares), np.concatenate(tables), rows
+    return [{"table": [table], "rows": [rows], "products": [products], "squares": [class_squares @ membership],
+             "totals": totals}]
 
 
 @dataclass(frozen=True)
@@ -263,15 +258,28 @@ def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scal
     outputs = [task(chunk, selected[a:b], block[a:b], a, scale, qc, partition, right_shared, projection_shared,
                     scratch, pieces[t])
                for t, (chunk, (a, b)) in enumerate(zip(dosage.to_delayed().ravel(), bounds))]
-    item = dask.delayed(getitem, pure=True)
-    width = projection.n_probes * projection.n_patterns
-    totals = da.concatenate([da.from_delayed(item(out, "totals"), (1, partition.size, dosage.shape[1], width),
-                                             np.float32) for out in outputs])
-    gathered = dask.delayed(_gather, pure=True, nout=4)(
-        *([item(out, name) for out in outputs] for name in ("products", "squares", "table", "rows")))
+    merged = db.from_delayed(outputs).reduction(_only, _merge_chunks, split_every=plan.split_every)
     with dask_progress("moments pass", enabled=progress):
-        total, (products, squares, table, rows) = compute(sum_partials(totals, plan.split_every, np.float32)[0],
-                                                          gathered, plan=plan)
+        (result,) = compute(merged, plan=plan)
+    return MomentsPassResult(np.concatenate(result["table"]), result["rows"], np.concatenate(result["products"]),
+                             np.concatenate(result["squares"]), result["totals"])
+
+
+def _only(partition: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    (chunk,) = partition
+    return chunk
+
+
+def _merge_chunks(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Consecutive chunks' results as one, in their order: ``totals`` added in a new float32 buffer,
+    the per-marker lists joined. One node of the pass's tree, which consumes each chunk's result
+    as it comes, so that no chunk's n-row totals wait for the end of the pass."""
+    results = list(results)  # an iterator at the tree's last step
+    totals = results[0]["totals"].copy()
+    for other in results[1:]:
+        totals += other["totals"]
+    return {"totals": totals, **{name: [part for r in results for part in r[name]]
+                                 for name in ("table", "rows", "products", "squares")}}
     return MomentsPassResult(table, rows, products, squares, total)
 
 
