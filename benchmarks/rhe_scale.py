@@ -122,8 +122,8 @@ def main() -> None:
     limit = json.loads(subprocess.run([sys.executable, "-c", LIMIT, str(store)], check=True, capture_output=True,
                                       text=True).stdout)
     one_pass = limit["decode"] + limit["gemm"]
-    print(f"one-pass limit: decompress every chunk {limit['decode']:.1f} s + GEMMs with 10 vectors over all markers, both ways, "
-          f"{limit['gemm']:.1f} s = {one_pass:.1f} s")
+    print(f"one-pass limit: decompress every chunk {limit['decode']:.1f} s + GEMMs with 10 vectors over all "
+          f"markers, both ways, {limit['gemm']:.1f} s = {one_pass:.1f} s")
     subprocess.run([sys.executable, "-c", f"import zarr; g = zarr.open_group({str(store)!r}, mode='r+'); "
                     "'rhe' in g and g.__delitem__('rhe')"], check=True)  # a cold start: no cached PCs
     base = [DASK_H2, "--quiet", "fit", str(store), "--method", "rhe", "--pcs", "10", "--random-vectors", "10",
