@@ -280,7 +280,6 @@ def _merge_chunks(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         totals += other["totals"]
     return {"totals": totals, **{name: [part for r in results for part in r[name]]
                                  for name in ("table", "rows", "products", "squares")}}
-    return MomentsPassResult(table, rows, products, squares, total)
 
 
 @single_threaded_blas

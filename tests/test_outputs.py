@@ -66,7 +66,7 @@ def dask_h2(*args: object, setup: str = "", after: str = "true",
 def listing(folder: Path, record: Path) -> str:
     """Shell commands that record the names under ``folder`` (recursively) and whether any store
     there is complete, into ``record`` (outside the mounts)."""
-    check = f"import sys; from dask_h2.store import is_complete; print(any(map(is_complete, sys.argv[1:])))"
+    check = "import sys; from dask_h2.store import is_complete; print(any(map(is_complete, sys.argv[1:])))"
     return f"(cd {folder} && find . | sort; {sys.executable} -c '{check}' {folder}/*.zarr) > {record}"
 
 
