@@ -237,11 +237,12 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
 
 @contextlib.contextmanager
 def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Array]:
-    """A float32 array (pieces, K, n, B·P), one uncompressed chunk a piece, in ``STORE/rhe_scratch``
+    """A float32 array (pieces, K, n, B·P), one uncompressed chunk a piece (written without Zarr's
+    check for an all-zero chunk, which costs as much as the write), in ``STORE/rhe_scratch``
     (in a local temporary folder when the store cannot be written), removed on the way out."""
     def create(group: zarr.Group) -> zarr.Array:
         return group.create_array(SCRATCH, shape=shape, chunks=(1, *shape[1:]), dtype="float32", compressors=None,
-                                  fill_value=0.0, overwrite=True)
+                                  fill_value=0.0, overwrite=True, config={"write_empty_chunks": True})
 
     temporary = None
     try:

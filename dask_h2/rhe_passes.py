@@ -88,8 +88,24 @@ class Projection:
         out = np.empty((sums.shape[0], projected.shape[0], self.n_patterns))
         for p in range(self.n_patterns):
             columns = self.columns(p)
-            left = sums[:, :, columns].reshape(sums.shape[0], -1).astype(np.float64)
+            left = np.asarray(sums[:, :, columns], dtype=np.float64).reshape(sums.shape[0], -1)
             out[:, :, p] = left @ projected[:, :, columns].reshape(projected.shape[0], -1).T
+        return out
+
+    def self_products(self, sums: np.ndarray) -> np.ndarray:
+        """⟨H_k, P_p H_l⟩ (K, K, P) for H (K, n, B·P), as ⟨H_k, D_p H_l⟩ − ⟨Q_pᵀH_k, Q_pᵀH_l⟩ (D_p:
+        the pattern's samples): the same as :meth:`inner_products` with :meth:`projected`, without
+        projecting H (the K × B·P columns of n rows) in float64."""
+        size = sums.shape[0]
+        out = np.empty((size, size, self.n_patterns))
+        for p in range(self.n_patterns):
+            mask = self.masks[:, p]
+            rows = sums[:, :, self.columns(p)] if mask.all() else sums[:, mask][:, :, self.columns(p)]
+            values = np.asarray(rows, dtype=np.float64)  # (K, r, B)
+            basis = self.bases[p][mask]  # (r, c)
+            coefficients = np.stack([basis.T @ values[k] for k in range(size)]).reshape(size, -1)  # Q_pᵀH_k
+            flat = values.reshape(size, -1)
+            out[:, :, p] = flat @ flat.T - coefficients @ coefficients.T
         return out
 
 
@@ -200,11 +216,11 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
                                                 membership.shape[0])
     probes = np.ascontiguousarray(products[:, : projection.n_probes * projection.n_patterns])
     totals = np.zeros((partition.size, dosage.shape[1], probes.shape[1]), dtype=np.float32)
+    sums = np.empty_like(totals)  # one buffer for every block of the chunk
     for j, span, parts in rows.blocks():
-        sums = np.zeros_like(totals)
+        sums.fill(0.0)
         groups = [slice(span.start + p.start, span.start + p.stop) for _, p in parts]
-        for (k, _), part in zip(parts, right_products(block, centre, inverse_scale, probes, groups)):
-            sums[k] = part
+        right_products(block, centre, inverse_scale, probes, groups, outputs=[sums[k] for k, _ in parts])
         totals += sums
         scratch[pieces[j]] = sums
     return [{"table": [table], "rows": [rows], "products": [products], "squares": [class_squares @ membership],
@@ -285,9 +301,10 @@ def _merge_chunks(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
 @single_threaded_blas
 def _block_products(scratch: zarr.Array, pieces: list[int], projection: Projection,
                     projected: np.ndarray) -> np.ndarray:
-    sums = np.sum([scratch[piece] for piece in pieces], axis=0)
-    return np.stack([projection.inner_products(sums, projection.projected(sums)),
-                     projection.inner_products(sums, projected)])
+    sums = scratch[pieces[0]].astype(np.float64)
+    for piece in pieces[1:]:
+        sums += scratch[piece]
+    return np.stack([projection.self_products(sums), projection.inner_products(sums, projected)])
 
 
 def block_pass(scratch: zarr.Array, pieces: list[list[int]], projection: Projection, projected: np.ndarray,

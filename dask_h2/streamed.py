@@ -67,16 +67,16 @@ def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndar
 
 
 def right_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, left: np.ndarray,
-                   groups: Sequence[slice], tile: int = SAMPLE_TILE) -> list[np.ndarray]:
+                   groups: Sequence[slice], tile: int = SAMPLE_TILE,
+                   outputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Σ_{m∈g} w_m L[m] (n, v) float32 for each contiguous row range g of ``groups``, with
-    ``left`` L (m, v) and W (m, n) the standardized chunk."""
+    ``left`` L (m, v) and W (m, n) the standardized chunk; added into ``outputs`` (one (n, v)
+    float32 C-ordered array per group) when given, else into new zeros."""
     n, v = dosage.shape[1], left.shape[1]
-    outputs = []
+    outputs = [np.zeros((n, v), dtype=np.float32) for _ in groups] if outputs is None else outputs
     buffer = np.empty(min(tile, n) * v, dtype=np.float32)
-    for rows in groups:
-        out = np.zeros((n, v), dtype=np.float32)
+    for rows, out in zip(groups, outputs):
         for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile):
             piece = buffer[: (stop - start) * v].reshape(v, stop - start).T  # (t, v) Fortran-ordered
             out[start:stop] += sgemm(1.0, z.T, left[block].T, c=piece, trans_b=1, overwrite_c=1)
-        outputs.append(out)
-    return outputs
+    return list(outputs)
