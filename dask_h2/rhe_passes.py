@@ -2,7 +2,8 @@
 
 Every pass reads each chunk of ``call_dosage`` (all samples of the analysis) once,
 standardizes it tile by tile (:mod:`dask_h2.streamed`) and multiplies it with thin
-matrices; its outputs are per-marker rows (gathered) and n-row sums (added in a tree).
+matrices; its outputs, per-marker rows and n-row sums, meet in one tree reduction, which
+consumes each chunk's result as soon as it is ready.
 No task holds an n × n or n × M array.
 
 - :func:`sketch_pass`: the sketch Y = Σ_m w_m w_mᵀ Ω (n, q) of K for the PCs
