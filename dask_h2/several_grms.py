@@ -20,9 +20,10 @@ from distributed import Client
 from .api import build_kinship_group, complete_group, grm_selection, reusable_group
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose, warn_if_not_psd
-from .errors import InputError
+from .errors import InputError, output_errors
 from .gcta import GCTAGRM, read_grm, write_grm
 from .id_table import align_to_samples
+from .outputs import atomic_outputs
 from .partition import Partition, parse_partition
 from .problem import SeveralGRMProblem
 from .selection import GRMSettings
@@ -174,5 +175,6 @@ def export_partition_gcta(store: str | Path, prefix: str | Path, partition: str 
         written += write_grm(part_prefix, result.kinships[k], sample_id, int(markers))
         listed.append(str(part_prefix))
     mgrm = Path(f"{prefix}.mgrm")
-    mgrm.write_text("".join(f"{line}\n" for line in listed))
+    with output_errors(str(mgrm), "writing GCTA's list of GRMs"), atomic_outputs(mgrm) as (partial,):
+        partial.write_text("".join(f"{line}\n" for line in listed))
     return [*written, mgrm]
