@@ -14,6 +14,7 @@ new processes therefore begin after twice the measured time of that start-up.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -157,7 +158,8 @@ def interrupt_at_random(launch: Callable[[], Run], output: Path, signum: int, rn
             time.sleep(0.002)
     time.sleep(rng.uniform(0.0, phases[1]) if from_output else rng.uniform(phases[2], max(phases[2], phases[0])))
     if run.poll() is None:
-        os.kill(run.pid, signum)
+        with contextlib.suppress(ProcessLookupError):  # it ended (and was reaped) since the poll
+            os.kill(run.pid, signum)
     code, err = run.finish()
     return None if code == 0 else (code, err)
 
