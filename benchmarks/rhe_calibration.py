@@ -1,18 +1,22 @@
 """Statistical behaviour of the moments estimator, simulated, beside exact REML on the same data sets.
 
 Usage: python benchmarks/rhe_calibration.py [--replicates 100] [--samples 5000] [--markers 20000]
-       [--workdir /tmp/dask-h2-rhe-calibration] [--pcs 10]
+       [--workdir /tmp/dask-h2-rhe-calibration] [--pcs 10] [--blocks 100,1000,half] [--no-reml]
+       [--causal N]
 
 Each replicate simulates a fresh data set (`dask_h2.simulate`: 3 subpopulations, F_ST 0.05,
-1 % missing calls, causal markers as GCTA's --simu-qt) with three traits of true h² = 0.1,
-0.3 and 0.6, then fits every trait by randomized Haseman–Elston (B = 10 probes, 100
-jackknife blocks, its own probe seed per replicate) and by exact REML (GRM, eigendecomposition),
-both with 10 PCs as fixed effects. Results are appended to ``WORKDIR/results.jsonl`` as each
-replicate finishes, so an interrupted run resumes where it stopped.
+1 % missing calls, causal markers as GCTA's --simu-qt: ``--causal`` of them, default a quarter;
+0 = every marker, the model's own assumption) with three traits of true h² = 0.1,
+0.3 and 0.6, then fits every trait by randomized Haseman–Elston (B = 10 probes, its own probe
+seed per replicate) once for each number of jackknife blocks in ``--blocks`` (``half``: M/2
+blocks of two markers), and by exact REML (GRM, eigendecomposition) unless ``--no-reml``, all with
+10 PCs as fixed effects. Results are appended to ``WORKDIR/results_*.jsonl`` as each replicate
+finishes, so an interrupted run resumes where it stopped.
 
 Prints, per true h²: the mean ĥ² (RHE) with its Monte-Carlo SE and its distance to the truth in
 MC SEs, the empirical SD of ĥ², the mean jackknife SE and their ratio, and the same-data-set
-ratio SD(RHE) / SD(REML).
+ratio SD(RHE) / SD(REML); then, for each number of blocks, SE / SD of every reported quantity
+(h², σ²g, σ²e, Vp).
 """
 from __future__ import annotations
 
@@ -31,35 +35,64 @@ from dask_h2.simulate import SimulationDesign
 TRUTH = (0.1, 0.3, 0.6)
 
 
+QUANTITIES = ("h2", "sigma_g2", "sigma_e2", "vp")
+
+
+def block_counts(spec: str, n_markers: int) -> list[int]:
+    """The numbers of jackknife blocks of ``--blocks`` (``half`` = M/2)."""
+    return [n_markers // 2 if item == "half" else int(item) for item in spec.split(",")]
+
+
 def replicate(index: int, args: argparse.Namespace) -> dict:
     store = args.workdir / f"replicate{index}.zarr"
-    design = SimulationDesign(args.samples, args.markers, TRUTH, seed=10_000 + index)
+    design = SimulationDesign(args.samples, args.markers, TRUTH, seed=10_000 + index,
+                              n_causal=args.markers if args.causal == 0 else args.causal)
     api.simulate_to(store, design, overwrite=True, progress=False)
-    start = time.perf_counter()
-    moments = fit_rhe(store, rhe=RHESettings(seed=index + 1), pcs=args.pcs, progress=False)
-    rhe_wall = time.perf_counter() - start
-    start = time.perf_counter()
-    reml = api.fit(store, "REML", pcs=args.pcs, progress=False)
-    reml_wall = time.perf_counter() - start
+    row = {"replicate": index}
+    for blocks in block_counts(args.blocks, args.markers):
+        start = time.perf_counter()
+        moments = fit_rhe(store, rhe=RHESettings(seed=index + 1, n_blocks=blocks), pcs=args.pcs, progress=False)
+        row[f"rhe_wall_{blocks}"] = time.perf_counter() - start
+        for name in QUANTITIES:
+            row[f"{name}_{blocks}"] = [getattr(t, name) for t in moments.traits]
+            row[f"{name}_se_{blocks}"] = [getattr(t, f"{name}_se") for t in moments.traits]
+    if args.reml:
+        start = time.perf_counter()
+        reml = api.fit(store, "REML", pcs=args.pcs, progress=False)
+        row["reml_wall"] = time.perf_counter() - start
+        row["reml_h2"], row["reml_se"] = [t.h2 for t in reml.traits], [t.h2_se for t in reml.traits]
     shutil.rmtree(store)
-    return {"replicate": index, "rhe_h2": [t.h2 for t in moments.traits], "rhe_se": [t.h2_se for t in moments.traits],
-            "reml_h2": [t.h2 for t in reml.traits], "reml_se": [t.h2_se for t in reml.traits],
-            "rhe_wall": rhe_wall, "reml_wall": reml_wall}
+    return row
 
 
-def summary(rows: list[dict]) -> str:
-    rhe, se = np.array([r["rhe_h2"] for r in rows]), np.array([r["rhe_se"] for r in rows])
-    reml = np.array([r["reml_h2"] for r in rows])
-    lines = [f"{len(rows)} replicates; RHE {np.median([r['rhe_wall'] for r in rows]):.1f} s and REML (GRM + eigh + fit) "
-             f"{np.median([r['reml_wall'] for r in rows]):.1f} s per data set (median)",
+def summary(rows: list[dict], args: argparse.Namespace) -> str:
+    counts = block_counts(args.blocks, args.markers)
+    first = counts[0]
+    rhe, se = np.array([r[f"h2_{first}"] for r in rows]), np.array([r[f"h2_se_{first}"] for r in rows])
+    reml = np.array([r["reml_h2"] for r in rows]) if args.reml else None
+    timing = f"RHE ({first} blocks) {np.median([r[f'rhe_wall_{first}'] for r in rows]):.1f} s"
+    if args.reml:
+        timing += f" and REML (GRM + eigh + fit) {np.median([r['reml_wall'] for r in rows]):.1f} s"
+    lines = [f"{len(rows)} replicates; {timing} per data set (median)",
              f"{'true h2':>8}{'mean RHE':>10}{'MC SE':>8}{'|bias|/MCSE':>12}{'SD RHE':>9}{'mean SE':>9}{'SE/SD':>7}"
-             f"{'mean REML':>10}{'SD REML':>9}{'SD RHE/REML':>12}"]
+             + (f"{'mean REML':>10}{'SD REML':>9}{'SD RHE/REML':>12}" if args.reml else "")]
     for j, truth in enumerate(TRUTH):
-        sd, sd_reml = rhe[:, j].std(ddof=1), reml[:, j].std(ddof=1)
+        sd = rhe[:, j].std(ddof=1)
         mc = sd / np.sqrt(len(rows))
-        lines.append(f"{truth:>8.2f}{rhe[:, j].mean():>10.4f}{mc:>8.4f}{abs(rhe[:, j].mean() - truth) / mc:>12.2f}"
-                     f"{sd:>9.4f}{se[:, j].mean():>9.4f}{se[:, j].mean() / sd:>7.3f}{reml[:, j].mean():>10.4f}"
-                     f"{sd_reml:>9.4f}{sd / sd_reml:>12.3f}")
+        line = (f"{truth:>8.2f}{rhe[:, j].mean():>10.4f}{mc:>8.4f}{abs(rhe[:, j].mean() - truth) / mc:>12.2f}"
+                f"{sd:>9.4f}{se[:, j].mean():>9.4f}{se[:, j].mean() / sd:>7.3f}")
+        if reml is not None:
+            sd_reml = reml[:, j].std(ddof=1)
+            line += f"{reml[:, j].mean():>10.4f}{sd_reml:>9.4f}{sd / sd_reml:>12.3f}"
+        lines.append(line)
+    lines.append("SE / SD (mean jackknife SE over the empirical SD) by blocks, quantity and true h2:")
+    lines.append(f"{'blocks':>8}{'quantity':>10}" + "".join(f"{f'h2 = {t}':>12}" for t in TRUTH))
+    for blocks in counts:
+        for name in QUANTITIES:
+            values = np.array([r[f"{name}_{blocks}"] for r in rows])
+            ses = np.array([r[f"{name}_se_{blocks}"] for r in rows])
+            ratios = ses.mean(axis=0) / values.std(axis=0, ddof=1)
+            lines.append(f"{blocks:>8}{name:>10}" + "".join(f"{ratio:>12.3f}" for ratio in ratios))
     return "\n".join(lines)
 
 
@@ -69,10 +102,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--markers", type=int, default=20000)
     parser.add_argument("--pcs", type=int, default=10)
+    parser.add_argument("--blocks", default="100", help="jackknife blocks, comma-separated; 'half' = M/2")
+    parser.add_argument("--no-reml", dest="reml", action="store_false", help="the moments path only")
+    parser.add_argument("--causal", type=int, help="causal markers (default a quarter, as the simulator; 0 = all)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dask-h2-rhe-calibration"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = args.workdir / f"results_{args.samples}x{args.markers}_pcs{args.pcs}.jsonl"
+    results = args.workdir / (f"results_{args.samples}x{args.markers}_pcs{args.pcs}_blocks{args.blocks}"
+                              f"{'' if args.reml else '_noreml'}{'' if args.causal is None else f'_causal{args.causal}'}"
+                              ".jsonl")
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {r["replicate"] for r in rows}
     for index in range(args.replicates):
@@ -83,8 +121,8 @@ def main() -> None:
             stream.write(json.dumps(row) + "\n")
         rows.append(row)
         if len(rows) % 10 == 0:
-            print(summary(rows), flush=True)
-    print(summary([r for r in rows if r["replicate"] < args.replicates]))
+            print(summary(rows, args), flush=True)
+    print(summary([r for r in rows if r["replicate"] < args.replicates], args))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,16 @@ so the streamed statistics are, per marker m (of component k, block j): its squa
 products r_m = (w_mᵀ P y)² and its trace share s_m = ‖w_m‖² − ‖Qᵀw_m‖² (Q an orthonormal
 basis of C); and per block the cross products ⟨H_jk, PH_l⟩, whose sum over j is ⟨H_k, PH_l⟩,
 and the local products ⟨H_jk, PH_jl⟩.
+
+The jackknife replicates hold y fixed, so they see every source of variance but the trait's
+overall scale: deleting markers changes yᵀP K_k P y, never yᵀP y, so that σ̂ scaled by any
+factor common to all its components (what a larger or smaller yᵀP y does) varies across
+replicates by nothing. The SEs add that scale's variance: under the model
+Var(yᵀP y) = 2 tr(P V P V) = 2 σᵀ A σ with A the normal equations' matrix (its entries are the
+traces tr(P K_k P K_l), tr(P K_k) and n − c), and y ↦ a·y scales σ by a², so the relative
+variance v = 2 σᵀAσ / (yᵀP y)² adds v σ σᵀ to the jackknife's covariance of σ. The h² are
+ratios of σ and do not change with the scale; Vp, almost exactly yᵀP y / (n − c), gets nearly
+all of its variance from it.
 """
 from __future__ import annotations
 
@@ -133,7 +143,9 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     empty = np.flatnonzero(totals[0] == 0)
     if empty.size:
         raise ValueError(f"component {int(empty[0])} has no markers")
-    sigma2 = moment_system(*totals, **common).solve()
+    system = moment_system(*totals, **common)
+    sigma2 = system.solve()
+    scale = scale_variance(system, sigma2, stats.yy)
     leave_out = []
     for j in np.flatnonzero(counts.sum(axis=1) > 0):  # a block whose markers all failed QC changes nothing
         left = [totals[0] - counts[j], totals[1] - residual[j], totals[2] - trace[j],
@@ -142,11 +154,28 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
             raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
         leave_out.append(moment_system(*left, **common).solve())
     replicates = np.array(leave_out)  # (J, K + 1)
-    derived, derived_se = heritabilities(sigma2), jackknife_se(np.array([heritabilities(r) for r in replicates]))
+    derived = heritabilities(sigma2)
     total, sigma_g2, vp = size, size + 1, size + 2
-    return MomentEstimates(sigma2, jackknife_se(replicates), derived[:size], derived_se[:size], float(derived[total]),
+    scaled = np.zeros(derived.shape[0], dtype=bool)
+    scaled[[sigma_g2, vp]] = True  # variances scale with y²; the h² do not
+    sigma2_se = with_scale(jackknife_se(replicates), sigma2, scale)
+    derived_se = with_scale(jackknife_se(np.array([heritabilities(r) for r in replicates])), derived * scaled, scale)
+    return MomentEstimates(sigma2, sigma2_se, derived[:size], derived_se[:size], float(derived[total]),
                            float(derived_se[total]), float(derived[sigma_g2]), float(derived_se[sigma_g2]),
                            float(derived[vp]), float(derived_se[vp]), totals[0].astype(np.int64), len(leave_out))
+
+
+def scale_variance(system: MomentSystem, sigma2: np.ndarray, yy: float) -> float:
+    """v = Var(yᵀP y) / (yᵀP y)² = 2 σᵀAσ / (yᵀP y)² under the fitted model (module docstring), for the
+    normal equations' matrix A (K + 1, K + 1), σ (K + 1,) and ``yy`` = yᵀP y; 0 when yᵀP y is 0."""
+    spread = 2.0 * float(sigma2 @ system.lhs @ sigma2)
+    return max(spread, 0.0) / yy**2 if yy > 0 else 0.0
+
+
+def with_scale(jackknife: np.ndarray, values: np.ndarray, scale: float) -> np.ndarray:
+    """SEs (q,) from the ``jackknife`` SEs (q,) and the variance ``scale`` · value² of the trait's scale for
+    quantities of degree one in y² (``values`` (q,), 0 for the scale-free ones)."""
+    return np.sqrt(jackknife**2 + scale * values**2)
 
 
 def jackknife_se(replicates: np.ndarray) -> np.ndarray:
@@ -155,12 +184,18 @@ def jackknife_se(replicates: np.ndarray) -> np.ndarray:
     return np.sqrt((n - 1) / n * np.sum((replicates - replicates.mean(axis=0)) ** 2, axis=0))
 
 
+MIN_BLOCKS = 20  # the jackknife's variance has J − 1 degrees of freedom: below 20 its SE is off by 16 % or more
+
+
 def jackknife_blocks(n_markers: int, n_blocks: int) -> np.ndarray:
-    """Block of each of ``n_markers`` markers in order (m,): RHE-mc's rule, blocks of ⌊m/J⌋
-    markers with the remainder in the last; J is capped at m."""
-    n_blocks = max(1, min(n_blocks, n_markers))
-    step = n_markers // n_blocks
-    return np.minimum(np.arange(n_markers) // step, n_blocks - 1)
+    """Block (m,) of each of ``n_markers`` markers in order: ``n_blocks`` J blocks of consecutive markers,
+    of ⌊m/J⌋ or ⌈m/J⌉ markers each (marker i is in block ⌊i·J/m⌋). Raises ValueError unless
+    ``MIN_BLOCKS`` ≤ J ≤ m."""
+    if n_blocks < MIN_BLOCKS:
+        raise ValueError(f"{n_blocks} jackknife blocks: at least {MIN_BLOCKS} are needed for a usable SE")
+    if n_blocks > n_markers:
+        raise ValueError(f"{n_blocks} jackknife blocks: more than the {n_markers} markers selected")
+    return np.arange(n_markers, dtype=np.int64) * n_blocks // n_markers
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ MEMORY_LIMIT = 2_000_000
 BLAS_THREADS = plan_grm(N_SAMPLES, N_MARKERS).blas_threads
 TIMEOUT = 120  # seconds for any one computation on the cluster
 KILL_PLAN = ComputePlan(STORE_CHUNK, 2, 1, BLAS_THREADS)
-MOMENTS = RHESettings(n_blocks=10, seed=5, partition="maf:0,0.2,0.5")
+MOMENTS = RHESettings(n_blocks=20, seed=5, partition="maf:0,0.2,0.5")
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")
 
