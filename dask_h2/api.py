@@ -20,6 +20,7 @@ from .convert.rdata_writer import RMatrix, write_rdata
 from .convert.source import GenotypeSource, marker_blocks, write_store
 from .convert.spool import spool_directory
 from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
+from .convert.phenotype_file import read_phenotypes
 from .convert.rdata_format import NA_INTEGER
 from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose
@@ -28,8 +29,8 @@ from .fit import dense_subset_eigen
 from .gcta import read_grm, write_grm
 from .cluster import using
 from .grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
-from .options import check, memory_size, positive_int
-from .id_table import align_to_samples, check_unique
+from .options import check, memory_size, one_of, positive_int
+from .id_table import check_unique
 from .partition import Partition
 from .problem import FitProblem
 from .progress import dask_progress, progress_bar
@@ -40,7 +41,7 @@ from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .simulate import SimulationDesign, simulate
 from .tiled import tiled_kinship
 from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
-                    read_strings, refuse_complete)
+                    read_strings, read_traits, refuse_complete, store_lock)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
 CONVERSION_KEY = "conversion_key"  # in the store's attributes: the inputs and options that made it
@@ -187,16 +188,17 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """
     root, samples, variants, key = grm_selection(store, settings)
-    cached = reusable_group(root, GRM_GROUP, key, recompute)
-    if cached is not None:
-        log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
-        return _grm_result(cached)
-    group, k = build_kinship_group(store, GRM_GROUP, key, settings, samples, variants, memory_limit, tile, client,
-                                   progress)
-    eigen = eigendecompose(k.matrix, overwrite=True)
-    complete_group(store, group, {"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
-                                  "marker_counts": k.marker_counts}, eigen)
-    return _grm_result(group, eigen)
+    with store_lock(store, GRM_GROUP):
+        cached = reusable_group(open_store(store), GRM_GROUP, key, recompute)
+        if cached is not None:
+            log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
+            return _grm_result(cached)
+        group, k = build_kinship_group(store, GRM_GROUP, key, settings, samples, variants, memory_limit, tile,
+                                       client, progress)
+        eigen = eigendecompose(k.matrix, overwrite=True)
+        complete_group(store, group, {"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
+                                      "marker_counts": k.marker_counts}, eigen)
+        return _grm_result(group, eigen)
 
 
 def grm_selection(store: str | Path, settings: GRMSettings) -> tuple[zarr.Group, np.ndarray, np.ndarray, dict]:
@@ -332,11 +334,10 @@ def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | 
          memory_limit: int | None = None) -> FitProblem:
     """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given,
     within ``memory_limit`` bytes), traits and covariates over the GRM's samples."""
+    traits, names = read_traits(open_store(store), store)
     result = grm(store, settings, memory_limit, progress=progress, client=client)
     root = open_store(store)
-    traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
-    if traits.shape[1] == 0:
-        raise InputError(f"{store}: the store has no phenotypes to fit")
+    traits = traits[result.sample_index]
     covariates = read_covariates(read_strings(root, "sample_id")[result.sample_index], covar, qcovar)
     extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
              "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
@@ -350,7 +351,7 @@ def load_gcta(prefix: str | Path, pheno: str | Path, covar: str | Path | None = 
     """The fit problem of a GCTA GRM (``PREFIX.grm.bin/.grm.N.bin/.grm.id``) with phenotypes
     from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved."""
     gcta_grm = read_grm(prefix)
-    traits, names = align_to_samples(pheno, gcta_grm.iid, prefix="pheno")
+    traits, names = read_phenotypes(pheno, gcta_grm.iid)
     covariates = read_covariates(gcta_grm.iid, covar, qcovar)
     n_markers = int(gcta_grm.n_markers.max()) if gcta_grm.n_markers is not None else 0
     K = gcta_grm.kinship
@@ -369,10 +370,7 @@ def export_gcta(store: str | Path, prefix: str | Path, settings: GRMSettings = G
 
 
 def _check_method(method: str) -> str:
-    method = method.upper()
-    if method not in ("REML", "ML", "RHE"):
-        raise InputError(f"--method {method}: expected reml, ml or rhe")
-    return method
+    return check("--method", one_of("REML", "ML", "RHE"), method)
 
 
 def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.ndarray], Eigen]:
@@ -385,6 +383,10 @@ def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.n
     def subset_eigen(index: np.ndarray) -> Eigen:
         index = np.asarray(index, dtype=np.int64)
         path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{hashlib.sha1(index.tobytes()).hexdigest()[:20]}"
+        with store_lock(store, path):
+            return _subset_eigen(index, path)
+
+    def _subset_eigen(index: np.ndarray, path: str) -> Eigen:
         cached = open_store(store).get(path)
         if cached is not None and cached.attrs.get("complete") and cached.attrs.get("grm_key") == grm_key \
                 and np.array_equal(cached["index"][:], index):

@@ -14,6 +14,7 @@ from . import api, cluster, several_grms
 from .aireml import MAX_ITER
 from .errors import InputError
 from .liability import prevalence_option
+from .moments import MIN_BLOCKS
 from .interrupts import report as report_interrupt, sigterm_interrupts
 from .options import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
                       positive_int, scheduler_address, writable_folder, writable_prefix)
@@ -95,8 +96,9 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--random-vectors", type=integer(2), default=10, metavar="B",
                        help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
     group.add_argument("--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
-    group.add_argument("--jackknife-blocks", type=integer(2), default=100, metavar="J",
-                       help="marker blocks of the jackknife SE (default 100, as RHE-mc)")
+    group.add_argument("--jackknife-blocks", type=integer(MIN_BLOCKS), default=100, metavar="J",
+                       help=f"marker blocks of the jackknife SE, of equal numbers of markers (default 100, as RHE-mc; "
+                            f"at least {MIN_BLOCKS}, at most the markers selected)")
     group.add_argument("--pc-passes", type=positive_int, default=2, metavar="Q",
                        help="sketch passes for the randomized PCs (default 2; the PCs are cached in the store)")
     group.add_argument("--pc-markers", type=non_negative_int, default=50_000, metavar="N",

@@ -3,7 +3,9 @@
 A computation runs on the cluster when a client is current (given to the API as
 ``client=``, made current with :func:`using`, or connected by :func:`connect` from
 ``--scheduler`` / ``DASK_SCHEDULER_ADDRESS``); otherwise on the local threaded
-scheduler with the plan's split of cores between Dask and BLAS threads. On a
+scheduler with the plan's split of cores between Dask and BLAS threads, in a thread pool of
+each computation's own that it waits for on the way out (an interrupt included), so that no
+task still writes after the computation has ended. On a
 cluster each worker process runs BLAS with the threads its nanny gives it
 (``OMP_NUM_THREADS`` = ``OPENBLAS_NUM_THREADS`` = 1 by distributed's default
 ``distributed.nanny.pre-spawn-environ``), so parallelism comes from worker threads
@@ -16,6 +18,7 @@ import sys
 from typing import Any, Iterator, Protocol
 
 import dask
+from dask.threaded import ContextAwareThreadPoolExecutor
 from distributed import Client, default_client
 from threadpoolctl import threadpool_limits
 
@@ -73,8 +76,11 @@ def compute(*collections: Any, plan: ThreadSplit) -> tuple:
     of :func:`dask_h2.progress.dask_progress`), else on local threads split as ``plan`` says."""
     client = active_client()
     if client is None:
+        # a pool of this computation's own, shut down on the way out: after an interrupt or an error the tasks
+        # already running finish (each a chunk) before the caller cleans up what they write to
         with threadpool_limits(limits=plan.blas_threads, user_api="blas"), \
-                dask.config.set(scheduler="threads", num_workers=plan.dask_threads):
+                ContextAwareThreadPoolExecutor(plan.dask_threads) as pool, \
+                dask.config.set(scheduler="threads", pool=pool):
             return dask.compute(*collections)
     futures = client.compute(list(collections))
     follow(futures)

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Iterator
 
 import dask.array as da
 import numpy as np
+import psutil
 import zarr
 from distributed import Client
 
@@ -38,7 +42,8 @@ from .covariates import read_covariates
 from .errors import InputError
 from .fit import check_full_rank, design_matrix, estimable, missingness_patterns, screen_traits
 from .grm import count_markers, marker_chunks
-from .moments import ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments, jackknife_blocks
+from .moments import (MIN_BLOCKS, ComponentFit, MomentEstimates, MomentsTraitFit, TraitStatistics, fit_moments,
+                      jackknife_blocks)
 from .partition import Partition, parse_partition
 from .report import FitReport
 from .planning import ComputePlan, moments_plan
@@ -46,10 +51,10 @@ from .rhe_passes import Projection, block_pass, block_pieces, chunk_bounds, mome
 from .selection import GRMSettings, cache_key, sample_mask, variant_mask
 from .sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
 from .standardize import USED
-from .store import open_store, read_strings
+from .store import is_url, open_store, read_strings, read_traits, store_lock
 
 RHE_GROUP = "rhe"  # in the store: the PCs of the moments path, with their key
-SCRATCH = "rhe_scratch"  # in the store while a moments fit runs: the jackknife blocks' sums
+SCRATCH = "rhe_scratch"  # in the store: each running moments fit's jackknife blocks' sums, one array a run
 PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever --seed the probes use
 log = logging.getLogger("dask_h2")
 
@@ -70,8 +75,8 @@ class RHESettings:
     def __post_init__(self) -> None:
         if self.n_probes < 2:
             raise InputError(f"--random-vectors {self.n_probes}: needs at least 2 probe vectors")
-        if self.n_blocks < 2:
-            raise InputError(f"--jackknife-blocks {self.n_blocks}: needs at least 2 blocks")
+        if self.n_blocks < MIN_BLOCKS:
+            raise InputError(f"--jackknife-blocks {self.n_blocks}: needs at least {MIN_BLOCKS} blocks")
         if self.pc_passes < 1:
             raise InputError(f"--pc-passes {self.pc_passes}: needs at least 1 pass")
         if self.pc_markers < 0:
@@ -100,9 +105,8 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
     samples, variants = sample_mask(sample_id, settings), variant_mask(variant_id, settings)
     partition = parse_partition(rhe.partition, variant_id)
-    traits, names = root["traits"][:][samples], read_strings(root, "trait_name")
-    if traits.shape[1] == 0:
-        raise InputError(f"{store}: the store has no phenotypes to fit")
+    traits, names = read_traits(root, store)
+    traits = traits[samples]
     n = int(samples.sum())
     if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
         raise InputError(f"--pcs {pcs}: must be between 0 and {n - 3} for {n} samples")
@@ -111,7 +115,10 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
     n_fixed = 1 + pcs + covariates.values.shape[1]
     probe_columns = rhe.n_probes * n_patterns
     block = np.full(variants.size, -1)
-    block[variants] = jackknife_blocks(int(variants.sum()), rhe.n_blocks)
+    try:
+        block[variants] = jackknife_blocks(int(variants.sum()), rhe.n_blocks)
+    except ValueError as exc:
+        raise InputError(f"--jackknife-blocks {rhe.n_blocks}: {exc}") from None
     with using(client):
         try:
             plan = moments_plan(n, root["call_dosage"].shape[0],
@@ -121,7 +128,7 @@ def fit_rhe(store: str | Path, settings: GRMSettings = GRMSettings(), rhe: RHESe
         except ValueError as exc:
             raise InputError(f"--memory-limit: {exc}") from None
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
-        components = _principal_components(store, root, dosage, variants, settings, samples, pcs, rhe, plan, progress)
+        components = _principal_components(store, dosage, variants, settings, samples, pcs, rhe, plan, progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
         kept, refused = screen_traits(traits, names, X)  # constant, infinite, too few samples: not estimable
         kept = estimable([*refused, *kept])[0]
@@ -148,7 +155,7 @@ def _pc_chunks(n_chunks: int, chunk_markers: int, pc_markers: int) -> list[int]:
     return sorted({int(i * n_chunks // wanted) for i in range(wanted)})
 
 
-def _principal_components(store: str | Path, root: zarr.Group, dosage: da.Array, variants: np.ndarray,
+def _principal_components(store: str | Path, dosage: da.Array, variants: np.ndarray,
                           settings: GRMSettings, samples: np.ndarray, pcs: int, rhe: RHESettings, plan: ComputePlan,
                           progress: bool) -> PrincipalComponents:
     """The top PCs of the analysis, from the store's cache or computed by sketch passes (and cached)."""
@@ -157,10 +164,21 @@ def _principal_components(store: str | Path, root: zarr.Group, dosage: da.Array,
         return PrincipalComponents(np.zeros((n, 0)), np.zeros(0), 0, 0)
     key = {**cache_key(settings, samples, variants), "pcs": pcs, "pc_passes": rhe.pc_passes,
            "pc_markers": rhe.pc_markers, "pc_seed": PC_SEED}
-    cached = root.get(RHE_GROUP)
-    if cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
-        log.info(f"reusing the PCs in {store}/{RHE_GROUP}")
-        return PrincipalComponents(cached["pcs"][:], cached["pc_eigenvalues"][:], int(cached.attrs["n_markers"]), 0)
+    with store_lock(store, RHE_GROUP):
+        cached = open_store(store).get(RHE_GROUP)
+        if cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
+            log.info(f"reusing the PCs in {store}/{RHE_GROUP}")
+            return PrincipalComponents(cached["pcs"][:], cached["pc_eigenvalues"][:], int(cached.attrs["n_markers"]),
+                                       0)
+        components = _sketch_components(dosage, variants, settings, pcs, rhe, plan, progress)
+        _cache(store, key, components)
+        return components
+
+
+def _sketch_components(dosage: da.Array, variants: np.ndarray, settings: GRMSettings, pcs: int, rhe: RHESettings,
+                       plan: ComputePlan, progress: bool) -> PrincipalComponents:
+    """The top ``pcs`` PCs of K by ``rhe.pc_passes`` sketch passes over about ``rhe.pc_markers`` markers."""
+    n = dosage.shape[1]
     chunks = _pc_chunks(dosage.numblocks[0], plan.chunk_markers, rhe.pc_markers)
     bounds = chunk_bounds(dosage.chunks[0])
     subset = da.concatenate([dosage.blocks[t] for t in chunks])
@@ -171,10 +189,7 @@ def _principal_components(store: str | Path, root: zarr.Group, dosage: da.Array,
         omega = omega if sketch is None else orthonormal(sketch)
         sketch = sketch_pass(subset, selected, settings.scale, settings.qc, plan, omega, progress)
     values, vectors = nystrom_eigen(omega, sketch, pcs)
-    components = PrincipalComponents(vectors, values / max(int(selected.sum()), 1), int(selected.sum()),
-                                     rhe.pc_passes)
-    _cache(store, key, components)
-    return components
+    return PrincipalComponents(vectors, values / max(int(selected.sum()), 1), int(selected.sum()), rhe.pc_passes)
 
 
 def _cache(store: str | Path, key: dict, components: PrincipalComponents) -> None:
@@ -238,29 +253,52 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
 @contextlib.contextmanager
 def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Array]:
     """A float32 array (pieces, K, n, B·P), one uncompressed chunk a piece (written without Zarr's
-    check for an all-zero chunk, which costs as much as the write), in ``STORE/rhe_scratch``
-    (in a local temporary folder when the store cannot be written), removed on the way out."""
-    def create(group: zarr.Group) -> zarr.Array:
-        return group.create_array(SCRATCH, shape=shape, chunks=(1, *shape[1:]), dtype="float32", compressors=None,
-                                  fill_value=0.0, overwrite=True, config={"write_empty_chunks": True})
+    check for an all-zero chunk, which costs as much as the write), removed on the way out.
 
+    Each run has its own, ``STORE/rhe_scratch/<host>-<pid>-<random>``, so that runs on the same
+    store at once do not share one (in a local temporary folder when the store cannot be written);
+    a run first removes the scratch that runs of this machine which no longer exist left behind
+    (killed, or interrupted while a task was still writing)."""
     temporary = None
     try:
-        group = zarr.open_group(str(store), mode="r+")
-        array = create(group)
+        with store_lock(store, SCRATCH):
+            group = zarr.open_group(str(store), mode="r+").require_group(SCRATCH)
+            _remove_abandoned_scratch(store)
+            array = _create_scratch(group, shape)
     except OSError as exc:
         temporary = tempfile.mkdtemp(prefix="dask-h2-scratch-")
         log.warning(f"{store} cannot be written ({exc.strerror or exc}); the jackknife's scratch goes to {temporary}, "
                     "which every Dask worker must see")
         group = zarr.open_group(temporary, mode="w")
-        array = create(group)
+        array = _create_scratch(group, shape)
     try:
         yield array
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
-        elif SCRATCH in group:
-            del group[SCRATCH]
+        else:
+            del group[array.basename]
+            with store_lock(store, SCRATCH):  # the last run out leaves the store as it found it
+                if not list(group.keys()):
+                    del zarr.open_group(str(store), mode="r+")[SCRATCH]
+
+
+def _create_scratch(group: zarr.Group, shape: tuple[int, ...]) -> zarr.Array:
+    name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return group.create_array(name, shape=shape, chunks=(1, *shape[1:]), dtype="float32", compressors=None,
+                              fill_value=0.0, config={"write_empty_chunks": True})
+
+
+def _remove_abandoned_scratch(store: str | Path) -> None:
+    """Remove the folders under ``STORE/rhe_scratch`` of runs of this machine that no longer exist
+    (a local store; held under the scratch's lock)."""
+    if is_url(store):
+        return
+    host = socket.gethostname()
+    for folder in (Path(store) / SCRATCH).iterdir():
+        owner, _, rest = folder.name.rpartition("-")[0].rpartition("-")
+        if folder.is_dir() and owner == host and rest.isdigit() and not psutil.pid_exists(int(rest)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_components(component: np.ndarray, partition: Partition) -> None:

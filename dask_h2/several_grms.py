@@ -22,12 +22,12 @@ from .covariates import read_covariates
 from .eigen import Eigen, eigendecompose, warn_if_not_psd
 from .errors import InputError, output_errors
 from .gcta import GCTAGRM, read_grm, write_grm
-from .id_table import align_to_samples
+from .convert.phenotype_file import read_phenotypes
 from .outputs import atomic_outputs
 from .partition import Partition, parse_partition
 from .problem import SeveralGRMProblem
 from .selection import GRMSettings
-from .store import read_strings
+from .store import open_store, read_strings, read_traits, store_lock
 
 PARTITION_GROUP = "grm_partition"
 log = logging.getLogger("dask_h2")
@@ -58,20 +58,21 @@ def grm_partition(store: str | Path, partition: str | Path | Partition | None = 
     root, samples, variants, key = grm_selection(store, settings)
     partition = _resolve_partition(store, root, partition)
     key = {**key, "partition": partition.key()}
-    cached = reusable_group(root, PARTITION_GROUP, key, recompute)
-    if cached is not None:
-        log.info(f"reusing the partitioned GRM in {store}/{PARTITION_GROUP}: same partition, samples, markers, QC "
-                 "and scale")
-        return _result(cached)
-    group, k = build_kinship_group(store, PARTITION_GROUP, key, settings, samples, variants, memory_limit, tile,
-                                   client, progress, partition)
-    eigen = eigendecompose(k.combined(), overwrite=True)
-    complete_group(store, group, {"part_names": list(k.part_names), "part_markers": k.part_markers.tolist(),
-                                  "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts,
-                                  "maf_edges": list(partition.maf_edges) if partition.maf_edges else None},
-                   eigen, None if partition.variant_component is None else
-                   {"variant_component": partition.variant_component})
-    return _result(group, eigen)
+    with store_lock(store, PARTITION_GROUP):
+        cached = reusable_group(open_store(store), PARTITION_GROUP, key, recompute)
+        if cached is not None:
+            log.info(f"reusing the partitioned GRM in {store}/{PARTITION_GROUP}: same partition, samples, markers, "
+                     "QC and scale")
+            return _result(cached)
+        group, k = build_kinship_group(store, PARTITION_GROUP, key, settings, samples, variants, memory_limit, tile,
+                                       client, progress, partition)
+        eigen = eigendecompose(k.combined(), overwrite=True)
+        complete_group(store, group, {"part_names": list(k.part_names), "part_markers": k.part_markers.tolist(),
+                                      "n_markers_dropped": k.n_markers_dropped, "marker_counts": k.marker_counts,
+                                      "maf_edges": list(partition.maf_edges) if partition.maf_edges else None},
+                       eigen, None if partition.variant_component is None else
+                       {"variant_component": partition.variant_component})
+        return _result(group, eigen)
 
 
 def _resolve_partition(store: str | Path, root: zarr.Group, spec: str | Path | Partition | None) -> Partition:
@@ -103,11 +104,10 @@ def load_partitioned(store: str | Path, partition: str | Path | Partition | None
                      client: Client | None = None) -> SeveralGRMProblem:
     """The several-GRM problem of a store: the K_k of :func:`grm_partition` (read whole) with the
     store's traits and the covariates of ``covar``/``qcovar``."""
+    traits, names = read_traits(open_store(store), store)
     result = grm_partition(store, partition, settings, progress=progress, client=client)
     root = zarr.open_group(store, mode="r")
-    traits, names = root["traits"][:][result.sample_index], read_strings(root, "trait_name")
-    if traits.shape[1] == 0:
-        raise InputError(f"{store}: the store has no phenotypes to fit")
+    traits = traits[result.sample_index]
     covariates = read_covariates(read_strings(root, "sample_id")[result.sample_index], covar, qcovar)
     return SeveralGRMProblem(result.kinships[:], result.part_names, result.part_markers, lambda: result.eigen,
                              traits, names, covariates, result.n_markers_dropped, result.scale,
@@ -133,7 +133,7 @@ def load_mgrm_gcta(grm_list: str | Path, pheno: str | Path, covar: str | Path | 
     for prefix, K in zip(prefixes, kinships):
         warn_if_not_psd(scipy.linalg.eigvalsh(K, check_finite=False), f"{prefix}.grm.bin", "it is used as it is")
     n_markers = np.array([int(grm.n_markers.max()) if grm.n_markers is not None else 0 for grm in grms])
-    traits, names = align_to_samples(pheno, iid, prefix="pheno")
+    traits, names = read_phenotypes(pheno, iid)
     weights = n_markers / n_markers.sum() if n_markers.all() else np.full(len(grms), 1.0 / len(grms))
     return SeveralGRMProblem(kinships, tuple(Path(p).name for p in prefixes), n_markers,
                              lambda: eigendecompose(np.tensordot(weights, kinships, axes=1), overwrite=True),

@@ -14,11 +14,15 @@ a store whose ``complete`` flag is not true is refused by every reader.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import logging
+import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import zarr
@@ -26,6 +30,7 @@ from fsspec.core import split_protocol
 from zarr.codecs import BloscCodec
 
 from .errors import InputError
+from .id_table import check_names
 
 FORMAT_VERSION = 1
 ATTRS_KEY = "dask_h2"
@@ -34,6 +39,8 @@ GRM_GROUP = "grm"
 # about 4× faster than Zarr's default Zstd (3.8 vs 4.2×), and decodes faster too
 DOSAGE_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
 SUBSETS_GROUP = "subsets"  # inside grm/: eigendecompositions of K's submatrices, one group per sample subset
+LOCKS = ".locks"  # empty lock files, one per product that runs may compute at once (store_lock)
+log = logging.getLogger("dask_h2")
 
 
 def create_store(
@@ -133,9 +140,49 @@ def genotypes_key(root: zarr.Group) -> str | None:
     return hashlib.sha1(content.encode()).hexdigest()
 
 
+@contextlib.contextmanager
+def store_lock(store: str | Path, name: str) -> Iterator[None]:
+    """Hold the lock of the store's product ``name`` (a group such as ``grm``) inside the context, so that
+    of two runs that would compute it at once, one computes and writes it while the other waits for it
+    (said in one line) and then reuses it. An advisory ``flock`` of the empty file
+    ``STORE/.locks/NAME.lock`` (kept: removing a lock file while another run waits on it would let a
+    third take a second lock): it holds between processes of this machine and, where the file system
+    supports it (local disks, NFS v4, Lustre with flock), between machines; a URL store or a store
+    that cannot be written is not locked."""
+    if is_url(store):
+        yield
+        return
+    try:
+        folder = Path(store) / LOCKS
+        folder.mkdir(exist_ok=True)
+        handle = os.open(folder / f"{name.replace('/', '.')}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # read-only: nothing will be written there
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info(f"waiting for another dask-h2 run that is writing {store}/{name}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
 def is_url(path: str | Path) -> bool:
     """True for a remote store's URL (``s3://…``, ``gs://…``; not ``file://``)."""
     return split_protocol(str(path))[0] not in (None, "file")
+
+
+def read_traits(root: zarr.Group, store: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(traits (n, k) float64 over all the store's samples, NaN = missing, names (k,)): raises
+    :class:`InputError` when there are none or a name is repeated or cannot be part of a file name."""
+    names = read_strings(root, "trait_name")
+    if names.size == 0:
+        raise InputError(f"{store}: the store has no phenotypes to fit")
+    check_names(names, f"{store}: trait_name", "trait name")
+    return root["traits"][:], names
 
 
 def read_strings(root: zarr.Group, name: str) -> np.ndarray:
