@@ -7,8 +7,9 @@ import numpy as np
 from bed_reader import open_bed
 
 from dask_h2.errors import InputError
+from dask_h2.id_table import is_missing
 
-from .phenotype_file import read_phenotypes
+from .phenotype_file import plink_coding, read_phenotypes
 from .source import GenotypeSource
 
 BED_MAGIC = b"\x6c\x1b\x01"  # PLINK 1 .bed, variant-major
@@ -60,10 +61,10 @@ def bed_source(path: str | Path, pheno: str | Path | None = None, mpheno: int | 
 
 
 def _fam_phenotype(path: Path, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The .fam's sixth column as one trait (−9, 0 and NA missing, as PLINK 1)."""
+    """The .fam's sixth column as one trait, with the missing values and case-control coding of a
+    phenotype file (:func:`dask_h2.id_table.is_missing`, :func:`.phenotype_file.plink_coding`)."""
     try:
-        traits = np.array([np.nan if v == "NA" else float(v) for v in column])
+        traits = np.array([np.nan if is_missing(str(v)) else float(v) for v in column])
     except ValueError as exc:
         raise InputError(f"{path.with_suffix('.fam')}: non-numeric phenotype in column 6 ({exc})") from None
-    traits[(traits == -9) | (traits == 0)] = np.nan
-    return traits[:, None], np.array(["pheno"], dtype=object)
+    return plink_coding(traits[:, None]), np.array(["pheno"], dtype=object)

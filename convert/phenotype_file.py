@@ -1,4 +1,4 @@
-"""PLINK-style phenotype files (``--pheno FILE --mpheno k``) for inputs without phenotypes of their own."""
+"""PLINK-style phenotype files (``--pheno FILE --mpheno k``) and PLINK's coding of case-control traits."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from dask_h2.errors import InputError
-from dask_h2.id_table import align_to_samples
+from dask_h2.id_table import align_to_samples, check_names
 
 
 def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -17,11 +17,25 @@ def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None 
     as for --covar/--qcovar (:func:`dask_h2.id_table.align_to_samples`): samples absent
     from the file are missing, IIDs absent from the genotypes are ignored (as PLINK and
     GCTA ignore unknown individuals), and a file matching no sample or naming an IID
-    twice is an error.
+    twice is an error. Trait names must be unique and usable in file names; each trait
+    follows PLINK's case-control coding (:func:`plink_coding`).
     """
     traits, names = align_to_samples(path, sample_id, prefix="pheno")
+    check_names(names, str(path), "trait name")
     if mpheno is not None:
         if not 1 <= mpheno <= len(names):
             raise InputError(f"{path}: --mpheno {mpheno}, but the file has {len(names)} phenotype column(s)")
         traits, names = traits[:, mpheno - 1:mpheno], names[mpheno - 1:mpheno]
-    return traits, np.array(names, dtype=object)
+    return plink_coding(traits), np.array(names, dtype=object)
+
+
+def plink_coding(traits: np.ndarray) -> np.ndarray:
+    """``traits`` (n, k) with PLINK's case-control coding applied: in a trait whose observed values
+    are 1 and 2 (2 = case), with or without 0, a 0 is missing too. Other traits (0/1 case-control,
+    quantitative) are unchanged."""
+    traits = np.array(traits, dtype=np.float64, copy=True)
+    for column in traits.T:
+        observed = set(np.unique(column[~np.isnan(column)]).tolist())
+        if {1.0, 2.0} <= observed <= {0.0, 1.0, 2.0}:
+            column[column == 0.0] = np.nan
+    return traits

@@ -14,7 +14,7 @@ import zarr
 from isal.isal_zlib import crc32
 
 from dask_h2.errors import output_errors
-from dask_h2.id_table import check_unique
+from dask_h2.id_table import check_names, check_unique
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 
@@ -119,6 +119,7 @@ def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None,
         while pending:
             record()
     traits, names = source.phenotypes()
+    check_names(names, f"{source.attrs.get('source', path)}: phenotypes", "trait name")
     write_traits(root, traits, names)
     if None in checksums:
         raise OSError(f"{path}: {checksums.count(None)} of {len(blocks)} chunks were not written")

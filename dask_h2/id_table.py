@@ -2,12 +2,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .errors import InputError
 
-MISSING = {"NA", "na", "NaN", "nan", "-9", "."}
+MISSING_WORDS = {"NA", "NAN", "."}  # compared in upper case
+PLINK_MISSING = -9.0  # as any number: -9, -9.0, -9e0
+
+
+def is_missing(cell: str) -> bool:
+    """PLINK's missing value: ``NA``, ``NaN`` or ``.`` (any case), or the number −9 however written."""
+    if cell.upper() in MISSING_WORDS:
+        return True
+    try:
+        return float(cell) == PLINK_MISSING
+    except ValueError:
+        return False
+
+
+def check_names(names: Sequence[str], where: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
+    (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""
+    check_unique(np.asarray(list(names), dtype=object), where, what)
+    for name in map(str, names):
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise InputError(f"{where}: {what} {name!r} cannot be part of a file name (PREFIX.{name}.hsq); "
+                             "rename it")
 
 
 def check_unique(ids: np.ndarray, where: str, what: str = "sample ID") -> None:
@@ -24,9 +46,10 @@ def check_unique(ids: np.ndarray, where: str, what: str = "sample ID") -> None:
 def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(IIDs (r,), values (r, c), column names (c,)).
 
-    Whitespace-separated; a first line starting with ``FID IID`` is a header, else the
-    columns are named ``prefix`` 1, 2, …; ``NA``/``-9`` are missing. Values are float64
-    with NaN = missing, or with ``numeric=False`` the cells as str (object) with None = missing.
+    Whitespace-separated; a first line starting with ``FID IID`` is a header (its names unique), else
+    the columns are named ``prefix`` 1, 2, …; ``NA``/``NaN``/``.``/−9 are missing (:func:`is_missing`).
+    Values are float64 with NaN = missing, or with ``numeric=False`` the cells as str (object) with
+    None = missing.
     """
     path = Path(path)
     if not path.is_file():
@@ -36,12 +59,13 @@ def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> 
         raise InputError(f"{path}: empty table")
     header = rows[0][:2] if [c.upper() for c in rows[0][:2]] == ["FID", "IID"] else None
     names = rows.pop(0)[2:] if header else [f"{prefix}{j + 1}" for j in range(len(rows[0]) - 2)]
+    check_unique(np.asarray(names, dtype=object), f"{path}: header", "column name")
     values = np.full((len(rows), len(names)), np.nan if numeric else None, dtype=np.float64 if numeric else object)
     for i, row in enumerate(rows):
         if len(row) != len(names) + 2:
             raise InputError(f"{path}: line {i + 1 + bool(header)} has {len(row)} columns, expected {len(names) + 2}")
         for j, cell in enumerate(row[2:]):
-            if cell in MISSING:
+            if is_missing(cell):
                 continue
             if not numeric:
                 values[i, j] = cell

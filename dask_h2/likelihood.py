@@ -37,6 +37,10 @@ class RotatedProblem:
     n_null_removed: int = 0
     absorbed_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    def __post_init__(self) -> None:
+        if self.method not in ("REML", "ML"):
+            raise ValueError(f"method={self.method!r}: expected 'REML' or 'ML'")
+
     @property
     def n(self) -> int:
         """Coordinates in the likelihood."""

@@ -100,6 +100,19 @@ def comma_list(validate: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
     return items
 
 
+def one_of(*choices: str) -> Callable[[Any], str]:
+    """A check for one of ``choices`` (upper case), given in any case: ``reml`` is ``REML``."""
+    listed = ", ".join(choice.lower() for choice in choices)
+
+    def choice(value: Any) -> str:
+        name = value.upper() if isinstance(value, str) else None
+        if name not in choices:
+            raise OptionError(f"expected one of {listed}, not {value!r}")
+        return name
+
+    return choice
+
+
 positive_int = integer(1)
 non_negative_int = integer(0)
 fraction = number_in(0.0, 1.0)

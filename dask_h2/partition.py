@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .options import OptionError, comma_list, number_in
 
 NO_COMPONENT = -1
 
@@ -68,11 +69,11 @@ def parse_partition(spec: str | Path | None, variant_id: np.ndarray) -> Partitio
 
 def _maf_partition(text: str) -> Partition:
     try:
-        edges = tuple(float(value) for value in text[4:].split(","))
-    except ValueError:
-        raise InputError(f"--partition {text}: expected maf:e0,e1,... with numbers, e.g. maf:0.01,0.05,0.1,0.2,0.5") \
-            from None
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0 or edges[-1] > 0.5:
+        edges = comma_list(number_in(0.0, 0.5))(text[4:])
+    except OptionError:
+        raise InputError(f"--partition {text}: expected maf:e0,e1,... with numbers in [0, 0.5], e.g. "
+                         "maf:0.01,0.05,0.1,0.2,0.5") from None
+    if len(edges) < 2 or any(not b > a for a, b in zip(edges, edges[1:])):
         raise InputError(f"--partition {text}: needs at least two increasing MAF edges within [0, 0.5]")
     names = tuple(f"maf{a:g}-{b:g}" for a, b in zip(edges, edges[1:]))
     return Partition(names, maf_edges=edges)

@@ -18,6 +18,7 @@ from .fit import NotEstimable, RotatedTrait, case_control_traits, estimable, fit
 from .liability import parse_prevalence
 from .likelihood import Method
 from .mgrm import fit_several
+from .options import check, one_of
 from .report import FitReport
 
 
@@ -59,6 +60,7 @@ class FitProblem:
         :class:`InputError` when it is the only one; among several it is warned about and listed
         in the report's ``not_estimable`` while the others are fitted.
         """
+        method = check("--method", one_of("REML", "ML"), method)
         traits, prevalence = case_control_traits(self.traits, self.names, parse_prevalence(prevalence, self.names))
         fits, refused = estimable(fit_all(self._rotated(pcs, traits), method, constrain, traits, prevalence))
         columns = fixed_effects(self.eigen, pcs, self.covariates.values, self.covariates.names)[1]

@@ -64,11 +64,6 @@ def _json_ready(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    with atomic_outputs(path) as (partial,):
-        partial.write_text(text)
-
-
 def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
     """GCTA's .hsq layout, byte for byte: tab-separated; variances and SEs with 6 decimals,
     logL, logL0 and LRT with 3, Pval as %.4e (GCTA's est_hsq.cpp). The CI is in the JSON only.
@@ -162,24 +157,39 @@ def bivariate_hsq_text(pair: PairFit) -> str:
 def write_report(report: FitReport, prefix: str | Path) -> list[Path]:
     """``PREFIX.json`` and one ``PREFIX.<trait>.hsq`` per trait (``PREFIX.<trait1>.<trait2>.hsq`` per pair)
     that converged (an AI-REML fit that did not has its last estimates in the JSON only, flagged
-    ``converged: false``); returns the paths written."""
+    ``converged: false``), written as one set: the JSON lists the ``.hsq`` files beside it in ``outputs``,
+    and the files an earlier run listed there that this one does not write are removed, so that no
+    earlier result passes for one of this run. Every file is written under a temporary name first, the
+    JSON renamed last; returns the paths written."""
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    written = []
+    texts = {}
     for fit in [*report.traits, *report.pairs]:
         if not getattr(fit, "converged", True):
             continue
         if isinstance(fit, PairFit):
-            path, text = prefix.with_name(f"{prefix.name}.{fit.traits[0]}.{fit.traits[1]}.hsq"), bivariate_hsq_text(fit)
+            texts[prefix.with_name(f"{prefix.name}.{fit.traits[0]}.{fit.traits[1]}.hsq")] = bivariate_hsq_text(fit)
         else:
-            path, text = prefix.with_name(f"{prefix.name}.{fit.name}.hsq"), hsq_text(fit)
-        _atomic_write(path, text)
-        written.append(path)
-    for refused in report.not_estimable:  # an .hsq of an earlier run would pass for a result of this one
-        prefix.with_name(f"{prefix.name}.{refused.name}.hsq").unlink(missing_ok=True)
+            texts[prefix.with_name(f"{prefix.name}.{fit.name}.hsq")] = hsq_text(fit)
     json_path = prefix.with_name(prefix.name + ".json")
-    _atomic_write(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
-    return [json_path, *written]
+    document = {**report.to_dict(), "outputs": [path.name for path in texts]}
+    texts[json_path] = json.dumps(document, indent=2) + "\n"
+    stale = [prefix.with_name(name) for name in _earlier_outputs(json_path) if prefix.with_name(name) not in texts]
+    with atomic_outputs(*texts) as partials:
+        for partial, text in zip(partials, texts.values()):
+            partial.write_text(text)
+        for path in [json_path, *stale]:  # the earlier set goes before the new one is renamed into place
+            path.unlink(missing_ok=True)
+    return [json_path, *list(texts)[:-1]]
+
+
+def _earlier_outputs(json_path: Path) -> list[str]:
+    """The files (names in the JSON's folder) that an earlier report at ``json_path`` listed as its own."""
+    try:
+        listed = json.loads(json_path.read_text()).get("outputs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [name for name in listed if isinstance(name, str) and "/" not in name]
 
 
 def format_table(report: FitReport, truth: list[float] | None = None) -> str:

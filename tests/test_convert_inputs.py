@@ -89,6 +89,41 @@ def test_pheno_ids_absent_from_the_genotypes(bed: Path, tmp_path: Path, capsys: 
     assert_nothing_left(other)
 
 
+@pytest.mark.parametrize("missing", ["-9", "-9.0", "-9.00", "-9e0", "NA", "nan", "NaN", "."])
+def test_every_spelling_of_plink_missing_is_missing(bed: Path, tmp_path: Path, missing: str) -> None:
+    """-9 as any number (pandas writes -9.0 for a float column), NA, NaN and . are missing."""
+    table = tmp_path / "pheno.txt"
+    table.write_text("".join(f"{iid} {iid} {missing if k % 3 == 0 else k + 0.5}\n" for k, iid in enumerate(IIDS)))
+    root = zarr.open_group(api.convert(bed, tmp_path / "m.zarr", pheno=table, progress=False), mode="r")
+    traits = root["traits"][:, 0]
+    assert np.isnan(traits[::3]).all() and np.isfinite(np.delete(traits, np.arange(0, N, 3))).all()
+
+
+def test_plink_case_control_coding_makes_0_missing_in_a_1_2_trait(bed: Path, tmp_path: Path) -> None:
+    """One rule, PLINK's: a trait of 1s and 2s (2 = case) has 0 missing, with or without --prevalence;
+    0/1 traits and quantitative traits keep their 0s."""
+    table = tmp_path / "pheno.txt"
+    rows = [f"{iid} {iid} {[0, 1, 2][k % 3]} {k % 2} {[0, 1, 2, 3][k % 4]}" for k, iid in enumerate(IIDS)]
+    table.write_text("FID IID disease binary count\n" + "\n".join(rows) + "\n")
+    root = zarr.open_group(api.convert(bed, tmp_path / "cc.zarr", pheno=table, progress=False), mode="r")
+    traits = root["traits"][:]
+    assert np.isnan(traits[::3, 0]).all() and set(np.unique(traits[~np.isnan(traits[:, 0]), 0])) == {1.0, 2.0}
+    assert not np.isnan(traits[:, 1:]).any() and (traits[::2, 1] == 0).all() and (traits[::4, 2] == 0).all()
+
+
+@pytest.mark.parametrize("header, message", [("FID IID y y", "column name 'y' occurs 2 times"),
+                                             ("FID IID a/b c", "trait name 'a/b' cannot be part of a file name"),
+                                             ("FID IID .. c", "trait name '..' cannot be part of a file name")])
+def test_trait_names_that_cannot_name_distinct_files(bed: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      header: str, message: str) -> None:
+    table = tmp_path / "pheno.txt"
+    table.write_text(header + "\n" + "".join(f"{iid} {iid} {k} {k % 5}\n" for k, iid in enumerate(IIDS)))
+    store = tmp_path / "dup.zarr"
+    err = one_line_error(capsys, ["convert", str(bed), str(store), "--pheno", str(table)])
+    assert "pheno.txt" in err and message in err, err
+    assert_nothing_left(store)
+
+
 def test_bed_size_not_matching_bim_and_fam(bed: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = bed.read_bytes()
     bed.write_bytes(data[:-1])

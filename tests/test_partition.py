@@ -35,7 +35,8 @@ def test_no_partition_is_one_component():
 
 @pytest.mark.parametrize("spec, message", [
     ("maf:0.1", "at least two increasing"), ("maf:0.2,0.1", "at least two increasing"),
-    ("maf:0.1,0.6", "within [0, 0.5]"), ("maf:a,b", "with numbers"), ("missing.txt", "no such file")])
+    ("maf:0.1,0.6", "numbers in [0, 0.5]"), ("maf:a,b", "with numbers"), ("missing.txt", "no such file"),
+    ("maf:nan,0.5", "numbers in [0, 0.5]"), ("maf:0.1,nan", "numbers in [0, 0.5]"), ("maf:0.1,inf", "numbers in [0, 0.5]")])
 def test_bad_specifications(spec, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -74,7 +74,8 @@ def test_gcta_files_give_the_same_fit(store, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(store, tmp_path, capsys):
     folder, path = store
     cases = [
-        (["grm", str(path), "--partition", "maf:0.6,0.7"], "needs at least two increasing MAF edges within [0, 0.5]"),
+        (["grm", str(path), "--partition", "maf:0.6,0.7"], "with numbers in [0, 0.5]"),
+        (["grm", str(path), "--partition", "maf:nan,0.5"], "with numbers in [0, 0.5]"),
         (["grm", str(path), "--partition", "maf:0.0,0.001,0.5"], "maf0-0.001 has no marker passing the filters"),
         (["fit", str(path), "--mgrm", "--method", "ml", "--out", str(tmp_path / "x")], "REML (AI-REML) only"),
         (["fit", str(path), "--partition", PARTITION, "--out", str(tmp_path / "x")], "--partition goes with --mgrm"),
