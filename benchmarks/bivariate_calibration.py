@@ -3,12 +3,12 @@
 Usage: python benchmarks/bivariate_calibration.py [--replicates 200] [--samples 1000] [--markers 2000]
        [--rg 0,0.5] [--h2 0.5,0.5] [--re 0.2] [--pcs 10] [--constrain] [--seed 9000] [--jobs 1]
 
-Each replicate simulates fresh genotypes (dask_h2.simulate: 3 subpopulations, 1 % missing
+Each replicate simulates fresh genotypes (dask_h2.io.simulate: 3 subpopulations, 1 % missing
 calls), computes K with dask_h2.kinship and decomposes it, then for each true rG draws two
 traits exactly from the bivariate model: every marker gets effects (β₁, β₂) with correlation
 rG, g_t = Z β_t / √M on the genotypes standardized as in K (so Cov(g₁, g₂) = rG K), and
 y_t = √h²_t g_t + √(1 − h²_t) e_t with residual correlation ``--re``. The pair is fitted on
-the eigenbasis path (dask_h2.bivariate.fit_bivariate, REML, 10 PCs). For each rG the table
+the eigenbasis path (dask_h2.greml.bivariate.fit_bivariate, REML, 10 PCs). For each rG the table
 gives the mean r̂G with its Monte-Carlo SE, the SD of r̂G, the mean reported SE and their
 ratio, the mean ĥ² of each trait, and how often the LRT rejects rG = 0 at 5 %; then, to
 tell the components' bias from that of their ratio, the mean Ĉg over the true Cg and the
@@ -23,12 +23,12 @@ import dask
 import dask.array as da
 import numpy as np
 
-from dask_h2.bivariate import fit_bivariate
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fixed_effects
-from dask_h2.grm import kinship
-from dask_h2.simulate import SimulationDesign, parse_h2_list, simulate
-from dask_h2.standardize import centre_and_scale, marker_moments, standardize
+from dask_h2.greml.bivariate import fit_bivariate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fixed_effects
+from dask_h2.kinship.grm import kinship
+from dask_h2.io.simulate import SimulationDesign, parse_h2_list, simulate
+from dask_h2.kinship.standardize import centre_and_scale, marker_moments, standardize
 from replicates import run_replicates
 
 

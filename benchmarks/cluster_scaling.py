@@ -3,7 +3,7 @@
 Usage: python benchmarks/cluster_scaling.py [--samples 2000] [--markers 50000] [--store-chunk 2048]
        [--workdir /tmp/dask-h2-cluster-bench] [--repeats 2]
 
-Makes (or reuses) a synthetic store, then times K (:func:`dask_h2.grm.kinship`, one task
+Makes (or reuses) a synthetic store, then times K (:func:`dask_h2.kinship.grm.kinship`, one task
 graph: the plan dask-h2 picks for 2 workers) locally (1 Dask thread, BLAS on all cores:
 the laptop default) and on clusters started by deploy/local-cluster.sh: 1 and 2 worker
 processes of 1 thread with BLAS on 1 thread (distributed's default), and 1 worker with
@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from local_cluster import deployed_cluster  # noqa: E402
 
 from dask_h2.cluster import using  # noqa: E402
-from dask_h2.convert.source import write_store  # noqa: E402
-from dask_h2.grm import kinship  # noqa: E402
+from dask_h2.io.sources import write_store  # noqa: E402
+from dask_h2.kinship.grm import kinship  # noqa: E402
 from dask_h2.planning import grm_plan  # noqa: E402
 from dask_h2.planning import ComputePlan  # noqa: E402
-from dask_h2.simulate import SimulationDesign, simulate  # noqa: E402
+from dask_h2.io.simulate import SimulationDesign, simulate  # noqa: E402
 from dask_h2.store import is_complete  # noqa: E402
 
 

@@ -28,11 +28,11 @@ from local_cluster import deployed_cluster  # noqa: E402
 
 from cluster_scaling import ensure_store  # noqa: E402
 from dask_h2.cluster import using, worker_budget  # noqa: E402
-from dask_h2.grm import kinship  # noqa: E402
+from dask_h2.kinship.grm import kinship  # noqa: E402
 from dask_h2.planning import grm_plan  # noqa: E402
 from dask_h2.planning import candidate_plans  # noqa: E402
 from dask_h2.planning import TilePlan  # noqa: E402
-from dask_h2.tiled import tiled_kinship  # noqa: E402
+from dask_h2.kinship.tiled import tiled_kinship  # noqa: E402
 
 MIB = 2**20
 

@@ -43,10 +43,10 @@ def peak():
 if stage == "grm":
     import threading
     import dask.array as da, zarr
-    import dask_h2.grm
-    from dask_h2.grm import kinship
+    import dask_h2.kinship.grm
+    from dask_h2.kinship.grm import kinship
     from dask_h2.planning import plan_grm
-    grm_module, blas_seconds, lock = sys.modules["dask_h2.grm"], [0.0], threading.Lock()
+    grm_module, blas_seconds, lock = sys.modules["dask_h2.kinship.grm"], [0.0], threading.Lock()
     syrk = grm_module.ssyrk
     def timed_syrk(*args, **kwargs):  # the time inside BLAS, to split the wall time into SYRK and the rest
         began = time.perf_counter()

@@ -10,7 +10,7 @@ disease is l above its (1 − K) quantile, so that its prevalence is exactly K. 
 samples ``--cases`` cases and as many controls (P = 0.5), computes K of the study's
 genotypes with dask_h2.kinship (standardized over the study, as a real analysis would),
 and fits the 0/1 trait by REML without PCs; h²_L = Lee et al. (2011)'s transformation of
-the observed-scale ĥ² with the prevalence K and P (dask_h2.liability). The table gives the
+the observed-scale ĥ² with the prevalence K and P (dask_h2.greml.liability). The table gives the
 mean ĥ²_O and ĥ²_L, the SD of ĥ²_L and its Monte-Carlo SE, the mean reported SE, and the
 distance of the mean from the truth in MC SEs.
 """
@@ -22,9 +22,9 @@ import dask
 import dask.array as da
 import numpy as np
 
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.grm import kinship
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.kinship.grm import kinship
 from replicates import run_replicates
 
 ROWS = 2000  # population genotypes drawn this many people at a time

@@ -5,7 +5,7 @@ Usage: python benchmarks/partitioned_simulation.py [--replicates 60] [--samples 
 
 Each replicate draws genotypes of independent markers, a third of them in each MAF bin
 (allele frequencies uniform inside the bins, away from their edges), computes one K_k per
-bin in one pass with dask_h2.grm.partitioned_kinship, and puts all the heritability on the
+bin in one pass with dask_h2.kinship.grm.partitioned_kinship, and puts all the heritability on the
 markers the partition assigns to the first (rarest) bin: g = Z₁β/√M₁ with Z₁ standardized as
 K₁, so that V = h² K₁ + (1 − h²) I holds exactly. The several-GRM REML (AI-REML, no PCs) is
 fitted unconstrained (GCTA's --reml-no-constrain), so that the bins with no heritability are
@@ -21,10 +21,10 @@ import dask
 import dask.array as da
 import numpy as np
 
-from dask_h2.grm import partitioned_kinship
-from dask_h2.mgrm import fit_several
-from dask_h2.partition import parse_partition
-from dask_h2.standardize import centre_and_scale, marker_moments, standardize
+from dask_h2.kinship.grm import partitioned_kinship
+from dask_h2.greml.components import fit_several
+from dask_h2.kinship.partition import parse_partition
+from dask_h2.kinship.standardize import centre_and_scale, marker_moments, standardize
 from replicates import run_replicates
 
 

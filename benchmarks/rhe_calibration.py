@@ -4,7 +4,7 @@ Usage: python benchmarks/rhe_calibration.py [--replicates 100] [--samples 5000] 
        [--workdir /tmp/dask-h2-rhe-calibration] [--pcs 10] [--blocks 100,1000,half] [--no-reml]
        [--causal N]
 
-Each replicate simulates a fresh data set (`dask_h2.simulate`: 3 subpopulations, F_ST 0.05,
+Each replicate simulates a fresh data set (`dask_h2.io.simulate`: 3 subpopulations, F_ST 0.05,
 1 % missing calls, causal markers as GCTA's --simu-qt: ``--causal`` of them, default a quarter;
 0 = every marker, the model's own assumption) with three traits of true h² = 0.1,
 0.3 and 0.6, then fits every trait by randomized Haseman–Elston (B = 10 probes, its own probe
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from dask_h2 import api
-from dask_h2.rhe import RHESettings, fit_rhe
-from dask_h2.simulate import SimulationDesign
+from dask_h2.moments.fit import RHESettings, fit_rhe
+from dask_h2.io.simulate import SimulationDesign
 
 TRUTH = (0.1, 0.3, 0.6)
 

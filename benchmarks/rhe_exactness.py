@@ -10,7 +10,7 @@ beyond the intercept and with the covariate and 10 PCs:
 - exact HE: every K_k (n × n) formed with numpy from the genotypes, P from the same fixed
   effects (PCs read from the store's moments cache), and the normal equations with exact
   traces tr(P K_k P K_l), tr(P K_k);
-- the streamed moments estimate (`dask_h2.rhe.fit_rhe`) with B = ``--probes`` probe vectors,
+- the streamed moments estimate (`dask_h2.moments.fit.fit_rhe`) with B = ``--probes`` probe vectors,
   for ``--seeds`` seeds: its mean and the Monte-Carlo SD over seeds.
 
 Prints σ²_k, σ²_e and h² of both and z = (mean of RHE − exact) / (MC SD / √seeds), which is
@@ -26,8 +26,8 @@ import numpy as np
 import zarr
 
 from dask_h2 import api
-from dask_h2.rhe import RHE_GROUP, RHESettings, fit_rhe
-from dask_h2.simulate import SimulationDesign
+from dask_h2.moments.fit import RHE_GROUP, RHESettings, fit_rhe
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import is_complete
 
 PARTITION = "maf:0,0.1,0.25,0.5"

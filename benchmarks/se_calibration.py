@@ -3,7 +3,7 @@
 Usage: python benchmarks/se_calibration.py [--replicates 200] [--samples 1000] [--markers 5000]
        [--h2 0.2,0.5,0.8] [--pcs 10] [--constrain] [--seed 7000] [--jobs 1]
 
-Each replicate simulates a fresh data set (dask_h2.simulate: new genotypes, new causal
+Each replicate simulates a fresh data set (dask_h2.io.simulate: new genotypes, new causal
 effects, one trait per h²), computes K with dask_h2.kinship, decomposes it and fits
 every trait with fit_traits, all in memory. For each true h² the table gives the mean
 ĥ², the empirical SD of ĥ² across replicates, the mean reported SE (observed
@@ -21,10 +21,10 @@ import dask
 import dask.array as da
 import numpy as np
 
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.grm import kinship
-from dask_h2.simulate import SimulationDesign, parse_h2_list, simulate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.kinship.grm import kinship
+from dask_h2.io.simulate import SimulationDesign, parse_h2_list, simulate
 
 
 def replicate(args: tuple[int, int, int, tuple[float, ...], int, bool]) -> np.ndarray:

@@ -2,31 +2,29 @@
 Haseman–Elston from the genotypes at biobank scale (:func:`fit_rhe`, ``fit(..., method="RHE")``).
 
 The store-level API mirrors the ``dask-h2`` command line; the numerics underneath
-(:mod:`dask_h2.grm`, :mod:`dask_h2.likelihood`, :mod:`dask_h2.fit`) work on plain arrays.
+(:mod:`dask_h2.kinship.grm`, :mod:`dask_h2.greml.likelihood`, :mod:`dask_h2.greml.univariate`) work on plain arrays.
 
 The names below load on first use (PEP 562), so that ``import dask_h2``, and with it the
 command's start (:mod:`dask_h2.command`), does not wait for Dask, Zarr and numba.
 """
-import sys
 from importlib import import_module
-from types import ModuleType
 
 _EXPORTS = {
     "api": ("GRMResult", "convert", "export_gcta", "fit", "grm", "load", "load_gcta", "run", "simulate_to",
             "store_for_run"),
-    "eigen": ("Eigen", "eigendecompose"),
     "errors": ("InputError",),
-    "bivariate": ("PairFit", "fit_bivariate"),
-    "fit": ("TraitFit", "dense_subset_eigen", "fit_traits"),
-    "grm": ("Kinship", "PartitionedKinship", "kinship", "partitioned_kinship"),
-    "mgrm": ("fit_several",),
-    "moments": ("ComponentFit", "MomentsTraitFit"),
-    "partition": ("Partition", "parse_partition"),
-    "problem": ("FitProblem", "SeveralGRMProblem"),
-    "report": ("FitReport",),
-    "rhe": ("RHESettings", "fit_rhe"),
-    "several_grms": ("export_partition_gcta", "grm_partition", "load_mgrm_gcta", "load_partitioned"),
-    "simulate": ("SimulationDesign", "simulate"),
+    "greml.bivariate": ("PairFit", "fit_bivariate"),
+    "greml.components": ("fit_several",),
+    "greml.problem": ("FitProblem", "SeveralGRMProblem"),
+    "greml.sources": ("export_partition_gcta", "grm_partition", "load_mgrm_gcta", "load_partitioned"),
+    "greml.univariate": ("TraitFit", "dense_subset_eigen", "fit_traits"),
+    "io.reports": ("FitReport",),
+    "io.simulate": ("SimulationDesign", "simulate"),
+    "kinship.eigen": ("Eigen", "eigendecompose"),
+    "kinship.grm": ("Kinship", "PartitionedKinship", "kinship", "partitioned_kinship"),
+    "kinship.partition": ("Partition", "parse_partition"),
+    "moments.equations": ("ComponentFit", "MomentsTraitFit"),
+    "moments.fit": ("RHESettings", "fit_rhe"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -42,15 +40,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(ModuleType):
-    """``dask_h2`` itself: the functions ``convert``, ``fit``, ``grm`` and ``simulate`` keep their names
-    when the submodules of the same names load (the import system would bind the modules there)."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if not (name in _MODULE_OF and isinstance(value, ModuleType)):
-            super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -1,6 +1,6 @@
 """``python -m dask_h2``: the ``dask-h2`` command."""
 import sys
 
-from .command import main
+from dask_h2.command import main
 
 sys.exit(main())

@@ -13,34 +13,34 @@ import numpy as np
 import zarr
 from distributed import Client
 
-from .convert.bed_input import bed_source
-from .convert.fingerprint import conversion_key, describe_difference
-from .convert.rdata_input import rdata_source
-from .convert.rdata_writer import RMatrix, write_rdata
-from .convert.source import GenotypeSource, marker_blocks, write_store
-from .convert.spool import spool_directory
-from .convert.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
-from .convert.phenotype_file import read_phenotypes
-from .convert.rdata_format import NA_INTEGER
-from .covariates import read_covariates
-from .eigen import Eigen, eigendecompose
-from .errors import InputError, OutputError, output_errors
-from .fit import dense_subset_eigen
-from .gcta import read_grm, write_grm
-from .cluster import using
-from .grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
-from .options import check, memory_size, one_of, positive_int
-from .id_table import check_unique
-from .partition import Partition
-from .problem import FitProblem
-from .progress import dask_progress, progress_bar
-from .report import FitReport
-from .planning import ComputePlan, TilePlan, check_driver_memory, grm_plan
-from .rhe import RHESettings, fit_rhe
-from .selection import GRMSettings, cache_key, sample_mask, variant_mask
-from .simulate import SimulationDesign, simulate
-from .tiled import tiled_kinship
-from .store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
+from dask_h2.io.bed_input import bed_source
+from dask_h2.io.fingerprint import conversion_key, describe_difference
+from dask_h2.io.rdata_input import rdata_source
+from dask_h2.io.rdata_writer import RMatrix, write_rdata
+from dask_h2.io.sources import GenotypeSource, marker_blocks, write_store
+from dask_h2.io.spool import spool_directory
+from dask_h2.io.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
+from dask_h2.io.phenotypes import read_phenotypes
+from dask_h2.io.rdata_format import NA_INTEGER
+from dask_h2.io.covariates import read_covariates
+from dask_h2.kinship.eigen import Eigen, eigendecompose
+from dask_h2.errors import InputError, OutputError, output_errors
+from dask_h2.greml.univariate import dense_subset_eigen
+from dask_h2.io.gcta import read_grm, write_grm
+from dask_h2.cluster import using
+from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
+from dask_h2.checks import check, memory_size, one_of, positive_int
+from dask_h2.io.tables import check_unique
+from dask_h2.kinship.partition import Partition
+from dask_h2.greml.problem import FitProblem
+from dask_h2.progress import dask_progress, progress_bar
+from dask_h2.io.reports import FitReport
+from dask_h2.planning import ComputePlan, TilePlan, check_driver_memory, grm_plan
+from dask_h2.moments.fit import RHESettings, fit_rhe
+from dask_h2.kinship.selection import GRMSettings, cache_key, sample_mask, variant_mask
+from dask_h2.io.simulate import SimulationDesign, simulate
+from dask_h2.kinship.tiled import tiled_kinship
+from dask_h2.store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
                     read_strings, read_traits, refuse_complete, store_lock)
 
 RDATA_SUFFIXES = (".rdata", ".rda")
@@ -92,7 +92,7 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     """Rewrite an RData file, PLINK .bed or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
 
     The store records the conversion's key: every input file's path, size and CRC-32, and
-    the options (:func:`dask_h2.convert.fingerprint.conversion_key`). An interrupted
+    the options (:func:`dask_h2.io.fingerprint.conversion_key`). An interrupted
     conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
     options = _checked_conversion_options(dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
                                                 pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants))
@@ -184,7 +184,7 @@ def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: 
     reused only when they match. ``memory_limit`` (bytes, default 2 GiB) bounds the
     GRM's working memory (per worker on a cluster): it sets the marker chunk size and the
     reduction fan-in (:func:`dask_h2.planning.plan_grm`); when K's n × n buffers do not
-    fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.tiled`).
+    fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.kinship.tiled`).
     ``client``: the Dask cluster to compute on (default: the current client, else local threads).
     """
     root, samples, variants, key = grm_selection(store, settings)
@@ -312,13 +312,13 @@ def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSet
         memory_limit: int | None = None, prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
     """h² of every trait in ``store`` by ``method``: "REML" or "ML" from one eigendecomposition of
     the GRM (the exact path), or "RHE", randomized Haseman–Elston from the genotypes with no n × n
-    matrix (:func:`dask_h2.rhe.fit_rhe`, set by ``rhe``).
+    matrix (:func:`dask_h2.moments.fit.fit_rhe`, set by ``rhe``).
 
     The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
     (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
     ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on;
     ``memory_limit``: bytes for the moments passes (per worker on a cluster). ``prevalence``
-    (REML, ML): see :meth:`dask_h2.problem.FitProblem.fit` (liability scale of case-control traits).
+    (REML, ML): see :meth:`dask_h2.greml.problem.FitProblem.fit` (liability scale of case-control traits).
     """
     method = _check_method(method)
     if method == "RHE":

@@ -10,20 +10,21 @@ import time
 import warnings
 from pathlib import Path
 
-from . import api, cluster, several_grms
-from .aireml import MAX_ITER
-from .errors import InputError
-from .liability import prevalence_option
-from .moments import MIN_BLOCKS
-from .interrupts import report as report_interrupt, sigterm_interrupts
-from .options import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
+from dask_h2 import api, cluster
+from dask_h2.greml import sources as several_grms
+from dask_h2.greml.aireml import MAX_ITER
+from dask_h2.errors import InputError
+from dask_h2.greml.liability import prevalence_option
+from dask_h2.moments.equations import MIN_BLOCKS
+from dask_h2.interrupts import report as report_interrupt, sigterm_interrupts
+from dask_h2.checks import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
                       positive_int, scheduler_address, writable_folder, writable_prefix)
-from .problem import FitProblem, SeveralGRMProblem
-from .report import FitReport, format_table, write_report
-from .rhe import RHESettings
-from .simulate import SimulationDesign, parse_h2_list
-from .selection import GRMSettings
-from .standardize import SCALES, MarkerQC
+from dask_h2.greml.problem import FitProblem, SeveralGRMProblem
+from dask_h2.io.reports import FitReport, format_table, write_report
+from dask_h2.moments.fit import RHESettings
+from dask_h2.io.simulate import SimulationDesign, parse_h2_list
+from dask_h2.kinship.selection import GRMSettings
+from dask_h2.kinship.standardize import SCALES, MarkerQC
 
 DEMO_H2 = "0.5,0.3,0.1,0"
 DEMO_PCS = 10
@@ -321,7 +322,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.command == "fit":
         _fit_and_report(args, args.store, args.out)
     elif args.command == "plot":
-        from .plot import write_plots  # matplotlib loads only for this command
+        from dask_h2.greml.plot import write_plots  # matplotlib loads only for this command
 
         paths = write_plots(_problem(args, args.store), args.out, args.format, args.method, args.pcs,
                             not args.no_constrain)
@@ -388,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except KeyboardInterrupt as interrupt:
             return report_interrupt(interrupt)
+        except SystemError as exc:  # an interrupt raised inside a C function's callback (os.fspath, ...)
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                return report_interrupt(exc.__cause__)
+            raise
     if not args.quiet:
         print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

@@ -22,9 +22,9 @@ from dask.threaded import ContextAwareThreadPoolExecutor
 from distributed import Client, default_client
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError
-from .options import check, scheduler_address
-from .progress import follow
+from dask_h2.errors import InputError
+from dask_h2.checks import check, scheduler_address
+from dask_h2.progress import follow
 
 CONNECT_TIMEOUT = "20s"
 

@@ -4,14 +4,14 @@ command line of :mod:`dask_h2.cli`, loaded only once SIGINT and SIGTERM stop it 
 is one line too."""
 from __future__ import annotations
 
-from .interrupts import report, sigterm_interrupts
+from dask_h2.interrupts import report, sigterm_interrupts
 
 
 def main() -> int:
     """Run ``dask-h2`` with the process's arguments; returns its exit code."""
     with sigterm_interrupts():
         try:
-            from .cli import main as cli_main
+            from dask_h2.cli import main as cli_main
         except KeyboardInterrupt as interrupt:
             return report(interrupt)
         return cli_main()

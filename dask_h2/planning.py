@@ -2,15 +2,15 @@
 and cores. Every peak-memory model of dask-h2 is here, one per pass (bytes; n samples,
 M markers in chunks of m, fan-in s, t tasks in flight):
 
-- **untiled GRM** (:class:`ComputePlan`, :func:`dask_h2.grm.kinship`): each task holds the
+- **untiled GRM** (:class:`ComputePlan`, :func:`dask_h2.kinship.grm.kinship`): each task holds the
   int8 chunk (n·m), the float32 standardization of ``STANDARDIZE_BLOCK`` markers (4·n·b) and
   its float32 SYRK result (4·n²). The tree reduction (in-place adds) of the ⌈M/m⌉ results,
   run depth first, holds at most :func:`tree_buffers` = d·(s − 1) + 1 float64 n × n buffers
   (8·n²), d = ⌈log_s ⌈M/m⌉⌉. With P parts (``grm --partition``) every n × n term is P of them.
-- **tiled GRM** (:class:`TilePlan`, :mod:`dask_h2.tiled`): per task the int8 chunk and its
+- **tiled GRM** (:class:`TilePlan`, :mod:`dask_h2.kinship.tiled`): per task the int8 chunk and its
   moments (3·m·n), two float32 tile columns (10·m·t) and per part 28·t² (product, float64
   accumulator, finished tile); never n².
-- **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.rhe_passes`): chunks, thin
+- **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.moments.passes`): chunks, thin
   products and n-row float32 sums; never n².
 - **exact path's driver** (:func:`exact_path_bytes`): K, LAPACK's workspace and the
   eigenvectors, 32·n².
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import psutil
 from dask.utils import format_bytes
 
-from .cluster import active_client, worker_budget
-from .errors import InputError
+from dask_h2.cluster import active_client, worker_budget
+from dask_h2.errors import InputError
 
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
-STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.grm)
+STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see dask_h2.kinship.grm)
 TASK_BYTES = 64 * 2**20  # int8 genotypes per task of the moments passes
 MIN_TILE = 256
 FAN_INS = (8, 4, 3, 2)
@@ -140,7 +140,7 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
     predicted peak, that keep that peak within ``memory_limit`` bytes (default 2 GiB).
 
     Chunks are multiples of ``store_chunk`` (markers per stored chunk, merged and never
-    split by :func:`dask_h2.grm.marker_chunks`, so a larger stored chunk is used as it
+    split by :func:`dask_h2.kinship.grm.marker_chunks`, so a larger stored chunk is used as it
     is), else of ``CHUNK_MULTIPLE``. By default one Dask thread runs each chunk's SYRK
     with BLAS on all cores: standardizing is a small share of the work, and running it
     beside the SYRK on a second Dask thread only takes cores from BLAS (measured by
@@ -197,7 +197,7 @@ def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_th
 
 def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
                        tile: int = 2048) -> int:
-    """Predicted peak (bytes) of the moments passes (:mod:`dask_h2.rhe_passes`) on one worker, or locally.
+    """Predicted peak (bytes) of the moments passes (:mod:`dask_h2.moments.passes`) on one worker, or locally.
 
     Each of the ``dask_threads`` tasks holds its int8 chunk and the copy of its used rows
     (2·n·m), a float32 tile (4·m·tile), its products with the right-hand side (4·m·w) and four

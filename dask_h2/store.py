@@ -5,7 +5,7 @@ Layout (sgkit names where they exist):
 - ``call_dosage``  int8 (variants, samples), -1 = missing, chunked along variants only
 - ``sample_id``, ``variant_id``  strings
 - ``traits``  float64 (samples, traits), NaN = missing; ``trait_name``  strings
-- ``grm/``  kinship, eigenvalues, eigenvectors and marker counts (written by :func:`dask_h2.grm`);
+- ``grm/``  kinship, eigenvalues, eigenvectors and marker counts (written by :func:`dask_h2.kinship.grm`);
   ``grm/subsets/<hash>/`` ``index``, ``eigenvalues``, ``eigenvectors`` of K[index][:, index],
   one per missingness pattern met by a fit
 
@@ -29,8 +29,8 @@ import zarr
 from fsspec.core import split_protocol
 from zarr.codecs import BloscCodec
 
-from .errors import InputError
-from .id_table import check_names
+from dask_h2.errors import InputError
+from dask_h2.io.tables import check_names
 
 FORMAT_VERSION = 1
 ATTRS_KEY = "dask_h2"

@@ -7,7 +7,7 @@ import pytest
 
 from dask_h2 import api
 from dask_h2.errors import InputError
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.simulate import SimulationDesign
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ import zarr
 import dense_reference as dense
 from conftest import centred_kinship
 from dask_h2 import api
-from dask_h2.bivariate import Shape, fit_bivariate, fit_pair, pair_map, parse_pairs
+from dask_h2.greml.bivariate import Shape, fit_bivariate, fit_pair, pair_map, parse_pairs
 from dask_h2.cli import main
-from dask_h2.eigen import eigendecompose
+from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
-from dask_h2.fit import dense_subset_eigen, rotate
-from dask_h2.pair_model import E11, E12, G11, G12, dense_pair_model, eigen_pair_model
-from dask_h2.report import LIABILITY_HEADER
-from dask_h2.simulate import SimulationDesign
+from dask_h2.greml.univariate import dense_subset_eigen, rotate
+from dask_h2.greml.pair_model import E11, E12, G11, G12, dense_pair_model, eigen_pair_model
+from dask_h2.io.reports import LIABILITY_HEADER
+from dask_h2.io.simulate import SimulationDesign
 
 N = 150
 PHI_POINTS = [(0.5, 0.3, 0.2, 0.5, 0.7, 0.1), (1.0, 0.2, -0.3, 0.4, 0.9, -0.2), (0.0, 0.0, 0.0, 1.0, 1.0, 0.5),
@@ -211,7 +211,7 @@ def test_bad_pairs(spec, message):
 
 def test_too_few_samples_in_common_without_the_dense_path(data, monkeypatch):
     K, X, Y = data
-    import dask_h2.bivariate as bivariate
+    import dask_h2.greml.bivariate as bivariate
 
     monkeypatch.setattr(bivariate, "DENSE_MAX_OBSERVATIONS", 100)
     Y_nan = Y.copy()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import centred_kinship
-from dask_h2.bivariate import fit_bivariate
-from dask_h2.eigen import eigendecompose
+from dask_h2.greml.bivariate import fit_bivariate
+from dask_h2.kinship.eigen import eigendecompose
 
 N, M, REPLICATES = 500, 1000, 150
 H2, RE = (0.6, 0.5), 0.2

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import centred_kinship
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
 
 N, M, REPLICATES, PCS = 600, 2000, 300, 2
 

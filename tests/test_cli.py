@@ -13,9 +13,9 @@ import zarr
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.convert import rdata_format as f
-from dask_h2.convert.rdata_writer import RMatrix, write_rdata
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io import rdata_format as f
+from dask_h2.io.rdata_writer import RMatrix, write_rdata
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import is_complete
 
 SMALL = ["--samples", "240", "--markers", "1500"]

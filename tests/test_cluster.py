@@ -18,11 +18,11 @@ from distributed import Client
 
 from dask_h2 import api
 from dask_h2.cluster import active_client
-from dask_h2.convert.source import write_store
-from dask_h2.grm import kinship
+from dask_h2.io.sources import write_store
+from dask_h2.kinship.grm import kinship
 from dask_h2.planning import ComputePlan, plan_grm
-from dask_h2.rhe import RHESettings, fit_rhe
-from dask_h2.simulate import SimulationDesign, simulate
+from dask_h2.moments.fit import RHESettings, fit_rhe
+from dask_h2.io.simulate import SimulationDesign, simulate
 from dask_h2.store import open_store
 from local_cluster import deployed_cluster, missing_tools
 

@@ -1,4 +1,4 @@
-"""K built in sample tiles (dask_h2.tiled) equals the untiled GRM, and the plans that choose it."""
+"""K built in sample tiles (dask_h2.kinship.tiled) equals the untiled GRM, and the plans that choose it."""
 from __future__ import annotations
 
 import dask.array as da
@@ -7,14 +7,14 @@ import pytest
 import zarr
 
 from dask_h2 import api, planning
-from dask_h2.convert.source import write_store
-from dask_h2.grm import kinship, partitioned_kinship
-from dask_h2.partition import parse_partition
-from dask_h2.options import parse_memory
+from dask_h2.io.sources import write_store
+from dask_h2.kinship.grm import kinship, partitioned_kinship
+from dask_h2.kinship.partition import parse_partition
+from dask_h2.checks import parse_memory
 from dask_h2.planning import ComputePlan, TilePlan, grm_plan, plan_grm, plan_tiles
-from dask_h2.simulate import SimulationDesign, simulate
-from dask_h2.standardize import MarkerQC
-from dask_h2.tiled import tiled_kinship
+from dask_h2.io.simulate import SimulationDesign, simulate
+from dask_h2.kinship.standardize import MarkerQC
+from dask_h2.kinship.tiled import tiled_kinship
 
 FLOAT32 = 1e-6  # the tiles' float32 products are blocked differently from the untiled SYRK
 

@@ -16,8 +16,8 @@ import pytest
 import zarr
 
 from dask_h2 import api
-from dask_h2.rhe import SCRATCH
-from dask_h2.simulate import SimulationDesign
+from dask_h2.moments.fit import SCRATCH
+from dask_h2.io.simulate import SimulationDesign
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 import zarr
 
 from dask_h2 import api
-from dask_h2.convert import rdata_format as fmt
-from dask_h2.convert import rdata_input, spool
+from dask_h2.io import rdata_format as fmt
+from dask_h2.io import rdata_input, spool
 from dask_h2.store import ATTRS_KEY
 
 from test_rdata import run_r

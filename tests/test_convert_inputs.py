@@ -12,9 +12,9 @@ from bed_reader import to_bed
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.convert import rdata_format as fmt
-from dask_h2.convert import rdata_input
-from dask_h2.convert.rdata_writer import RMatrix, write_rdata
+from dask_h2.io import rdata_format as fmt
+from dask_h2.io import rdata_input
+from dask_h2.io.rdata_writer import RMatrix, write_rdata
 from dask_h2.store import ATTRS_KEY
 
 

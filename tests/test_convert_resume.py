@@ -17,7 +17,7 @@ import zarr
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import ATTRS_KEY, is_complete
 
 CHUNK = 256  # markers: 94 chunks, so that the kill lands between chunks

@@ -10,11 +10,11 @@ import dense_reference as dense
 from conftest import centred_kinship
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.covariates import indicators, read_covariates
-from dask_h2.eigen import eigendecompose
+from dask_h2.io.covariates import indicators, read_covariates
+from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
-from dask_h2.fit import check_full_rank, fit_traits
-from dask_h2.simulate import SimulationDesign
+from dask_h2.greml.univariate import check_full_rank, fit_traits
+from dask_h2.io.simulate import SimulationDesign
 
 IDS = np.array(["s1", "s2", "s3", "s4", "s5", "s6"], dtype=object)
 

@@ -12,11 +12,11 @@ import zarr
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.eigen import eigendecompose
+from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
-from dask_h2.fit import fit_traits
-from dask_h2.gcta import read_grm, write_grm
-from dask_h2.simulate import SimulationDesign
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.io.gcta import read_grm, write_grm
+from dask_h2.io.simulate import SimulationDesign
 
 from conftest import centred_kinship
 from dense_reference import loglik as dense_loglik
@@ -154,8 +154,8 @@ def test_the_moments_estimator_leaves_out_a_constant_trait(tmp_path):
 
 def test_several_grms_leave_out_a_constant_trait(gcta):
     """fit --mgrm: a constant trait is not estimable; the other is fitted as it would be alone."""
-    from dask_h2.mgrm import fit_several
-    from dask_h2.fit import NotEstimable
+    from dask_h2.greml.components import fit_several
+    from dask_h2.greml.univariate import NotEstimable
 
     folder, K, y = gcta
     halves = [K / 2, K / 2 + 0.01 * np.eye(N)]

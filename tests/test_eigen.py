@@ -9,7 +9,7 @@ import scipy.linalg
 
 from conftest import centred_kinship
 
-from dask_h2.eigen import eigendecompose
+from dask_h2.kinship.eigen import eigendecompose
 
 
 def test_descending_eigenpairs_rebuild_k():

@@ -16,9 +16,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="the fuzz tests need Hypot
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from dask_h2.convert.bed_input import bed_source  # noqa: E402
-from dask_h2.convert.rdata_input import rdata_source  # noqa: E402
-from dask_h2.convert.rdata_writer import RMatrix, write_rdata  # noqa: E402
+from dask_h2.io.bed_input import bed_source  # noqa: E402
+from dask_h2.io.rdata_input import rdata_source  # noqa: E402
+from dask_h2.io.rdata_writer import RMatrix, write_rdata  # noqa: E402
 from dask_h2.errors import InputError  # noqa: E402
 
 N, M = 12, 40

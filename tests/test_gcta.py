@@ -16,11 +16,11 @@ from conftest import shared_data
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError
-from dask_h2.fit import TraitFit
-from dask_h2.gcta import pack_lower, paths, read_grm, unpack_lower, write_grm
-from dask_h2.grm import kinship
-from dask_h2.report import hsq_text
-from dask_h2.simulate import SimulationDesign
+from dask_h2.greml.univariate import TraitFit
+from dask_h2.io.gcta import pack_lower, paths, read_grm, unpack_lower, write_grm
+from dask_h2.kinship.grm import kinship
+from dask_h2.io.reports import hsq_text
+from dask_h2.io.simulate import SimulationDesign
 
 
 def test_lower_triangle_is_row_major_with_the_diagonal():

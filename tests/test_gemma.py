@@ -20,10 +20,10 @@ import pytest
 from bed_reader import to_bed
 
 from dask_h2 import api
-from dask_h2.bivariate import fit_bivariate
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.simulate import SimulationDesign, simulate
+from dask_h2.greml.bivariate import fit_bivariate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.io.simulate import SimulationDesign, simulate
 
 GEMMA = shutil.which("gemma")
 pytestmark = pytest.mark.skipif(GEMMA is None, reason="GEMMA is not installed (Debian: apt-get install gemma)")
@@ -124,7 +124,7 @@ def test_several_kinships_agree_with_gemma_vc(bed):
     far inside its printed 6 digits, so y is passed scaled and its σ² scaled back by 100²
     (-noconstrain: σ² itself is GEMMA's parameter; the estimate here is interior)."""
     folder, store, _, y, x = bed
-    from dask_h2.several_grms import grm_partition, load_partitioned
+    from dask_h2.greml.sources import grm_partition, load_partitioned
 
     parts = grm_partition(store, "maf:0.0,0.15,0.3,0.5", progress=False)
     kinships = parts.kinships[:]

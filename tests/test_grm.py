@@ -9,12 +9,12 @@ import numba
 import numpy as np
 import pytest
 
-from dask_h2.grm import kinship, partitioned_kinship, symmetrize_upper
-from dask_h2.partition import parse_partition
-from dask_h2.options import parse_memory
+from dask_h2.kinship.grm import kinship, partitioned_kinship, symmetrize_upper
+from dask_h2.kinship.partition import parse_partition
+from dask_h2.checks import parse_memory
 from dask_h2.planning import ComputePlan, plan_grm
-from dask_h2.standardize import MarkerQC
-from dask_h2.standardize import centre_and_scale, marker_moments
+from dask_h2.kinship.standardize import MarkerQC
+from dask_h2.kinship.standardize import centre_and_scale, marker_moments
 
 
 def _genotypes(n=90, m=700, seed=0):
@@ -141,8 +141,8 @@ def test_marker_qc_and_selection_equal_numpy_on_the_kept_markers():
 
 def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
     from dask_h2 import api
-    from dask_h2.selection import GRMSettings
-    from dask_h2.simulate import SimulationDesign
+    from dask_h2.kinship.selection import GRMSettings
+    from dask_h2.io.simulate import SimulationDesign
 
     store = api.simulate_to(tmp_path / "qc.zarr", SimulationDesign(120, 800, (0.5,), seed=9), progress=False)
     (tmp_path / "remove.txt").write_text("ind1 ind1\nind7 ind7\n")
@@ -157,7 +157,7 @@ def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
 
 
 def test_kernels_compile_uncached_where_numba_finds_no_writable_cache(monkeypatch):
-    from dask_h2 import standardize
+    from dask_h2.kinship import standardize
 
     real_njit = numba.njit
 

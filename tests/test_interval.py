@@ -7,10 +7,10 @@ import scipy.optimize
 
 import dense_reference as dense
 from conftest import centred_kinship
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_rotated
-from dask_h2.interval import chi2_threshold, profile_interval
-from dask_h2.likelihood import rotate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_rotated
+from dask_h2.greml.interval import chi2_threshold, profile_interval
+from dask_h2.greml.likelihood import rotate
 
 N, M = 300, 400
 

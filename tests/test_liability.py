@@ -10,12 +10,12 @@ import pytest
 
 from conftest import centred_kinship
 from dask_h2.cli import main
-from dask_h2.eigen import eigendecompose
+from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
-from dask_h2.fit import dense_subset_eigen, fit_traits
-from dask_h2.gcta import write_grm
-from dask_h2.liability import case_control_coding, liability_factor, parse_prevalence
-from dask_h2.report import hsq_text
+from dask_h2.greml.univariate import dense_subset_eigen, fit_traits
+from dask_h2.io.gcta import write_grm
+from dask_h2.greml.liability import case_control_coding, liability_factor, parse_prevalence
+from dask_h2.io.reports import hsq_text
 
 
 def lee_2011(h2_observed: float, K: float, P: float) -> float:

@@ -6,9 +6,9 @@ import pytest
 
 import dense_reference as dense
 from conftest import centred_kinship
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_rotated
-from dask_h2.likelihood import evaluate, observed_information, reduce_problem, rotate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_rotated
+from dask_h2.greml.likelihood import evaluate, observed_information, reduce_problem, rotate
 
 N, M = 150, 600
 H2_POINTS = [0.0, 0.05, 0.3, 0.6, 0.95, 0.999]

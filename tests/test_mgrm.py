@@ -6,11 +6,11 @@ import pytest
 
 import dense_reference as dense
 from conftest import centred_kinship
-from dask_h2.aireml import identity_map, maximize
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.mgrm import fit_components, fit_several
-from dask_h2.reml import Block, DenseFactor, identity, logdet_gram, reml_pieces
+from dask_h2.greml.aireml import identity_map, maximize
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.greml.components import fit_components, fit_several
+from dask_h2.greml.reml import Block, DenseFactor, identity, logdet_gram, reml_pieces
 
 N = 160
 PHI_POINTS = [(0.3, 0.2, 0.5), (1.0, 0.0, 1.0), (0.05, 0.9, 0.3), (0.0, 0.0, 2.0), (-0.1, 0.4, 0.8)]
@@ -131,8 +131,8 @@ def test_heritability_in_the_rare_bin_is_found_there():
     within 3 Monte-Carlo SEs of its truth (0.6, 0, 0)."""
     import dask.array as da
 
-    from dask_h2.grm import partitioned_kinship
-    from dask_h2.partition import parse_partition
+    from dask_h2.kinship.grm import partitioned_kinship
+    from dask_h2.kinship.partition import parse_partition
 
     n, m, replicates = 240, 900, 60
     rng = np.random.default_rng(17)

@@ -9,9 +9,9 @@ import zarr
 import dense_reference as dense
 from conftest import centred_kinship
 from dask_h2 import api
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import dense_subset_eigen, fit_traits
-from dask_h2.simulate import SimulationDesign
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import dense_subset_eigen, fit_traits
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import GRM_GROUP, SUBSETS_GROUP
 
 N, M, PCS = 200, 600, 3

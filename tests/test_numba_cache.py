@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dask_h2.standardize
+import dask_h2.kinship.standardize
 
-PACKAGE = Path(dask_h2.standardize.__file__).parent
-COMPILE = ("import numpy as np; from dask_h2.standardize import marker_moments, standardize; "
+PACKAGE = Path(dask_h2.kinship.standardize.__file__).parent
+COMPILE = ("import numpy as np; from dask_h2.kinship.standardize import marker_moments, standardize; "
            "d = np.zeros((3, 4), np.int8); standardize(d, np.zeros(3), np.ones(3)); print(marker_moments(d).sum())")
 
 

@@ -1,6 +1,6 @@
 """Every subcommand with an invalid value of each of its options: exit code 2, one line on stderr
 (``dask-h2: error: ...``), no traceback, and no new or changed file that a later command would
-accept. The option checks themselves (dask_h2.options) and the API's use of them follow."""
+accept. The option checks themselves (dask_h2.checks) and the API's use of them follow."""
 from __future__ import annotations
 
 import json
@@ -14,9 +14,9 @@ from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.store import LOCKS
 from dask_h2.errors import InputError
-from dask_h2.options import (OptionError, comma_list, existing_file, fraction, integer, memory_size, number_in,
+from dask_h2.checks import (OptionError, comma_list, existing_file, fraction, integer, memory_size, number_in,
                              probability, scheduler_address, writable_prefix)
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.simulate import SimulationDesign
 
 N, M = 60, 400
 DESIGN = SimulationDesign(N, M, (0.5, 0.2), seed=3)

@@ -11,7 +11,7 @@ import zarr
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits
 
 

@@ -19,8 +19,8 @@ import zarr
 from bed_reader import to_bed
 
 from dask_h2 import api
-from dask_h2.outputs import atomic_outputs
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.outputs import atomic_outputs
+from dask_h2.io.simulate import SimulationDesign
 
 N, M = 400, 12_000  # 4.8 M genotypes: an RData file of them is spooled (at least 4 M values)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dask_h2.errors import InputError
-from dask_h2.partition import NO_COMPONENT, parse_partition
+from dask_h2.kinship.partition import NO_COMPONENT, parse_partition
 
 VARIANTS = np.array([f"rs{j}" for j in range(6)], dtype=object)
 

@@ -6,11 +6,11 @@ import pytest
 
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.fit import profile_loglik
-from dask_h2.interval import chi2_threshold
-from dask_h2.likelihood import reduce_problem
-from dask_h2.plot import pcs_figure, profile_figure, spectrum_figure, write_plots
-from dask_h2.simulate import SimulationDesign
+from dask_h2.greml.univariate import profile_loglik
+from dask_h2.greml.interval import chi2_threshold
+from dask_h2.greml.likelihood import reduce_problem
+from dask_h2.greml.plot import pcs_figure, profile_figure, spectrum_figure, write_plots
+from dask_h2.io.simulate import SimulationDesign
 
 
 @pytest.fixture(scope="module")

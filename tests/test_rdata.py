@@ -23,9 +23,9 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
-from dask_h2.convert import rdata_format as fmt
-from dask_h2.convert.rdata_reader import ROther, RVector, _Parser, read_rdata
-from dask_h2.convert.rdata_writer import RMatrix, _length, write_rdata
+from dask_h2.io import rdata_format as fmt
+from dask_h2.io.rdata_reader import ROther, RVector, _Parser, read_rdata
+from dask_h2.io.rdata_writer import RMatrix, _length, write_rdata
 from dask_h2.errors import InputError
 
 

@@ -5,10 +5,10 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.grm import kinship
-from dask_h2.simulate import SimulationDesign, simulate
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.kinship.grm import kinship
+from dask_h2.io.simulate import SimulationDesign, simulate
 
 TRUE_H2 = (0.5, 0.3, 0.1, 0.0)
 REPLICATES = 50

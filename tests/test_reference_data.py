@@ -9,10 +9,10 @@ import pytest
 
 import dense_reference as dense
 from conftest import shared_data
-from dask_h2.eigen import eigendecompose
-from dask_h2.fit import fit_traits
-from dask_h2.grm import kinship
-from dask_h2.id_table import align_to_samples
+from dask_h2.kinship.eigen import eigendecompose
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.kinship.grm import kinship
+from dask_h2.io.tables import align_to_samples
 
 
 @pytest.fixture(scope="module")

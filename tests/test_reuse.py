@@ -77,7 +77,7 @@ def test_a_grm_is_reused_only_for_the_genotypes_it_was_computed_from(tmp_path, c
     import zarr
 
     from dask_h2 import api
-    from dask_h2.simulate import SimulationDesign
+    from dask_h2.io.simulate import SimulationDesign
 
     first = api.simulate_to(tmp_path / "a.zarr", SimulationDesign(60, 500, (0.5,), seed=1), progress=False)
     second = api.simulate_to(tmp_path / "b.zarr", SimulationDesign(60, 500, (0.5,), seed=2), progress=False)
@@ -95,7 +95,7 @@ def test_a_cached_subset_eigendecomposition_is_reused_only_with_its_grm(tmp_path
     import zarr
 
     from dask_h2 import api
-    from dask_h2.simulate import SimulationDesign
+    from dask_h2.io.simulate import SimulationDesign
 
     store = api.simulate_to(tmp_path / "s.zarr", SimulationDesign(80, 500, (0.5,), seed=3), progress=False)
     root = zarr.open_group(store, mode="r+")

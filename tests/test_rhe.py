@@ -18,9 +18,9 @@ import zarr
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError
-from dask_h2.moments import jackknife_blocks, jackknife_se
-from dask_h2.rhe import RHE_GROUP, RHESettings, fit_rhe
-from dask_h2.simulate import SimulationDesign
+from dask_h2.moments.equations import jackknife_blocks, jackknife_se
+from dask_h2.moments.fit import RHE_GROUP, RHESettings, fit_rhe
+from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits
 
 N, M = 300, 1500
@@ -61,7 +61,7 @@ def standardized(store: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.ndarray, probes: np.ndarray,
                     block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(σ² (K + 1,), SE (K + 1,)) of the randomized estimator, computed densely: the delete-one-block
-    jackknife's variance plus that of the trait's scale (:mod:`dask_h2.moments`)."""
+    jackknife's variance plus that of the trait's scale (:mod:`dask_h2.moments.equations`)."""
     observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
     w, y, X, z = w[:, observed], y[observed], X[observed], probes[observed]
     n, c = X.shape
@@ -253,7 +253,7 @@ def test_trait_with_too_few_samples_for_its_fixed_effects(store, tmp_path):
 
 
 def test_store_that_cannot_be_written_fits_from_memory_and_a_local_scratch(store, monkeypatch, caplog):
-    import dask_h2.rhe
+    import dask_h2.moments.fit
 
     settings = RHESettings(n_blocks=BLOCKS, seed=SEED, pc_markers=1000)
     expected = fit_rhe(store, rhe=settings, pcs=2, progress=False)
@@ -265,7 +265,7 @@ def test_store_that_cannot_be_written_fits_from_memory_and_a_local_scratch(store
             raise PermissionError(30, "Read-only file system")
         return open_group(path, mode=mode, **kwargs)
 
-    monkeypatch.setattr(dask_h2.rhe.zarr, "open_group", read_only)
+    monkeypatch.setattr(dask_h2.moments.fit.zarr, "open_group", read_only)
     with caplog.at_level("WARNING", logger="dask_h2"):
         again = fit_rhe(store, rhe=settings, pcs=2, progress=False)
     assert "cannot be written" in caplog.text and "could not cache the PCs" in caplog.text

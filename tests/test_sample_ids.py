@@ -7,9 +7,9 @@ import zarr
 from bed_reader import to_bed
 
 from dask_h2 import api
-from dask_h2.convert.rdata_writer import RMatrix, write_rdata
-from dask_h2.gcta import write_grm
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.rdata_writer import RMatrix, write_rdata
+from dask_h2.io.gcta import write_grm
+from dask_h2.io.simulate import SimulationDesign
 from test_cli import _one_line_error
 
 N, M = 40, 300

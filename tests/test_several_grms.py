@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import zarr
 
-from dask_h2 import api, several_grms
+from dask_h2 import api
+from dask_h2.greml import sources as several_grms
 from dask_h2.cli import main
-from dask_h2.gcta import read_grm, write_grm
-from dask_h2.grm import partitioned_kinship
-from dask_h2.mgrm import fit_several
-from dask_h2.partition import parse_partition
-from dask_h2.simulate import SimulationDesign
+from dask_h2.io.gcta import read_grm, write_grm
+from dask_h2.kinship.grm import partitioned_kinship
+from dask_h2.greml.components import fit_several
+from dask_h2.kinship.partition import parse_partition
+from dask_h2.io.simulate import SimulationDesign
 
 PARTITION = "maf:0.0,0.2,0.5"
 

@@ -1,1 +1,0 @@
-"""dask_h2.convert: rewrite RData, PLINK .bed or VCF Zarr inputs into a dask-h2 Zarr store."""

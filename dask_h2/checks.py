@@ -1,0 +1,179 @@
+"""Checks of option values, shared by the command line and the API.
+
+Each check takes a value (the command line's text, or the API's number or path) and
+returns it converted, or raises :class:`OptionError` saying what is wrong. An
+``OptionError`` is both argparse's ``ArgumentTypeError`` (so a check is an argparse
+``type=``: ``dask-h2: error: argument --chunk: must be an integer >= 1, not '-3'``)
+and an :class:`~dask_h2.errors.InputError` (one line, exit code 2). The API checks its
+arguments with :func:`check`, which names the option the way the command line does.
+
+A new option declares its constraint where it is added: ``type=positive_int``,
+``type=number_in(0, 1)``, ``type=existing_file``, ``type=writable_prefix``, ...
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from dask.utils import parse_bytes
+from distributed.comm.addressing import parse_address, parse_host_port
+
+from dask_h2.errors import InputError
+
+T = TypeVar("T")
+
+
+class OptionError(InputError, argparse.ArgumentTypeError):
+    """An option value outside what the option accepts."""
+
+
+def parse_memory(text: str) -> int:
+    """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes (Dask's reading of sizes)."""
+    try:
+        if not any(character.isdigit() for character in text):  # Dask reads '' as 1 byte and 'GB' as 1 GB
+            raise ValueError(text)
+        return int(parse_bytes(text))
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
+
+
+def check(option: str, validate: Callable[[Any], T], value: Any) -> T:
+    """``validate(value)`` for the API, the error naming ``option`` (as the command line spells it)."""
+    try:
+        return validate(value)
+    except OptionError as exc:
+        raise OptionError(f"{option}: {exc}") from None
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+    """A check for whole numbers within [``minimum``, ``maximum``] (either bound may be None)."""
+    bounds = " and ".join(part for part in (f">= {minimum}" if minimum is not None else "",
+                                            f"<= {maximum}" if maximum is not None else "") if part)
+    wanted = f"an integer {bounds}".strip()
+
+    def whole_number(value: Any) -> int:
+        try:
+            number = int(value) if isinstance(value, (numbers.Integral, str)) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise OptionError(f"must be {wanted}, not {value!r}")
+        return number
+
+    return whole_number
+
+
+def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[Any], float]:
+    """A check for finite real numbers in the interval from ``low`` to ``high`` (closed unless said open)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def real(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise OptionError(f"must be a number in {interval}, not {value!r}") from None
+        inside = math.isfinite(number) and (low < number if low_open else low <= number) and \
+            (number < high if high_open else number <= high)
+        if not inside:
+            raise OptionError(f"must be a number in {interval}, not {value!r}")
+        return number
+
+    return real
+
+
+def comma_list(validate: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
+    """A check for a comma-separated list (or a sequence) whose every item passes ``validate``."""
+
+    def items(value: Any) -> tuple[T, ...]:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        if not parts:
+            raise OptionError("must list at least one value")
+        try:
+            return tuple(validate(part.strip() if isinstance(part, str) else part) for part in parts)
+        except OptionError as exc:
+            raise OptionError(f"{value!r}: each value {exc}") from None
+
+    return items
+
+
+def one_of(*choices: str) -> Callable[[Any], str]:
+    """A check for one of ``choices`` (upper case), given in any case: ``reml`` is ``REML``."""
+    listed = ", ".join(choice.lower() for choice in choices)
+
+    def choice(value: Any) -> str:
+        name = value.upper() if isinstance(value, str) else None
+        if name not in choices:
+            raise OptionError(f"expected one of {listed}, not {value!r}")
+        return name
+
+    return choice
+
+
+positive_int = integer(1)
+non_negative_int = integer(0)
+fraction = number_in(0.0, 1.0)
+probability = number_in(0.0, 1.0, low_open=True, high_open=True)
+
+
+def memory_size(value: Any) -> int:
+    """A positive memory size in bytes, from a number or text such as ``2GB``, ``1.5GiB``, ``800MB``."""
+    try:
+        size = parse_memory(value) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"cannot read memory size {value!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
+    if size <= 0:
+        raise OptionError(f"must be a positive size such as 2GB, not {value!r}")
+    return size
+
+
+def existing_file(value: Any) -> Path:
+    """A path to an existing file (not a folder)."""
+    path = Path(value)
+    if not path.is_file():
+        raise OptionError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+    return path
+
+
+def writable_prefix(value: Any) -> Path:
+    """An output path or prefix whose folder exists (or can be created) and can be written to."""
+    path = Path(value)
+    if not str(value) or str(value).endswith(("/", os.sep)) or path.name in ("", ".", ".."):
+        raise OptionError(f"{str(value)!r}: an output needs a file name, not a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OptionError(f"{path}: cannot create a folder there ({folder} is a file)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OptionError(f"{path}: cannot write there ({folder}: permission denied or read-only file system)")
+    return path
+
+
+def writable_folder(value: Any) -> Path:
+    """An output folder that exists and can be written to, or can be created."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{path}: is a file, not a folder")
+    if not path.is_dir():
+        return writable_prefix(path)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OptionError(f"{path}: cannot write there (permission denied or read-only file system)")
+    return path
+
+
+def scheduler_address(value: Any) -> str:
+    """A Dask scheduler address such as ``tcp://host:8786`` (scheme optional for TCP)."""
+    text = str(value).strip()
+    try:
+        scheme, location = parse_address(text, strict=False)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = parse_host_port(location)
+            if not host or not 0 < int(port) < 65536:
+                raise ValueError("needs a host and a port between 1 and 65535")
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"{value!r} is not a Dask scheduler address such as tcp://host:8786 ({exc})") from None
+    return text

@@ -1,0 +1,143 @@
+"""A genotype source (RData, PLINK .bed, VCF-Zarr, simulation) and its one writer to a dask-h2 store."""
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import zarr
+from isal.isal_zlib import crc32
+
+from dask_h2.errors import output_errors
+from dask_h2.io.tables import check_names, check_unique
+from dask_h2.progress import progress_bar
+from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
+
+BlockReader = Callable[[int, int], np.ndarray]
+CHECKSUMS_KEY = "chunk_crc32"  # per chunk of call_dosage: CRC-32 of its int8 bytes (C order), null until written
+
+
+@dataclass
+class GenotypeSource:
+    """What a store is made of.
+
+    ``read_block(start, stop)`` returns int8 dosages (stop − start markers, n samples)
+    with −1 = missing, already validated; blocks are read in order. ``phenotypes()``
+    returns (traits (n, k) float64 with NaN = missing, names (k,)); it is called after
+    the last block has been read.
+    """
+
+    sample_id: np.ndarray
+    variant_id: np.ndarray
+    read_block: BlockReader
+    phenotypes: Callable[[], tuple[np.ndarray, np.ndarray]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.sample_id)
+
+    @property
+    def n_variants(self) -> int:
+        return len(self.variant_id)
+
+
+def marker_blocks(n_variants: int, chunk: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive marker blocks of ``chunk`` markers."""
+    for start in range(0, n_variants, chunk):
+        yield start, min(start + chunk, n_variants)
+
+
+def default_chunk(n_samples: int, target_bytes: int = 32 * 2**20) -> int:
+    """Markers per chunk so that one int8 chunk holds about ``target_bytes``."""
+    return int(max(64, min(65536, target_bytes // max(n_samples, 1))))
+
+
+def write_store(
+    source: GenotypeSource, path: str | Path, chunk_variants: int | None = None,
+    overwrite: bool = False, progress: bool = True, threads: int | None = None,
+) -> Path:
+    """Write ``source`` to a Zarr store at ``path``, chunk by chunk; mark it complete at the end.
+
+    Blocks are read in order while ``threads`` threads (default: one per core) compress
+    and write earlier ones; once a chunk is written, the CRC-32 of its block is recorded in
+    the store's attributes (``chunk_crc32``). The store is marked complete only when every
+    chunk is recorded. An incomplete store started from the same source with the same
+    parameters is resumed (unless ``overwrite``): a chunk is kept when its recorded CRC-32,
+    its block's and that of the chunk read back all agree. The disk's refusals (full,
+    read-only) are raised as :class:`OutputError` naming the store.
+    """
+    with output_errors(path, "writing the store; the same command resumes it"):
+        return _write_store(source, Path(path), chunk_variants, overwrite, progress, threads)
+
+
+def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None, overwrite: bool, progress: bool,
+                 threads: int | None) -> Path:
+    """The body of :func:`write_store`."""
+    check_unique(source.sample_id, str(source.attrs.get("source", path)))
+    chunk = chunk_variants or default_chunk(source.n_samples)
+    blocks = list(marker_blocks(source.n_variants, chunk))
+    shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}
+    attrs = json.loads(json.dumps({**source.attrs, **shape}))  # as the store keeps them
+    root = None if overwrite else _resumable(path, attrs)
+    if root is None:
+        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk, attrs, overwrite)
+        # last: a store without its checksum list was interrupted while being created, and is started over
+        root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: [None] * len(blocks)}
+    checksums = list(root.attrs[ATTRS_KEY][CHECKSUMS_KEY])
+    dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
+    workers = threads or os.cpu_count() or 2
+
+    with progress_bar(source.n_variants, "markers", f"writing {path.name}", enabled=progress) as bar, \
+            ThreadPoolExecutor(workers) as pool:
+        pending: deque[tuple[int, int, Future]] = deque()
+
+        def record() -> None:
+            k, checksum, future = pending.popleft()
+            future.result()
+            checksums[k] = checksum
+            root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: checksums}
+            bar.update(blocks[k][1] - blocks[k][0])
+
+        for k, (start, stop) in enumerate(blocks):
+            block = np.ascontiguousarray(source.read_block(start, stop))
+            if block.shape != (stop - start, source.n_samples) or block.dtype != np.int8:
+                raise ValueError(f"block {start}–{stop}: {block.dtype} {block.shape}, expected int8 "
+                                 f"{(stop - start, source.n_samples)}")
+            checksum = crc32(block)
+            if checksums[k] == checksum and crc32(dosage[start:stop]) == checksum:
+                bar.update(stop - start)
+                continue
+            pending.append((k, checksum, pool.submit(dosage.__setitem__, slice(start, stop), block)))
+            if len(pending) > workers:
+                record()
+        while pending:
+            record()
+    traits, names = source.phenotypes()
+    check_names(names, f"{source.attrs.get('source', path)}: phenotypes", "trait name")
+    write_traits(root, traits, names)
+    if None in checksums:
+        raise OSError(f"{path}: {checksums.count(None)} of {len(blocks)} chunks were not written")
+    mark_complete(root)
+    return path
+
+
+def _resumable(path: Path, attrs: dict[str, Any]) -> zarr.Group | None:
+    """The incomplete store at ``path`` if it was started with these ``attrs`` (source and parameters)
+    and created whole (its checksum list, written after its arrays, is there)."""
+    if not path.exists() or is_complete(path):
+        return None
+    try:
+        root = zarr.open_group(path, mode="r+")
+        started = dict(root.attrs[ATTRS_KEY])
+        dosage_ok = "call_dosage" in root
+    except Exception:  # an interrupted store may be unreadable: start over
+        return None
+    started.pop("format_version", None), started.pop("complete", None)
+    recorded = started.pop(CHECKSUMS_KEY, None)
+    return root if dosage_ok and recorded is not None and started == attrs else None

@@ -1,0 +1,94 @@
+"""PLINK-style tables keyed by sample (FID IID v1 v2 …): --pheno, --covar and --qcovar files."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dask_h2.errors import InputError
+
+MISSING_WORDS = {"NA", "NAN", "."}  # compared in upper case
+PLINK_MISSING = -9.0  # as any number: -9, -9.0, -9e0
+
+
+def is_missing(cell: str) -> bool:
+    """PLINK's missing value: ``NA``, ``NaN`` or ``.`` (any case), or the number −9 however written."""
+    if cell.upper() in MISSING_WORDS:
+        return True
+    try:
+        return float(cell) == PLINK_MISSING
+    except ValueError:
+        return False
+
+
+def check_names(names: Sequence[str], where: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
+    (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""
+    check_unique(np.asarray(list(names), dtype=object), where, what)
+    for name in map(str, names):
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise InputError(f"{where}: {what} {name!r} cannot be part of a file name (PREFIX.{name}.hsq); "
+                             "rename it")
+
+
+def check_unique(ids: np.ndarray, where: str, what: str = "sample ID") -> None:
+    """Raise :class:`InputError` naming the first of ``ids`` (n,) that occurs twice: sample IDs
+    are what --keep/--remove, covariates and phenotypes are matched by."""
+    values, first, counts = np.unique(np.asarray(ids, dtype=str), return_index=True, return_counts=True)
+    if (counts > 1).any():
+        repeated = np.flatnonzero(counts > 1)
+        duplicate = repeated[np.argmin(first[repeated])]
+        raise InputError(f"{where}: {what} {str(values[duplicate])!r} occurs {counts[duplicate]} times "
+                         f"({repeated.size} ID(s) repeated); every sample needs its own ID")
+
+
+def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(IIDs (r,), values (r, c), column names (c,)).
+
+    Whitespace-separated; a first line starting with ``FID IID`` is a header (its names unique), else
+    the columns are named ``prefix`` 1, 2, …; ``NA``/``NaN``/``.``/−9 are missing (:func:`is_missing`).
+    Values are float64 with NaN = missing, or with ``numeric=False`` the cells as str (object) with
+    None = missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise InputError(f"{path}: empty table")
+    header = rows[0][:2] if [c.upper() for c in rows[0][:2]] == ["FID", "IID"] else None
+    names = rows.pop(0)[2:] if header else [f"{prefix}{j + 1}" for j in range(len(rows[0]) - 2)]
+    check_unique(np.asarray(names, dtype=object), f"{path}: header", "column name")
+    values = np.full((len(rows), len(names)), np.nan if numeric else None, dtype=np.float64 if numeric else object)
+    for i, row in enumerate(rows):
+        if len(row) != len(names) + 2:
+            raise InputError(f"{path}: line {i + 1 + bool(header)} has {len(row)} columns, expected {len(names) + 2}")
+        for j, cell in enumerate(row[2:]):
+            if is_missing(cell):
+                continue
+            if not numeric:
+                values[i, j] = cell
+                continue
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                raise InputError(f"{path}: non-numeric value {cell!r} in column {names[j]!r}, line {i + 1 + bool(header)}") from None
+    return np.array([r[1] for r in rows], dtype=object), values, names
+
+
+def align_to_samples(path: str | Path, sample_id: np.ndarray, numeric: bool = True,
+                     prefix: str = "V") -> tuple[np.ndarray, list[str]]:
+    """The table's values (n, c) in the order of ``sample_id`` (see :func:`read_id_table`);
+    samples absent from the table are missing, IIDs absent from ``sample_id`` are ignored."""
+    ids, values, names = read_id_table(path, numeric, prefix)
+    position = {iid: i for i, iid in enumerate(ids)}
+    if len(position) < len(ids):
+        duplicate = next(iid for i, iid in enumerate(ids) if position[iid] != i)
+        raise InputError(f"{path}: IID {duplicate!r} appears on more than one line")
+    found = np.array([position.get(s, -1) for s in sample_id])
+    if not (found >= 0).any():
+        raise InputError(f"{path}: none of its IIDs match the {len(sample_id)} samples (first sample: {sample_id[0]!r})")
+    aligned = np.full((len(sample_id), len(names)), np.nan if numeric else None, dtype=values.dtype)
+    aligned[found >= 0] = values[found[found >= 0]]
+    return aligned, names
