@@ -22,7 +22,7 @@ import dask.array as da
 import numpy as np
 
 from dask_h2.kinship.grm import partitioned_kinship
-from dask_h2.greml.components import fit_several
+from dask_h2.greml.components import fit_components
 from dask_h2.kinship.partition import parse_partition
 from dask_h2.kinship.standardize import centre_and_scale, marker_moments, standardize
 from replicates import run_replicates
@@ -51,7 +51,7 @@ def replicate(args: tuple) -> np.ndarray:
     X = np.ones((n, 1))
     rows = []
     for constrain in (False, True):
-        (fit,) = fit_several(parts.matrices, y[:, None], ["y"], X, ["intercept"], parts.part_names,
+        (fit,) = fit_components(parts.matrices, y[:, None], ["y"], X, ["intercept"], parts.part_names,
                              parts.part_markers, constrain=constrain)
         rows.append([[c.h2, c.h2_se] for c in fit.components])
     free, held = np.array(rows[0]), np.array(rows[1])

@@ -1,440 +1,405 @@
-"""Store-level API: convert, simulate, grm, fit and run, as the CLI exposes them."""
+"""The public API: what the ``dask-h2`` command does, as Python functions over stores and files.
+
+Every command of the command line calls these functions and nothing else, so a Python user can do
+everything it does, with the same checks and messages (errors name the functions' parameters, the
+command line its options). The rules that combine parameters (which inputs go with which model
+and method) live here, in :func:`fit`'s request, for both.
+"""
 from __future__ import annotations
 
-import hashlib
-import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-import dask.array as da
-import numpy as np
-import zarr
 from distributed import Client
 
-from dask_h2.io.bed_input import bed_source
-from dask_h2.io.fingerprint import conversion_key, describe_difference
-from dask_h2.io.rdata_input import rdata_source
-from dask_h2.io.rdata_writer import RMatrix, write_rdata
-from dask_h2.io.sources import GenotypeSource, marker_blocks, write_store
-from dask_h2.io.spool import spool_directory
-from dask_h2.io.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
-from dask_h2.io.phenotypes import read_phenotypes
-from dask_h2.io.rdata_format import NA_INTEGER
-from dask_h2.io.covariates import read_covariates
-from dask_h2.kinship.eigen import Eigen, eigendecompose
-from dask_h2.errors import InputError, OutputError, output_errors
-from dask_h2.greml.univariate import dense_subset_eigen
-from dask_h2.io.gcta import read_grm, write_grm
-from dask_h2.cluster import using
-from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
-from dask_h2.checks import check, memory_size, one_of, positive_int
-from dask_h2.io.tables import check_unique
+from dask_h2.checks import check, one_of, positive_int
+from dask_h2.errors import NAMED, ParameterError
+from dask_h2.greml.aireml import MAX_ITER
+from dask_h2.greml.problem import ComponentsProblem, FitProblem
+from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
+from dask_h2.io import convert as conversion
+from dask_h2.io.gcta import write_grm, write_grm_list
+from dask_h2.io.reports import write_report
+from dask_h2.io.simulate import SimulationDesign
+from dask_h2.kinship.groups import GRMResult, PartitionedGRMResult, grm_of_store, partitioned_grm_of_store
 from dask_h2.kinship.partition import Partition
-from dask_h2.greml.problem import FitProblem
-from dask_h2.progress import dask_progress, progress_bar
-from dask_h2.io.reports import FitReport
-from dask_h2.planning import ComputePlan, TilePlan, check_driver_memory, grm_plan
-from dask_h2.moments.fit import RHESettings, fit_rhe
-from dask_h2.kinship.selection import GRMSettings, cache_key, sample_mask, variant_mask
-from dask_h2.io.simulate import SimulationDesign, simulate
-from dask_h2.kinship.tiled import tiled_kinship
-from dask_h2.store import (ATTRS_KEY, GRM_GROUP, SUBSETS_GROUP, genotypes_key, is_complete, is_url, open_store,
-                    read_strings, read_traits, refuse_complete, store_lock)
+from dask_h2.io.reports import format_table
+from dask_h2.kinship.selection import Selection
+from dask_h2.kinship.standardize import SCALES, MarkerQC
+from dask_h2.moments.equations import MIN_BLOCKS
+from dask_h2.moments.fit import MomentsSettings, fit_store
+from dask_h2.results import FitReport
+from dask_h2.store import open_store, read_strings
 
-RDATA_SUFFIXES = (".rdata", ".rda")
-CONVERSION_KEY = "conversion_key"  # in the store's attributes: the inputs and options that made it
-log = logging.getLogger("dask_h2")
-
-
-@dataclass(frozen=True)
-class GRMResult:
-    """K (n, n) as stored (a zarr array) over the store's samples ``sample_index`` (n,),
-    its eigendecomposition and the marker counts by status."""
-
-    kinship: zarr.Array
-    eigen: Eigen
-    n_markers_used: int
-    n_markers_dropped: int
-    scale: str
-    sample_index: np.ndarray
-    marker_counts: dict[str, int]
-
-
-def _is_rdata(path: Path) -> bool:
-    return path.suffix.lower() in RDATA_SUFFIXES
-
-
-def source_for(path: str | Path, genotypes: str | None = None, phenotypes: str | None = None,
-               transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
-               spool_dir: Path | None = None, progress: bool = False) -> GenotypeSource:
-    """The genotype source behind an input: a PLINK .bed, a VCF-Zarr store (a directory) or an
-    RData file; ``spool_dir`` holds what an RData file's genotypes stream into."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if mpheno is not None and pheno is None:
-        raise InputError("--mpheno needs --pheno FILE")
-    if path.suffix.lower() == ".bed":
-        return bed_source(path, pheno, mpheno)
-    if path.is_dir():
-        return vcf_zarr_source(path, pheno, mpheno)
-    if pheno is not None:
-        raise InputError(f"{path}: --pheno is for .bed and VCF Zarr inputs; an RData file's phenotypes are one of "
-                         "its objects (--phenotypes NAME)")
-    return rdata_source(path, genotypes, phenotypes, transpose, spool_dir, progress)
+Prevalence = str | float | Sequence[float | None] | None
+__all__ = ["convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
+           "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
 
 
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
             transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
             chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
-    """Rewrite an RData file, PLINK .bed or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
+    """Rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store, streaming.
 
-    The store records the conversion's key: every input file's path, size and CRC-32, and
-    the options (:func:`dask_h2.io.fingerprint.conversion_key`). An interrupted
-    conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
-    options = _checked_conversion_options(dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
-                                                pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants))
-    return _convert(source, store, options, _conversion_key(source, options), overwrite, progress)
+    Parameters
+    ----------
+    source : str or Path
+        ``IN.RData``/``.rda``, ``IN.bed`` (with its .bim and .fam) or a VCF Zarr store (bio2zarr's layout).
+    store : str or Path
+        The store to write, ``OUT.zarr``.
+    genotypes, phenotypes : str, optional
+        The RData objects holding the genotypes (default: the largest matrix) and phenotypes.
+    transpose : bool, optional
+        The RData genotype matrix is markers × samples (default: found by its shape).
+    pheno : str or Path, optional
+        Phenotypes of a .bed or VCF Zarr input: ``FID IID y1 y2 …`` (PLINK's missing values).
+    mpheno : int, optional
+        With ``pheno``: only its k-th phenotype (1-based).
+    chunk_variants : int, optional
+        Markers per chunk (default: about 32 MB of genotypes per chunk).
+    overwrite : bool
+        Replace a complete store (an interrupted conversion of the same inputs is resumed otherwise).
+    progress : bool
+        Show a progress bar on stderr.
 
+    Returns
+    -------
+    Path
+        The store.
 
-def _checked_conversion_options(options: dict) -> dict:
-    """The options of :func:`convert` with their values checked (:class:`InputError` naming the option)."""
-    for option, name in (("--chunk", "chunk_variants"), ("--mpheno", "mpheno")):
-        if options.get(name) is not None:
-            options[name] = check(option, positive_int, options[name])
-    return options
+    Raises
+    ------
+    InputError
+        A damaged or unreadable input, naming the file, object and problem; the store is then absent.
 
-
-def _conversion_key(source: str | Path, options: dict) -> dict:
-    """:func:`conversion_key` of converting ``source`` with ``options`` (those of :func:`convert`)."""
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    inputs = [path.with_suffix(suffix) for suffix in (".bed", ".bim", ".fam")] if path.suffix.lower() == ".bed" \
-        else [path]
-    if options.get("pheno") is not None and Path(options["pheno"]).is_file():
-        inputs.append(Path(options["pheno"]))
-    recorded = {**options, "pheno": str(Path(options["pheno"]).resolve()) if options.get("pheno") else None}
-    return conversion_key([p for p in inputs if p.exists()], recorded)
-
-
-def _convert(source: str | Path, store: str | Path, options: dict, key: dict, overwrite: bool,
-             progress: bool) -> Path:
-    """Convert ``source`` into ``store`` with ``options`` (those of :func:`convert`), recording ``key``."""
-    store = Path(store)
-    refuse_complete(store, overwrite)
-    reader_options = {name: value for name, value in options.items() if name != "chunk_variants"}
-    with spool_directory(store) as spool_dir:
-        genotype_source = source_for(source, spool_dir=spool_dir, progress=progress, **reader_options)
-        genotype_source.attrs[CONVERSION_KEY] = key
-        return _write_or_clean(genotype_source, store, options["chunk_variants"], overwrite, progress)
-
-
-def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | None,
-                    overwrite: bool, progress: bool) -> Path:
-    """Write a store; on bad input remove the partial store so that nothing half-written remains
-    (a disk that filled up keeps it: the same command resumes it once there is room)."""
-    try:
-        return write_store(source, store, chunk_variants, overwrite, progress)
-    except InputError as exc:
-        if not isinstance(exc, OutputError) and store.exists() and not is_complete(store):
-            shutil.rmtree(store)
-        raise
-
-
-def simulate_to(out: str | Path, design: SimulationDesign, overwrite: bool = False, progress: bool = True) -> Path:
-    """Simulate a data set to ``out``: an RData file (.RData/.rda) or a Zarr store (.zarr)."""
-    out = Path(out)
-    source = simulate(design)
-    if out.suffix.lower() == ".zarr":
-        return _write_or_clean(source, out, None, overwrite, progress)
-    if not _is_rdata(out):
-        raise InputError(f"{out}: output must end in .RData, .rda or .zarr")
-    if out.exists() and not overwrite:
-        raise InputError(f"{out}: already exists (use --overwrite to replace it)")
-    write_rdata(out, _rdata_objects(source, progress))
-    return out
-
-
-def _rdata_objects(source: GenotypeSource, progress: bool):
-    """(name, RMatrix) of a source laid out like GWAS.RData: samples × markers genotypes, then phenotypes."""
-    def genotype_columns():
-        with progress_bar(source.n_variants, "markers", "writing", enabled=progress) as bar:
-            for start, stop in marker_blocks(source.n_variants, 4096):
-                block = source.read_block(start, stop)
-                bar.update(stop - start)
-                columns = block.astype(np.int32)
-                columns[block < 0] = NA_INTEGER
-                yield columns
-
-    yield "genotypes", RMatrix("integer", source.n_samples, source.n_variants, genotype_columns(),
-                               list(source.sample_id), list(source.variant_id))
-    traits, names = source.phenotypes()
-    yield "phenotypes", RMatrix("double", source.n_samples, traits.shape[1], [traits.T], list(source.sample_id), list(names))
-
-
-def grm(store: str | Path, settings: GRMSettings = GRMSettings(), memory_limit: int | None = None,
-        recompute: bool = False, progress: bool = True, tile: int | None = None,
-        client: Client | None = None) -> GRMResult:
-    """K and its eigendecomposition for a store, computed once and cached in ``store/grm``.
-
-    ``settings`` choose the scaling, marker QC and sample/marker lists; a cached GRM is
-    reused only when they match. ``memory_limit`` (bytes, default 2 GiB) bounds the
-    GRM's working memory (per worker on a cluster): it sets the marker chunk size and the
-    reduction fan-in (:func:`dask_h2.planning.plan_grm`); when K's n × n buffers do not
-    fit it, or ``tile`` (samples) is given, K is built in tiles (:mod:`dask_h2.kinship.tiled`).
-    ``client``: the Dask cluster to compute on (default: the current client, else local threads).
+    Examples
+    --------
+    >>> convert(tmp / "small.RData", tmp / "converted.zarr", progress=False).name
+    'converted.zarr'
     """
-    root, samples, variants, key = grm_selection(store, settings)
-    with store_lock(store, GRM_GROUP):
-        cached = reusable_group(open_store(store), GRM_GROUP, key, recompute)
-        if cached is not None:
-            log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
-            return _grm_result(cached)
-        group, k = build_kinship_group(store, GRM_GROUP, key, settings, samples, variants, memory_limit, tile,
-                                       client, progress)
-        eigen = eigendecompose(k.matrix, overwrite=True)
-        complete_group(store, group, {"n_markers_used": k.n_markers_used, "n_markers_dropped": k.n_markers_dropped,
-                                      "marker_counts": k.marker_counts}, eigen)
-        return _grm_result(group, eigen)
+    return conversion.convert(source, store, genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
+                              pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants, overwrite=overwrite,
+                              progress=progress)
 
 
-def grm_selection(store: str | Path, settings: GRMSettings) -> tuple[zarr.Group, np.ndarray, np.ndarray, dict]:
-    """The store's root, the samples and variants (bool) that ``settings`` select and their cache key;
-    refuses a sample count whose K the driver cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
-    root = open_store(store)
-    check_unique(read_strings(root, "sample_id"), f"{store}: sample_id")
-    samples = sample_mask(read_strings(root, "sample_id"), settings)
-    variants = variant_mask(read_strings(root, "variant_id"), settings)
-    check_driver_memory(int(samples.sum()), str(store))
-    return root, samples, variants, {**cache_key(settings, samples, variants), "genotypes": genotypes_key(root)}
+def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
+             h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, overwrite: bool = False,
+             progress: bool = True) -> Path:
+    """A synthetic GWAS data set with known h²: 3 subpopulations, 1 % missing calls, one trait per h²
+    with GCTA-style causal markers (:mod:`dask_h2.io.simulate`).
 
+    Parameters
+    ----------
+    out : str or Path
+        ``OUT.RData``/``.rda`` (an R file laid out like GWAS.RData) or ``OUT.zarr`` (a store).
+    n_samples, n_markers : int
+        Its size.
+    h2 : sequence of float
+        The true h² of each trait, each in [0, 1].
+    seed : int
+        The seed of everything drawn.
+    overwrite : bool
+        Replace an existing output.
+    progress : bool
+        Show a progress bar on stderr.
 
-def reusable_group(root: zarr.Group, name: str, key: dict, recompute: bool) -> zarr.Group | None:
-    """The complete group ``name`` of the store if it was made with ``key`` (and not ``recompute``)."""
-    cached = root.get(name)
-    if not recompute and cached is not None and cached.attrs.get("complete") and cached.attrs.get("key") == key:
-        return cached
-    return None
+    Returns
+    -------
+    Path
+        ``out``.
 
-
-def build_kinship_group(store: str | Path, name: str, key: dict, settings: GRMSettings, samples: np.ndarray,
-                        variants: np.ndarray, memory_limit: int | None, tile: int | None, client: Client | None,
-                        progress: bool,
-                        partition: Partition | None = None) -> tuple[zarr.Group, Kinship | PartitionedKinship]:
-    """A new group ``name`` (marked incomplete, recording ``key``) holding ``kinship``, the samples
-    and the allele frequencies: K (n, n), or with a ``partition`` one K_k per part (P, n, n).
-
-    K held in memory is computed before the group replaces an older one, so that an input error
-    found in the pass over the genotypes (e.g. a part without markers) leaves the store as it was;
-    a tiled K is written as it is computed, and its group removed after such an error."""
-    memory_limit = None if memory_limit is None else check("--memory-limit", memory_size, memory_limit)
-    tile = None if tile is None else check("--tile", positive_int, tile)
-    root = open_store(store)
-    with using(client):
-        try:
-            dosage = root["call_dosage"]
-            plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0],
-                            parts=partition.size if partition else 1)
-        except ValueError as exc:
-            raise InputError(f"--memory-limit: {exc}") from None
-        with output_errors(f"{store}/{name}", "writing the GRM into the store"):
-            def new_group() -> zarr.Group:
-                group = zarr.open_group(store, mode="r+").create_group(name, overwrite=True)
-                group.attrs.update({"complete": False, "key": key, "scale": settings.scale})
-                return group
-
-            with dask_progress("GRM", enabled=progress):
-                try:
-                    group, k = _kinship(dosage, new_group, plan, settings, samples, variants, partition)
-                except ValueError as exc:
-                    if name in zarr.open_group(store, mode="r"):
-                        del zarr.open_group(store, mode="r+")[name]
-                    raise InputError(f"{store}: {exc}") from None
-            group.create_array("sample_index", data=np.flatnonzero(samples), dimension_names=("grm_samples",))
-            group.create_array("variant_allele_frequency", data=k.allele_frequency, dimension_names=("variants",))
-    return group, k
-
-
-def complete_group(store: str | Path, group: zarr.Group, attrs: dict, eigen: Eigen,
-                   arrays: dict[str, np.ndarray] | None = None) -> None:
-    """Finish a GRM ``group`` of ``store``: its ``attrs``, extra 1-d ``arrays`` over the variants, the
-    eigendecomposition, then ``complete`` (last, so that an interrupted group is never reused)."""
-    with output_errors(f"{store}/{group.basename}", "writing the GRM into the store"):
-        group.attrs.update(attrs)
-        for name, data in (arrays or {}).items():
-            group.create_array(name, data=data, dimension_names=("variants",))
-        group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-        group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("grm_samples", "components"))
-        group.attrs["complete"] = True
-
-
-def _kinship(dosage: zarr.Array, new_group: Callable[[], zarr.Group], plan: ComputePlan | TilePlan,
-             settings: GRMSettings, samples: np.ndarray, variants: np.ndarray,
-             partition: Partition | None) -> tuple[zarr.Group, Kinship | PartitionedKinship]:
-    """K of the ``samples`` (bool) from the ``variants`` (bool) by ``plan``, written to ``kinship`` in
-    the group that ``new_group()`` creates (when the output is first needed); with a ``partition``,
-    its K_k stacked (P, n, n)."""
-    index = None if samples.all() else np.flatnonzero(samples)
-    n = int(samples.sum())
-    names = ("grm_samples", "grm_samples_2") if partition is None else ("parts", "grm_samples", "grm_samples_2")
-    shape = (n, n) if partition is None else (partition.size, n, n)
-    if isinstance(plan, TilePlan):
-        group = new_group()
-        out = group.create_array("kinship", shape=shape, chunks=(1,) * (len(shape) - 2) + (plan.tile, plan.tile),
-                                 dtype="float64", dimension_names=names)
-        return group, tiled_kinship(dosage, out, plan, settings.scale, settings.qc, index, variants,
-                                    partition or Partition())
-    columns = da.from_zarr(dosage)
-    columns = columns if index is None else columns[:, index]
-    if partition is None:
-        k = kinship(columns, settings.scale, plan, settings.qc, variants)
-        group = new_group()
-        group.create_array("kinship", data=k.matrix, dimension_names=names)
-    else:
-        k = partitioned_kinship(columns, partition, settings.scale, plan, settings.qc, variants)
-        group = new_group()
-        group.create_array("kinship", data=k.matrices, chunks=(1, n, n), dimension_names=names)
-    return group, k
-
-
-def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
-    eigen = eigen or Eigen(group["eigenvalues"][:], group["eigenvectors"][:])
-    return GRMResult(group["kinship"], eigen, int(group.attrs["n_markers_used"]), int(group.attrs["n_markers_dropped"]),
-                     str(group.attrs["scale"]), group["sample_index"][:], dict(group.attrs["marker_counts"]))
-
-
-def fit(store: str | Path, method: str = "REML", pcs: int = 10, settings: GRMSettings = GRMSettings(),
-        covar: str | Path | None = None, qcovar: str | Path | None = None, constrain: bool = True,
-        progress: bool = True, client: Client | None = None, rhe: RHESettings | None = None,
-        memory_limit: int | None = None, prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
-    """h² of every trait in ``store`` by ``method``: "REML" or "ML" from one eigendecomposition of
-    the GRM (the exact path), or "RHE", randomized Haseman–Elston from the genotypes with no n × n
-    matrix (:func:`dask_h2.moments.fit.fit_rhe`, set by ``rhe``).
-
-    The GRM is that of ``settings`` (computed or reused); covariates from the ``covar``
-    (categorical) and ``qcovar`` (quantitative) files join the intercept and PCs;
-    ``constrain=False`` allows h² < 0 (REML, ML). ``client``: the Dask cluster to compute on;
-    ``memory_limit``: bytes for the moments passes (per worker on a cluster). ``prevalence``
-    (REML, ML): see :meth:`dask_h2.greml.problem.FitProblem.fit` (liability scale of case-control traits).
+    Examples
+    --------
+    >>> simulate(tmp / "example.zarr", n_samples=100, n_markers=500, h2=[0.5], progress=False).name
+    'example.zarr'
     """
-    method = _check_method(method)
-    if method == "RHE":
-        if prevalence is not None:
-            raise InputError("--prevalence goes with --method reml or ml (the liability scale of the exact path)")
-        return fit_rhe(store, settings, rhe or RHESettings(), pcs, covar, qcovar, progress, client, memory_limit)
-    return load(store, settings, covar, qcovar, progress, client, memory_limit).fit(method, pcs, constrain,
-                                                                                   prevalence)
+    design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed)
+    return conversion.simulate_to(out, design, overwrite=overwrite, progress=progress)
 
 
-def load(store: str | Path, settings: GRMSettings = GRMSettings(), covar: str | Path | None = None,
-         qcovar: str | Path | None = None, progress: bool = True, client: Client | None = None,
-         memory_limit: int | None = None) -> FitProblem:
-    """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given,
-    within ``memory_limit`` bytes), traits and covariates over the GRM's samples."""
-    traits, names = read_traits(open_store(store), store)
-    result = grm(store, settings, memory_limit, progress=progress, client=client)
-    root = open_store(store)
-    traits = traits[result.sample_index]
-    covariates = read_covariates(read_strings(root, "sample_id")[result.sample_index], covar, qcovar)
-    extra = {"marker_counts": result.marker_counts, "maf": settings.qc.maf, "max_missing": settings.qc.max_missing,
-             "n_samples_removed": int(root["sample_id"].shape[0] - traits.shape[0])}
-    return FitProblem(result.eigen, traits, names, covariates, _cached_subset_eigen(store, result),
-                      result.n_markers_used, result.n_markers_dropped, result.scale, extra,
-                      lambda rows, cols: result.kinship.oindex[rows, cols])
+def grm(store: str | Path, *, partition: str | Path | Partition | None = None, selection: Selection = Selection(),
+        memory_limit: int | str | None = None, tile: int | None = None, recompute: bool = False,
+        client: Client | None = None, progress: bool = True) -> GRMResult | PartitionedGRMResult:
+    """K and its eigendecomposition for a store, computed once and kept in ``store/grm`` (or, with a
+    ``partition``, one K_k per part of the markers, in ``store/grm_partition``).
+
+    Parameters
+    ----------
+    store : str or Path
+        A dask-h2 store (a path, or a URL such as ``s3://bucket/x.zarr``).
+    partition : str, Path or Partition, optional
+        Variance components: MAF bins ``maf:e0,e1,…`` or a file of ``variant component`` lines.
+    selection : Selection
+        Scaling, marker QC and sample/marker lists; a kept GRM is reused only when they match.
+    memory_limit : int or str, optional
+        Working memory (bytes, or ``"2GB"``; default 2 GiB; per worker on a cluster): it sets the marker
+        chunks and the reduction's fan-in, and K is built in sample tiles when its n × n buffers do not fit.
+    tile : int, optional
+        Build K in tiles of this many samples.
+    recompute : bool
+        Ignore a kept GRM.
+    client : distributed.Client, optional
+        The Dask cluster to compute on (default: the current client, else local threads).
+    progress : bool
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    GRMResult or PartitionedGRMResult
+        K (n, n) as stored (or K_k (P, n, n)), the eigendecomposition, the samples and marker counts.
+
+    Examples
+    --------
+    >>> result = grm(tmp / "demo.zarr", progress=False)
+    >>> result.kinship.shape, result.n_markers_used
+    ((100, 100), 500)
+    """
+    if partition is not None:
+        return partitioned_grm_of_store(store, partition=partition, selection=selection, memory_limit=memory_limit,
+                                        tile=tile, recompute=recompute, client=client, progress=progress)
+    return grm_of_store(store, selection=selection, memory_limit=memory_limit, tile=tile, recompute=recompute,
+                        client=client, progress=progress)
 
 
-def load_gcta(prefix: str | Path, pheno: str | Path, covar: str | Path | None = None,
-              qcovar: str | Path | None = None) -> FitProblem:
-    """The fit problem of a GCTA GRM (``PREFIX.grm.bin/.grm.N.bin/.grm.id``) with phenotypes
-    from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved."""
-    gcta_grm = read_grm(prefix)
-    traits, names = read_phenotypes(pheno, gcta_grm.iid)
-    covariates = read_covariates(gcta_grm.iid, covar, qcovar)
-    n_markers = int(gcta_grm.n_markers.max()) if gcta_grm.n_markers is not None else 0
-    K = gcta_grm.kinship
-    return FitProblem(eigendecompose(K.copy(), overwrite=True), traits, np.array(names, dtype=object), covariates,
-                      dense_subset_eigen(K), n_markers, 0, "gcta-grm", {"grm": str(prefix)},
-                      lambda rows, cols: K[np.ix_(rows, cols)])
+def export_gcta(store: str | Path, prefix: str | Path, *, partition: str | Path | Partition | None = None,
+                selection: Selection = Selection(), progress: bool = True) -> list[Path]:
+    """Write the store's GRM (computed or reused) as GCTA's ``PREFIX.grm.bin/.grm.N.bin/.grm.id``, or with a
+    ``partition`` each K_k as ``PREFIX.<part>.grm.*`` and ``PREFIX.mgrm`` listing them (GCTA's ``--mgrm``).
 
+    FID = IID; every entry counts all markers used (missing calls are mean-imputed). Returns the paths
+    written.
 
-def export_gcta(store: str | Path, prefix: str | Path, settings: GRMSettings = GRMSettings(),
-                progress: bool = True) -> list[Path]:
-    """Write the store's GRM (computed or reused) as GCTA's ``PREFIX.grm.bin/.grm.N.bin/.grm.id``
-    (FID = IID; every entry counts all markers used, missing calls being mean-imputed)."""
-    result = grm(store, settings, progress=progress)
+    Examples
+    --------
+    >>> [path.name for path in export_gcta(tmp / "demo.zarr", tmp / "k", progress=False)]
+    ['k.grm.bin', 'k.grm.N.bin', 'k.grm.id']
+    """
+    result = grm(store, partition=partition, selection=selection, progress=progress)
     sample_id = read_strings(open_store(store), "sample_id")[result.sample_index]
-    return write_grm(prefix, result.kinship[:], sample_id, result.n_markers_used)
+    if partition is None:
+        return write_grm(prefix, result.kinship[:], sample_id, n_markers=result.n_markers_used)
+    prefixes = [Path(f"{prefix}.{name}") for name in result.part_names]
+    written = [path for k, (part, markers) in enumerate(zip(prefixes, result.part_markers))
+               for path in write_grm(part, result.kinships[k], sample_id, n_markers=int(markers))]
+    return [*written, write_grm_list(Path(f"{prefix}.mgrm"), prefixes)]
 
 
-def _check_method(method: str) -> str:
-    return check("--method", one_of("REML", "ML", "RHE"), method)
+@dataclass(frozen=True, kw_only=True)
+class Inputs:
+    """What a fit reads: a ``store``, or a GCTA GRM ``grm`` (a prefix), or GCTA's list of several GRMs
+    ``grm_list``, with a phenotype file ``pheno`` for the GCTA files; ``components``: one variance
+    component per part of a ``partition`` of the store's markers (its partitioned GRM)."""
+
+    store: str | Path | None = None
+    grm: str | Path | None = None
+    grm_list: str | Path | None = None
+    pheno: str | Path | None = None
+    components: bool = False
+    partition: str | Path | Partition | None = None
+
+    def check(self, *, method: str, bivariate: str | None = None, prevalence: Prevalence = None) -> None:
+        """Refuse the combinations that no model fits, naming the parameters involved."""
+        given = [name for name in ("store", "grm", "grm_list") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ParameterError(f"give one of {{store}}, {{grm}} or {{grm_list}}, not {' and '.join(f'{{{g}}}' for g in given)}",
+                                 store=NAMED, grm=NAMED, grm_list=NAMED)
+        if not given:
+            raise ParameterError("give a {store}, or a {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
+                                 grm_list=NAMED, pheno=NAMED)
+        if method == "RHE":
+            self._check_moments(bivariate=bivariate, prevalence=prevalence)
+            return
+        several = self.components or self.grm_list is not None
+        if self.partition is not None and not self.components:
+            raise ParameterError("{partition} goes with {components} or {method} (one variance component per part)",
+                                 partition=NAMED, components=True, method="rhe")
+        if self.components and self.store is None:
+            raise ParameterError("{components} fits the partitioned GRM of a {store}; for GCTA files give {grm_list}",
+                                 components=True, store=NAMED, grm_list=NAMED)
+        if bivariate is not None and several:
+            raise ParameterError("{bivariate} takes one GRM (a {store} or {grm}), not several components",
+                                 bivariate=NAMED, store=NAMED, grm=NAMED)
+        if (several or bivariate is not None) and method != "REML":
+            raise ParameterError("{method}: several components and {bivariate} are fitted by REML (AI-REML) only",
+                                 method=method, bivariate=NAMED)
+        if self.store is not None and self.pheno is not None:
+            raise ParameterError("{pheno} goes with {grm} or {grm_list} (a store holds its own phenotypes)",
+                                 pheno=NAMED, grm=NAMED, grm_list=NAMED)
+        if self.store is None and self.pheno is None:
+            raise ParameterError("{grm} and {grm_list} need {pheno}, the phenotypes of their samples", grm=NAMED,
+                                 grm_list=NAMED, pheno=NAMED)
+
+    def _check_moments(self, *, bivariate: str | None, prevalence: Prevalence) -> None:
+        if self.store is None:
+            raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
+                                 method="rhe", store=NAMED, grm=NAMED)
+        exact_only = {"prevalence": prevalence, "bivariate": bivariate, "components": self.components or None,
+                      "pheno": self.pheno}
+        for name, value in exact_only.items():
+            if value is not None:
+                raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not rhe",
+                                     **{name: NAMED}, method="reml")
 
 
-def _cached_subset_eigen(store: str | Path, result: GRMResult) -> Callable[[np.ndarray], Eigen]:
-    """Eigendecompositions of K[index][:, index] (``index`` into the GRM's samples), each computed
-    once and kept in ``store/grm/subsets/<hash of index>`` with the key of the GRM it comes from
-    (recomputing the GRM discards them); where the store cannot be written (read-only), computed
-    in memory, which is said in one line."""
-    grm_key = dict(open_store(store)[GRM_GROUP].attrs["key"])
+def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
+         pheno: str | Path | None = None, components: bool = False,
+         partition: str | Path | Partition | None = None, covar: str | Path | None = None,
+         qcovar: str | Path | None = None, selection: Selection = Selection(),
+         memory_limit: int | str | None = None, client: Client | None = None,
+         progress: bool = True) -> FitProblem | ComponentsProblem:
+    """The exact path's fit problem: K's eigendecomposition (or, with ``components``, several K_k) with the
+    traits and covariates of its samples, from a store (its GRM computed or reused) or GCTA files.
 
-    def subset_eigen(index: np.ndarray) -> Eigen:
-        index = np.asarray(index, dtype=np.int64)
-        path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{hashlib.sha1(index.tobytes()).hexdigest()[:20]}"
-        with store_lock(store, path):
-            return _subset_eigen(index, path)
+    Parameters are those of :func:`fit`. The problem's ``fit``, ``fit_bivariate`` and ``rotated`` give
+    what :func:`fit` gives, and the per-trait problems that plots draw from.
 
-    def _subset_eigen(index: np.ndarray, path: str) -> Eigen:
-        cached = open_store(store).get(path)
-        if cached is not None and cached.attrs.get("complete") and cached.attrs.get("grm_key") == grm_key \
-                and np.array_equal(cached["index"][:], index):
-            return Eigen(cached["eigenvalues"][:], cached["eigenvectors"][:])
-        eigen = eigendecompose(result.kinship.oindex[index, index], overwrite=True)
-        try:
-            group = zarr.open_group(store, mode="r+").create_group(path, overwrite=True)
-            group.attrs.update({"complete": False, "grm_key": grm_key})
-            group.create_array("index", data=index, dimension_names=("subset_samples",))
-            group.create_array("eigenvalues", data=eigen.values, dimension_names=("components",))
-            group.create_array("eigenvectors", data=eigen.vectors, dimension_names=("subset_samples", "components"))
-            group.attrs["complete"] = True
-        except OSError as exc:
-            log.warning(f"could not cache the eigendecomposition of K for {index.size} samples in {store}/{path} "
-                        f"({exc.strerror or exc}); computed in memory")
-        return eigen
-
-    return subset_eigen
+    Examples
+    --------
+    >>> problem = load(tmp / "demo.zarr", progress=False)
+    >>> problem.fit(method="REML", pcs=2).traits[0].n
+    100
+    """
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs.check(method="REML")
+    if components:
+        return components_problem(store, partition=partition, selection=selection, covar=covar, qcovar=qcovar,
+                                  memory_limit=memory_limit, client=client, progress=progress)
+    if store is not None:
+        return store_problem(store, selection=selection, covar=covar, qcovar=qcovar, memory_limit=memory_limit,
+                             client=client, progress=progress)
+    if grm_list is not None:
+        return gcta_components_problem(grm_list, pheno=pheno, covar=covar, qcovar=qcovar)
+    return gcta_problem(grm, pheno=pheno, covar=covar, qcovar=qcovar)
 
 
-def run(source: str | Path, out_prefix: str | Path, method: str = "REML", pcs: int = 10,
-        settings: GRMSettings = GRMSettings(), covar: str | Path | None = None, qcovar: str | Path | None = None,
-        constrain: bool = True, overwrite: bool = False, progress: bool = True, client: Client | None = None,
-        rhe: RHESettings | None = None, memory_limit: int | None = None,
-        prevalence: str | float | Sequence[float | None] | None = None, **convert_options) -> FitReport:
-    """``dask-h2 run`` without the report files: :func:`store_for_run`, then :func:`fit`."""
-    store = store_for_run(source, out_prefix, overwrite, progress, **convert_options)
-    return fit(store, method, pcs, settings, covar=covar, qcovar=qcovar, constrain=constrain, progress=progress,
-               client=client, rhe=rhe, memory_limit=memory_limit, prevalence=prevalence)
+def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
+        pheno: str | Path | None = None, method: str = "REML", pcs: int = 10, covar: str | Path | None = None,
+        qcovar: str | Path | None = None, constrain: bool = True, prevalence: Prevalence = None,
+        bivariate: str | None = None, components: bool = False, partition: str | Path | Partition | None = None,
+        max_iter: int = MAX_ITER, selection: Selection = Selection(), moments: MomentsSettings = MomentsSettings(),
+        memory_limit: int | str | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
+    """h² of every trait (or rG of trait pairs) by the exact path (REML, ML) or the moments path (RHE).
+
+    Parameters
+    ----------
+    store : str or Path, optional
+        A dask-h2 store; or give ``grm`` or ``grm_list`` with ``pheno`` instead.
+    grm : str or Path, optional
+        A GCTA GRM prefix (``PREFIX.grm.bin``, ``.grm.N.bin``, ``.grm.id``).
+    grm_list : str or Path, optional
+        A file listing one GCTA GRM prefix per line (GCTA's ``--mgrm``): one variance component each.
+    pheno : str or Path, optional
+        Phenotypes of the GCTA files' samples, ``FID IID y1 y2 …``, matched by IID.
+    method : {"REML", "ML", "RHE"}
+        REML or ML from K's eigendecomposition, or RHE: randomized Haseman–Elston from the genotypes,
+        with no n × n matrix (any case).
+    pcs : int
+        Top PCs of K used as fixed effects, with the intercept and covariates.
+    covar, qcovar : str or Path, optional
+        Categorical and quantitative covariate files (GCTA's ``--covar``, ``--qcovar``).
+    constrain : bool
+        Keep h² (and variances, |rG|) within their bounds; False allows h² < 0.
+    prevalence : float, str or sequence, optional
+        Population prevalence K of case-control traits (one for all, or one per trait, NA/None for a
+        quantitative one): adds h² on the liability scale (REML, ML).
+    bivariate : str, optional
+        ``"T1,T2"`` or ``"all"``: bivariate REML of trait pairs (rG), in the report's ``pairs``.
+    components : bool
+        One variance component per part of the store's partitioned GRM (its ``partition``, or the one
+        kept in the store), fitted by AI-REML (GCTA's ``--mgrm``).
+    partition : str, Path or Partition, optional
+        The parts: ``maf:e0,e1,…`` or a file of ``variant component`` lines; with ``components``, or one
+        component per part with ``method="RHE"``.
+    max_iter : int
+        AI-REML iterations at most (several components, bivariate).
+    selection : Selection
+        Scaling, marker QC and sample/marker lists.
+    moments : MomentsSettings
+        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``).
+    memory_limit : int or str, optional
+        Working memory of the GRM or of the moments passes (bytes or ``"2GB"``; per worker on a cluster).
+    client : distributed.Client, optional
+        The Dask cluster to compute on.
+    progress : bool
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    FitReport
+        Every trait's :class:`~dask_h2.results.TraitFit` (or pair's :class:`~dask_h2.results.PairFit`),
+        the traits that could not be fitted, and what they share; write it with :func:`write_report`.
+
+    Raises
+    ------
+    ParameterError
+        A value or combination of parameters that no model takes, naming the parameters.
+    InputError
+        A file or store that cannot be used, naming it.
+
+    Examples
+    --------
+    >>> report = fit(tmp / "demo.zarr", method="reml", pcs=2, progress=False)
+    >>> report.method, len(report.traits), 0.0 <= report.traits[0].h2 <= 1.0
+    ('REML', 1, True)
+    >>> fit(tmp / "demo.zarr", method="RHE", pcs=2, moments=MomentsSettings(n_blocks=20), progress=False).method
+    'RHE'
+    >>> fit(tmp / "demo.zarr", partition="maf:0,0.5")
+    Traceback (most recent call last):
+    ...
+    dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
+    """
+    method = check("method", one_of("REML", "ML", "RHE"), method)
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
+    max_iter = check("max_iter", positive_int, max_iter)
+    if method == "RHE":
+        return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
+                         qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
+    problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
+                   covar=covar, qcovar=qcovar, selection=selection, memory_limit=memory_limit, client=client,
+                   progress=progress)
+    if isinstance(problem, ComponentsProblem):
+        return problem.fit(pcs=pcs, constrain=constrain, prevalence=prevalence, max_iter=max_iter)
+    if bivariate is not None:
+        return problem.fit_bivariate(pairs=bivariate, pcs=pcs, constrain=constrain, prevalence=prevalence,
+                                     max_iter=max_iter)
+    return problem.fit(method=method, pcs=pcs, constrain=constrain, prevalence=prevalence)
 
 
-def store_for_run(source: str | Path, out_prefix: str | Path, overwrite: bool = False, progress: bool = True,
-                  **convert_options) -> str | Path:
-    """The store behind ``dask-h2 run``: ``source`` itself if it is a store, else ``OUT_PREFIX.zarr``,
-    reused only when it was converted from the same input files (by content) with the same
-    options, and converted again otherwise; the choice is logged in one line."""
-    if is_url(source) or (Path(source).is_dir() and not is_vcf_zarr(source)):
-        open_store(source)
-        return source
-    store = Path(f"{out_prefix}.zarr")
-    options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, chunk_variants=None)
-    options = _checked_conversion_options({**options, **convert_options})
-    key = _conversion_key(source, options)
-    if not overwrite and is_complete(store):
-        recorded = zarr.open_group(store, mode="r").attrs[ATTRS_KEY].get(CONVERSION_KEY)
-        if recorded == key:
-            log.info(f"reusing {store}: converted from the same inputs with the same options")
-            return store
-        log.info(f"converting {store} again: {describe_difference(recorded, key)}")
-        overwrite = True
-    return _convert(source, store, options, key, overwrite, progress)
+def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
+        transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
+        chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True, **fit_options) -> FitReport:
+    """Convert ``source`` (unless it is a store) into ``OUT_PREFIX.zarr``, then :func:`fit` it.
+
+    ``OUT_PREFIX.zarr`` is reused only when it was converted from the same input files (by content) with
+    the same options, and converted again otherwise (said in one line). The conversion's parameters are
+    :func:`convert`'s, the others :func:`fit`'s (``grm``, ``grm_list`` and ``pheno`` aside).
+
+    Examples
+    --------
+    >>> run(tmp / "small.RData", tmp / "run", pcs=2, progress=False).n_samples
+    50
+    """
+    store = conversion.store_for_run(source, out_prefix, overwrite=overwrite, progress=progress, genotypes=genotypes,
+                                     phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
+                                     chunk_variants=chunk_variants)
+    return fit(store, progress=progress, **fit_options)
+
+
+def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | None = None,
+         pheno: str | Path | None = None, format: str = "png", method: str = "REML", pcs: int = 10,
+         constrain: bool = True, covar: str | Path | None = None, qcovar: str | Path | None = None,
+         selection: Selection = Selection(), memory_limit: int | str | None = None, client: Client | None = None,
+         progress: bool = True) -> list[Path]:
+    """Figures of a fit: ``OUT.profile.<trait>.FORMAT`` (profile log-likelihood with ĥ² and its 95% CI),
+    ``OUT.eigenvalues.FORMAT`` (K's spectrum) and ``OUT.pcs.FORMAT`` (PC1 against PC2); returns their paths.
+    The other parameters are :func:`fit`'s."""
+    from dask_h2.greml.plot import write_plots  # matplotlib loads only for plots
+
+    method = check("method", one_of("REML", "ML"), method)
+    format = check("format", one_of("PNG", "SVG"), format).lower()
+    problem = load(store, grm=grm, pheno=pheno, covar=covar, qcovar=qcovar, selection=selection,
+                   memory_limit=memory_limit, client=client, progress=progress)
+    return write_plots(problem, out, fmt=format, method=method, pcs=pcs, constrain=constrain)
+

@@ -1,11 +1,13 @@
-"""Checks of option values, shared by the command line and the API.
+"""Checks of parameter values, shared by the Python API and the command line.
 
-Each check takes a value (the command line's text, or the API's number or path) and
+Each check takes a value (the API's number or path, or the command line's text) and
 returns it converted, or raises :class:`OptionError` saying what is wrong. An
 ``OptionError`` is both argparse's ``ArgumentTypeError`` (so a check is an argparse
 ``type=``: ``dask-h2: error: argument --chunk: must be an integer >= 1, not '-3'``)
 and an :class:`~dask_h2.errors.InputError` (one line, exit code 2). The API checks its
-arguments with :func:`check`, which names the option the way the command line does.
+arguments with :func:`check`, whose :class:`~dask_h2.errors.ParameterError` names the
+parameter (``pcs: must be an integer >= 0, not '2'``; the command line renders it as
+``--pcs``).
 
 A new option declares its constraint where it is added: ``type=positive_int``,
 ``type=number_in(0, 1)``, ``type=existing_file``, ``type=writable_prefix``, ...
@@ -17,12 +19,13 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
+import numpy as np
 from dask.utils import parse_bytes
 from distributed.comm.addressing import parse_address, parse_host_port
 
-from dask_h2.errors import InputError
+from dask_h2.errors import NAMED, InputError, ParameterError
 
 T = TypeVar("T")
 
@@ -41,12 +44,44 @@ def parse_memory(text: str) -> int:
         raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
 
 
-def check(option: str, validate: Callable[[Any], T], value: Any) -> T:
-    """``validate(value)`` for the API, the error naming ``option`` (as the command line spells it)."""
+def check(parameter: str, validate: Callable[[Any], T], value: Any) -> T:
+    """``validate(value)``, its error a :class:`~dask_h2.errors.ParameterError` naming ``parameter``.
+
+    Examples
+    --------
+    >>> check("pcs", non_negative_int, 10)
+    10
+    >>> check("pcs", non_negative_int, 2.5)
+    Traceback (most recent call last):
+    ...
+    dask_h2.errors.ParameterError: pcs: must be an integer >= 0, not 2.5
+    """
     try:
         return validate(value)
     except OptionError as exc:
-        raise OptionError(f"{option}: {exc}") from None
+        raise ParameterError(f"{{{parameter}}}: {exc}", **{parameter: NAMED}) from None
+
+
+def check_unique(ids: Sequence[str], where: str, what: str = "sample ID") -> None:
+    """Raise :class:`InputError` naming the first of ``ids`` (n,) that occurs twice: sample IDs
+    are what --keep/--remove, covariates and phenotypes are matched by, trait names what the
+    output files are named by."""
+    values, first, counts = np.unique(np.asarray(ids, dtype=str), return_index=True, return_counts=True)
+    if (counts > 1).any():
+        repeated = np.flatnonzero(counts > 1)
+        duplicate = repeated[np.argmin(first[repeated])]
+        raise InputError(f"{where}: {what} {str(values[duplicate])!r} occurs {counts[duplicate]} times "
+                         f"({repeated.size} repeated); each must be unique")
+
+
+def check_names(names: Sequence[str], where: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
+    (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""
+    check_unique(list(names), where, what)
+    for name in map(str, names):
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise InputError(f"{where}: {what} {name!r} cannot be part of a file name (PREFIX.{name}.hsq); "
+                             "rename it")
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
@@ -176,4 +211,26 @@ def scheduler_address(value: Any) -> str:
                 raise ValueError("needs a host and a port between 1 and 65535")
     except (TypeError, ValueError) as exc:
         raise OptionError(f"{value!r} is not a Dask scheduler address such as tcp://host:8786 ({exc})") from None
+    return text
+
+
+def prevalence_value(item: str | float | None) -> float | None:
+    """One item of a prevalence list: None for ``NA`` (or None), else a number in (0, 1)."""
+    if item is None or (isinstance(item, str) and item.strip().upper() == "NA"):
+        return None
+    if isinstance(item, str) and not item.strip():
+        raise OptionError("an empty value; give a prevalence in (0, 1), or NA for a quantitative trait")
+    try:
+        value = float(item)
+    except (TypeError, ValueError):
+        raise OptionError(f"{item!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise OptionError(f"a prevalence must lie strictly between 0 and 1, not {value:g}")
+    return value
+
+
+def prevalence_list(text: str) -> str:
+    """A prevalence list checked item by item (its count is checked against the traits by :func:`parse_prevalence`)."""
+    for item in text.split(","):
+        prevalence_value(item)
     return text

@@ -11,20 +11,10 @@ import warnings
 from pathlib import Path
 
 from dask_h2 import api, cluster
-from dask_h2.greml import sources as several_grms
-from dask_h2.greml.aireml import MAX_ITER
-from dask_h2.errors import InputError
-from dask_h2.greml.liability import prevalence_option
-from dask_h2.moments.equations import MIN_BLOCKS
-from dask_h2.interrupts import report as report_interrupt, sigterm_interrupts
 from dask_h2.checks import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
-                      positive_int, scheduler_address, writable_folder, writable_prefix)
-from dask_h2.greml.problem import FitProblem, SeveralGRMProblem
-from dask_h2.io.reports import FitReport, format_table, write_report
-from dask_h2.moments.fit import RHESettings
-from dask_h2.io.simulate import SimulationDesign, parse_h2_list
-from dask_h2.kinship.selection import GRMSettings
-from dask_h2.kinship.standardize import SCALES, MarkerQC
+                            positive_int, prevalence_list, scheduler_address, writable_folder, writable_prefix)
+from dask_h2.errors import NAMED, InputError, ParameterError
+from dask_h2.interrupts import report as report_interrupt, sigterm_interrupts
 
 DEMO_H2 = "0.5,0.3,0.1,0"
 DEMO_PCS = 10
@@ -39,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_grm_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", choices=SCALES, default="hwe",
+    parser.add_argument("--scale", choices=api.SCALES, default="hwe",
                         help="marker scaling: hwe = sqrt(2p(1-p)) (GCTA, default); empirical = sample SD (FaST-LMM, Hail)")
     parser.add_argument("--maf", type=number_in(0.0, 0.5), default=0.0,
                         help="drop markers with minor allele frequency below this")
@@ -63,11 +53,10 @@ def _cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     return cluster.connect(args.scheduler) if hasattr(args, "scheduler") else contextlib.nullcontext()
 
 
-def _grm_settings(args: argparse.Namespace) -> GRMSettings:
-    if not hasattr(args, "scale"):  # demo: the defaults
-        return GRMSettings()
-    return GRMSettings(args.scale, MarkerQC(args.maf, args.max_missing), args.keep, args.remove, args.extract,
-                       args.exclude)
+def _selection(args: argparse.Namespace) -> api.Selection:
+    """The samples, markers and scaling of a command's options."""
+    return api.Selection(scale=args.scale, qc=api.MarkerQC(maf=args.maf, max_missing=args.max_missing), keep=args.keep,
+                         remove=args.remove, extract=args.extract, exclude=args.exclude)
 
 
 def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> None:
@@ -97,9 +86,9 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--random-vectors", type=integer(2), default=10, metavar="B",
                        help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
     group.add_argument("--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
-    group.add_argument("--jackknife-blocks", type=integer(MIN_BLOCKS), default=100, metavar="J",
+    group.add_argument("--jackknife-blocks", type=integer(api.MIN_BLOCKS), default=100, metavar="J",
                        help=f"marker blocks of the jackknife SE, of equal numbers of markers (default 100, as RHE-mc; "
-                            f"at least {MIN_BLOCKS}, at most the markers selected)")
+                            f"at least {api.MIN_BLOCKS}, at most the markers selected)")
     group.add_argument("--pc-passes", type=positive_int, default=2, metavar="Q",
                        help="sketch passes for the randomized PCs (default 2; the PCs are cached in the store)")
     group.add_argument("--pc-markers", type=non_negative_int, default=50_000, metavar="N",
@@ -111,7 +100,7 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_prevalence(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prevalence", type=prevalence_option, metavar="K",
+    parser.add_argument("--prevalence", type=prevalence_list, metavar="K",
                         help="disease prevalence of case-control traits (0/1, or 1/2 with 0/-9 missing): one K for "
                              "every trait or K1,K2,... one per trait (NA for a quantitative one); adds h2 on the "
                              "liability scale (Lee et al. 2011, as GCTA's --prevalence)")
@@ -189,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
                         "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
                         "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too")
-    p.add_argument("--max-iter", type=positive_int, default=MAX_ITER, metavar="N",
-                   help=f"AI-REML iterations at most (default {MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
+    p.add_argument("--max-iter", type=positive_int, default=api.MAX_ITER, metavar="N",
+                   help=f"AI-REML iterations at most (default {api.MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
                         "converge is reported with its last estimates and converged: false")
     _add_fit_options(p)
     _add_prevalence(p)
@@ -221,69 +210,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _problem(args: argparse.Namespace, store: str | Path | None) -> FitProblem | SeveralGRMProblem:
-    """The fit problem of a store, of ``--grm PREFIX`` or of ``--mgrm-gcta LIST`` (with ``--pheno FILE``)."""
-    covar, qcovar = getattr(args, "covar", None), getattr(args, "qcovar", None)
-    gcta, mgrm_gcta, mgrm = getattr(args, "grm", None), getattr(args, "mgrm_gcta", None), getattr(args, "mgrm", False)
-    given = [name for name, value in (("a STORE", store), ("--grm PREFIX", gcta), ("--mgrm-gcta LIST", mgrm_gcta))
-             if value is not None]
-    if len(given) > 1:
-        raise InputError(f"give one of a STORE, --grm PREFIX or --mgrm-gcta LIST, not {' and '.join(given)}")
-    if getattr(args, "partition", None) is not None and not mgrm:
-        raise InputError("--partition goes with --mgrm or --method rhe (one variance component per part)")
-    if mgrm and store is None:
-        raise InputError("--mgrm fits the partitioned GRM of a STORE; for GCTA files use --mgrm-gcta LIST")
-    bivariate = getattr(args, "bivariate", None)
-    if bivariate is not None and (mgrm or mgrm_gcta is not None):
-        raise InputError("--bivariate takes one GRM (a STORE or --grm PREFIX), not --mgrm/--mgrm-gcta")
-    if (mgrm or mgrm_gcta is not None or bivariate is not None) and args.method != "REML":
-        raise InputError(f"--method {args.method.lower()}: several GRMs and --bivariate are fitted by REML "
-                         "(AI-REML) only")
-    if store is not None:
-        if args.command in ("fit", "plot") and args.pheno is not None:
-            raise InputError("--pheno goes with --grm or --mgrm-gcta (a store holds its own phenotypes)")
-        if mgrm:
-            return several_grms.load_partitioned(store, args.partition, _grm_settings(args), covar, qcovar,
-                                                 progress=not args.quiet)
-        return api.load(store, _grm_settings(args), covar, qcovar, progress=not args.quiet,
-                        memory_limit=getattr(args, "memory_limit", None))
-    if not given or args.pheno is None:
-        raise InputError("give a STORE, or --grm PREFIX (or --mgrm-gcta LIST) with --pheno FILE")
-    if mgrm_gcta is not None:
-        return several_grms.load_mgrm_gcta(mgrm_gcta, args.pheno, covar, qcovar)
-    return api.load_gcta(gcta, args.pheno, covar, qcovar)
+def _fit_options(args: argparse.Namespace) -> dict:
+    """:func:`dask_h2.api.fit`'s parameters from a command's options (those it has)."""
+    options = {"method": args.method, "pcs": args.pcs, "covar": args.covar, "qcovar": args.qcovar,
+               "constrain": not args.no_constrain, "selection": _selection(args), "memory_limit": args.memory_limit,
+               "progress": not args.quiet}
+    for name in ("grm", "pheno", "prevalence", "bivariate", "partition", "max_iter"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    if getattr(args, "mgrm_gcta", None) is not None:
+        options["grm_list"] = args.mgrm_gcta
+    if getattr(args, "mgrm", False):
+        options["components"] = True
+    if hasattr(args, "random_vectors"):
+        options["moments"] = api.MomentsSettings(n_probes=args.random_vectors, n_blocks=args.jackknife_blocks,
+                                                 seed=args.seed, pc_passes=args.pc_passes, pc_markers=args.pc_markers)
+    return options
 
 
-def _fit_and_report(args: argparse.Namespace, store: str | Path | None, prefix: str,
-                    truth: list[float] | None = None) -> FitReport:
-    pcs, constrain = getattr(args, "pcs", 10), not getattr(args, "no_constrain", False)
-    prevalence = getattr(args, "prevalence", None)
-    if args.method == "RHE":
-        if store is None:
-            raise InputError("--method rhe estimates from the genotypes: give a STORE (it cannot use --grm)")
-        exact_only = [option for option in ("prevalence", "bivariate", "mgrm_gcta") if getattr(args, option, None)]
-        if exact_only or getattr(args, "mgrm", False):
-            raise InputError(f"--{(exact_only or ['mgrm'])[0].replace('_', '-')} goes with --method reml (the exact "
-                             "path), not rhe")
-        report = api.fit(store, "RHE", args.pcs, _grm_settings(args), args.covar, args.qcovar,
-                         progress=not args.quiet, rhe=_rhe_settings(args), memory_limit=args.memory_limit)
-    else:
-        problem = _problem(args, store)
-        if isinstance(problem, SeveralGRMProblem):
-            report = problem.fit(pcs, constrain, prevalence, args.max_iter)
-        elif getattr(args, "bivariate", None) is not None:
-            report = problem.fit_bivariate(args.bivariate, pcs, constrain, prevalence, args.max_iter)
-        else:
-            report = problem.fit(args.method, pcs, constrain, prevalence)
-    paths = write_report(report, prefix)
-    print(format_table(report, truth))
+def _report(report: api.FitReport, prefix: str | Path, truth: list[float] | None = None) -> None:
+    """Write the report's files, print its table and what was written."""
+    paths = api.write_report(report, prefix)
+    print(api.format_table(report, truth))
     print(f"wrote {', '.join(str(p) for p in paths)}")
-    return report
-
-
-def _rhe_settings(args: argparse.Namespace) -> RHESettings:
-    return RHESettings(args.random_vectors, args.jackknife_blocks, args.seed, args.pc_passes, args.partition,
-                       args.pc_markers)
 
 
 def _input_options(args: argparse.Namespace) -> dict:
@@ -292,57 +241,73 @@ def _input_options(args: argparse.Namespace) -> dict:
 
 
 def dispatch(args: argparse.Namespace) -> None:
+    """Run the command of the parsed ``args`` through :mod:`dask_h2.api`."""
     progress = not args.quiet
     if args.command == "simulate":
-        design = SimulationDesign(args.samples, args.markers, args.h2, args.seed)
-        print(f"wrote {api.simulate_to(args.out, design, args.overwrite, progress)}")
+        print(f"wrote {api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed, overwrite=args.overwrite, progress=progress)}")
     elif args.command == "convert":
         path = api.convert(args.input, args.store, chunk_variants=args.chunk, overwrite=args.overwrite,
                            progress=progress, **_input_options(args))
         print(f"wrote {path}")
-    elif args.command == "grm" and args.partition is not None:
-        result = several_grms.grm_partition(args.store, args.partition, _grm_settings(args), args.memory_limit,
-                                            recompute=args.recompute, progress=progress, tile=args.tile)
-        parts = ", ".join(f"{name} {count}" for name, count in zip(result.part_names, result.part_markers))
-        print(f"{len(result.part_names)} GRMs of {result.eigen.values.size} samples, markers per part: {parts} "
-              f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in "
-              f"{args.store}/{several_grms.PARTITION_GROUP}")
-        if args.out_gcta:
-            paths = several_grms.export_partition_gcta(args.store, args.out_gcta, args.partition,
-                                                       _grm_settings(args), progress)
-            print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "grm":
-        result = api.grm(args.store, _grm_settings(args), args.memory_limit, recompute=args.recompute,
-                         progress=progress, tile=args.tile)
-        print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
-              f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in {args.store}/grm")
+        result = api.grm(args.store, partition=args.partition, selection=_selection(args),
+                         memory_limit=args.memory_limit, tile=args.tile, recompute=args.recompute, progress=progress)
+        if args.partition is None:
+            print(f"GRM of {result.eigen.values.size} samples from {result.n_markers_used} markers "
+                  f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in {args.store}/grm")
+        else:
+            parts = ", ".join(f"{name} {count}" for name, count in zip(result.part_names, result.part_markers))
+            print(f"{len(result.part_names)} GRMs of {result.eigen.values.size} samples, markers per part: {parts} "
+                  f"({_dropped(result.marker_counts)}), scale={result.scale}; saved in {args.store}/grm_partition")
         if args.out_gcta:
-            paths = api.export_gcta(args.store, args.out_gcta, _grm_settings(args), progress)
+            paths = api.export_gcta(args.store, args.out_gcta, partition=args.partition, selection=_selection(args),
+                                    progress=progress)
             print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "fit":
-        _fit_and_report(args, args.store, args.out)
+        _report(api.fit(args.store, **_fit_options(args)), args.out)
     elif args.command == "plot":
-        from dask_h2.greml.plot import write_plots  # matplotlib loads only for this command
-
-        paths = write_plots(_problem(args, args.store), args.out, args.format, args.method, args.pcs,
-                            not args.no_constrain)
+        options = {name: value for name, value in _fit_options(args).items() if name != "max_iter"}
+        paths = api.plot(args.store, out=args.out, format=args.format, **options)
         print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "run":
-        store = api.store_for_run(args.input, args.out_prefix, args.overwrite, progress, **_input_options(args))
-        _fit_and_report(args, store, args.out_prefix)
+        report = api.run(args.input, args.out_prefix, chunk_variants=None, overwrite=args.overwrite,
+                         **_input_options(args), **_fit_options(args))
+        _report(report, args.out_prefix)
     elif args.command == "demo":
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        design = SimulationDesign(args.samples, args.markers, parse_h2_list(DEMO_H2), args.seed)
-        print(f"simulating {design.n_samples} samples x {design.n_markers} markers, true h2 = {DEMO_H2}")
-        store = api.simulate_to(out_dir / "demo.zarr", design, overwrite=True, progress=progress)
-        _fit_and_report(args, store, str(out_dir / "demo"), truth=list(design.h2))
+        h2 = comma_list(fraction)(DEMO_H2)
+        print(f"simulating {args.samples} samples x {args.markers} markers, true h2 = {DEMO_H2}")
+        store = api.simulate(out_dir / "demo.zarr", n_samples=args.samples, n_markers=args.markers, h2=h2,
+                             seed=args.seed, overwrite=True, progress=progress)
+        report = api.fit(store, method=args.method, pcs=DEMO_PCS, progress=progress)
+        _report(report, out_dir / "demo", truth=list(h2))
 
 
 def _dropped(marker_counts: dict[str, int]) -> str:
     """'dropped: 3 no_variation, ...' from the marker counts by status (the used ones aside)."""
     dropped = ", ".join(f"{count} {why}" for why, count in marker_counts.items() if why != "used" and count)
     return f"dropped: {dropped or 'none'}"
+
+
+FLAGS = {  # the API's parameters that the command line spells otherwise than --parameter-name
+    "n_probes": "--random-vectors", "n_blocks": "--jackknife-blocks", "chunk_variants": "--chunk",
+    "grm_list": "--mgrm-gcta", "components": "--mgrm", "constrain": "--no-constrain", "n_samples": "--samples",
+    "n_markers": "--markers",
+}
+
+
+def flag(parameter: str, value: object) -> str:
+    """How the command line names a parameter of the API (with the value it was given, if any)."""
+    option = FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+    if value is NAMED or isinstance(value, bool):
+        return option
+    return f"{option} {value.lower() if parameter == 'method' and isinstance(value, str) else value}"
+
+
+def message(error: InputError) -> str:
+    """The one line of an input error, its parameters named as the command line's options."""
+    return error.render(flag) if isinstance(error, ParameterError) else str(error)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -380,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.showwarning = _show_warning  # one line, no source location
                 dispatch(args)
         except InputError as exc:
-            print(f"dask-h2: error: {exc}", file=sys.stderr)
+            print(f"dask-h2: error: {message(exc)}", file=sys.stderr)
             return 2
         except BrokenPipeError:
             return _stdout_closed()

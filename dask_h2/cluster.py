@@ -22,8 +22,8 @@ from dask.threaded import ContextAwareThreadPoolExecutor
 from distributed import Client, default_client
 from threadpoolctl import threadpool_limits
 
-from dask_h2.errors import InputError
-from dask_h2.checks import check, scheduler_address
+from dask_h2.errors import InputError, ParameterError
+from dask_h2.checks import OptionError, check, scheduler_address
 from dask_h2.progress import follow
 
 CONNECT_TIMEOUT = "20s"
@@ -35,15 +35,25 @@ def connect(address: str | None = None) -> Iterator[Client | None]:
     ``scheduler-address`` setting), current inside the context and closed after it; None
     (local threads) when there is no address. Prints the cluster's size and dashboard address.
     """
+    configured = address is None
     address = address or dask.config.get("scheduler-address", None)
     if address is None:
         yield None
         return
-    address = check("--scheduler", scheduler_address, address)
-    try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--scheduler {address}: cannot connect to a Dask scheduler ({exc})") from None
+    if configured:  # not the caller's: say where it comes from
+        try:
+            address = scheduler_address(address)
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, ValueError, OptionError) as exc:
+            raise InputError(f"DASK_SCHEDULER_ADDRESS={address} (Dask's scheduler-address setting): cannot connect to "
+                             f"a Dask scheduler ({exc})") from None
+    else:
+        address = check("scheduler", scheduler_address, address)
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"{{scheduler}}: cannot connect to a Dask scheduler ({exc})", scheduler=address) \
+                from None
     with client, client.as_current():
         threads = client.nthreads()
         print(f"dask-h2: Dask cluster {client.scheduler.address}: {len(threads)} workers, "

@@ -30,7 +30,6 @@ from fsspec.core import split_protocol
 from zarr.codecs import BloscCodec
 
 from dask_h2.errors import InputError
-from dask_h2.io.tables import check_names
 
 FORMAT_VERSION = 1
 ATTRS_KEY = "dask_h2"
@@ -170,19 +169,46 @@ def store_lock(store: str | Path, name: str) -> Iterator[None]:
         os.close(handle)  # releases the lock
 
 
+class CachedGroup:
+    """A product of the store kept in the group ``name`` with the ``key`` of what made it (see
+    :func:`cached_group`): ``reusable`` is that group when it is complete and its key is ``key``."""
+
+    def __init__(self, store: str | Path, name: str, key: dict, reusable: zarr.Group | None):
+        self.store, self.name, self.key, self.reusable = store, name, key, reusable
+
+    def create(self, **attrs: Any) -> zarr.Group:
+        """A new, empty group ``name`` (replacing an older one), marked incomplete, with the key and ``attrs``."""
+        group = zarr.open_group(str(self.store), mode="r+").create_group(self.name, overwrite=True)
+        group.attrs.update({"complete": False, "key": self.key, **attrs})
+        return group
+
+    def remove(self) -> None:
+        """Remove the group (a product whose computation failed), leaving the store as it was before it."""
+        root = zarr.open_group(str(self.store), mode="r+")
+        if self.name in root:
+            del root[self.name]
+
+
+@contextlib.contextmanager
+def cached_group(store: str | Path, name: str, key: dict, *, recompute: bool = False) -> Iterator[CachedGroup]:
+    """The product ``name`` of the store, under its :func:`store_lock`: reuse ``reusable`` when it is there,
+    else compute it, write it into :meth:`CachedGroup.create`'s group and :func:`mark_group_complete` it
+    last, so that an interrupted product is never reused; ``recompute`` ignores a reusable one."""
+    with store_lock(store, name):
+        group = None if recompute else open_store(store).get(name)
+        reusable = group if group is not None and group.attrs.get("complete") and group.attrs.get("key") == key \
+            else None
+        yield CachedGroup(store, name, key, reusable)
+
+
+def mark_group_complete(group: zarr.Group) -> None:
+    """Mark a product's group complete: the last write of the product."""
+    group.attrs["complete"] = True
+
+
 def is_url(path: str | Path) -> bool:
     """True for a remote store's URL (``s3://…``, ``gs://…``; not ``file://``)."""
     return split_protocol(str(path))[0] not in (None, "file")
-
-
-def read_traits(root: zarr.Group, store: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(traits (n, k) float64 over all the store's samples, NaN = missing, names (k,)): raises
-    :class:`InputError` when there are none or a name is repeated or cannot be part of a file name."""
-    names = read_strings(root, "trait_name")
-    if names.size == 0:
-        raise InputError(f"{store}: the store has no phenotypes to fit")
-    check_names(names, f"{store}: trait_name", "trait name")
-    return root["traits"][:], names
 
 
 def read_strings(root: zarr.Group, name: str) -> np.ndarray:

@@ -13,7 +13,8 @@ from dask_h2.cli import main
 from dask_h2.io.covariates import indicators, read_covariates
 from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
-from dask_h2.greml.univariate import check_full_rank, fit_traits
+from dask_h2.greml.univariate import fit_traits
+from dask_h2.traits import check_full_rank
 from dask_h2.io.simulate import SimulationDesign
 
 IDS = np.array(["s1", "s2", "s3", "s4", "s5", "s6"], dtype=object)

@@ -154,14 +154,14 @@ def test_the_moments_estimator_leaves_out_a_constant_trait(tmp_path):
 
 def test_several_grms_leave_out_a_constant_trait(gcta):
     """fit --mgrm: a constant trait is not estimable; the other is fitted as it would be alone."""
-    from dask_h2.greml.components import fit_several
-    from dask_h2.greml.univariate import NotEstimable
+    from dask_h2.greml.components import fit_components
+    from dask_h2.results import NotEstimable
 
     folder, K, y = gcta
     halves = [K / 2, K / 2 + 0.01 * np.eye(N)]
     args = (np.ones((N, 1)), ["intercept"], ["a", "b"], [300, 300])
-    fitted, refused = fit_several(halves, np.column_stack([y, np.full(N, 2.0)]), ["y", "c"], *args)
-    (alone,) = fit_several(halves, y[:, None], ["y"], *args)
+    fitted, refused = fit_components(halves, np.column_stack([y, np.full(N, 2.0)]), ["y", "c"], *args)
+    (alone,) = fit_components(halves, y[:, None], ["y"], *args)
     assert isinstance(refused, NotEstimable) and "constant (2)" in refused.reason
     assert fitted.h2 == alone.h2 and [c.h2 for c in fitted.components] == [c.h2 for c in alone.components]
 

@@ -16,7 +16,7 @@ from conftest import shared_data
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError
-from dask_h2.greml.univariate import TraitFit
+from dask_h2.results import TraitFit
 from dask_h2.io.gcta import pack_lower, paths, read_grm, unpack_lower, write_grm
 from dask_h2.kinship.grm import kinship
 from dask_h2.io.reports import hsq_text

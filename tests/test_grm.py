@@ -141,13 +141,13 @@ def test_marker_qc_and_selection_equal_numpy_on_the_kept_markers():
 
 def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
     from dask_h2 import api
-    from dask_h2.kinship.selection import GRMSettings
+    from dask_h2.kinship.selection import Selection
     from dask_h2.io.simulate import SimulationDesign
 
     store = api.simulate_to(tmp_path / "qc.zarr", SimulationDesign(120, 800, (0.5,), seed=9), progress=False)
     (tmp_path / "remove.txt").write_text("ind1 ind1\nind7 ind7\n")
     (tmp_path / "exclude.txt").write_text("\n".join(f"snp{j}" for j in range(1, 101)) + "\n")
-    settings = GRMSettings(qc=MarkerQC(maf=0.05), remove=tmp_path / "remove.txt", exclude=tmp_path / "exclude.txt")
+    settings = Selection(qc=MarkerQC(maf=0.05), remove=tmp_path / "remove.txt", exclude=tmp_path / "exclude.txt")
     result = api.grm(store, settings, progress=False)
     assert result.eigen.values.size == 118 and 0 not in result.sample_index and 6 not in result.sample_index
     assert result.marker_counts["excluded"] == 100 and result.marker_counts["maf"] > 0

@@ -14,7 +14,8 @@ from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
 from dask_h2.greml.univariate import dense_subset_eigen, fit_traits
 from dask_h2.io.gcta import write_grm
-from dask_h2.greml.liability import case_control_coding, liability_factor, parse_prevalence
+from dask_h2.greml.liability import liability_factor
+from dask_h2.traits import case_control_coding, parse_prevalence
 from dask_h2.io.reports import hsq_text
 
 

@@ -13,7 +13,7 @@ from dask_h2.greml import sources as several_grms
 from dask_h2.cli import main
 from dask_h2.io.gcta import read_grm, write_grm
 from dask_h2.kinship.grm import partitioned_kinship
-from dask_h2.greml.components import fit_several
+from dask_h2.greml.components import fit_components
 from dask_h2.kinship.partition import parse_partition
 from dask_h2.io.simulate import SimulationDesign
 
@@ -39,7 +39,7 @@ def test_store_parts_and_fit_equal_the_numerics_on_arrays(store):
     assert main(["--quiet", "fit", str(path), "--mgrm", "--pcs", "0", "--out", str(folder / "m")]) == 0
     report = json.loads((folder / "m.json").read_text())
     traits = root["traits"][:]
-    arrays = fit_several(expected.matrices, traits, ["trait1", "trait2"], np.ones((300, 1)), ["intercept"],
+    arrays = fit_components(expected.matrices, traits, ["trait1", "trait2"], np.ones((300, 1)), ["intercept"],
                          expected.part_names, expected.part_markers)
     for ours, direct in zip(report["traits"], arrays):
         assert ours["h2"] == pytest.approx(direct.h2, rel=1e-12) and ours["logL"] == pytest.approx(direct.logL)

@@ -19,7 +19,7 @@ the inverse AI (GCTA's ``calcu_rg``).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,57 +27,17 @@ import scipy.stats
 
 from dask_h2.greml.aireml import MAX_ITER, AIResult, QuadraticMap, delta_se, maximize
 from dask_h2.kinship.eigen import Eigen
-from dask_h2.errors import InputError
-from dask_h2.greml.univariate import case_control_traits, complete_cases, inverse_or_nan, rotate, screen_traits
-from dask_h2.greml.liability import case_fraction, liability_factor
+from dask_h2.errors import InputError, ParameterError
+from dask_h2.greml.univariate import inverse_or_nan, rotate
+from dask_h2.traits import case_control_traits, complete_cases, screen_traits
+from dask_h2.greml.liability import liability_factor
+from dask_h2.traits import case_fraction
 from dask_h2.greml.pair_model import (E11, E12, E22, G11, G12, G22, MIN_COMMON, PairModel, dense_pair_model,
                          eigen_pair_model)
 from dask_h2.greml.reml import blas_threads_for
+from dask_h2.results import PairFit
 
 DENSE_MAX_OBSERVATIONS = 15_000  # n₁ + n₂ of the dense path: V and V⁻¹ take 16 (n₁ + n₂)² bytes
-
-
-@dataclass(frozen=True)
-class PairFit:
-    """The bivariate fit of two traits. 2 × 2 matrices are [[trait 1, covariance], [covariance, trait 2]].
-
-    ``n`` is GCTA's: the observations of both traits together (n₁ + n₂); ``n_per_trait`` and
-    ``n_common`` (samples with both) say where they come from. ``path`` is ``eigen`` or ``dense``.
-    """
-
-    traits: tuple[str, str]
-    vg: list[list[float]]
-    vg_se: list[list[float]]
-    ve: list[list[float]]
-    ve_se: list[list[float]]
-    vp: list[float]
-    vp_se: list[float]
-    h2: list[float]
-    h2_se: list[float]
-    rg: float
-    rg_se: float
-    re: float  # residual correlation Ce/√(Ve₁Ve₂)
-    logL: float
-    logL_rg0: float
-    lrt_rg0: float
-    pval_rg0: float  # P(χ²₁ > LRT): rG = 0 lies inside (−1, 1)
-    logL_rg1: float
-    lrt_rg1: float
-    pval_rg1: float  # ½ P(χ²₁ > LRT): rG = 1 is a bound
-    logL_rg_minus1: float
-    lrt_rg_minus1: float
-    pval_rg_minus1: float
-    n: int
-    n_per_trait: list[int]
-    n_common: int
-    residual_covariance: bool  # Ce estimated (False: fewer than MIN_COMMON samples with both traits)
-    path: str
-    boundary: bool  # a variance at 0 or a correlation at ±1
-    converged: bool  # the fit and the three null fits of the LRTs
-    prevalence: list[float | None] = field(default_factory=lambda: [None, None])
-    case_fraction: list[float | None] = field(default_factory=lambda: [None, None])
-    h2_liability: list[float | None] = field(default_factory=lambda: [None, None])
-    h2_liability_se: list[float | None] = field(default_factory=lambda: [None, None])
 
 
 @dataclass(frozen=True)
@@ -233,23 +193,23 @@ def _correlation(value: np.ndarray, index: tuple[int, int, int], unit: np.ndarra
     return float(r), gradient
 
 
-
-
 def parse_pairs(spec: str, names: Sequence[str]) -> list[tuple[int, int]]:
     """The trait pairs of ``--bivariate T1,T2`` or ``--bivariate all`` (every pair), as column indices."""
     names = [str(name) for name in names]
     if spec == "all":
         if len(names) < 2:
-            raise InputError(f"--bivariate all: needs at least two traits, there is {len(names)} ({', '.join(names)})")
+            raise ParameterError(f"{{bivariate}}: needs at least two traits, there is {len(names)} ({', '.join(names)})",
+                                 bivariate=spec)
         return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     parts = [part.strip() for part in spec.split(",")]
     if len(parts) != 2:
-        raise InputError(f"--bivariate {spec}: expected two trait names T1,T2 (or all)")
+        raise ParameterError("{bivariate}: expected two trait names T1,T2 (or all)", bivariate=spec)
     missing = [part for part in parts if part not in names]
     if missing:
-        raise InputError(f"--bivariate {spec}: no trait named {missing[0]!r} (traits: {', '.join(names)})")
+        raise ParameterError(f"{{bivariate}}: no trait named {missing[0]!r} (traits: {', '.join(names)})",
+                             bivariate=spec)
     if parts[0] == parts[1]:
-        raise InputError(f"--bivariate {spec}: the same trait twice; give two different traits")
+        raise ParameterError("{bivariate}: the same trait twice; give two different traits", bivariate=spec)
     return [(names.index(parts[0]), names.index(parts[1]))]
 
 

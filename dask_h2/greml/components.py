@@ -17,13 +17,13 @@ import scipy.stats
 
 from dask_h2.greml.aireml import MAX_ITER, delta_se, identity_map, maximize
 from dask_h2.errors import InputError
-from dask_h2.greml.univariate import (NotEstimable, TraitFit, case_control_traits, complete_cases, inverse_or_nan, liability_scale,
-                  screen_traits)
-from dask_h2.moments.equations import ComponentFit
+from dask_h2.greml.univariate import inverse_or_nan, liability_scale
+from dask_h2.traits import case_control_traits, complete_cases, screen_traits
 from dask_h2.greml.reml import Block, DenseFactor, Pieces, blas_threads_for, identity, logdet_gram, reml_pieces
+from dask_h2.results import ComponentFit, NotEstimable, TraitFit
 
 
-def fit_components(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray, name: str,
+def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray, name: str,
                    component_names: Sequence[str], n_markers: Sequence[int], constrain: bool = True,
                    max_iter: int = MAX_ITER) -> TraitFit:
     """σ²_k of every K_k (n, n) and σ²_e for one trait y (n,) with fixed effects X (n, p), all observed."""
@@ -67,17 +67,19 @@ def fit_components(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray,
         logL=result.pieces.loglik, logL0=float(logl0), lrt=lrt, pval=float(0.5 * scipy.stats.chi2.sf(lrt, k)),
         n=n, boundary=bool(result.at_bound[:k].any()), beta=result.pieces.beta.tolist(),
         converged=result.converged,
-        components=[ComponentFit(str(c), int(m), float(phi[j]), delta_se(covariance, np.eye(k + 1)[j]),
-                                 float(phi[j]) / vp, per_component[j])
+        n_null_removed=0,
+        components=[ComponentFit(name=str(c), n_markers=int(m), sigma2=float(phi[j]),
+                                 sigma2_se=delta_se(covariance, np.eye(k + 1)[j]), h2=float(phi[j]) / vp,
+                                 h2_se=per_component[j])
                     for j, (c, m) in enumerate(zip(component_names, n_markers))],
     )
 
 
-def fit_several(kinships: Sequence[np.ndarray], traits: np.ndarray, names: Sequence[str], X: np.ndarray,
+def fit_components(kinships: Sequence[np.ndarray], traits: np.ndarray, names: Sequence[str], X: np.ndarray,
                 columns: Sequence[str], component_names: Sequence[str], n_markers: Sequence[int],
                 constrain: bool = True, prevalence: Sequence[float | None] | None = None,
                 max_iter: int = MAX_ITER) -> list[TraitFit | NotEstimable]:
-    """:func:`fit_components` for every column of ``traits`` (n, t; NaN = missing) on its complete
+    """:func:`fit_trait` for every column of ``traits`` (n, t; NaN = missing) on its complete
     cases (with X (n, p), named ``columns``, observed), in the order of the columns; a trait with a
     ``prevalence`` also gets the liability scale (:func:`dask_h2.greml.univariate.liability_scale`); a trait
     that cannot be fitted is :class:`~dask_h2.greml.univariate.NotEstimable` (:func:`dask_h2.greml.univariate.screen_traits`)."""
@@ -91,7 +93,7 @@ def fit_several(kinships: Sequence[np.ndarray], traits: np.ndarray, names: Seque
         index = np.flatnonzero(observed)
         subset = list(kinships) if observed.all() else [K[np.ix_(index, index)] for K in kinships]
         for j in members:
-            fit = fit_components(subset, traits[index, j], X[index], str(names[j]), component_names, n_markers,
+            fit = fit_trait(subset, traits[index, j], X[index], str(names[j]), component_names, n_markers,
                                  constrain, max_iter)
             fits[j] = liability_scale(fit, traits[index, j], prevalence[j])
     return [fits[j] for j in sorted(fits)]

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from dask_h2.greml.univariate import TraitFit, fit_rotated, profile_loglik
+from dask_h2.greml.univariate import fit_rotated, profile_loglik
+from dask_h2.results import TraitFit
 from dask_h2.greml.interval import LEVEL, chi2_threshold
 from dask_h2.greml.likelihood import Method, null_tolerance, reduce_problem
 from dask_h2.io.outputs import atomic_outputs

@@ -1,64 +1,21 @@
 """Fit h² for every trait from one eigendecomposition of K (pure numpy, no I/O)."""
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.stats
 
 from dask_h2.kinship.eigen import Eigen, eigendecompose
-from dask_h2.errors import InputError
+from dask_h2.errors import InputError, ParameterError
 from dask_h2.greml.interval import profile_interval
-from dask_h2.greml.liability import case_control_coding, case_fraction, liability_factor
+from dask_h2.greml.liability import liability_factor
+from dask_h2.traits import case_fraction
 from dask_h2.greml.likelihood import Method, RotatedProblem, evaluate, observed_information, reduce_problem, rotate
-from dask_h2.moments.equations import ComponentFit
+from dask_h2.results import NotEstimable, TraitFit
+from dask_h2.traits import case_control_traits, check_complete_cases, design_matrix, missingness_patterns, screen_traits
 from dask_h2.greml.optimize import LOG_DELTA_BOUND, h2_pair, maximize_h2
-
-RANK_TOLERANCE = 1e-8  # a column of X whose part outside the previous columns is this small (relative) depends on them
-
-
-@dataclass(frozen=True)
-class TraitFit:
-    """Variance components of one trait. Variances are in the trait's units squared."""
-
-    name: str
-    method: str
-    h2: float
-    h2_se: float
-    h2_ci_low: float  # 95% profile-likelihood interval (see dask_h2.greml.interval)
-    h2_ci_high: float
-    sigma_g2: float
-    sigma_g2_se: float
-    sigma_e2: float
-    sigma_e2_se: float
-    vp: float
-    vp_se: float
-    delta: float  # σ²e/σ²g: inf at h² = 0, 0 at h² = 1
-    logL: float
-    logL0: float  # at h² = 0
-    lrt: float
-    pval: float  # ½ χ²₁ survival of the LRT (boundary null, as GCTA)
-    n: int
-    boundary: bool
-    beta: list[float] = field(default_factory=list)  # GLS estimate at ĥ², in the order of the fixed effects
-    n_null_removed: int = 0  # directions of null(K) ∩ span(X) removed (ML only)
-    converged: bool = True  # False: an iterative fit (AI-REML) stopped at its iteration limit; estimates are the last
-    components: list[ComponentFit] = field(default_factory=list)  # one per GRM with several (h2 is their total)
-    prevalence: float | None = None  # --prevalence K of a case-control trait; with it:
-    case_fraction: float | None = None  # P, proportion of cases among the n fitted samples
-    h2_liability: float | None = None  # h2 on the liability scale (Lee et al. 2011), see dask_h2.greml.liability
-    h2_liability_se: float | None = None
-
-
-@dataclass(frozen=True)
-class NotEstimable:
-    """A trait that cannot be fitted, and why (constant, non-finite values, too few samples, ...)."""
-
-    index: int  # column in the traits matrix
-    name: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -81,51 +38,11 @@ def fixed_effects(eigen: Eigen, pcs: int, covariates: np.ndarray | None = None,
     c = 0 if covariates is None else np.asarray(covariates).reshape(n, -1).shape[1]
     most = n - c - 3  # a fit needs more samples than fixed effects + 1 (see rotated_traits)
     if not 0 <= pcs <= most:
-        raise InputError(f"--pcs {pcs}: must be between 0 and {most} with {n} samples and {c} covariate column(s)"
-                         if most >= 0 else f"{n} samples are too few for the intercept and {c} covariate column(s)")
+        if most < 0:
+            raise InputError(f"{n} samples are too few for the intercept and {c} covariate column(s)")
+        raise ParameterError(f"{{pcs}}: must be between 0 and {most} with {n} samples and {c} covariate column(s)",
+                             pcs=pcs)
     return design_matrix(eigen.principal_components(pcs), covariates, covariate_names)
-
-
-def design_matrix(principal_components: np.ndarray, covariates: np.ndarray | None = None,
-                  covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """X (n, 1 + k + c) and its column names: intercept, the PCs (n, k), then the covariates (n, c;
-    NaN = missing, an infinite value is an :class:`InputError`)."""
-    n, pcs = principal_components.shape
-    columns = [np.ones((n, 1)), principal_components]
-    names = ["intercept"] + [f"PC{i + 1}" for i in range(pcs)]
-    if covariates is not None:
-        covariates = np.asarray(covariates, dtype=np.float64).reshape(n, -1)
-        if np.isinf(covariates).any():
-            row, column = np.argwhere(np.isinf(covariates))[0]
-            raise InputError(f"covariates: infinite value in column {column + 1}, sample {row + 1}")
-        columns.append(covariates)
-        names += list(covariate_names or [f"covariate{j + 1}" for j in range(covariates.shape[1])])
-    return np.hstack(columns), names
-
-
-def missingness_patterns(traits: np.ndarray, X: np.ndarray) -> dict[bytes, list[int]]:
-    """Traits (n, k; NaN = missing) grouped by the samples on which they and every column of X
-    (n, p; NaN = missing) are observed: {bool mask (n,) as bytes: [trait columns]}, in column order."""
-    covariates_observed = ~np.isnan(X).any(axis=1)
-    patterns: dict[bytes, list[int]] = {}
-    for j in range(traits.shape[1]):
-        patterns.setdefault((covariates_observed & ~np.isnan(traits[:, j])).tobytes(), []).append(j)
-    return patterns
-
-
-def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
-    """Raise :class:`InputError` naming every column of X (n, p) that depends on the columns before it.
-
-    Column j is dependent when |R_jj| of the unpivoted QR, the norm of its part outside
-    the span of columns 0..j−1, is at most ``RANK_TOLERANCE`` times its norm.
-    """
-    r = np.linalg.qr(X, mode="r")
-    norms = np.linalg.norm(X, axis=0)
-    dependent = [names[j] for j in range(X.shape[1]) if j >= r.shape[0] or abs(r[j, j]) <= RANK_TOLERANCE * norms[j]]
-    if dependent:
-        raise InputError(f"{what}: fixed effects are rank deficient: {', '.join(dependent)} "
-                         f"{'is' if len(dependent) == 1 else 'are'} constant or a linear combination of the "
-                         f"columns before (order: {', '.join(names)})")
 
 
 def profile_loglik(problem: RotatedProblem) -> Callable[[float], float]:
@@ -197,6 +114,7 @@ def fit_rotated(name: str, s: np.ndarray, y: np.ndarray, X: np.ndarray, method: 
         boundary=optimum.boundary,
         beta=(evaluate(full, h2, one_minus_h2).beta * scale).tolist(),
         n_null_removed=problem.n_null_removed,
+        converged=True,
     )
 
 
@@ -247,64 +165,11 @@ def rotated_traits(
             else:
                 sub = subset_eigen(np.flatnonzero(observed))
         except InputError as exc:  # the fixed effects on these samples: every trait of the pattern
-            yield from (NotEstimable(j, str(names[j]), str(exc)) for j in members)
+            yield from (NotEstimable(index=j, name=str(names[j]), reason=str(exc)) for j in members)
             continue
         Y_rot, X_rot = rotate(sub.vectors, traits[observed][:, members], X[observed])
         for i, j in enumerate(members):
             yield RotatedTrait(j, str(names[j]), sub.values, Y_rot[:, i], X_rot, np.flatnonzero(observed))
-
-
-def complete_cases(traits: np.ndarray, names: Sequence[str], X: np.ndarray,
-                   columns: Sequence[str]) -> Iterator[tuple[np.ndarray, list[int]]]:
-    """(observed (n,) bool, trait columns) of each :func:`missingness_patterns` group of the traits
-    (n, k), checked by :func:`check_complete_cases` (raises :class:`InputError`)."""
-    for key, members in missingness_patterns(traits, X).items():
-        observed = np.frombuffer(key, dtype=bool)
-        check_complete_cases(observed, names[members[0]], X, columns)
-        yield observed, members
-
-
-def check_complete_cases(observed: np.ndarray, name: str, X: np.ndarray, columns: Sequence[str]) -> str:
-    """Raise :class:`InputError` unless the samples ``observed`` (n,) of trait ``name`` outnumber the
-    fixed effects X (n, p) named ``columns`` and X is of full rank on them; returns how the error
-    messages name these samples."""
-    what = f"trait {name} ({observed.sum()} samples with the trait and every covariate)"
-    if observed.sum() <= X.shape[1] + 1:
-        raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
-    check_full_rank(X[observed], columns, what)
-    return what
-
-
-def screen_traits(traits: np.ndarray, names: Sequence[str], X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
-    """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
-    ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""
-    covariates_observed = ~np.isnan(X).any(axis=1)
-    kept, refused = [], []
-    for j in range(traits.shape[1]):
-        observed = covariates_observed & ~np.isnan(traits[:, j])
-        reason = degenerate_trait(traits[observed, j], X[observed], int(covariates_observed.sum()))
-        if reason:
-            refused.append(NotEstimable(j, str(names[j]), f"trait {names[j]}: {reason}"))
-        else:
-            kept.append(j)
-    return kept, refused
-
-
-def degenerate_trait(y: np.ndarray, X: np.ndarray, n_candidates: int) -> str | None:
-    """Why the observed values ``y`` (r,) of a trait with fixed effects ``X`` (r, p) on the same
-    samples cannot be fitted, or None: a non-finite value, fewer than p + 2 samples (of the
-    ``n_candidates`` with every covariate), a constant, or values that X fits exactly."""
-    if np.isinf(y).any():
-        return f"non-finite value {y[np.isinf(y)][0]} (only finite values or NA are allowed)"
-    if y.size <= X.shape[1] + 1:
-        return (f"{y.size} of {n_candidates} samples observed, too few for {X.shape[1]} fixed effects "
-                f"(at least {X.shape[1] + 2} needed)")
-    if np.all(y == y[0]):
-        return f"constant ({y[0]:g}) over its {y.size} samples: no variance to partition"
-    residual = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
-    if np.linalg.norm(residual) <= RANK_TOLERANCE * np.linalg.norm(y):
-        return f"fitted exactly by the fixed effects over its {y.size} samples: no variance to partition"
-    return None
 
 
 def dense_subset_eigen(kinship: np.ndarray) -> Callable[[np.ndarray], Eigen]:
@@ -356,17 +221,6 @@ def fit_traits(
     return results
 
 
-def case_control_traits(traits: np.ndarray, names: Sequence[str],
-                        prevalence: Sequence[float | None] | None) -> tuple[np.ndarray, list[float | None]]:
-    """``traits`` (n, k) with each one that has a prevalence in its case-control coding
-    (:func:`dask_h2.greml.liability.case_control_coding`), and the prevalences as a list (k,)."""
-    traits = np.asarray(traits, dtype=np.float64).reshape(len(traits), -1)
-    prevalence = list(prevalence) if prevalence is not None else [None] * traits.shape[1]
-    coded = [case_control_coding(traits[:, j], names[j]) if prevalence[j] is not None else traits[:, j]
-             for j in range(traits.shape[1])]
-    return np.column_stack(coded) if coded else traits, prevalence
-
-
 def liability_scale(fit: TraitFit, values: np.ndarray, prevalence: float | None) -> TraitFit:
     """``fit`` with h² on the liability scale when the trait has a ``prevalence``; ``values`` (n,)
     are the trait on the fitted samples, whose proportion of cases is P."""
@@ -376,19 +230,3 @@ def liability_scale(fit: TraitFit, values: np.ndarray, prevalence: float | None)
     factor = liability_factor(fraction, prevalence)
     return replace(fit, prevalence=prevalence, case_fraction=fraction, h2_liability=float(factor * fit.h2),
                    h2_liability_se=float(factor * fit.h2_se))
-
-
-T = TypeVar("T")
-
-
-def estimable(results: Sequence[T | NotEstimable]) -> tuple[list[T], list[NotEstimable]]:
-    """(the results that are not :class:`NotEstimable`, those that are). Raises :class:`InputError`
-    when nothing is estimable; warns (one line each) about the traits left out otherwise."""
-    kept = [r for r in results if not isinstance(r, NotEstimable)]
-    refused = [r for r in results if isinstance(r, NotEstimable)]
-    if not kept:
-        reasons = [r.reason for r in refused] or ["no traits to fit"]
-        raise InputError(reasons[0] if len(reasons) == 1 else f"no trait can be fitted: {'; '.join(reasons)}")
-    for r in refused:
-        warnings.warn(f"{r.reason}; not estimable, the other traits are fitted", RuntimeWarning, stacklevel=3)
-    return kept, refused

@@ -14,7 +14,7 @@ import numpy as np
 
 from dask_h2.errors import InputError, output_errors
 from dask_h2.planning import check_driver_memory
-from dask_h2.io.tables import check_unique
+from dask_h2.checks import check_unique
 from dask_h2.io.outputs import atomic_outputs
 
 FLOAT = np.dtype("<f4")
@@ -93,3 +93,11 @@ def _read_floats(path: Path, n: int) -> np.ndarray:
     if not np.isfinite(values).all():
         raise InputError(f"{path}: non-finite value at entry {np.argmin(np.isfinite(values)) + 1} of the lower triangle")
     return values
+
+
+def write_grm_list(path: str | Path, prefixes: list[str | Path]) -> Path:
+    """GCTA's list of several GRMs (its ``--mgrm`` file): one GRM prefix per line."""
+    path = Path(path)
+    with output_errors(str(path), "writing GCTA's list of GRMs"), atomic_outputs(path) as (partial,):
+        partial.write_text("".join(f"{prefix}\n" for prefix in prefixes))
+    return path

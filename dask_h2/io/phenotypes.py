@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from dask_h2.errors import InputError
-from dask_h2.io.tables import align_to_samples, check_names
+from dask_h2.checks import check_names
+from dask_h2.io.tables import align_to_samples
 
 
 def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None = None) -> tuple[np.ndarray, np.ndarray]:

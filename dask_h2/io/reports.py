@@ -3,68 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dask_h2.greml.bivariate import PairFit
-from dask_h2.greml.univariate import NotEstimable, TraitFit
 from dask_h2.greml.liability import liability_factor
-from dask_h2.moments.equations import ComponentFit, MomentsTraitFit
 from dask_h2.io.outputs import atomic_outputs
+from dask_h2.results import ComponentFit, FitReport, PairFit, TraitFit
 
 
-@dataclass(frozen=True)
-class FitReport:
-    """Every trait's fit (or, from a bivariate fit, every pair's) plus what they share: the
-    samples, markers, scaling and PCs."""
-
-    traits: list[TraitFit] | list[MomentsTraitFit]
-    n_samples: int
-    n_markers_used: int
-    n_markers_dropped: int
-    scale: str
-    pcs: int
-    method: str
-    extra: dict = field(default_factory=dict)
-    pairs: list[PairFit] = field(default_factory=list)
-    not_estimable: list[NotEstimable] = field(default_factory=list)  # traits left out, with the reason
-
-    def to_dict(self) -> dict:
-        fits = {"pairs": [pair_dict(p) for p in self.pairs]} if self.pairs else {}
-        return {
-            "n_samples": self.n_samples, "n_markers_used": self.n_markers_used,
-            "n_markers_dropped": self.n_markers_dropped, "scale": self.scale, "pcs": self.pcs,
-            "method": self.method, **self.extra,
-            "traits": [trait_dict(t) for t in self.traits], **fits,
-            "not_estimable": [{"name": t.name, "reason": t.reason} for t in self.not_estimable],
-        }
-
-
-OPTIONAL_KEYS = ("components", "prevalence", "case_fraction", "h2_liability", "h2_liability_se")
-
-
-def trait_dict(fit: TraitFit | MomentsTraitFit) -> dict:
-    """A trait's JSON object; the keys of a case-control trait or of several GRMs only where they apply."""
-    return {k: _json_ready(v) for k, v in asdict(fit).items()
-            if not (isinstance(fit, TraitFit) and k in OPTIONAL_KEYS and (v is None or v == []))}
-
-
-def pair_dict(pair: PairFit) -> dict:
-    """A pair's JSON object; the liability-scale keys only when a trait is case-control."""
-    case_control = any(k is not None for k in pair.prevalence)
-    return {k: _json_ready(v) for k, v in asdict(pair).items() if case_control or k not in OPTIONAL_KEYS}
-
-
-def _json_ready(value):
-    """Strict JSON has no inf/NaN: they become null (δ is infinite at h² = 0), in nested values too."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
+def hsq_text(fit: TraitFit) -> str:
     """GCTA's .hsq layout, byte for byte: tab-separated; variances and SEs with 6 decimals,
     logL, logL0 and LRT with 3, Pval as %.4e (GCTA's est_hsq.cpp). The CI is in the JSON only.
 
@@ -72,7 +18,7 @@ def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
     number of genetic components, all dropped under the null; a case-control trait with a
     prevalence adds GCTA's liability-scale lines.
     """
-    if isinstance(fit, MomentsTraitFit):
+    if not fit.likelihood:
         return moments_hsq_text(fit)
     if fit.components:
         variances, ratios, total = component_rows(fit.components, fit.h2, fit.h2_se)
@@ -92,7 +38,7 @@ def hsq_text(fit: TraitFit | MomentsTraitFit) -> str:
     return "\n".join(lines) + "\n"
 
 
-def moments_hsq_text(fit: MomentsTraitFit) -> str:
+def moments_hsq_text(fit: TraitFit) -> str:
     """A moments fit in the .hsq layout of GCTA's several-GRM REML (:func:`component_rows`), then n:
     the likelihood rows (logL, LRT, df, Pval) do not exist for a moments estimator and are left out."""
     variances, ratios, total = component_rows(fit.components, fit.h2, fit.h2_se)
@@ -165,7 +111,7 @@ def write_report(report: FitReport, prefix: str | Path) -> list[Path]:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     texts = {}
     for fit in [*report.traits, *report.pairs]:
-        if not getattr(fit, "converged", True):
+        if fit.converged is False:
             continue
         if isinstance(fit, PairFit):
             texts[prefix.with_name(f"{prefix.name}.{fit.traits[0]}.{fit.traits[1]}.hsq")] = bivariate_hsq_text(fit)
@@ -222,10 +168,10 @@ def _trait_rows(traits: list, truth: list[float] | None, moments: bool) -> list[
         lines.append(line + (f"{truth[i]:>9.3f}" if truth is not None else ""))
         if len(t.components) > 1:
             lines += [f"  {c.name:<28}{c.h2:>10.4f}{c.h2_se:>9.4f}  ({c.n_markers} markers)" for c in t.components]
-        if getattr(t, "prevalence", None) is not None:
+        if t.prevalence is not None:
             lines.append(f"  {'liability scale':<28}{t.h2_liability:>10.4f}{t.h2_liability_se:>9.4f}  "
                          f"(prevalence {t.prevalence:g}, cases {t.case_fraction:.4f} of the sample)")
-        lines += [] if getattr(t, "converged", True) else [NOT_CONVERGED]
+        lines += [NOT_CONVERGED] if t.converged is False else []
     return lines
 
 

@@ -14,7 +14,7 @@ import zarr
 from isal.isal_zlib import crc32
 
 from dask_h2.errors import output_errors
-from dask_h2.io.tables import check_names, check_unique
+from dask_h2.checks import check_names, check_unique
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from dask_h2.checks import check_unique
 from dask_h2.errors import InputError
 
 MISSING_WORDS = {"NA", "NAN", "."}  # compared in upper case
@@ -20,27 +20,6 @@ def is_missing(cell: str) -> bool:
         return float(cell) == PLINK_MISSING
     except ValueError:
         return False
-
-
-def check_names(names: Sequence[str], where: str, what: str) -> None:
-    """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
-    (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""
-    check_unique(np.asarray(list(names), dtype=object), where, what)
-    for name in map(str, names):
-        if name in ("", ".", "..") or "/" in name or "\0" in name:
-            raise InputError(f"{where}: {what} {name!r} cannot be part of a file name (PREFIX.{name}.hsq); "
-                             "rename it")
-
-
-def check_unique(ids: np.ndarray, where: str, what: str = "sample ID") -> None:
-    """Raise :class:`InputError` naming the first of ``ids`` (n,) that occurs twice: sample IDs
-    are what --keep/--remove, covariates and phenotypes are matched by."""
-    values, first, counts = np.unique(np.asarray(ids, dtype=str), return_index=True, return_counts=True)
-    if (counts > 1).any():
-        repeated = np.flatnonzero(counts > 1)
-        duplicate = repeated[np.argmin(first[repeated])]
-        raise InputError(f"{where}: {what} {str(values[duplicate])!r} occurs {counts[duplicate]} times "
-                         f"({repeated.size} ID(s) repeated); every sample needs its own ID")
 
 
 def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:

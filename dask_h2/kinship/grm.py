@@ -20,6 +20,7 @@ import numpy as np
 from scipy.linalg.blas import ssyrk
 
 from dask_h2.cluster import compute
+from dask_h2.errors import NAMED, ParameterError
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.planning import STANDARDIZE_BLOCK, ComputePlan, plan_grm
 from dask_h2.kinship.standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
@@ -143,7 +144,7 @@ def partitioned_kinship(dosage: da.Array, partition: Partition, scale: Scale = "
                         qc: MarkerQC = MarkerQC(), selected: np.ndarray | None = None) -> PartitionedKinship:
     """One K_k per part of ``partition`` (see :func:`kinship` for the rest) in one pass over the
     dosages; ``plan`` should be made for ``partition.size`` parts. A part without a usable
-    marker is a ValueError naming it."""
+    marker is a :class:`ParameterError` naming it."""
     uppers, per_marker = _part_grams(dosage, scale, plan, qc, selected, partition)
     used, counts = count_markers(per_marker)
     part_markers = count_parts(per_marker, partition, counts)
@@ -223,12 +224,13 @@ def count_markers(per_marker: np.ndarray) -> tuple[int, dict[str, int]]:
 
 def count_parts(per_marker: np.ndarray, partition: Partition, counts: dict[str, int]) -> np.ndarray:
     """Markers (P,) in each part, from a computed :func:`marker_table`; adds the used markers in
-    no part to ``counts`` as ``outside_partition``. A part without a marker is a ValueError naming it."""
+    no part to ``counts`` as ``outside_partition``. A part without a marker is a :class:`ParameterError` naming it."""
     part_markers = np.bincount(per_marker[:, 4][per_marker[:, 4] >= 0].astype(np.int64), minlength=partition.size)
     empty = [name for name, count in zip(partition.names, part_markers) if count == 0]
     if empty:
-        raise ValueError(f"--partition: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no marker "
-                         f"passing the filters (markers per part: {dict(zip(partition.names, part_markers.tolist()))})")
+        raise ParameterError(f"{{partition}}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no marker "
+                             f"passing the filters (markers per part: {dict(zip(partition.names, part_markers.tolist()))})",
+                             partition=NAMED)
     counts["outside_partition"] = counts["used"] - int(part_markers.sum())
     return part_markers
 

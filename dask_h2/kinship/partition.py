@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dask_h2.errors import InputError
+from dask_h2.errors import InputError, ParameterError
 from dask_h2.checks import OptionError, comma_list, number_in
 
 NO_COMPONENT = -1
@@ -71,17 +71,18 @@ def _maf_partition(text: str) -> Partition:
     try:
         edges = comma_list(number_in(0.0, 0.5))(text[4:])
     except OptionError:
-        raise InputError(f"--partition {text}: expected maf:e0,e1,... with numbers in [0, 0.5], e.g. "
-                         "maf:0.01,0.05,0.1,0.2,0.5") from None
+        raise ParameterError("{partition}: expected maf:e0,e1,... with numbers in [0, 0.5], e.g. "
+                             "maf:0.01,0.05,0.1,0.2,0.5", partition=text) from None
     if len(edges) < 2 or any(not b > a for a, b in zip(edges, edges[1:])):
-        raise InputError(f"--partition {text}: needs at least two increasing MAF edges within [0, 0.5]")
+        raise ParameterError("{partition}: needs at least two increasing MAF edges within [0, 0.5]", partition=text)
     names = tuple(f"maf{a:g}-{b:g}" for a, b in zip(edges, edges[1:]))
     return Partition(names, maf_edges=edges)
 
 
 def _file_partition(path: Path, variant_id: np.ndarray) -> Partition:
     if not path.is_file():
-        raise InputError(f"--partition {path}: no such file (give a file of 'variant component' lines or maf:e0,e1,...)")
+        raise ParameterError("{partition}: no such file (give a file of 'variant component' lines or maf:e0,e1,...)",
+                             partition=str(path))
     position = {str(v): i for i, v in enumerate(variant_id)}
     codes = np.full(len(variant_id), NO_COMPONENT, dtype=np.int64)
     names: dict[str, int] = {}

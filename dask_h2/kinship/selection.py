@@ -1,4 +1,5 @@
-"""Which samples and markers enter the GRM: --keep/--remove, --extract/--exclude and marker QC."""
+"""Which samples and markers an analysis uses, and how markers are scaled: sample and marker ID lists,
+marker QC and the standardization; the same for K on the exact path and for the moments path."""
 from __future__ import annotations
 
 import hashlib
@@ -7,16 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from dask_h2.errors import InputError
+from dask_h2.checks import check, fraction, number_in
+from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.kinship.standardize import SCALES, MarkerQC, Scale
 
 
-@dataclass(frozen=True)
-class GRMSettings:
-    """Everything that defines a GRM beyond the store: scaling, marker QC and ID lists.
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """The samples and markers of an analysis beyond the store: ``scale`` of the standardization
+    (``hwe`` or ``empirical``), marker ``qc``, and ID lists: ``keep``/``remove`` are PLINK-style sample
+    files (FID IID, or one IID per line), ``extract``/``exclude`` list one marker ID per line.
 
-    ``keep``/``remove`` are PLINK-style sample files (FID IID, or one IID per line);
-    ``extract``/``exclude`` list one marker ID per line.
+    Examples
+    --------
+    >>> Selection(scale="empirical", qc=MarkerQC(maf=0.01)).qc.maf
+    0.01
     """
 
     scale: Scale = "hwe"
@@ -28,11 +34,13 @@ class GRMSettings:
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
-            raise InputError(f"--scale {self.scale}: expected one of {', '.join(SCALES)}")
-        if not 0.0 <= self.qc.maf <= 0.5:
-            raise InputError(f"--maf {self.qc.maf}: must lie in [0, 0.5]")
-        if not 0.0 <= self.qc.max_missing <= 1.0:
-            raise InputError(f"--max-missing {self.qc.max_missing}: must lie in [0, 1]")
+            raise ParameterError(f"{{scale}}: expected one of {', '.join(SCALES)}", scale=self.scale)
+        check("maf", number_in(0.0, 0.5), self.qc.maf)
+        check("max_missing", fraction, self.qc.max_missing)
+
+    def describe(self, marker_counts: dict[str, int]) -> dict:
+        """What the report says of the markers: their counts by status and the QC that made them."""
+        return {"marker_counts": marker_counts, "maf": self.qc.maf, "max_missing": self.qc.max_missing}
 
 
 def _read_ids(path: Path, column: int) -> set[str]:
@@ -54,22 +62,23 @@ def _mask(ids: np.ndarray, include: Path | None, drop: Path | None, column: int,
             raise InputError(f"{path}: none of its {len(listed)} IDs match the {what} of the store")
         mask &= hits if keep else ~hits
     if not mask.any():
-        raise InputError(f"no {what} left after --keep/--remove/--extract/--exclude")
+        raise ParameterError(f"no {what} left after {{keep}}/{{remove}}/{{extract}}/{{exclude}}", keep=NAMED, remove=NAMED,
+                             extract=NAMED, exclude=NAMED)
     return mask
 
 
-def sample_mask(sample_id: np.ndarray, settings: GRMSettings) -> np.ndarray:
-    """bool (n,): samples in the GRM (IIDs are the second column of a FID IID file)."""
-    return _mask(sample_id, settings.keep, settings.remove, 1, "samples")
+def sample_mask(sample_id: np.ndarray, selection: Selection) -> np.ndarray:
+    """bool (n,): the samples analysed (IIDs are the second column of a FID IID file)."""
+    return _mask(sample_id, selection.keep, selection.remove, 1, "samples")
 
 
-def variant_mask(variant_id: np.ndarray, settings: GRMSettings) -> np.ndarray:
-    """bool (M,): markers allowed into the GRM before QC."""
-    return _mask(variant_id, settings.extract, settings.exclude, 0, "markers")
+def variant_mask(variant_id: np.ndarray, selection: Selection) -> np.ndarray:
+    """bool (M,): the markers analysed, before QC."""
+    return _mask(variant_id, selection.extract, selection.exclude, 0, "markers")
 
 
-def cache_key(settings: GRMSettings, samples: np.ndarray, variants: np.ndarray) -> dict:
-    """What a cached GRM must match to be reused (the ID lists by the masks they give)."""
-    return {"scale": settings.scale, **asdict(settings.qc),
+def cache_key(selection: Selection, samples: np.ndarray, variants: np.ndarray) -> dict:
+    """What a cached product (a GRM, the PCs) must match to be reused (the ID lists by the masks they give)."""
+    return {"scale": selection.scale, **asdict(selection.qc),
             "samples_sha1": hashlib.sha1(np.packbits(samples).tobytes()).hexdigest(),
             "variants_sha1": hashlib.sha1(np.packbits(variants).tobytes()).hexdigest()}

@@ -87,8 +87,8 @@ def _int8(dosage: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MarkerQC:
-    """Marker filters at GRM time: minor allele frequency ≥ ``maf`` and fraction of
-    missing calls ≤ ``max_missing`` (both over the samples in the GRM)."""
+    """Marker filters: minor allele frequency ≥ ``maf`` and fraction of missing calls ≤ ``max_missing``
+    (both over the samples analysed)."""
 
     maf: float = 0.0
     max_missing: float = 1.0

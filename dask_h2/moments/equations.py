@@ -34,7 +34,7 @@ all of its variance from it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -196,35 +196,3 @@ def jackknife_blocks(n_markers: int, n_blocks: int) -> np.ndarray:
     if n_blocks > n_markers:
         raise ValueError(f"{n_blocks} jackknife blocks: more than the {n_markers} markers selected")
     return np.arange(n_markers, dtype=np.int64) * n_blocks // n_markers
-
-
-@dataclass(frozen=True)
-class ComponentFit:
-    """One variance component: its markers, σ²_k and h²_k = σ²_k / Vp with jackknife SEs."""
-
-    name: str
-    n_markers: int
-    sigma2: float
-    sigma2_se: float
-    h2: float
-    h2_se: float
-
-
-@dataclass(frozen=True)
-class MomentsTraitFit:
-    """Randomized Haseman–Elston estimates of one trait (variances in the trait's units squared);
-    ``h2`` = Σ_k h²_k, SEs by the block jackknife; ``n`` samples, ``n_fixed`` fixed effects."""
-
-    name: str
-    method: str
-    h2: float
-    h2_se: float
-    sigma_g2: float
-    sigma_g2_se: float
-    sigma_e2: float
-    sigma_e2_se: float
-    vp: float
-    vp_se: float
-    n: int
-    n_fixed: int
-    components: list[ComponentFit] = field(default_factory=list)

@@ -1,0 +1,86 @@
+"""The moments path's PCs: the top eigenvectors of K from sketch passes over evenly spaced marker
+chunks (:mod:`dask_h2.moments.sketch`), cached in ``STORE/rhe`` with the key of what made them
+(the samples, markers, QC, scale and PC settings), so that later fits of the same data skip them."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from dask_h2.kinship.selection import Selection, cache_key
+from dask_h2.moments.passes import chunk_bounds, sketch_pass
+from dask_h2.moments.sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
+from dask_h2.planning import ComputePlan
+from dask_h2.store import cached_group, mark_group_complete
+
+RHE_GROUP = "rhe"  # in the store: the PCs of the moments path, with their key
+PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever seed the probes use
+log = logging.getLogger("dask_h2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrincipalComponents:
+    """The top PCs (n, k) of K with their eigenvalues (k,), from ``n_markers`` markers read in
+    ``passes`` sketch passes (0 when read from the store's cache)."""
+
+    vectors: np.ndarray
+    values: np.ndarray
+    n_markers: int
+    passes: int
+
+
+def _pc_chunks(n_chunks: int, chunk_markers: int, pc_markers: int) -> list[int]:
+    """Evenly spaced chunks holding about ``pc_markers`` markers (all when 0 or when that is more)."""
+    wanted = n_chunks if pc_markers == 0 else min(n_chunks, max(1, -(-pc_markers // chunk_markers)))
+    return sorted({int(i * n_chunks // wanted) for i in range(wanted)})
+
+
+def principal_components(store: str | Path, dosage: da.Array, *, variants: np.ndarray, selection: Selection,
+                         samples: np.ndarray, pcs: int, passes: int, markers: int, plan: ComputePlan,
+                         progress: bool = True) -> PrincipalComponents:
+    """The top ``pcs`` PCs of K over the ``samples`` (bool) of ``store`` from int8 ``dosage`` (M, n) of those
+    samples, its ``variants`` (bool) selected before QC: from the store's cache, or computed by ``passes``
+    sketch passes over about ``markers`` markers (0 = all) and cached (in memory only, said in one line,
+    when the store cannot be written)."""
+    n = dosage.shape[1]
+    if pcs == 0:
+        return PrincipalComponents(vectors=np.zeros((n, 0)), values=np.zeros(0), n_markers=0, passes=0)
+    key = {**cache_key(selection, samples, variants), "pcs": pcs, "pc_passes": passes, "pc_markers": markers,
+           "pc_seed": PC_SEED}
+    with cached_group(store, RHE_GROUP, key) as cache:
+        if cache.reusable is not None:
+            log.info(f"reusing the PCs in {store}/{RHE_GROUP}")
+            return PrincipalComponents(vectors=cache.reusable["pcs"][:], values=cache.reusable["pc_eigenvalues"][:],
+                                       n_markers=int(cache.reusable.attrs["n_markers"]), passes=0)
+        components = _sketch(dosage, variants=variants, selection=selection, pcs=pcs, passes=passes, markers=markers,
+                             plan=plan, progress=progress)
+        try:
+            group = cache.create(n_markers=components.n_markers)
+            group.create_array("pcs", data=components.vectors, dimension_names=("rhe_samples", "pcs"))
+            group.create_array("pc_eigenvalues", data=components.values, dimension_names=("pcs",))
+            mark_group_complete(group)
+        except OSError as exc:
+            log.warning(f"could not cache the PCs in {store}/{RHE_GROUP} ({exc.strerror or exc}); they are used from "
+                        "memory")
+        return components
+
+
+def _sketch(dosage: da.Array, *, variants: np.ndarray, selection: Selection, pcs: int, passes: int, markers: int,
+            plan: ComputePlan, progress: bool) -> PrincipalComponents:
+    """The top ``pcs`` PCs of K by ``passes`` sketch passes over about ``markers`` markers."""
+    n = dosage.shape[1]
+    chunks = _pc_chunks(dosage.numblocks[0], plan.chunk_markers, markers)
+    bounds = chunk_bounds(dosage.chunks[0])
+    subset = da.concatenate([dosage.blocks[t] for t in chunks])
+    selected = np.concatenate([variants[slice(*bounds[t])] for t in chunks])
+    omega = gaussian_start(n, sketch_width(pcs, n), PC_SEED)
+    sketch = None
+    for _ in range(passes):
+        omega = omega if sketch is None else orthonormal(sketch)
+        sketch = sketch_pass(subset, selected, selection.scale, selection.qc, plan, omega, progress)
+    values, vectors = nystrom_eigen(omega, sketch, pcs)
+    used = int(selected.sum())
+    return PrincipalComponents(vectors=vectors, values=values / max(used, 1), n_markers=used, passes=passes)
