@@ -35,13 +35,13 @@ from replicates import run_replicates
 def replicate(args: tuple) -> np.ndarray:
     """(rG values, 8): r̂G, SE, ĥ²₁, ĥ²₂, the LRT P of rG = 0, V̂g₁, V̂g₂ and Ĉg, one row per true rG."""
     seed, n, m, rgs, h2, re, pcs, constrain = args
-    source = simulate(SimulationDesign(n, m, (0.0,), seed=seed))
+    source = simulate(SimulationDesign(n_samples=n, n_markers=m, h2=(0.0,), seed=seed))
     dosage = source.read_block(0, m)
     with dask.config.set(scheduler="synchronous"):
         K = kinship(da.from_array(dosage, chunks=(1000, -1)))
     eigen = eigendecompose(K.matrix, overwrite=True)
-    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), n, "hwe")
-    Z = standardize(dosage, centre, inverse_scale).astype(np.float64)  # (m, n), as K standardizes
+    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), n_samples=n, scale="hwe")
+    Z = standardize(dosage, centre=centre, inverse_scale=inverse_scale).astype(np.float64)  # (m, n), as K standardizes
     X, columns = fixed_effects(eigen, pcs)
     rng = np.random.default_rng([seed, 2])
     rows = []
@@ -50,7 +50,7 @@ def replicate(args: tuple) -> np.ndarray:
         genetic = Z.T @ effects / np.sqrt(K.n_markers_used)
         noise = rng.multivariate_normal([0.0, 0.0], [[1.0, re], [re, 1.0]], size=n)
         Y = np.sqrt(h2) * genetic + np.sqrt(1.0 - np.asarray(h2)) * noise
-        (pair,) = fit_bivariate(eigen, Y, ["t1", "t2"], [(0, 1)], X, columns, constrain=constrain)
+        (pair,) = fit_bivariate(eigen, Y, names=["t1", "t2"], pairs=[(0, 1)], X=X, columns=columns, constrain=constrain)
         rows.append([pair.rg, pair.rg_se, pair.h2[0], pair.h2[1], pair.pval_rg0, pair.vg[0][0], pair.vg[1][1],
                      pair.vg[0][1]])
     return np.array(rows)

@@ -41,8 +41,13 @@ def ensure_store(workdir: Path, samples: int, markers: int, chunk: int) -> Path:
     store = workdir / f"synthetic_{samples}x{markers}_c{chunk}.zarr"
     if not is_complete(store):
         print(f"simulating {samples} x {markers} into {store} ...", flush=True)
-        write_store(simulate(SimulationDesign(samples, markers, (0.5,), seed=1)), store, chunk, overwrite=True,
-                    progress=False)
+        write_store(
+            simulate(SimulationDesign(n_samples=samples, n_markers=markers, h2=(0.5,), seed=1)),
+            store,
+            chunk_variants=chunk,
+            overwrite=True,
+            progress=False,
+        )
     return store
 
 
@@ -81,7 +86,11 @@ def main() -> None:
             plan = plan or grm_plan(args.samples, n_markers=args.markers)
             wall, matrix = best_wall(dosage, plan, args.repeats)
             rows[f"cluster: {workers} worker x 1 thread, BLAS {blas}"] = wall, worker_peaks(client), matrix
-    local_wall, local_k = best_wall(dosage, ComputePlan(plan.chunk_markers, plan.split_every, 1, 2), args.repeats)
+    local_wall, local_k = best_wall(
+        dosage,
+        ComputePlan(chunk_markers=plan.chunk_markers, split_every=plan.split_every, dask_threads=1, blas_threads=2),
+        args.repeats,
+    )
     chunk = max(args.store_chunk, plan.chunk_markers // args.store_chunk * args.store_chunk)  # as kinship merges
     print(f"{args.samples} samples x {args.markers} markers; chunks of {chunk} markers "
           f"({-(-args.markers // chunk)} tasks), fan-in {plan.split_every}; best of {args.repeats}; "

@@ -57,7 +57,7 @@ def main() -> None:
         out = root.create_array("bench_tiled_kinship", shape=(n, n), chunks=(plan.tile, plan.tile), dtype="float64",
                                 overwrite=True)
         start = time.perf_counter()
-        tiled = tiled_kinship(root["call_dosage"], out, plan).matrix
+        tiled = tiled_kinship(root["call_dosage"], out, plan=plan).matrix
         wall = time.perf_counter() - start
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     untiled_minimum = min(plan.peak_bytes(n, args.markers) for plan in candidate_plans(n, args.markers))

@@ -61,7 +61,9 @@ def make_rdata(path: Path, samples: int, markers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dask-h2-convert-bench"))
-    parser.add_argument("--rdata", type=Path, help="an existing gzip RData file (default: WORKDIR/GWAS.RData, made if absent)")
+    parser.add_argument(
+        "--rdata", type=Path, help="an existing gzip RData file (default: WORKDIR/GWAS.RData, made if absent)"
+    )
     parser.add_argument("--samples", type=int, default=5123)
     parser.add_argument("--markers", type=int, default=319147)
     parser.add_argument("--repeats", type=int, default=1, help="conversions to time (the fastest is reported)")
@@ -96,7 +98,9 @@ def main() -> None:
     print(f"dask-h2 convert:           {convert['wall']:.1f} s wall, {convert['cpu']:.1f} s CPU, "
           f"peak RSS {convert['peak_rss'] / 1e9:.2f} GB (target ≤ {RSS_TARGET / 1e9:.0f} GB)")
     print(f"ratio convert / decompress: {results['ratio']:.2f} (target ≤ {RATIO_TARGET})")
-    print(f"cores: {os.cpu_count()}; load average {results['load_average_at_start']} → {results['load_average_at_end']}")
+    print(
+        f"cores: {os.cpu_count()}; load average {results['load_average_at_start']} → {results['load_average_at_end']}"
+    )
 
 
 if __name__ == "__main__":

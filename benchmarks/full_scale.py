@@ -104,7 +104,7 @@ elif stage == "pipeline":
     out["grm_eigh_wall"] = time.perf_counter() - start
     out["peak_after_grm_eigh"] = peak()
     start = time.perf_counter()
-    report = api.fit(store, "REML", progress=False)
+    report = api.fit(store, method="REML", progress=False)
     out["fit_wall"] = time.perf_counter() - start
     out["h2"] = [t.h2 for t in report.traits]
     out["traits"] = len(report.traits)
@@ -149,9 +149,18 @@ def export_bed(store: Path, bed: Path) -> None:
     dosage = root["call_dosage"][:].T  # (samples, markers) int8
     dosage[dosage < 0] = -127
     samples = root["sample_id"][:].astype(object)
-    to_bed(bed, dosage, properties={"fid": samples, "iid": samples,
-                                    "sid": root["variant_id"][:].astype(object), "chromosome": np.full(dosage.shape[1], "1")},
-           count_A1=True, num_threads=2)
+    to_bed(
+        bed,
+        dosage,
+        properties={
+            "fid": samples,
+            "iid": samples,
+            "sid": root["variant_id"][:].astype(object),
+            "chromosome": np.full(dosage.shape[1], "1"),
+        },
+        count_A1=True,
+        num_threads=2,
+    )
 
 
 def plink_comparison(store: Path, workdir: Path, ours: Path, threads: int) -> None:

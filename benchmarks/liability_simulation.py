@@ -10,7 +10,7 @@ disease is l above its (1 − K) quantile, so that its prevalence is exactly K. 
 samples ``--cases`` cases and as many controls (P = 0.5), computes K of the study's
 genotypes with dask_h2.kinship (standardized over the study, as a real analysis would),
 and fits the 0/1 trait by REML without PCs; h²_L = Lee et al. (2011)'s transformation of
-the observed-scale ĥ² with the prevalence K and P (dask_h2.greml.liability). The table gives the
+the observed-scale ĥ² with the prevalence K and P (dask_h2.results.liability_factor). The table gives the
 mean ĥ²_O and ĥ²_L, the SD of ĥ²_L and its Monte-Carlo SE, the mean reported SE, and the
 distance of the mean from the truth in MC SEs.
 """
@@ -51,7 +51,7 @@ def replicate(args: tuple) -> np.ndarray:
     with dask.config.set(scheduler="synchronous"):
         K = kinship(da.from_array(np.ascontiguousarray(genotypes[study].T), chunks=(1000, -1)))
     y = disease[study].astype(np.float64)
-    (fit,) = fit_traits(eigendecompose(K.matrix, overwrite=True), y, ["disease"], "REML", pcs=0,
+    (fit,) = fit_traits(eigendecompose(K.matrix, overwrite=True), y, names=["disease"], method="REML", pcs=0,
                         prevalence=[prevalence])
     return np.array([fit.h2, fit.h2_se, fit.h2_liability, fit.h2_liability_se, fit.case_fraction])
 

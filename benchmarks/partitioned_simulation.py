@@ -42,17 +42,25 @@ def replicate(args: tuple) -> np.ndarray:
     dosage = rng.binomial(2, frequency[:, None], size=(m, n)).astype(np.int8)
     with dask.config.set(scheduler="synchronous"):
         parts = partitioned_kinship(da.from_array(dosage, chunks=(1000, -1)), partition)
-    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), n, "hwe")
+    centre, inverse_scale, _ = centre_and_scale(marker_moments(dosage), n_samples=n, scale="hwe")
     p = centre / 2.0
     rare = (np.minimum(p, 1 - p) >= edges[0]) & (np.minimum(p, 1 - p) < edges[1]) & (inverse_scale > 0)
-    Z = standardize(dosage[rare], centre[rare], inverse_scale[rare]).astype(np.float64)
+    Z = standardize(dosage[rare], centre=centre[rare], inverse_scale=inverse_scale[rare]).astype(np.float64)
     y = np.sqrt(h2) * (Z.T @ rng.standard_normal(rare.sum())) / np.sqrt(rare.sum())
     y += np.sqrt(1.0 - h2) * rng.standard_normal(n)
     X = np.ones((n, 1))
     rows = []
     for constrain in (False, True):
-        (fit,) = fit_components(parts.matrices, y[:, None], ["y"], X, ["intercept"], parts.part_names,
-                             parts.part_markers, constrain=constrain)
+        (fit,) = fit_components(
+            parts.matrices,
+            y[:, None],
+            names=["y"],
+            X=X,
+            columns=["intercept"],
+            component_names=parts.part_names,
+            n_markers=parts.part_markers,
+            constrain=constrain,
+        )
         rows.append([[c.h2, c.h2_se] for c in fit.components])
     free, held = np.array(rows[0]), np.array(rows[1])
     return np.column_stack([free, held[:, 0]])

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
-from dask_h2.moments.fit import RHESettings, fit_rhe
+from dask_h2.moments.fit import MomentsSettings
 from dask_h2.io.simulate import SimulationDesign
 
 TRUTH = (0.1, 0.3, 0.6)
@@ -45,20 +46,21 @@ def block_counts(spec: str, n_markers: int) -> list[int]:
 
 def replicate(index: int, args: argparse.Namespace) -> dict:
     store = args.workdir / f"replicate{index}.zarr"
-    design = SimulationDesign(args.samples, args.markers, TRUTH, seed=10_000 + index,
+    design = SimulationDesign(n_samples=args.samples, n_markers=args.markers, h2=TRUTH, seed=10_000 + index,
                               n_causal=args.markers if args.causal == 0 else args.causal)
-    api.simulate_to(store, design, overwrite=True, progress=False)
+    simulate_to(store, design, overwrite=True, progress=False)
     row = {"replicate": index}
     for blocks in block_counts(args.blocks, args.markers):
         start = time.perf_counter()
-        moments = fit_rhe(store, rhe=RHESettings(seed=index + 1, n_blocks=blocks), pcs=args.pcs, progress=False)
+        moments = api.fit(store, method="RHE", moments=MomentsSettings(seed=index + 1, n_blocks=blocks), pcs=args.pcs,
+                          progress=False)
         row[f"rhe_wall_{blocks}"] = time.perf_counter() - start
         for name in QUANTITIES:
             row[f"{name}_{blocks}"] = [getattr(t, name) for t in moments.traits]
             row[f"{name}_se_{blocks}"] = [getattr(t, f"{name}_se") for t in moments.traits]
     if args.reml:
         start = time.perf_counter()
-        reml = api.fit(store, "REML", pcs=args.pcs, progress=False)
+        reml = api.fit(store, method="REML", pcs=args.pcs, progress=False)
         row["reml_wall"] = time.perf_counter() - start
         row["reml_h2"], row["reml_se"] = [t.h2 for t in reml.traits], [t.h2_se for t in reml.traits]
     shutil.rmtree(store)
@@ -108,9 +110,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dask-h2-rhe-calibration"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = args.workdir / (f"results_{args.samples}x{args.markers}_pcs{args.pcs}_blocks{args.blocks}"
-                              f"{'' if args.reml else '_noreml'}{'' if args.causal is None else f'_causal{args.causal}'}"
-                              ".jsonl")
+    results = args.workdir / (
+        f"results_{args.samples}x{args.markers}_pcs{args.pcs}_blocks{args.blocks}"
+        f"{'' if args.reml else '_noreml'}{'' if args.causal is None else f'_causal{args.causal}'}"
+        ".jsonl"
+    )
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     done = {r["replicate"] for r in rows}
     for index in range(args.replicates):

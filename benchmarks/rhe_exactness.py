@@ -10,7 +10,7 @@ beyond the intercept and with the covariate and 10 PCs:
 - exact HE: every K_k (n × n) formed with numpy from the genotypes, P from the same fixed
   effects (PCs read from the store's moments cache), and the normal equations with exact
   traces tr(P K_k P K_l), tr(P K_k);
-- the streamed moments estimate (`dask_h2.moments.fit.fit_rhe`) with B = ``--probes`` probe vectors,
+- the streamed moments estimate (`dask_h2.fit(..., method="RHE")`) with B = ``--probes`` probe vectors,
   for ``--seeds`` seeds: its mean and the Monte-Carlo SD over seeds.
 
 Prints σ²_k, σ²_e and h² of both and z = (mean of RHE − exact) / (MC SD / √seeds), which is
@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
-from dask_h2.moments.fit import RHE_GROUP, RHESettings, fit_rhe
+from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import is_complete
 
@@ -71,8 +73,12 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     store = args.workdir / f"sim_{args.samples}x{args.markers}.zarr"
     if not is_complete(store):
-        api.simulate_to(store, SimulationDesign(args.samples, args.markers, (0.5,), seed=21), overwrite=True,
-                        progress=False)
+        simulate_to(
+            store,
+            SimulationDesign(n_samples=args.samples, n_markers=args.markers, h2=(0.5,), seed=21),
+            overwrite=True,
+            progress=False,
+        )
     covariate = np.random.default_rng(4).normal(size=args.samples)
     qcovar = args.workdir / "covariate.txt"
     qcovar.write_text("".join(f"ind{i + 1} ind{i + 1} {v}\n" for i, v in enumerate(covariate)))
@@ -87,10 +93,10 @@ def main() -> None:
             for seed in range(1, args.seeds + 1):
                 # 20 jackknife blocks (the least allowed): the point estimate is what is compared, and the blocks' sums
                 # kept in the scratch grow as J·K·n·B
-                settings = RHESettings(n_probes=args.probes, n_blocks=20, seed=seed, partition=partition)
+                settings = MomentsSettings(n_probes=args.probes, n_blocks=20, seed=seed)
                 start = time.perf_counter()
-                fit = fit_rhe(store, rhe=settings, pcs=pcs, qcovar=qcovar if with_covariate else None,
-                              progress=False).traits[0]
+                fit = api.fit(store, method="RHE", moments=settings, partition=partition, pcs=pcs,
+                              qcovar=qcovar if with_covariate else None, progress=False).traits[0]
                 walls.append(time.perf_counter() - start)
                 estimates.append([c.sigma2 for c in fit.components] + [fit.sigma_e2, fit.h2])
             estimates = np.array(estimates)

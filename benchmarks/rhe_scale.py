@@ -98,8 +98,12 @@ def print_model(cpu_per_genotype: float, samples: int = 500_000, markers: int = 
           f"{cpu_per_genotype * 1e9:.2f} ns of CPU per genotype and pass (measured above); scratch "
           f"{gib(scratch)} (4·J·K·n·B bytes), read once by the block pass")
     for workers in (4, 16, 64):
-        plan = plan_moments(samples, markers, components * probes, right, memory_limit=8 * 2**30, threads=1)
-        peak = moments_peak_bytes(plan, samples, markers, components * probes, right)
+        plan = plan_moments(
+            samples, markers, sum_columns=components * probes, right_columns=right, memory_limit=8 * 2**30, threads=1
+        )
+        peak = moments_peak_bytes(
+            plan, n_samples=samples, n_markers=markers, sum_columns=components * probes, right_columns=right
+        )
         one = samples * markers * cpu_per_genotype / workers
         print(f"  {workers:3d} workers x 1 thread: one pass {one / 60:6.1f} min, first fit with PCs "
               f"{one * (1 + sketch_fraction) / 60:6.1f} min; per worker {gib(peak)} (chunks of "

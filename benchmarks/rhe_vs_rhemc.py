@@ -61,7 +61,9 @@ def make_data(workdir: Path, samples: int, markers: int) -> tuple[Path, np.ndarr
     (workdir / "pheno.txt").write_text("FID IID y\n" + "".join(f"{f} {i} {v}\n" for (f, i), v in zip(ids, y)))
     (workdir / "covar_rhemc.txt").write_text("FID IID const cov\n" + "".join(
         f"{f} {i} 1 {v}\n" for (f, i), v in zip(ids, covariate)))
-    (workdir / "qcovar.txt").write_text("FID IID cov\n" + "".join(f"{f} {i} {v}\n" for (f, i), v in zip(ids, covariate)))
+    (workdir / "qcovar.txt").write_text(
+        "FID IID cov\n" + "".join(f"{f} {i} {v}\n" for (f, i), v in zip(ids, covariate))
+    )
     sid = bed.sid
     for parts, component in (("1", np.zeros(maf.size, int)),
                              ("8", np.clip(np.searchsorted(MAF_EDGES, maf, side="right") - 1, 0, 7))):

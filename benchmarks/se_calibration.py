@@ -30,12 +30,14 @@ from dask_h2.io.simulate import SimulationDesign, parse_h2_list, simulate
 def replicate(args: tuple[int, int, int, tuple[float, ...], int, bool]) -> np.ndarray:
     """(traits, 4): ĥ², SE, CI low, CI high for each simulated trait of one replicate."""
     seed, n, m, h2, pcs, constrain = args
-    source = simulate(SimulationDesign(n, m, h2, seed=seed))
+    source = simulate(SimulationDesign(n_samples=n, n_markers=m, h2=h2, seed=seed))
     dosage = source.read_block(0, source.n_variants)
     traits, names = source.phenotypes()
     with dask.config.set(scheduler="synchronous"):
         K = kinship(da.from_array(dosage, chunks=(1000, -1)))
-    fits = fit_traits(eigendecompose(K.matrix, overwrite=True), traits, names, "REML", pcs, constrain=constrain)
+    fits = fit_traits(
+        eigendecompose(K.matrix, overwrite=True), traits, names=names, method="REML", pcs=pcs, constrain=constrain
+    )
     return np.array([[f.h2, f.h2_se, f.h2_ci_low, f.h2_ci_high] for f in fits])
 
 
@@ -67,7 +69,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="replicates run in parallel processes")
     args = parser.parse_args()
     truth = parse_h2_list(args.h2)
-    tasks = [(args.seed + r, args.samples, args.markers, truth, args.pcs, args.constrain) for r in range(args.replicates)]
+    tasks = [
+        (args.seed + r, args.samples, args.markers, truth, args.pcs, args.constrain) for r in range(args.replicates)
+    ]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         results = np.array(list(pool.map(replicate, tasks)))

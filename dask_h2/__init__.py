@@ -1,8 +1,15 @@
-"""dask-h2: SNP heritability (h²) with a linear mixed model, GRM on Dask from Zarr, or by randomized
-Haseman–Elston from the genotypes at biobank scale (:func:`fit_rhe`, ``fit(..., method="RHE")``).
+"""dask-h2: SNP heritability (h²) and genetic correlation with mixed models, from a laptop to a Dask cluster.
 
-The store-level API mirrors the ``dask-h2`` command line; the numerics underneath
-(:mod:`dask_h2.kinship.grm`, :mod:`dask_h2.greml.likelihood`, :mod:`dask_h2.greml.univariate`) work on plain arrays.
+The functions of the ``dask-h2`` command, on stores and files (:mod:`dask_h2.api`):
+:func:`convert`, :func:`simulate`, :func:`grm`, :func:`export_gcta`, :func:`fit` (REML, ML, bivariate,
+several components, liability scale, or the moments path's RHE), :func:`load` (the exact path's fit
+problem), :func:`run`, :func:`plot` and :func:`write_report`. The numerics underneath work on plain
+arrays: :func:`kinship`, :func:`partitioned_kinship`, :func:`eigendecompose`, :func:`fit_traits`,
+:func:`fit_bivariate`, :func:`fit_components`.
+
+The package's folders are its paths and rooms: ``io/`` (readers and writers), ``kinship/`` (the
+standardized genotypes and K), ``greml/`` (the exact path), ``moments/`` (the moments path); at the
+top the shared rooms: the store, traits, results, planning, cluster, the API and the command line.
 
 The names below load on first use (PEP 562), so that ``import dask_h2``, and with it the
 command's start (:mod:`dask_h2.command`), does not wait for Dask, Zarr and numba.
@@ -10,20 +17,21 @@ command's start (:mod:`dask_h2.command`), does not wait for Dask, Zarr and numba
 from importlib import import_module
 
 _EXPORTS = {
-    "api": ("GRMResult", "convert", "export_gcta", "fit", "grm", "load", "load_gcta", "run", "simulate_to",
-            "store_for_run"),
-    "errors": ("InputError",),
+    "api": ("convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "plot", "write_report", "format_table"),
+    "errors": ("InputError", "ParameterError"),
     "greml.bivariate": ("fit_bivariate",),
     "greml.components": ("fit_components",),
-    "greml.problem": ("FitProblem", "SeveralGRMProblem"),
-    "greml.sources": ("export_partition_gcta", "grm_partition", "load_mgrm_gcta", "load_partitioned"),
+    "greml.problem": ("ComponentsProblem", "FitProblem"),
     "greml.univariate": ("dense_subset_eigen", "fit_traits"),
-    "results": ("ComponentFit", "FitReport", "NotEstimable", "PairFit", "TraitFit"),
-    "io.simulate": ("SimulationDesign", "simulate"),
+    "io.simulate": ("SimulationDesign",),
     "kinship.eigen": ("Eigen", "eigendecompose"),
     "kinship.grm": ("Kinship", "PartitionedKinship", "kinship", "partitioned_kinship"),
+    "kinship.groups": ("GRMResult", "PartitionedGRMResult"),
     "kinship.partition": ("Partition", "parse_partition"),
-    "moments.fit": ("RHESettings", "fit_rhe"),
+    "kinship.selection": ("Selection",),
+    "kinship.standardize": ("MarkerQC",),
+    "moments.fit": ("MomentsSettings",),
+    "results": ("ComponentFit", "FitReport", "NotEstimable", "PairFit", "TraitFit"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -178,10 +178,10 @@ def export_gcta(store: str | Path, prefix: str | Path, *, partition: str | Path 
     result = grm(store, partition=partition, selection=selection, progress=progress)
     sample_id = read_strings(open_store(store), "sample_id")[result.sample_index]
     if partition is None:
-        return write_grm(prefix, result.kinship[:], sample_id, n_markers=result.n_markers_used)
+        return write_grm(prefix, result.kinship[:], iid=sample_id, n_markers=result.n_markers_used)
     prefixes = [Path(f"{prefix}.{name}") for name in result.part_names]
     written = [path for k, (part, markers) in enumerate(zip(prefixes, result.part_markers))
-               for path in write_grm(part, result.kinships[k], sample_id, n_markers=int(markers))]
+               for path in write_grm(part, result.kinships[k], iid=sample_id, n_markers=int(markers))]
     return [*written, write_grm_list(Path(f"{prefix}.mgrm"), prefixes)]
 
 
@@ -202,10 +202,14 @@ class Inputs:
         """Refuse the combinations that no model fits, naming the parameters involved."""
         given = [name for name in ("store", "grm", "grm_list") if getattr(self, name) is not None]
         if len(given) > 1:
-            raise ParameterError(f"give one of {{store}}, {{grm}} or {{grm_list}}, not {' and '.join(f'{{{g}}}' for g in given)}",
-                                 store=NAMED, grm=NAMED, grm_list=NAMED)
+            raise ParameterError(
+                f"give one of a {{store}}, {{grm}} or {{grm_list}}, not {' and '.join(f'{{{g}}}' for g in given)}",
+                store=NAMED,
+                grm=NAMED,
+                grm_list=NAMED,
+            )
         if not given:
-            raise ParameterError("give a {store}, or a {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
+            raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
         if method == "RHE":
             self._check_moments(bivariate=bivariate, prevalence=prevalence)
@@ -227,7 +231,7 @@ class Inputs:
             raise ParameterError("{pheno} goes with {grm} or {grm_list} (a store holds its own phenotypes)",
                                  pheno=NAMED, grm=NAMED, grm_list=NAMED)
         if self.store is None and self.pheno is None:
-            raise ParameterError("{grm} and {grm_list} need {pheno}, the phenotypes of their samples", grm=NAMED,
+            raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
 
     def _check_moments(self, *, bivariate: str | None, prevalence: Prevalence) -> None:
@@ -349,10 +353,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     ...
     dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
     """
-    method = check("method", one_of("REML", "ML", "RHE"), method)
+    method = check(method, one_of("REML", "ML", "RHE"), parameter="method")
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
-    max_iter = check("max_iter", positive_int, max_iter)
+    max_iter = check(max_iter, positive_int, parameter="max_iter")
     if method == "RHE":
         return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
                          qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
@@ -397,8 +401,8 @@ def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | 
     The other parameters are :func:`fit`'s."""
     from dask_h2.greml.plot import write_plots  # matplotlib loads only for plots
 
-    method = check("method", one_of("REML", "ML"), method)
-    format = check("format", one_of("PNG", "SVG"), format).lower()
+    method = check(method, one_of("REML", "ML"), parameter="method")
+    format = check(format, one_of("PNG", "SVG"), parameter="format").lower()
     problem = load(store, grm=grm, pheno=pheno, covar=covar, qcovar=qcovar, selection=selection,
                    memory_limit=memory_limit, client=client, progress=progress)
     return write_plots(problem, out, fmt=format, method=method, pcs=pcs, constrain=constrain)

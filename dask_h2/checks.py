@@ -44,14 +44,14 @@ def parse_memory(text: str) -> int:
         raise ValueError(f"cannot read memory size {text!r}; use e.g. 2GB, 1.5GiB or 800MB") from None
 
 
-def check(parameter: str, validate: Callable[[Any], T], value: Any) -> T:
+def check(value: Any, validate: Callable[[Any], T], *, parameter: str) -> T:
     """``validate(value)``, its error a :class:`~dask_h2.errors.ParameterError` naming ``parameter``.
 
     Examples
     --------
-    >>> check("pcs", non_negative_int, 10)
+    >>> check(10, non_negative_int, parameter="pcs")
     10
-    >>> check("pcs", non_negative_int, 2.5)
+    >>> check(2.5, non_negative_int, parameter="pcs")
     Traceback (most recent call last):
     ...
     dask_h2.errors.ParameterError: pcs: must be an integer >= 0, not 2.5
@@ -62,7 +62,7 @@ def check(parameter: str, validate: Callable[[Any], T], value: Any) -> T:
         raise ParameterError(f"{{{parameter}}}: {exc}", **{parameter: NAMED}) from None
 
 
-def check_unique(ids: Sequence[str], where: str, what: str = "sample ID") -> None:
+def check_unique(ids: Sequence[str], *, where: str, what: str = "sample ID") -> None:
     """Raise :class:`InputError` naming the first of ``ids`` (n,) that occurs twice: sample IDs
     are what --keep/--remove, covariates and phenotypes are matched by, trait names what the
     output files are named by."""
@@ -74,10 +74,10 @@ def check_unique(ids: Sequence[str], where: str, what: str = "sample ID") -> Non
                          f"({repeated.size} repeated); each must be unique")
 
 
-def check_names(names: Sequence[str], where: str, what: str) -> None:
+def check_names(names: Sequence[str], *, where: str, what: str) -> None:
     """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
     (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""
-    check_unique(list(names), where, what)
+    check_unique(list(names), where=where, what=what)
     for name in map(str, names):
         if name in ("", ".", "..") or "/" in name or "\0" in name:
             raise InputError(f"{where}: {what} {name!r} cannot be part of a file name (PREFIX.{name}.hsq); "
@@ -102,7 +102,7 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[
     return whole_number
 
 
-def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[Any], float]:
+def number_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[Any], float]:
     """A check for finite real numbers in the interval from ``low`` to ``high`` (closed unless said open)."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 

@@ -29,16 +29,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_grm_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", choices=api.SCALES, default="hwe",
-                        help="marker scaling: hwe = sqrt(2p(1-p)) (GCTA, default); empirical = sample SD (FaST-LMM, Hail)")
+    parser.add_argument(
+        "--scale",
+        choices=api.SCALES,
+        default="hwe",
+        help="marker scaling: hwe = sqrt(2p(1-p)) (GCTA, default); empirical = sample SD (FaST-LMM, Hail)",
+    )
     parser.add_argument("--maf", type=number_in(0.0, 0.5), default=0.0,
                         help="drop markers with minor allele frequency below this")
     parser.add_argument("--max-missing", type=fraction, default=1.0,
                         help="drop markers with a larger fraction of missing calls than this")
     parser.add_argument("--keep", type=existing_file, metavar="FILE", help="only these samples (FID IID per line)")
-    parser.add_argument("--remove", type=existing_file, metavar="FILE", help="leave out these samples (FID IID per line)")
+    parser.add_argument(
+        "--remove", type=existing_file, metavar="FILE", help="leave out these samples (FID IID per line)"
+    )
     parser.add_argument("--extract", type=existing_file, metavar="FILE", help="only these markers (one ID per line)")
-    parser.add_argument("--exclude", type=existing_file, metavar="FILE", help="leave out these markers (one ID per line)")
+    parser.add_argument(
+        "--exclude", type=existing_file, metavar="FILE", help="leave out these markers (one ID per line)"
+    )
     _add_scheduler(parser)
 
 
@@ -85,7 +93,9 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("moments estimator (--method rhe)")
     group.add_argument("--random-vectors", type=integer(2), default=10, metavar="B",
                        help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
-    group.add_argument("--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)")
+    group.add_argument(
+        "--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)"
+    )
     group.add_argument("--jackknife-blocks", type=integer(api.MIN_BLOCKS), default=100, metavar="J",
                        help=f"marker blocks of the jackknife SE, of equal numbers of markers (default 100, as RHE-mc; "
                             f"at least {api.MIN_BLOCKS}, at most the markers selected)")
@@ -116,8 +126,12 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--genotypes", metavar="NAME", help="RData object holding the genotypes (default: largest matrix)")
-    parser.add_argument("--phenotypes", metavar="NAME", help="RData object holding the phenotypes (default: found by shape)")
+    parser.add_argument(
+        "--genotypes", metavar="NAME", help="RData object holding the genotypes (default: largest matrix)"
+    )
+    parser.add_argument(
+        "--phenotypes", metavar="NAME", help="RData object holding the phenotypes (default: found by shape)"
+    )
     parser.add_argument("--transpose", action="store_true", default=None,
                         help="the RData genotype matrix is markers x samples")
     parser.add_argument("--pheno", type=existing_file, metavar="FILE",
@@ -178,9 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
                         "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
                         "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too")
-    p.add_argument("--max-iter", type=positive_int, default=api.MAX_ITER, metavar="N",
-                   help=f"AI-REML iterations at most (default {api.MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
-                        "converge is reported with its last estimates and converged: false")
+    p.add_argument(
+        "--max-iter",
+        type=positive_int,
+        default=api.MAX_ITER,
+        metavar="N",
+        help=f"AI-REML iterations at most (default {api.MAX_ITER}, GCTA's --reml-maxit); a fit that does not "
+        "converge is reported with its last estimates and converged: false",
+    )
     _add_fit_options(p)
     _add_prevalence(p)
 
@@ -193,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("run", help="convert (if needed), grm and fit in one go")
     p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
-    p.add_argument("out_prefix", type=writable_prefix, help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files")
+    p.add_argument(
+        "out_prefix",
+        type=writable_prefix,
+        help="writes OUT_PREFIX.zarr (unless IN is a store), OUT_PREFIX.json and .hsq files",
+    )
     _add_fit_options(p)
     _add_prevalence(p)
     _add_input_options(p)
@@ -215,7 +238,8 @@ def _fit_options(args: argparse.Namespace) -> dict:
     options = {"method": args.method, "pcs": args.pcs, "covar": args.covar, "qcovar": args.qcovar,
                "constrain": not args.no_constrain, "selection": _selection(args), "memory_limit": args.memory_limit,
                "progress": not args.quiet}
-    for name in ("grm", "pheno", "prevalence", "bivariate", "partition", "max_iter"):
+    problem = ("grm", "pheno") if args.command in ("fit", "plot") else ()  # run's --pheno is the conversion's
+    for name in (*problem, "prevalence", "bivariate", "partition", "max_iter"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     if getattr(args, "mgrm_gcta", None) is not None:
@@ -236,15 +260,22 @@ def _report(report: api.FitReport, prefix: str | Path, truth: list[float] | None
 
 
 def _input_options(args: argparse.Namespace) -> dict:
-    return {"genotypes": args.genotypes, "phenotypes": args.phenotypes, "transpose": args.transpose, "pheno": args.pheno,
-            "mpheno": args.mpheno}
+    return {
+        "genotypes": args.genotypes,
+        "phenotypes": args.phenotypes,
+        "transpose": args.transpose,
+        "pheno": args.pheno,
+        "mpheno": args.mpheno,
+    }
 
 
 def dispatch(args: argparse.Namespace) -> None:
     """Run the command of the parsed ``args`` through :mod:`dask_h2.api`."""
     progress = not args.quiet
     if args.command == "simulate":
-        print(f"wrote {api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed, overwrite=args.overwrite, progress=progress)}")
+        path = api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed,
+                            overwrite=args.overwrite, progress=progress)
+        print(f"wrote {path}")
     elif args.command == "convert":
         path = api.convert(args.input, args.store, chunk_variants=args.chunk, overwrite=args.overwrite,
                            progress=progress, **_input_options(args))
@@ -293,7 +324,7 @@ def _dropped(marker_counts: dict[str, int]) -> str:
 FLAGS = {  # the API's parameters that the command line spells otherwise than --parameter-name
     "n_probes": "--random-vectors", "n_blocks": "--jackknife-blocks", "chunk_variants": "--chunk",
     "grm_list": "--mgrm-gcta", "components": "--mgrm", "constrain": "--no-constrain", "n_samples": "--samples",
-    "n_markers": "--markers",
+    "n_markers": "--markers", "store": "STORE",
 }
 
 

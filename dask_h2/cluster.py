@@ -48,7 +48,7 @@ def connect(address: str | None = None) -> Iterator[Client | None]:
             raise InputError(f"DASK_SCHEDULER_ADDRESS={address} (Dask's scheduler-address setting): cannot connect to "
                              f"a Dask scheduler ({exc})") from None
     else:
-        address = check("scheduler", scheduler_address, address)
+        address = check(address, scheduler_address, parameter="scheduler")
         try:
             client = Client(address, timeout=CONNECT_TIMEOUT)
         except (OSError, ValueError) as exc:

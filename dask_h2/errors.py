@@ -25,7 +25,7 @@ class OutputError(InputError):
     """An output that cannot be written (read-only, no permission, disk full): the path and the cause."""
 
     @classmethod
-    def of(cls, exc: OSError, path: str | Path, doing: str) -> OutputError:
+    def of(cls, exc: OSError, path: str | Path, *, doing: str) -> OutputError:
         """The error of ``exc`` raised while ``doing`` something at ``path``."""
         return cls(f"{exc.filename or path}: {exc.strerror or exc} ({doing})")
 
@@ -74,4 +74,4 @@ def output_errors(path: str | Path, doing: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise OutputError.of(exc, path, doing) from None
+        raise OutputError.of(exc, path, doing=doing) from None

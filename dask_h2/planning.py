@@ -38,7 +38,7 @@ MIN_TILE = 256
 FAN_INS = (8, 4, 3, 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Budget:
     """Where a pass runs: ``limit`` bytes per worker (or locally), ``threads`` tasks at once
     there (None: the plan chooses), ``cores`` for them, ``total_threads`` over the cluster, and
@@ -59,20 +59,20 @@ def budget(memory_limit: int | None = None) -> Budget:
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
     if client is None:
         cores = os.cpu_count() or 1
-        return Budget(limit, None, cores, cores, False)
+        return Budget(limit=limit, threads=None, cores=cores, total_threads=cores, cluster=False)
     worker_bytes, threads = worker_budget(client)
-    return Budget(min(limit, worker_bytes or DEFAULT_MEMORY_LIMIT), threads, threads,
-                  sum(client.nthreads().values()), True)
+    return Budget(limit=min(limit, worker_bytes or DEFAULT_MEMORY_LIMIT), threads=threads, cores=threads,
+                  total_threads=sum(client.nthreads().values()), cluster=True)
 
 
-def tree_buffers(n_markers: int, chunk_markers: int, split_every: int) -> int:
+def tree_buffers(n_markers: int, chunk_markers: int, *, split_every: int) -> int:
     """Partial sums a depth-first tree reduction of the ⌈M/m⌉ chunk results holds at most."""
     chunks = max(1, -(-n_markers // chunk_markers))
     depth = math.ceil(math.log(chunks, split_every) - 1e-9) if chunks > 1 else 0
     return depth * (split_every - 1) + 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComputePlan:
     """``chunk_markers`` per task, ``split_every`` partials per reduction step, and
     ``dask_threads`` × ``blas_threads`` = the cores used; ``parts`` K_k at once."""
@@ -87,10 +87,10 @@ class ComputePlan:
         """Predicted peak (bytes) of the untiled GRM of ``n_samples`` from ``n_markers`` (module docstring)."""
         n, m, squares = n_samples, self.chunk_markers, self.parts * n_samples**2
         task = n * m + 4 * n * min(m, STANDARDIZE_BLOCK) + 4 * squares
-        return self.dask_threads * task + tree_buffers(n_markers, m, self.split_every) * 8 * squares
+        return self.dask_threads * task + tree_buffers(n_markers, m, split_every=self.split_every) * 8 * squares
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TilePlan:
     """``tile`` samples per tile side, ``chunk_markers`` read per step of a tile task, and
     ``dask_threads`` tasks at once per worker (or locally), each with ``blas_threads``."""
@@ -107,7 +107,7 @@ class TilePlan:
         return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
 
 
-def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, tile: int | None = None,
+def grm_plan(n_samples: int, n_markers: int, *, memory_limit: int | None = None, tile: int | None = None,
              store_chunk: int | None = None, parts: int = 1) -> ComputePlan | TilePlan:
     """:func:`plan_grm` when it fits the :func:`budget` of ``memory_limit`` and no ``tile``
     size is asked for, else :func:`plan_tiles`.
@@ -125,15 +125,30 @@ def grm_plan(n_samples: int, n_markers: int, memory_limit: int | None = None, ti
             spread = -(-n_markers // (2 * where.total_threads))  # ceil: equal chunks
             max_chunk = min(MAX_CHUNK, max(MIN_CHUNK, -(-spread // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
         try:
-            return plan_grm(n_samples, n_markers, where.limit, where.cores, where.threads, store_chunk, max_chunk,
-                            parts)
+            return plan_grm(
+                n_samples,
+                n_markers,
+                memory_limit=where.limit,
+                cores=where.cores,
+                dask_threads=where.threads,
+                store_chunk=store_chunk,
+                max_chunk=max_chunk,
+                parts=parts,
+            )
         except ValueError:
             pass
     threads = where.threads or 1
-    return plan_tiles(n_samples, where.limit, threads, max(1, where.cores // threads), tile, parts)
+    return plan_tiles(
+        n_samples,
+        memory_limit=where.limit,
+        dask_threads=threads,
+        blas_threads=max(1, where.cores // threads),
+        tile=tile,
+        parts=parts,
+    )
 
 
-def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, cores: int | None = None,
+def plan_grm(n_samples: int, n_markers: int, *, memory_limit: int | None = None, cores: int | None = None,
              dask_threads: int | None = None, store_chunk: int | None = None,
              max_chunk: int = MAX_CHUNK, parts: int = 1) -> ComputePlan:
     """The largest marker chunks (up to ``max_chunk``), with the fan-in of the smallest
@@ -150,7 +165,15 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
-    plans = candidate_plans(n_samples, n_markers, threads, max(1, cores // threads), store_chunk, max_chunk, parts)
+    plans = candidate_plans(
+        n_samples,
+        n_markers,
+        dask_threads=threads,
+        blas_threads=max(1, cores // threads),
+        store_chunk=store_chunk,
+        max_chunk=max_chunk,
+        parts=parts,
+    )
     fitting = next((plan for plan in plans if plan.peak_bytes(n_samples, n_markers) <= limit), None)
     if fitting is not None:
         return fitting
@@ -160,7 +183,7 @@ def plan_grm(n_samples: int, n_markers: int, memory_limit: int | None = None, co
                      f"{n_samples} samples needs (a few n x n float64 buffers{per_part})")
 
 
-def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_threads: int = 1,
+def candidate_plans(n_samples: int, n_markers: int, *, dask_threads: int = 1, blas_threads: int = 1,
                     store_chunk: int | None = None, max_chunk: int = MAX_CHUNK, parts: int = 1) -> list[ComputePlan]:
     """One plan per chunk size :func:`plan_grm` may choose, largest chunk first, each with the
     fan-in of its smallest predicted peak (the tree's shape does not change the work: M/m − 1 adds)."""
@@ -169,12 +192,25 @@ def candidate_plans(n_samples: int, n_markers: int, dask_threads: int = 1, blas_
     step = store_chunk or CHUNK_MULTIPLE
     top = min(max(step, max_chunk // step * step), -(-n_markers // step) * step)  # no chunk beyond M
     sizes = range(top, (step if store_chunk else MIN_CHUNK) - 1, -step)
-    return [min((ComputePlan(chunk, split_every, dask_threads, blas_threads, parts) for split_every in FAN_INS),
-                key=lambda plan: (plan.peak_bytes(n_samples, n_markers), -plan.split_every))
-            for chunk in sizes]
+    return [
+        min(
+            (
+                ComputePlan(
+                    chunk_markers=chunk,
+                    split_every=split_every,
+                    dask_threads=dask_threads,
+                    blas_threads=blas_threads,
+                    parts=parts,
+                )
+                for split_every in FAN_INS
+            ),
+            key=lambda plan: (plan.peak_bytes(n_samples, n_markers), -plan.split_every),
+        )
+        for chunk in sizes
+    ]
 
 
-def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_threads: int | None = None,
+def plan_tiles(n_samples: int, *, memory_limit: int, dask_threads: int = 1, blas_threads: int | None = None,
                tile: int | None = None, parts: int = 1) -> TilePlan:
     """The largest tiles (t² terms within half of each task's share of ``memory_limit``) and
     then the largest marker chunks that keep :meth:`TilePlan.peak_bytes` within it; ``tile``
@@ -187,15 +223,19 @@ def plan_tiles(n_samples: int, memory_limit: int, dask_threads: int = 1, blas_th
         chunk = (share - square * t * t) // (3 * n_samples + 10 * t) if share > square * t * t else 0
         chunk = min(MAX_CHUNK, chunk // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
         if chunk >= MIN_CHUNK:
-            return TilePlan(t, int(chunk), dask_threads, blas_threads or 1, parts)
+            return TilePlan(
+                tile=t, chunk_markers=int(chunk), dask_threads=dask_threads, blas_threads=blas_threads or 1, parts=parts
+            )
         if tile or t <= MIN_TILE:
-            needed = TilePlan(t, MIN_CHUNK, dask_threads, 1, parts).peak_bytes(n_samples)
+            needed = TilePlan(
+                tile=t, chunk_markers=MIN_CHUNK, dask_threads=dask_threads, blas_threads=1, parts=parts
+            ).peak_bytes(n_samples)
             raise ValueError(f"memory limit {format_bytes(memory_limit)} is below the {format_bytes(needed)} "
                              f"that tiles of {t} samples need with {n_samples} samples")
         t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
 
 
-def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+def moments_peak_bytes(plan: ComputePlan, *, n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
                        tile: int = 2048) -> int:
     """Predicted peak (bytes) of the moments passes (:mod:`dask_h2.moments.passes`) on one worker, or locally.
 
@@ -207,20 +247,28 @@ def moments_peak_bytes(plan: ComputePlan, n_samples: int, n_markers: int, sum_co
     """
     n, m, sums = n_samples, plan.chunk_markers, 4 * n_samples * sum_columns
     task = 2 * n * m + 4 * m * tile + 4 * m * right_columns + 4 * sums
-    return (plan.dask_threads * task + tree_buffers(n_markers, m, plan.split_every) * sums
+    return (plan.dask_threads * task + tree_buffers(n_markers, m, split_every=plan.split_every) * sums
             + 4 * n * right_columns)
 
 
-def moments_plan(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+def moments_plan(n_samples: int, n_markers: int, *, sum_columns: int, right_columns: int,
                  memory_limit: int | None = None, store_chunk: int | None = None) -> ComputePlan:
     """:func:`plan_moments` for the :func:`budget` of ``memory_limit``: this machine's cores,
     or the smallest worker of the cluster and the cluster's total threads."""
     where = budget(memory_limit)
-    return plan_moments(n_samples, n_markers, sum_columns, right_columns, where.limit, where.threads or where.cores,
-                        store_chunk, total_threads=where.total_threads)
+    return plan_moments(
+        n_samples,
+        n_markers,
+        sum_columns=sum_columns,
+        right_columns=right_columns,
+        memory_limit=where.limit,
+        threads=where.threads or where.cores,
+        store_chunk=store_chunk,
+        total_threads=where.total_threads,
+    )
 
 
-def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns: int,
+def plan_moments(n_samples: int, n_markers: int, *, sum_columns: int, right_columns: int,
                  memory_limit: int | None = None, threads: int | None = None, store_chunk: int | None = None,
                  task_bytes: int = TASK_BYTES, total_threads: int | None = None) -> ComputePlan:
     """Marker chunks (multiples of ``store_chunk``) and fan-in for the moments passes within
@@ -235,13 +283,15 @@ def plan_moments(n_samples: int, n_markers: int, sum_columns: int, right_columns
     step = store_chunk or CHUNK_MULTIPLE
     balanced = -(-n_markers // (4 * (total_threads or threads))) // step * step
     top = max(step, min(task_bytes // max(n_samples, 1) // step * step, balanced, MAX_CHUNK // step * step))
-    shape = (n_samples, n_markers, sum_columns, right_columns)
+    shape = {"n_samples": n_samples, "n_markers": n_markers, "sum_columns": sum_columns,
+             "right_columns": right_columns}
     for chunk in range(top, 0, -step):
-        plan = min((ComputePlan(chunk, s, threads, 1) for s in FAN_INS),
-                   key=lambda p: (moments_peak_bytes(p, *shape), -p.split_every))
-        if moments_peak_bytes(plan, *shape) <= limit:
+        plan = min((ComputePlan(chunk_markers=chunk, split_every=s, dask_threads=threads, blas_threads=1)
+                    for s in FAN_INS), key=lambda p: (moments_peak_bytes(p, **shape), -p.split_every))
+        if moments_peak_bytes(plan, **shape) <= limit:
             return plan
-    needed = moments_peak_bytes(ComputePlan(step, 2, threads, 1), *shape)
+    needed = moments_peak_bytes(ComputePlan(chunk_markers=step, split_every=2, dask_threads=threads, blas_threads=1),
+                                **shape)
     raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(needed)} the moments "
                      f"passes need for {n_samples} samples")
 

@@ -15,7 +15,7 @@ _DESC: ContextVar[str | None] = ContextVar("dask_h2_progress", default=None)
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, unit: str, desc: str, enabled: bool = True) -> Iterator[tqdm]:
+def progress_bar(total: int, *, unit: str, desc: str, enabled: bool = True) -> Iterator[tqdm]:
     """A bar over ``total`` items of ``unit`` on stderr; silent when not ``enabled``."""
     with tqdm(total=total, unit=unit, desc=desc, disable=not enabled, file=sys.stderr,
               unit_scale=True, dynamic_ncols=True) as bar:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import scipy.stats
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComponentFit:
@@ -58,7 +60,7 @@ class TraitFit:
     components: list[ComponentFit] = field(default_factory=list)
     prevalence: float | None = None  # the K of a case-control trait; with it:
     case_fraction: float | None = None  # P, proportion of cases among the n fitted samples
-    h2_liability: float | None = None  # h2 on the liability scale (Lee et al. 2011), see dask_h2.greml.liability
+    h2_liability: float | None = None  # h2 on the liability scale (Lee et al. 2011), see liability_factor
     h2_liability_se: float | None = None
 
     @property
@@ -169,3 +171,21 @@ def json_ready(value):
     if isinstance(value, (list, tuple)):
         return [json_ready(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def liability_factor(case_fraction: float, prevalence: float) -> float:
+    """The factor that takes h² of a case-control trait (and its SE) from the observed scale to the
+    liability scale (Lee et al. 2011, as GCTA's ``--prevalence``, its ``transform_hsq_L``).
+
+    A disease is a liability-threshold trait: cases are the fraction K (the ``prevalence``) of the
+    population whose normal liability exceeds t = Φ⁻¹(1 − K). With P the ``case_fraction`` among the
+    fitted samples, h²_L = h²_O · K²(1 − K)² / (z² P(1 − P)), z = φ(t).
+
+    Examples
+    --------
+    >>> round(liability_factor(0.5, 0.1), 4)
+    1.052
+    """
+    z = float(scipy.stats.norm.pdf(scipy.stats.norm.isf(prevalence)))
+    return (prevalence * (1.0 - prevalence) / z**2) * (prevalence * (1.0 - prevalence)
+                                                       / (case_fraction * (1.0 - case_fraction)))

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,13 +45,12 @@ log = logging.getLogger("dask_h2")
 
 def create_store(
     path: str | Path,
-    n_variants: int,
+    *, n_variants: int,
     sample_id: np.ndarray,
     variant_id: np.ndarray,
     chunk_variants: int,
     attrs: dict[str, Any],
-    overwrite: bool = False,
-) -> zarr.Group:
+    overwrite: bool = False) -> zarr.Group:
     """Create an incomplete store with its sample and variant IDs.
 
     The caller writes ``call_dosage`` blocks, then :func:`write_traits`, then
@@ -83,7 +83,7 @@ def refuse_complete(path: str | Path, overwrite: bool) -> None:
         raise InputError(f"{path}: output store already exists (use --overwrite to replace it)")
 
 
-def write_traits(root: zarr.Group, traits: np.ndarray, trait_name: np.ndarray) -> None:
+def write_traits(root: zarr.Group, traits: np.ndarray, *, trait_name: np.ndarray) -> None:
     """Store ``traits`` float64 (samples, k), NaN = missing, and their names (k,)."""
     traits = np.asarray(traits, dtype=np.float64).reshape(root["sample_id"].shape[0], -1)
     root.create_array("traits", data=traits, dimension_names=("samples", "traits"), overwrite=True)
@@ -169,12 +169,15 @@ def store_lock(store: str | Path, name: str) -> Iterator[None]:
         os.close(handle)  # releases the lock
 
 
+@dataclass(frozen=True, kw_only=True)
 class CachedGroup:
     """A product of the store kept in the group ``name`` with the ``key`` of what made it (see
     :func:`cached_group`): ``reusable`` is that group when it is complete and its key is ``key``."""
 
-    def __init__(self, store: str | Path, name: str, key: dict, reusable: zarr.Group | None):
-        self.store, self.name, self.key, self.reusable = store, name, key, reusable
+    store: str | Path
+    name: str
+    key: dict
+    reusable: zarr.Group | None
 
     def create(self, **attrs: Any) -> zarr.Group:
         """A new, empty group ``name`` (replacing an older one), marked incomplete, with the key and ``attrs``."""
@@ -190,7 +193,7 @@ class CachedGroup:
 
 
 @contextlib.contextmanager
-def cached_group(store: str | Path, name: str, key: dict, *, recompute: bool = False) -> Iterator[CachedGroup]:
+def cached_group(store: str | Path, name: str, *, key: dict, recompute: bool = False) -> Iterator[CachedGroup]:
     """The product ``name`` of the store, under its :func:`store_lock`: reuse ``reusable`` when it is there,
     else compute it, write it into :meth:`CachedGroup.create`'s group and :func:`mark_group_complete` it
     last, so that an interrupted product is never reused; ``recompute`` ignores a reusable one."""
@@ -198,7 +201,7 @@ def cached_group(store: str | Path, name: str, key: dict, *, recompute: bool = F
         group = None if recompute else open_store(store).get(name)
         reusable = group if group is not None and group.attrs.get("complete") and group.attrs.get("key") == key \
             else None
-        yield CachedGroup(store, name, key, reusable)
+        yield CachedGroup(store=store, name=name, key=key, reusable=reusable)
 
 
 def mark_group_complete(group: zarr.Group) -> None:

@@ -38,15 +38,19 @@ def store_traits(store: str | Path, samples: np.ndarray, *, covar: str | Path | 
     root = open_store(store)
     values, names = traits if traits is not None else read_traits(root, store)
     sample_id = read_strings(root, "sample_id")
-    return Traits(values=values[samples], names=names, covariates=read_covariates(sample_id[samples], covar, qcovar),
-                  n_samples_removed=int(sample_id.size - np.asarray(values[samples]).shape[0]))
+    return Traits(
+        values=values[samples],
+        names=names,
+        covariates=read_covariates(sample_id[samples], covar=covar, qcovar=qcovar),
+        n_samples_removed=int(sample_id.size - np.asarray(values[samples]).shape[0]),
+    )
 
 
 RANK_TOLERANCE = 1e-8  # a column of X whose part outside the previous columns is this small (relative) depends on them
 
 
 def design_matrix(principal_components: np.ndarray, covariates: np.ndarray | None = None,
-                  covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+                  *, covariate_names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """X (n, 1 + k + c) and its column names: intercept, the PCs (n, k), then the covariates (n, c;
     NaN = missing, an infinite value is an :class:`InputError`)."""
     n, pcs = principal_components.shape
@@ -72,7 +76,7 @@ def missingness_patterns(traits: np.ndarray, X: np.ndarray) -> dict[bytes, list[
     return patterns
 
 
-def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
+def check_full_rank(X: np.ndarray, names: Sequence[str], *, what: str) -> None:
     """Raise :class:`InputError` naming every column of X (n, p) that depends on the columns before it.
 
     Column j is dependent when |R_jj| of the unpivoted QR, the norm of its part outside
@@ -87,35 +91,35 @@ def check_full_rank(X: np.ndarray, names: Sequence[str], what: str) -> None:
                          f"columns before (order: {', '.join(names)})")
 
 
-def complete_cases(traits: np.ndarray, names: Sequence[str], X: np.ndarray,
+def complete_cases(traits: np.ndarray, names: Sequence[str], *, X: np.ndarray,
                    columns: Sequence[str]) -> Iterator[tuple[np.ndarray, list[int]]]:
     """(observed (n,) bool, trait columns) of each :func:`missingness_patterns` group of the traits
     (n, k), checked by :func:`check_complete_cases` (raises :class:`InputError`)."""
     for key, members in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
-        check_complete_cases(observed, names[members[0]], X, columns)
+        check_complete_cases(observed, names[members[0]], X=X, columns=columns)
         yield observed, members
 
 
-def check_complete_cases(observed: np.ndarray, name: str, X: np.ndarray, columns: Sequence[str]) -> str:
+def check_complete_cases(observed: np.ndarray, name: str, *, X: np.ndarray, columns: Sequence[str]) -> str:
     """Raise :class:`InputError` unless the samples ``observed`` (n,) of trait ``name`` outnumber the
     fixed effects X (n, p) named ``columns`` and X is of full rank on them; returns how the error
     messages name these samples."""
     what = f"trait {name} ({observed.sum()} samples with the trait and every covariate)"
     if observed.sum() <= X.shape[1] + 1:
         raise InputError(f"{what}: too few for {X.shape[1]} fixed effects")
-    check_full_rank(X[observed], columns, what)
+    check_full_rank(X[observed], columns, what=what)
     return what
 
 
-def screen_traits(traits: np.ndarray, names: Sequence[str], X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
+def screen_traits(traits: np.ndarray, names: Sequence[str], *, X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
     """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
     ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""
     covariates_observed = ~np.isnan(X).any(axis=1)
     kept, refused = [], []
     for j in range(traits.shape[1]):
         observed = covariates_observed & ~np.isnan(traits[:, j])
-        reason = degenerate_trait(traits[observed, j], X[observed], int(covariates_observed.sum()))
+        reason = degenerate_trait(traits[observed, j], X[observed], n_candidates=int(covariates_observed.sum()))
         if reason:
             refused.append(NotEstimable(index=j, name=str(names[j]), reason=f"trait {names[j]}: {reason}"))
         else:
@@ -123,7 +127,7 @@ def screen_traits(traits: np.ndarray, names: Sequence[str], X: np.ndarray) -> tu
     return kept, refused
 
 
-def degenerate_trait(y: np.ndarray, X: np.ndarray, n_candidates: int) -> str | None:
+def degenerate_trait(y: np.ndarray, X: np.ndarray, *, n_candidates: int) -> str | None:
     """Why the observed values ``y`` (r,) of a trait with fixed effects ``X`` (r, p) on the same
     samples cannot be fitted, or None: a non-finite value, fewer than p + 2 samples (of the
     ``n_candidates`` with every covariate), a constant, or values that X fits exactly."""
@@ -141,9 +145,9 @@ def degenerate_trait(y: np.ndarray, X: np.ndarray, n_candidates: int) -> str | N
 
 
 def case_control_traits(traits: np.ndarray, names: Sequence[str],
-                        prevalence: Sequence[float | None] | None) -> tuple[np.ndarray, list[float | None]]:
+                        *, prevalence: Sequence[float | None] | None) -> tuple[np.ndarray, list[float | None]]:
     """``traits`` (n, k) with each one that has a prevalence in its case-control coding
-    (:func:`dask_h2.greml.liability.case_control_coding`), and the prevalences as a list (k,)."""
+    (:func:`case_control_coding`), and the prevalences as a list (k,)."""
     traits = np.asarray(traits, dtype=np.float64).reshape(len(traits), -1)
     prevalence = list(prevalence) if prevalence is not None else [None] * traits.shape[1]
     coded = [case_control_coding(traits[:, j], names[j]) if prevalence[j] is not None else traits[:, j]
@@ -178,12 +182,15 @@ def parse_prevalence(text: str | float | Sequence[float | None] | None, names: S
         items = [text]
     else:
         items = list(text)
-    values = [check("prevalence", prevalence_value, item) for item in items]
+    values = [check(item, prevalence_value, parameter="prevalence") for item in items]
     if len(values) == 1:
         return values * len(names)
     if len(values) != len(names):
-        raise ParameterError(f"{{prevalence}}: {len(values)} values for {len(names)} traits ({', '.join(map(str, names))});"
-                             " give one for all or one per trait (NA for none)", prevalence=text)
+        raise ParameterError(
+            f"{{prevalence}}: {len(values)} values for {len(names)} traits ({', '.join(map(str, names))});"
+            " give one for all or one per trait (NA for none)",
+            prevalence=text,
+        )
     return values
 
 
@@ -215,5 +222,5 @@ def read_traits(root: zarr.Group, store: str | Path) -> tuple[np.ndarray, np.nda
     names = read_strings(root, "trait_name")
     if names.size == 0:
         raise InputError(f"{store}: the store has no phenotypes to fit")
-    check_names(names, f"{store}: trait_name", "trait name")
+    check_names(names, where=f"{store}: trait_name", what="trait name")
     return root["traits"][:], names

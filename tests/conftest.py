@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+collect_ignore = ["interrupt_zygote.py"]  # a program the interrupt tests run, not a module to import for doctests
 
 
 def pytest_configure(config):

@@ -9,7 +9,7 @@ import zarr
 
 import dense_reference as dense
 from conftest import centred_kinship
-from dask_h2 import api
+from dask_h2.io.convert import simulate_to
 from dask_h2.greml.bivariate import Shape, fit_bivariate, fit_pair, pair_map, parse_pairs
 from dask_h2.cli import main
 from dask_h2.kinship.eigen import eigendecompose
@@ -22,6 +22,13 @@ from dask_h2.io.simulate import SimulationDesign
 N = 150
 PHI_POINTS = [(0.5, 0.3, 0.2, 0.5, 0.7, 0.1), (1.0, 0.2, -0.3, 0.4, 0.9, -0.2), (0.0, 0.0, 0.0, 1.0, 1.0, 0.5),
               (0.3, 0.6, 0.424, 0.7, 0.4, 0.0), (-0.05, 0.3, 0.0, 0.8, 0.6, 0.2)]
+
+
+def dense_model(blocks, traits, common):
+    """dense_pair_model of K's blocks (K11, K22, K12), the traits and fixed effects (y1, y2, X1, X2) and the
+    samples in common."""
+    (K11, K22, K12), (y1, y2, X1, X2) = blocks, traits
+    return dense_pair_model(K11=K11, K22=K22, K12=K12, y1=y1, y2=y2, X1=X1, X2=X2, common=common)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +68,8 @@ def same_samples(K, X, Y):
 
 def eigen_model(K, X, Y):
     eigen = eigendecompose(K.copy())
-    Y_rot, X_rot = rotate(eigen.vectors, Y, X)
-    return eigen_pair_model(eigen.values, Y_rot, X_rot, Y, X)
+    Y_rot, X_rot = rotate(eigen.vectors, Y, X=X)
+    return eigen_pair_model(s=eigen.values, Y=Y_rot, X=X_rot, raw=Y, raw_X=X)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +92,7 @@ def test_eigenbasis_loglik_equals_the_dense_2n_cholesky(data, phi):
 @pytest.mark.parametrize("phi", PHI_POINTS)
 def test_dense_path_loglik_on_different_samples_equals_the_dense_cholesky(split, phi):
     blocks, common, traits = split
-    model = dense_pair_model(*blocks, *traits, common)
+    model = dense_model(blocks, traits, common)
     assert model.evaluate(np.array(phi)).loglik == pytest.approx(dense_loglik(*blocks, common, *traits, phi), rel=1e-8)
 
 
@@ -101,8 +108,11 @@ def test_score_is_the_gradient_of_the_dense_likelihood(data, phi):
 def test_eigenbasis_and_dense_paths_agree_on_the_same_samples(data):
     K, X, Y = data
     everyone = np.arange(N)
-    fast = fit_pair(eigen_model(K, X, Y), ("a", "b"))
-    slow = fit_pair(dense_pair_model(K, K, K, Y[:, 0], Y[:, 1], X, X, (everyone, everyone)), ("a", "b"))
+    fast = fit_pair(eigen_model(K, X, Y), names=("a", "b"))
+    slow = fit_pair(
+        dense_pair_model(K11=K, K22=K, K12=K, y1=Y[:, 0], y2=Y[:, 1], X1=X, X2=X, common=(everyone, everyone)),
+        names=("a", "b"),
+    )
     assert fast.path == "eigen" and slow.path == "dense"
     assert np.array(fast.vg + fast.ve) == pytest.approx(np.array(slow.vg + slow.ve), rel=1e-6)
     assert fast.logL == pytest.approx(slow.logL, rel=1e-12) and fast.rg_se == pytest.approx(slow.rg_se, rel=1e-6)
@@ -115,7 +125,7 @@ def _components(fit):
 
 def test_fit_and_null_fits_equal_a_general_purpose_optimizer(data):
     K, X, Y = data
-    fit = fit_pair(eigen_model(K, X, Y), ("a", "b"))
+    fit = fit_pair(eigen_model(K, X, Y), names=("a", "b"))
     reference = same_samples(K, X, Y)
     start = np.array([0.5, 0.5, 0.0, 0.5, 0.5, 0.0])
     best = dense.maximize_dense(reference, start)
@@ -133,7 +143,7 @@ def test_fit_and_null_fits_equal_a_general_purpose_optimizer(data):
 
 def test_different_samples_fit_equals_a_general_purpose_optimizer(split):
     blocks, common, traits = split
-    fit = fit_pair(dense_pair_model(*blocks, *traits, common), ("a", "b"), constrain=False)  # here rG > 1
+    fit = fit_pair(dense_model(blocks, traits, common), names=("a", "b"), constrain=False)  # here rG > 1
     best = dense.maximize_dense(lambda phi: dense_loglik(*blocks, common, *traits, phi),
                                 np.array([0.5, 0.5, 0.0, 0.5, 0.5, 0.0]))
     assert fit.n == 220 and fit.n_per_trait == [110, 110] and fit.n_common == 70 and fit.residual_covariance
@@ -146,7 +156,7 @@ def test_no_sample_in_common_drops_the_residual_covariance(data):
     blocks = (K[np.ix_(first, first)], K[np.ix_(second, second)], K[np.ix_(first, second)])
     traits = (Y[first, 0], Y[second, 1], X[first], X[second])
     none = (np.zeros(0, int), np.zeros(0, int))
-    fit = fit_pair(dense_pair_model(*blocks, *traits, none), ("a", "b"), constrain=False)  # here Vg₂ < 0
+    fit = fit_pair(dense_model(blocks, traits, none), names=("a", "b"), constrain=False)  # here Vg₂ < 0
     best = dense.maximize_dense(lambda t: dense_loglik(*blocks, none, *traits, [*t, 0.0]),
                                 np.array([0.5, 0.5, 0.0, 0.5, 0.5]))
     assert not fit.residual_covariance and np.isnan(fit.ve_se[0][1]) and fit.ve[0][1] == 0.0
@@ -160,12 +170,12 @@ def test_a_correlation_beyond_one_is_held_at_one(data):
     found = None
     for _ in range(40):  # a draw whose unconstrained rG exceeds 1
         Y = (np.linalg.cholesky(np.kron(G, K) + np.kron(E, np.eye(N))) @ rng.standard_normal(2 * N)).reshape(2, N).T
-        free = fit_pair(eigen_model(K, X, Y), ("a", "b"), constrain=False)
+        free = fit_pair(eigen_model(K, X, Y), names=("a", "b"), constrain=False)
         if free.rg > 1.0:
             found = Y
             break
     assert found is not None
-    held = fit_pair(eigen_model(K, X, found), ("a", "b"))
+    held = fit_pair(eigen_model(K, X, found), names=("a", "b"))
     assert held.rg == pytest.approx(1.0, abs=1e-12) and held.boundary and held.lrt_rg1 == 0.0
     assert held.logL == pytest.approx(held.logL_rg1, abs=1e-9) and held.logL <= free.logL + 1e-9
     reference = same_samples(K, X, found)
@@ -175,7 +185,7 @@ def test_a_correlation_beyond_one_is_held_at_one(data):
 
 
 def test_rank_one_map_and_its_derivatives():
-    mapping = pair_map(Shape("rank1", -1.0), Shape("free"), 6, constrain=True)
+    mapping = pair_map(Shape(kind="rank1", sign=-1.0), Shape(kind="free"), n_components=6, constrain=True)
     theta = np.array([0.6, 0.8, 0.3, 0.4, 0.05])
     phi = mapping.phi(theta)
     assert phi == pytest.approx([0.36, 0.64, -0.48, 0.3, 0.4, 0.05])
@@ -190,14 +200,30 @@ def test_missing_values_choose_the_path(data):
     eigen = eigendecompose(K.copy())
     Y_nan = Y.copy()
     Y_nan[:5] = np.nan  # both traits missing on the same samples: eigenbasis of the rest
-    (same,) = fit_bivariate(eigen, Y_nan, ["a", "b"], [(0, 1)], X, ["intercept", "x"], dense_subset_eigen(K),
-                            lambda r, c: K[np.ix_(r, c)])
-    (direct,) = [fit_pair(eigen_model(K[5:, 5:], X[5:], Y[5:]), ("a", "b"))]
+    (same,) = fit_bivariate(
+        eigen,
+        Y_nan,
+        names=["a", "b"],
+        pairs=[(0, 1)],
+        X=X,
+        columns=["intercept", "x"],
+        subset_eigen=dense_subset_eigen(K),
+        kinship_block=lambda r, c: K[np.ix_(r, c)],
+    )
+    (direct,) = [fit_pair(eigen_model(K[5:, 5:], X[5:], Y[5:]), names=("a", "b"))]
     assert same.path == "eigen" and same.n_per_trait == [N - 5, N - 5]
     assert same.logL == pytest.approx(direct.logL, rel=1e-10)
     Y_nan[5:20, 1] = np.nan
-    (apart,) = fit_bivariate(eigen, Y_nan, ["a", "b"], [(0, 1)], X, ["intercept", "x"], dense_subset_eigen(K),
-                             lambda r, c: K[np.ix_(r, c)])
+    (apart,) = fit_bivariate(
+        eigen,
+        Y_nan,
+        names=["a", "b"],
+        pairs=[(0, 1)],
+        X=X,
+        columns=["intercept", "x"],
+        subset_eigen=dense_subset_eigen(K),
+        kinship_block=lambda r, c: K[np.ix_(r, c)],
+    )
     assert apart.path == "dense" and apart.n_per_trait == [N - 5, N - 20] and apart.n_common == N - 20
 
 
@@ -218,20 +244,36 @@ def test_too_few_samples_in_common_without_the_dense_path(data, monkeypatch):
     Y_nan[:145, 1] = np.nan
     Y_nan[146:, 0] = np.nan
     with pytest.raises(InputError, match="fewer than 10 samples with both traits"):
-        fit_bivariate(eigendecompose(K.copy()), Y_nan, ["a", "b"], [(0, 1)], X[:, :1], ["intercept"],
-                      dense_subset_eigen(K), lambda r, c: K[np.ix_(r, c)])
+        fit_bivariate(
+            eigendecompose(K.copy()),
+            Y_nan,
+            names=["a", "b"],
+            pairs=[(0, 1)],
+            X=X[:, :1],
+            columns=["intercept"],
+            subset_eigen=dense_subset_eigen(K),
+            kinship_block=lambda r, c: K[np.ix_(r, c)],
+        )
     Y_nan = Y.copy()
     Y_nan[:60, 1] = np.nan
     with pytest.warns(RuntimeWarning, match="fitted on the 90 samples with both traits"):
-        (fit,) = fit_bivariate(eigendecompose(K.copy()), Y_nan, ["a", "b"], [(0, 1)], X, ["intercept", "x"],
-                               dense_subset_eigen(K), lambda r, c: K[np.ix_(r, c)])
+        (fit,) = fit_bivariate(
+            eigendecompose(K.copy()),
+            Y_nan,
+            names=["a", "b"],
+            pairs=[(0, 1)],
+            X=X,
+            columns=["intercept", "x"],
+            subset_eigen=dense_subset_eigen(K),
+            kinship_block=lambda r, c: K[np.ix_(r, c)],
+        )
     assert fit.path == "eigen" and fit.n_per_trait == [90, 90]
 
 
 def test_iteration_limit_is_flagged(data):
     K, X, Y = data
     with pytest.warns(RuntimeWarning, match="did not converge in 1 iterations"):
-        fit = fit_pair(eigen_model(K, X, Y), ("a", "b"), max_iter=1)
+        fit = fit_pair(eigen_model(K, X, Y), names=("a", "b"), max_iter=1)
     assert not fit.converged and np.isfinite(fit.rg)
 
 
@@ -239,7 +281,9 @@ def test_iteration_limit_is_flagged(data):
 def store(tmp_path_factory):
     """A simulated store with three traits: the third a 0/1 disease, missing on some samples."""
     folder = tmp_path_factory.mktemp("bivariate")
-    path = api.simulate_to(folder / "s.zarr", SimulationDesign(240, 1500, (0.6, 0.4, 0.5), seed=13), progress=False)
+    path = simulate_to(
+        folder / "s.zarr", SimulationDesign(n_samples=240, n_markers=1500, h2=(0.6, 0.4, 0.5), seed=13), progress=False
+    )
     root = zarr.open_group(path, mode="r+")
     traits = root["traits"][:]
     traits[:, 2] = (traits[:, 2] > np.quantile(traits[:, 2], 0.7)).astype(float)
@@ -321,7 +365,7 @@ def test_observed_information_is_minus_the_hessian_of_the_dense_likelihood(data,
         model, reference = eigen_model(K, X, Y), same_samples(K, X, Y)
     else:
         blocks, common, traits = split
-        model = dense_pair_model(*blocks, *traits, common)
+        model = dense_model(blocks, traits, common)
         reference = lambda v: dense_loglik(*blocks, common, *traits, v)  # noqa: E731
     information = model.evaluate(phi, fisher=True).information()
     assert information == pytest.approx(-_numeric_hessian(reference, phi), rel=1e-4, abs=1e-2)

@@ -36,7 +36,7 @@ def test_mean_rg_is_unbiased_and_se_matches_sd(eigen, rg):
     for _ in range(REPLICATES):
         rotated = np.einsum("iab,ib->ia", blocks, rng.standard_normal((N, 2)))
         Y = eigen.vectors @ rotated + np.array([1.0, -2.0])
-        (pair,) = fit_bivariate(eigen, Y, ["a", "b"], [(0, 1)], X, ["intercept"], constrain=False)
+        (pair,) = fit_bivariate(eigen, Y, names=["a", "b"], pairs=[(0, 1)], X=X, columns=["intercept"], constrain=False)
         estimates.append(pair.rg)
         ses.append(pair.rg_se)
     estimates, ses = np.array(estimates), np.array(ses)

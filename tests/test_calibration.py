@@ -30,7 +30,7 @@ def test_mean_se_matches_sd_and_interval_covers(eigen, h2):
     scale = np.sqrt(h2 * eigen.values + 1.0 - h2)[:, None]
     X = np.column_stack([np.ones(N), eigen.principal_components(PCS)])
     Y = X @ np.array([1.0, 3.0, -2.0])[:, None] + eigen.vectors @ (scale * rng.standard_normal((N, REPLICATES)))
-    fits = fit_traits(eigen, Y, [f"r{i}" for i in range(REPLICATES)], "REML", pcs=PCS, constrain=False)
+    fits = fit_traits(eigen, Y, names=[f"r{i}" for i in range(REPLICATES)], method="REML", pcs=PCS, constrain=False)
     estimate = np.array([f.h2 for f in fits])
     se = np.array([f.h2_se for f in fits])
     covered = np.mean([f.h2_ci_low <= h2 <= f.h2_ci_high for f in fits])

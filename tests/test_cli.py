@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.io import rdata_format as f
@@ -48,10 +49,10 @@ def test_installed_entry_point_prints_help():
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sim")
-    design = SimulationDesign(200, 900, (0.6, 0.0), seed=5)
+    design = SimulationDesign(n_samples=200, n_markers=900, h2=(0.6, 0.0), seed=5)
     rdata, store = folder / "sim.RData", folder / "sim.zarr"
-    api.simulate_to(rdata, design, progress=False)
-    api.simulate_to(store, design, progress=False)
+    simulate_to(rdata, design, progress=False)
+    simulate_to(store, design, progress=False)
     return rdata, store
 
 
@@ -82,12 +83,14 @@ def test_run_on_rdata_equals_grm_then_fit_on_the_store(simulated, tmp_path):
 
 
 def test_traits_with_missing_values_are_fitted_on_their_complete_cases(tmp_path):
-    store = api.simulate_to(tmp_path / "missing.zarr", SimulationDesign(200, 900, (0.6, 0.0), seed=5), progress=False)
+    store = simulate_to(
+        tmp_path / "missing.zarr", SimulationDesign(n_samples=200, n_markers=900, h2=(0.6, 0.0), seed=5), progress=False
+    )
     root = zarr.open_group(store, mode="r+")
     traits = root["traits"][:]
     traits[::10, 0] = np.nan
     root["traits"][:] = traits
-    report = api.fit(store, "REML", progress=False)
+    report = api.fit(store, method="REML", progress=False)
     assert report.traits[0].n == 180 and report.traits[1].n == 200
 
 
@@ -121,8 +124,10 @@ def test_rdata_without_a_numeric_matrix(tmp_path, capsys):
 
 
 def _write_matrices(path, genotypes: np.ndarray, phenotypes: np.ndarray):
-    write_rdata(path, [("G", RMatrix("integer", *genotypes.shape, [genotypes.T.astype(np.int32)])),
-                       ("Y", RMatrix("double", *phenotypes.shape, [phenotypes.T]))])
+    write_rdata(path, [("G", RMatrix(kind="integer", nrow=genotypes.shape[0], ncol=genotypes.shape[1],
+                                       blocks=[genotypes.T.astype(np.int32)])),
+                       ("Y", RMatrix(kind="double", nrow=phenotypes.shape[0], ncol=phenotypes.shape[1],
+                                       blocks=[phenotypes.T]))])
 
 
 def test_genotype_value_outside_0_1_2(tmp_path, capsys):
@@ -157,6 +162,9 @@ def test_incomplete_store_is_refused_and_convert_starts_over(simulated, tmp_path
 
 
 def test_bad_method_is_a_usage_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "dask_h2.cli", "fit", str(tmp_path), "--out", "x", "--method", "gls"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "dask_h2.cli", "fit", str(tmp_path), "--out", "x", "--method", "gls"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -21,7 +21,7 @@ from dask_h2.cluster import active_client
 from dask_h2.io.sources import write_store
 from dask_h2.kinship.grm import kinship
 from dask_h2.planning import ComputePlan, plan_grm
-from dask_h2.moments.fit import RHESettings, fit_rhe
+from dask_h2.moments.fit import MomentsSettings
 from dask_h2.io.simulate import SimulationDesign, simulate
 from dask_h2.store import open_store
 from local_cluster import deployed_cluster, missing_tools
@@ -33,8 +33,8 @@ MEMORY_LIMIT = 2_000_000
 # Each float32 SYRK's rounding depends on the BLAS thread count, so the workers get the local run's.
 BLAS_THREADS = plan_grm(N_SAMPLES, N_MARKERS).blas_threads
 TIMEOUT = 120  # seconds for any one computation on the cluster
-KILL_PLAN = ComputePlan(STORE_CHUNK, 2, 1, BLAS_THREADS)
-MOMENTS = RHESettings(n_blocks=20, seed=5, partition="maf:0,0.2,0.5")
+KILL_PLAN = ComputePlan(chunk_markers=STORE_CHUNK, split_every=2, dask_threads=1, blas_threads=BLAS_THREADS)
+MOMENTS = {"method": "RHE", "moments": MomentsSettings(n_blocks=20, seed=5), "partition": "maf:0,0.2,0.5"}
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")
 
@@ -42,7 +42,12 @@ pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=f"no local c
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "sim.zarr"
-    write_store(simulate(SimulationDesign(N_SAMPLES, N_MARKERS, (0.5, 0.2), seed=3)), path, STORE_CHUNK, progress=False)
+    write_store(
+        simulate(SimulationDesign(n_samples=N_SAMPLES, n_markers=N_MARKERS, h2=(0.5, 0.2), seed=3)),
+        path,
+        chunk_variants=STORE_CHUNK,
+        progress=False,
+    )
     return path
 
 
@@ -87,7 +92,7 @@ def local_moments(store, tmp_path_factory, local):
     """The moments fit (randomized Haseman–Elston) of a copy of the store on local threads."""
     assert active_client() is None
     copy = shutil.copytree(store, tmp_path_factory.mktemp("local_moments") / "sim.zarr")
-    return fit_rhe(copy, rhe=MOMENTS, pcs=3, progress=False)
+    return api.fit(copy, **MOMENTS, pcs=3, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +116,7 @@ def test_grm_and_fit_on_the_cluster_equal_the_local_run(cluster, store, local, t
 def test_moments_fit_on_the_cluster_equals_the_local_run(cluster, store, local_moments, tmp_path):
     _, client = cluster
     copy = shutil.copytree(store, tmp_path / "sim.zarr")
-    report = fit_rhe(copy, rhe=MOMENTS, pcs=3, progress=False, client=client)
+    report = api.fit(copy, **MOMENTS, pcs=3, progress=False, client=client)
     assert not (copy / "rhe_scratch").exists()  # the workers' scratch is gone
     for ours, theirs in zip(report.traits, local_moments.traits):
         for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):

@@ -37,8 +37,22 @@ def test_tiled_equals_untiled(dosage, tile, chunk):
     selected = rng.random(dosage.shape[0]) < 0.8
     qc = MarkerQC(maf=0.05, max_missing=0.5)
     out = zarr.create_array(zarr.storage.MemoryStore(), shape=(120, 120), chunks=(tile, tile), dtype="float64")
-    tiled = tiled_kinship(dosage, out, TilePlan(tile, chunk, 1, 1), "empirical", qc, samples, selected)
-    untiled = kinship(da.from_zarr(dosage)[:, samples], "empirical", ComputePlan(chunk, 2, 1, 1), qc, selected)
+    tiled = tiled_kinship(
+        dosage,
+        out,
+        plan=TilePlan(tile=tile, chunk_markers=chunk, dask_threads=1, blas_threads=1),
+        scale="empirical",
+        qc=qc,
+        samples=samples,
+        selected=selected,
+    )
+    untiled = kinship(
+        da.from_zarr(dosage)[:, samples],
+        scale="empirical",
+        plan=ComputePlan(chunk_markers=chunk, split_every=2, dask_threads=1, blas_threads=1),
+        qc=qc,
+        selected=selected,
+    )
     np.testing.assert_allclose(tiled.matrix, untiled.matrix, rtol=0, atol=FLOAT32)
     np.testing.assert_allclose(tiled.matrix.sum(axis=0), 0.0, atol=1e-12)  # double-centred tile by tile
     np.testing.assert_array_equal(out[:], tiled.matrix)
@@ -48,7 +62,12 @@ def test_tiled_equals_untiled(dosage, tile, chunk):
 
 def test_grm_of_a_store_in_tiles_equals_the_untiled_grm(tmp_path):
     store = tmp_path / "sim.zarr"
-    write_store(simulate(SimulationDesign(180, 1500, (0.5,), seed=2)), store, 300, progress=False)
+    write_store(
+        simulate(SimulationDesign(n_samples=180, n_markers=1500, h2=(0.5,), seed=2)),
+        store,
+        chunk_variants=300,
+        progress=False,
+    )
     untiled = api.grm(store, progress=False)
     expected, report = untiled.kinship[:], api.fit(store, progress=False)
     tiled = api.grm(store, progress=False, tile=64, recompute=True)
@@ -66,12 +85,12 @@ def test_plans_switch_to_tiles_when_the_untiled_grm_does_not_fit():
     plan = grm_plan(n, m)  # 2 GiB: the untiled GRM needs at least two n × n float64 buffers, 6.4 GB
     assert isinstance(plan, TilePlan) and plan.tile == 6144 and plan.peak_bytes(n) <= 2 * 2**30
     assert isinstance(grm_plan(2000, m, tile=500), TilePlan) and grm_plan(2000, m, tile=500).tile == 500
-    small = plan_tiles(n, parse_memory("300MB"), dask_threads=2)
+    small = plan_tiles(n, memory_limit=parse_memory("300MB"), dask_threads=2)
     assert small.peak_bytes(n) <= parse_memory("300MB") and small.tile < plan.tile
     with pytest.raises(ValueError, match="memory limit"):
-        plan_tiles(n, parse_memory("10MB"))
+        plan_tiles(n, memory_limit=parse_memory("10MB"))
     with pytest.raises(ValueError, match="tiles of 4096"):
-        plan_tiles(n, parse_memory("300MB"), tile=4096)
+        plan_tiles(n, memory_limit=parse_memory("300MB"), tile=4096)
 
 
 def test_cluster_plans_spread_the_chunks_and_still_fit_the_budget(monkeypatch):
@@ -93,8 +112,17 @@ def test_cluster_plans_spread_the_chunks_and_still_fit_the_budget(monkeypatch):
 def test_tiled_parts_equal_untiled_parts(dosage):
     partition = parse_partition("maf:0.0,0.2,0.5", np.array([f"v{j}" for j in range(dosage.shape[0])], dtype=object))
     out = zarr.create_array(zarr.storage.MemoryStore(), shape=(2, 150, 150), chunks=(1, 64, 64), dtype="float64")
-    tiled = tiled_kinship(dosage, out, TilePlan(64, 256, 1, 1, 2), partition=partition)
-    untiled = partitioned_kinship(da.from_zarr(dosage), partition, plan=ComputePlan(256, 2, 1, 1, 2))
+    tiled = tiled_kinship(
+        dosage,
+        out,
+        plan=TilePlan(tile=64, chunk_markers=256, dask_threads=1, blas_threads=1, parts=2),
+        partition=partition,
+    )
+    untiled = partitioned_kinship(
+        da.from_zarr(dosage),
+        partition,
+        plan=ComputePlan(chunk_markers=256, split_every=2, dask_threads=1, blas_threads=1, parts=2),
+    )
     np.testing.assert_allclose(tiled.matrices, untiled.matrices, rtol=0, atol=FLOAT32)
     np.testing.assert_array_equal(tiled.part_markers, untiled.part_markers)
     assert tiled.marker_counts == untiled.marker_counts

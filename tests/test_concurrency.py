@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 import zarr
 
-from dask_h2 import api
-from dask_h2.moments.fit import SCRATCH
+from dask_h2.io.convert import simulate_to
+from dask_h2.moments.scratch import SCRATCH
 from dask_h2.io.simulate import SimulationDesign
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     path = tmp_path / "shared.zarr"
-    api.simulate_to(path, SimulationDesign(400, 3000, (0.5, 0.2), seed=4), progress=False)
+    simulate_to(path, SimulationDesign(n_samples=400, n_markers=3000, h2=(0.5, 0.2), seed=4), progress=False)
     return path
 
 
@@ -65,7 +65,11 @@ def test_scratch_of_a_run_that_no_longer_exists_is_removed_by_the_next(store: Pa
     dead = subprocess.Popen(["true"])
     dead.wait()
     host = socket.gethostname()
-    names = {"dead": f"{host}-{dead.pid}-0a0b", "alive": f"{host}-{os.getpid()}-1a1b", "elsewhere": f"other-{dead.pid}-2a2b"}
+    names = {
+        "dead": f"{host}-{dead.pid}-0a0b",
+        "alive": f"{host}-{os.getpid()}-1a1b",
+        "elsewhere": f"other-{dead.pid}-2a2b",
+    }
     for name in names.values():
         group.create_array(name, shape=(2, 3), chunks=(1, 3), dtype="float32")[:] = 1.0
     assert subprocess.run(["dask-h2", "--quiet", "fit", str(store), "--method", "rhe", "--pcs", "0",

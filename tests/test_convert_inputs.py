@@ -11,6 +11,7 @@ import zarr
 from bed_reader import to_bed
 
 from dask_h2 import api
+from dask_h2.io.convert import store_for_run
 from dask_h2.cli import main
 from dask_h2.io import rdata_format as fmt
 from dask_h2.io import rdata_input
@@ -162,7 +163,7 @@ def test_vcf_zarr_dosage_counts_alternate_alleles(tmp_path: Path) -> None:
     write_vcf_zarr(vcz)
     table = tmp_path / "pheno.txt"
     table.write_text("".join(f"{iid} {iid} {k}\n" for k, iid in enumerate(IIDS)))
-    store = api.store_for_run(vcz, tmp_path / "run", progress=False, pheno=table)
+    store = store_for_run(vcz, tmp_path / "run", progress=False, pheno=table)
     root = zarr.open_group(store, mode="r")
     np.testing.assert_array_equal(root["call_dosage"][:], DOSAGE)
     assert list(root["sample_id"][:]) == IIDS
@@ -195,8 +196,24 @@ def write_genotypes(path: Path, genotypes: np.ndarray, kind: str = "integer", co
     columns = genotypes.T.astype(np.float64)
     if kind == "integer":
         columns = np.where(np.isnan(columns), fmt.NA_INTEGER, columns).astype(np.int32)
-    write_rdata(path, [("G", RMatrix(kind, n, m, [columns], [f"s{i}" for i in range(n)], [f"m{j}" for j in range(m)])),
-                       ("y", RMatrix("double", n, 1, [np.ones((1, n))]))], compression=compression)
+    write_rdata(
+        path,
+        [
+            (
+                "G",
+                RMatrix(
+                    kind=kind,
+                    nrow=n,
+                    ncol=m,
+                    blocks=[columns],
+                    rownames=[f"s{i}" for i in range(n)],
+                    colnames=[f"m{j}" for j in range(m)],
+                ),
+            ),
+            ("y", RMatrix(kind="double", nrow=n, ncol=1, blocks=[np.ones((1, n))])),
+        ],
+        compression=compression,
+    )
 
 
 def test_truncated_and_corrupt_streams(tmp_path: Path, streamed: None, capsys: pytest.CaptureFixture) -> None:
@@ -236,6 +253,6 @@ def test_genotype_values_outside_0_1_2_na(tmp_path: Path, streamed: None, capsys
 
 def test_no_matrix_of_genotype_shape(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "vectors.RData"
-    write_rdata(path, [("y", RMatrix("double", 50, 1, [np.ones((1, 50))]))])
+    write_rdata(path, [("y", RMatrix(kind="double", nrow=50, ncol=1, blocks=[np.ones((1, 50))]))])
     assert "no numeric matrix" in one_line_error(capsys, ["convert", str(path), str(tmp_path / "out.zarr")])
     assert_nothing_left(tmp_path / "out.zarr")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.io.simulate import SimulationDesign
@@ -26,7 +27,7 @@ CHUNK = 256  # markers: 94 chunks, so that the kill lands between chunks
 @pytest.fixture(scope="module")
 def rdata(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("resume") / "mid.RData"
-    return api.simulate_to(path, SimulationDesign(1000, 24_000, (0.5, 0.2), seed=11), progress=False)
+    return simulate_to(path, SimulationDesign(n_samples=1000, n_markers=24_000, h2=(0.5, 0.2), seed=11), progress=False)
 
 
 def recorded_chunks(store: Path) -> list[int | None]:

@@ -8,7 +8,7 @@ import pytest
 
 import dense_reference as dense
 from conftest import centred_kinship
-from dask_h2 import api
+from dask_h2.io.convert import simulate_to
 from dask_h2.cli import main
 from dask_h2.io.covariates import indicators, read_covariates
 from dask_h2.kinship.eigen import eigendecompose
@@ -40,13 +40,20 @@ def test_a_categorical_covariate_with_one_level_is_refused():
 def test_read_covariates_orders_quantitative_first_and_marks_missing(tmp_path):
     qcovar = _write(tmp_path / "q.txt", ["FID IID age bmi", "f s1 30 22.5", "f s2 NA 21", "f s3 41 -9",
                                          "f s4 50 30", "f s5 22 19", "f s6 35 25", "f extra 1 1"])
-    covar = _write(tmp_path / "c.txt", ["f s1 M A", "f s2 F B", "f s3 F A", "f s4 M C", "f s5 F NA"])  # no header, s6 absent
-    covariates = read_covariates(IDS, covar, qcovar)
+    covar = _write(
+        tmp_path / "c.txt", ["f s1 M A", "f s2 F B", "f s3 F A", "f s4 M C", "f s5 F NA"]
+    )  # no header, s6 absent
+    covariates = read_covariates(IDS, covar=covar, qcovar=qcovar)
     assert covariates.names == ["age", "bmi", "covar1=M", "covar2=B", "covar2=C"]
     values = covariates.values
     np.testing.assert_array_equal(values[0], [30, 22.5, 1, 0, 0])
     np.testing.assert_array_equal(values[3], [50, 30, 1, 0, 1])
-    assert np.isnan(values[1, 0]) and np.isnan(values[2, 1]) and np.isnan(values[4, 3:]).all() and np.isnan(values[5, 2:]).all()
+    assert (
+        np.isnan(values[1, 0])
+        and np.isnan(values[2, 1])
+        and np.isnan(values[4, 3:]).all()
+        and np.isnan(values[5, 2:]).all()
+    )
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -67,8 +74,8 @@ def test_rank_deficiency_names_the_dependent_columns():
     a = rng.normal(size=20)
     X = np.column_stack([np.ones(20), a, 2 * a - 1, rng.normal(size=20), np.zeros(20)])
     with pytest.raises(InputError, match=r"trait t: fixed effects are rank deficient: b, z are constant or a linear"):
-        check_full_rank(X, ["intercept", "a", "b", "c", "z"], "trait t")
-    check_full_rank(X[:, :2], ["intercept", "a"], "trait t")  # full rank: no error
+        check_full_rank(X, ["intercept", "a", "b", "c", "z"], what="trait t")
+    check_full_rank(X[:, :2], ["intercept", "a"], what="trait t")  # full rank: no error
 
 
 def test_fit_with_categorical_and_quantitative_covariates_equals_dense(tmp_path):
@@ -82,8 +89,8 @@ def test_fit_with_categorical_and_quantitative_covariates_equals_dense(tmp_path)
     y = 0.05 * age + (site == "west") + np.linalg.cholesky(0.4 * K + 0.6 * np.eye(n)) @ rng.normal(size=n)
     covar = _write(tmp_path / "c.txt", [f"f {i} {s}" for i, s in zip(ids, site)])
     qcovar = _write(tmp_path / "q.txt", [f"f {i} {float(a)!r}" for i, a in zip(ids, age)])
-    covariates = read_covariates(ids, covar, qcovar)
-    (fit,) = fit_traits(eigen, y, ["y"], "REML", pcs=2, covariates=covariates.values,
+    covariates = read_covariates(ids, covar=covar, qcovar=qcovar)
+    (fit,) = fit_traits(eigen, y, names=["y"], method="REML", pcs=2, covariates=covariates.values,
                         covariate_names=covariates.names)
     X = np.column_stack([np.ones(n), eigen.principal_components(2), age, site == "south", site == "west"])
     h2, logl = dense.fit_h2(K, y, X, "REML")
@@ -94,7 +101,9 @@ def test_fit_with_categorical_and_quantitative_covariates_equals_dense(tmp_path)
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("covar")
-    store = api.simulate_to(folder / "sim.zarr", SimulationDesign(150, 800, (0.5,), seed=9), progress=False)
+    store = simulate_to(
+        folder / "sim.zarr", SimulationDesign(n_samples=150, n_markers=800, h2=(0.5,), seed=9), progress=False
+    )
     return store
 
 
@@ -109,7 +118,9 @@ def test_cli_fit_with_covariates(store, tmp_path, capsys):
     ids = [f"ind{i + 1}" for i in range(150)]
     rng = np.random.default_rng(1)
     covar = _write(tmp_path / "c.txt", ["FID IID batch"] + [f"{i} {i} {'b' + str(k % 3)}" for k, i in enumerate(ids)])
-    qcovar = _write(tmp_path / "q.txt", [f"{i} {i} {rng.normal():.6f}" for i in ids[:-5]] + [f"{i} {i} NA" for i in ids[-5:]])
+    qcovar = _write(
+        tmp_path / "q.txt", [f"{i} {i} {rng.normal():.6f}" for i in ids[:-5]] + [f"{i} {i} NA" for i in ids[-5:]]
+    )
     assert main(["--quiet", "fit", str(store), "--out", str(tmp_path / "fit"), "--pcs", "0",
                  "--covar", str(covar), "--qcovar", str(qcovar)]) == 0
     report = json.loads((tmp_path / "fit.json").read_text())

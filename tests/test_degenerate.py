@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.kinship.eigen import eigendecompose
@@ -29,13 +30,15 @@ IIDS = [f"s{i}" for i in range(N)]
 def gcta(tmp_path_factory):
     folder = tmp_path_factory.mktemp("degenerate")
     K = centred_kinship(N, 600, seed=8)
-    write_grm(folder / "k", K, np.array(IIDS, dtype=object), 600)
+    write_grm(folder / "k", K, iid=np.array(IIDS, dtype=object), n_markers=600)
     y = np.random.default_rng(1).multivariate_normal(np.zeros(N), 0.5 * K + 0.5 * np.eye(N))
     return folder, K, y
 
 
 def _pheno(path, columns):
-    path.write_text("".join(f"{iid} {iid} " + " ".join(str(c[i]) for c in columns) + "\n" for i, iid in enumerate(IIDS)))
+    path.write_text(
+        "".join(f"{iid} {iid} " + " ".join(str(c[i]) for c in columns) + "\n" for i, iid in enumerate(IIDS))
+    )
     return path
 
 
@@ -83,12 +86,16 @@ def test_one_not_estimable_trait_leaves_the_others_fitted(gcta, tmp_path, capsys
     assert [t["name"] for t in report["traits"]] == ["pheno1", "pheno3"]
     assert [t["name"] for t in report["not_estimable"]] == ["pheno2", "pheno4"]
     assert "too few" in report["not_estimable"][0]["reason"] and not (folder / "out.pheno2.hsq").exists()
-    alone = fit_traits(eigendecompose(read_grm(folder / "k").kinship), np.column_stack([y, y[::-1]]), ["a", "b"], pcs=2)
+    alone = fit_traits(
+        eigendecompose(read_grm(folder / "k").kinship), np.column_stack([y, y[::-1]]), names=["a", "b"], pcs=2
+    )
     assert [t["h2"] for t in report["traits"]] == [t.h2 for t in alone]
 
 
 def test_not_estimable_trait_of_a_store(tmp_path):
-    store = api.simulate_to(tmp_path / "s.zarr", SimulationDesign(120, 800, (0.5, 0.3), seed=2), progress=False)
+    store = simulate_to(
+        tmp_path / "s.zarr", SimulationDesign(n_samples=120, n_markers=800, h2=(0.5, 0.3), seed=2), progress=False
+    )
     traits = zarr.open_group(store, mode="r+")["traits"]
     values = traits[:]
     values[:, 1] = np.nan
@@ -106,7 +113,7 @@ def test_a_trait_equal_to_a_covariate_is_not_estimable(gcta):
     folder, K, y = gcta
     x = np.random.default_rng(4).normal(size=N)
     with pytest.raises(InputError, match="trait t: fitted exactly by the fixed effects"):
-        fit_traits(eigendecompose(K.copy()), (2 * x + 1)[:, None], ["t"], pcs=0, covariates=x[:, None])
+        fit_traits(eigendecompose(K.copy()), (2 * x + 1)[:, None], names=["t"], pcs=0, covariates=x[:, None])
 
 
 @pytest.mark.parametrize("scale", [1e-150, 1e-20, 1e20, 1e150])
@@ -115,8 +122,8 @@ def test_the_fit_is_the_same_at_any_scale(gcta, scale):
     folder, K, y = gcta
     eigen = eigendecompose(K.copy())
     X = np.column_stack([np.ones(N), eigen.vectors[:, :2]])
-    (one,) = fit_traits(eigen, y[:, None], ["y"], pcs=2)
-    (scaled,) = fit_traits(eigen, (y * scale)[:, None], ["y"], pcs=2)
+    (one,) = fit_traits(eigen, y[:, None], names=["y"], pcs=2)
+    (scaled,) = fit_traits(eigen, (y * scale)[:, None], names=["y"], pcs=2)
     assert scaled.h2 == pytest.approx(one.h2, abs=1e-6) and scaled.h2_se == pytest.approx(one.h2_se, rel=1e-5)
     assert scaled.lrt == pytest.approx(one.lrt, rel=1e-8) and scaled.pval == pytest.approx(one.pval, rel=1e-6)
     assert (scaled.h2_ci_low, scaled.h2_ci_high) == pytest.approx((one.h2_ci_low, one.h2_ci_high), abs=1e-6)
@@ -131,25 +138,25 @@ def test_the_fit_is_the_same_at_any_scale(gcta, scale):
 def test_the_moments_estimator_leaves_out_a_constant_trait(tmp_path):
     """--method rhe: a constant trait gave h2 = -8.3, an infinite value NaN; now they are not
     estimable and the other traits are fitted as they would be alone."""
-    design = SimulationDesign(200, 1500, (0.5, 0.3), seed=3)
-    both = api.simulate_to(tmp_path / "both.zarr", design, progress=False)
+    design = SimulationDesign(n_samples=200, n_markers=1500, h2=(0.5, 0.3), seed=3)
+    both = simulate_to(tmp_path / "both.zarr", design, progress=False)
     traits = zarr.open_group(both, mode="r+")["traits"]
     values = traits[:]
     values[:, 1] = 2.0
     traits[:] = values
     with pytest.warns(RuntimeWarning, match="trait trait2: constant"):
-        report = api.fit(both, "RHE", pcs=2, progress=False)
+        report = api.fit(both, method="RHE", pcs=2, progress=False)
     assert [t.name for t in report.traits] == ["trait1"] and report.to_dict()["not_estimable"][0]["name"] == "trait2"
     values[:, 1] = values[:, 0]
     values[5, 1] = np.inf
     traits[:] = values
     with pytest.warns(RuntimeWarning, match="trait trait2: non-finite value inf"):
-        again = api.fit(both, "RHE", pcs=2, progress=False)
+        again = api.fit(both, method="RHE", pcs=2, progress=False)
     assert again.traits[0].h2 == report.traits[0].h2 and np.isfinite(report.traits[0].h2_se)
     values[:, 0] = np.nan
     traits[:] = values
     with pytest.raises(InputError, match="no trait can be fitted"):
-        api.fit(both, "RHE", pcs=2, progress=False)
+        api.fit(both, method="RHE", pcs=2, progress=False)
 
 
 def test_several_grms_leave_out_a_constant_trait(gcta):
@@ -159,9 +166,9 @@ def test_several_grms_leave_out_a_constant_trait(gcta):
 
     folder, K, y = gcta
     halves = [K / 2, K / 2 + 0.01 * np.eye(N)]
-    args = (np.ones((N, 1)), ["intercept"], ["a", "b"], [300, 300])
-    fitted, refused = fit_components(halves, np.column_stack([y, np.full(N, 2.0)]), ["y", "c"], *args)
-    (alone,) = fit_components(halves, y[:, None], ["y"], *args)
+    args = {"X": np.ones((N, 1)), "columns": ["intercept"], "component_names": ["a", "b"], "n_markers": [300, 300]}
+    fitted, refused = fit_components(halves, np.column_stack([y, np.full(N, 2.0)]), names=["y", "c"], **args)
+    (alone,) = fit_components(halves, y[:, None], names=["y"], **args)
     assert isinstance(refused, NotEstimable) and "constant (2)" in refused.reason
     assert fitted.h2 == alone.h2 and [c.h2 for c in fitted.components] == [c.h2 for c in alone.components]
 

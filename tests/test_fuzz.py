@@ -34,10 +34,34 @@ def _rdata_bytes(folder: Path) -> bytes:
     """An uncompressed RData file as dask-h2 reads them: genotypes with dimnames, a phenotype matrix."""
     path = folder / "valid.RData"
     columns = np.where(GENOTYPES < 0, -(2**31), GENOTYPES).astype(np.int32).T
-    write_rdata(path, [("G", RMatrix("integer", N, M, [columns], [f"s{i}" for i in range(N)],
-                                     [f"m{j}" for j in range(M)])),
-                       ("Y", RMatrix("double", N, 2, [RNG.normal(size=(2, N))], [f"s{i}" for i in range(N)],
-                                     ["a", "b"]))], compression="none")
+    write_rdata(
+        path,
+        [
+            (
+                "G",
+                RMatrix(
+                    kind="integer",
+                    nrow=N,
+                    ncol=M,
+                    blocks=[columns],
+                    rownames=[f"s{i}" for i in range(N)],
+                    colnames=[f"m{j}" for j in range(M)],
+                ),
+            ),
+            (
+                "Y",
+                RMatrix(
+                    kind="double",
+                    nrow=N,
+                    ncol=2,
+                    blocks=[RNG.normal(size=(2, N))],
+                    rownames=[f"s{i}" for i in range(N)],
+                    colnames=["a", "b"],
+                ),
+            ),
+        ],
+        compression="none",
+    )
     return path.read_bytes()
 
 

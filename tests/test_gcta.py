@@ -13,6 +13,7 @@ from bed_reader import open_bed
 
 from conftest import shared_data
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError
@@ -32,7 +33,7 @@ def test_lower_triangle_is_row_major_with_the_diagonal():
 
 def test_files_hold_exactly_gcta_bytes(tmp_path):
     K = np.array([[1.25, -0.5], [-0.5, 0.75]])
-    written = write_grm(tmp_path / "g", K, np.array(["a", "b"], dtype=object), 1234)
+    written = write_grm(tmp_path / "g", K, iid=np.array(["a", "b"], dtype=object), n_markers=1234)
     assert written == list(paths(tmp_path / "g"))
     assert (tmp_path / "g.grm.bin").read_bytes() == np.array([1.25, -0.5, 0.75], dtype="<f4").tobytes()
     assert (tmp_path / "g.grm.N.bin").read_bytes() == np.array([1234] * 3, dtype="<f4").tobytes()
@@ -44,7 +45,7 @@ def test_write_then_read_round_trips_to_float32(tmp_path):
     A = rng.normal(size=(40, 40))
     K = A @ A.T / 40
     iid = np.array([f"i{k}" for k in range(40)], dtype=object)
-    write_grm(tmp_path / "g", K, iid, 5000, fid=np.array([f"f{k}" for k in range(40)], dtype=object))
+    write_grm(tmp_path / "g", K, iid=iid, n_markers=5000, fid=np.array([f"f{k}" for k in range(40)], dtype=object))
     grm = read_grm(tmp_path / "g")
     np.testing.assert_allclose(grm.kinship, K, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(grm.kinship, grm.kinship.T)
@@ -52,7 +53,7 @@ def test_write_then_read_round_trips_to_float32(tmp_path):
 
 
 def test_truncated_grm_is_refused(tmp_path):
-    write_grm(tmp_path / "g", np.eye(5), np.array(list("abcde"), dtype=object), 10)
+    write_grm(tmp_path / "g", np.eye(5), iid=np.array(list("abcde"), dtype=object), n_markers=10)
     data = (tmp_path / "g.grm.bin").read_bytes()
     (tmp_path / "g.grm.bin").write_bytes(data[:-4])
     with pytest.raises(InputError, match=r"g\.grm\.bin: 56 bytes, expected 60"):
@@ -71,7 +72,7 @@ def test_reads_plinks_make_grm_bin_and_it_equals_our_k(tmp_path, plink):
     theirs = read_grm(tmp_path / "p")
     bed = open_bed(folder / "fastlmmTest.bed")
     dosage = bed.read(dtype="int8").T
-    ours = kinship(da.from_array(dosage, chunks=(500, -1)), "hwe").matrix
+    ours = kinship(da.from_array(dosage, chunks=(500, -1)), scale="hwe").matrix
     assert list(theirs.iid) == list(bed.iid) and (theirs.n_markers == 2000).all()
     np.testing.assert_allclose(theirs.kinship, ours, rtol=0, atol=1e-6)  # PLINK rounds to float32
 
@@ -89,7 +90,9 @@ def test_hsq_layout_is_gctas():
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gcta")
-    store = api.simulate_to(folder / "sim.zarr", SimulationDesign(300, 1500, (0.6, 0.2), seed=4), progress=False)
+    store = simulate_to(
+        folder / "sim.zarr", SimulationDesign(n_samples=300, n_markers=1500, h2=(0.6, 0.2), seed=4), progress=False
+    )
     root = zarr.open_group(store, mode="r")
     traits, ids = root["traits"][:], root["sample_id"][:]
     pheno = folder / "pheno.txt"
@@ -107,7 +110,7 @@ def test_fit_from_exported_gcta_grm_equals_the_store_fit(simulated, capsys):
     assert from_gcta["n_markers_used"] == 1500 and from_gcta["scale"] == "gcta-grm"
     a, b = from_gcta["traits"]
     assert (a["name"], a["n"]) == ("a", 300) and (b["name"], b["n"]) == ("b", 300 - 43)
-    store_fit = api.fit(store, "REML", progress=False).traits[0]
+    store_fit = api.fit(store, method="REML", progress=False).traits[0]
     assert a["h2"] == pytest.approx(store_fit.h2, abs=1e-5)  # K went through float32
     assert a["h2_se"] == pytest.approx(store_fit.h2_se, abs=1e-5)
     assert (folder / "gf.a.hsq").read_text().startswith("Source\tVariance\tSE\nV(G)\t")
@@ -117,7 +120,9 @@ def test_fit_from_a_non_psd_gcta_grm_warns_in_one_line(simulated, tmp_path, caps
     folder, store, pheno = simulated
     assert main(["--quiet", "grm", str(store), "--out-gcta", str(tmp_path / "g")]) == 0
     grm = read_grm(tmp_path / "g")
-    write_grm(tmp_path / "bent", grm.kinship - 0.2 * np.eye(len(grm.iid)), grm.iid, grm.n_markers, fid=grm.fid)
+    write_grm(
+        tmp_path / "bent", grm.kinship - 0.2 * np.eye(len(grm.iid)), iid=grm.iid, n_markers=grm.n_markers, fid=grm.fid
+    )
     assert main(["--quiet", "fit", "--grm", str(tmp_path / "bent"), "--pheno", str(pheno),
                  "--out", str(tmp_path / "f")]) == 0
     lines = capsys.readouterr().err.strip().splitlines()  # one per eigendecomposition: all samples, trait b's

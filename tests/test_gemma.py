@@ -39,8 +39,21 @@ def run_gemma(folder, bed_prefix, K: np.ndarray, y: np.ndarray, covariates: np.n
     """(PVE, SE(PVE)) of GEMMA's REML null model with ``-k K``; ``covariates`` (n, c) include the intercept."""
     np.savetxt(folder / f"{name}.K.txt", K, fmt="%.17g", delimiter="\t")
     np.savetxt(folder / f"{name}.y.txt", y, fmt="%.17g")
-    command = [GEMMA, "-bfile", str(bed_prefix), "-p", str(folder / f"{name}.y.txt"), "-k", str(folder / f"{name}.K.txt"),
-               "-lmm", "1", "-o", name, "-outdir", str(folder / "gemma")]
+    command = [
+        GEMMA,
+        "-bfile",
+        str(bed_prefix),
+        "-p",
+        str(folder / f"{name}.y.txt"),
+        "-k",
+        str(folder / f"{name}.K.txt"),
+        "-lmm",
+        "1",
+        "-o",
+        name,
+        "-outdir",
+        str(folder / "gemma"),
+    ]
     if covariates is not None:
         np.savetxt(folder / f"{name}.c.txt", covariates, fmt="%.17g", delimiter="\t")
         command += ["-c", str(folder / f"{name}.c.txt")]
@@ -55,7 +68,7 @@ def run_gemma(folder, bed_prefix, K: np.ndarray, y: np.ndarray, covariates: np.n
 def bed(tmp_path_factory):
     """A simulated data set exported to PLINK .bed, converted by dask-h2, with its GRM."""
     folder = tmp_path_factory.mktemp("gemma")
-    source = simulate(SimulationDesign(400, 3000, (0.5,), seed=11))
+    source = simulate(SimulationDesign(n_samples=400, n_markers=3000, h2=(0.5,), seed=11))
     dosage = source.read_block(0, source.n_variants).T.astype(np.float64)
     dosage[dosage < 0] = np.nan
     traits, _ = source.phenotypes()
@@ -71,7 +84,7 @@ def bed(tmp_path_factory):
 
 def test_reml_pve_and_se_agree_with_gemma(bed):
     folder, store, K, y, _ = bed
-    (fit,) = api.fit(store, "REML", pcs=0, progress=False).traits
+    (fit,) = api.fit(store, method="REML", pcs=0, progress=False).traits
     mean_diagonal = float(np.mean(np.diag(K)))
     assert abs(mean_diagonal - 1.0) > 1e-3  # the two definitions differ here, so the conversion is exercised
     pve, se = run_gemma(folder, folder / "sim", K, y, None, "plain")
@@ -84,14 +97,14 @@ def test_reml_pve_and_se_agree_with_gemma(bed):
 def test_pve_is_h2_when_k_is_scaled_to_mean_diagonal_1(bed):
     folder, _, K, y, _ = bed
     scaled = K / np.mean(np.diag(K))
-    (fit,) = fit_traits(eigendecompose(scaled.copy()), y, ["y"], "REML", pcs=0)
+    (fit,) = fit_traits(eigendecompose(scaled.copy()), y, names=["y"], method="REML", pcs=0)
     pve, se = run_gemma(folder, folder / "sim", scaled, y, None, "scaled")
     assert (fit.h2, fit.h2_se) == pytest.approx((pve, se), abs=2e-6)
 
 
 def test_reml_with_a_covariate_agrees_with_gemma(bed):
     folder, store, K, y, x = bed
-    (fit,) = api.fit(store, "REML", pcs=0, qcovar=folder / "qcovar.txt", progress=False).traits
+    (fit,) = api.fit(store, method="REML", pcs=0, qcovar=folder / "qcovar.txt", progress=False).traits
     pve, se = run_gemma(folder, folder / "sim", K, y, np.column_stack([np.ones_like(x), x]), "covariate")
     assert gemma_pve(fit.h2, fit.h2_se, float(np.mean(np.diag(K)))) == pytest.approx((pve, se), abs=2e-6)
 
@@ -114,7 +127,12 @@ def run_gemma_vc(folder, kinships: np.ndarray, y: np.ndarray, covariates: np.nda
                     "-noconstrain", "-c", str(folder / f"{name}.c.txt"), "-o", name, "-outdir", str(folder / "gemma")],
                    check=True, capture_output=True, cwd=folder)
     log = (folder / "gemma" / f"{name}.log.txt").read_text()
-    fields = {"sigma2": "sigma2 estimates", "sigma2_se": r"se\(sigma2\)", "pve": "pve estimates", "pve_se": r"se\(pve\)"}
+    fields = {
+        "sigma2": "sigma2 estimates",
+        "sigma2_se": r"se\(sigma2\)",
+        "pve": "pve estimates",
+        "pve_se": r"se\(pve\)",
+    }
     return {key: np.array(re.search(rf"## {label} = (.*)", log).group(1).split(), dtype=float)
             for key, label in fields.items()}
 
@@ -124,11 +142,11 @@ def test_several_kinships_agree_with_gemma_vc(bed):
     far inside its printed 6 digits, so y is passed scaled and its σ² scaled back by 100²
     (-noconstrain: σ² itself is GEMMA's parameter; the estimate here is interior)."""
     folder, store, _, y, x = bed
-    from dask_h2.greml.sources import grm_partition, load_partitioned
+    from dask_h2 import api
 
-    parts = grm_partition(store, "maf:0.0,0.15,0.3,0.5", progress=False)
+    parts = api.grm(store, partition="maf:0.0,0.15,0.3,0.5", progress=False)
     kinships = parts.kinships[:]
-    (fit,) = load_partitioned(store, qcovar=folder / "qcovar.txt", progress=False).fit(pcs=0).traits
+    (fit,) = api.fit(store, components=True, qcovar=folder / "qcovar.txt", pcs=0, progress=False).traits
     gemma = run_gemma_vc(folder, kinships, y / 100.0, np.column_stack([np.ones_like(x), x]), "vc")
     ours = np.array([c.sigma2 for c in fit.components] + [fit.sigma_e2])
     ours_se = np.array([c.sigma2_se for c in fit.components] + [fit.sigma_e2_se])
@@ -147,9 +165,31 @@ def run_gemma_mvlmm(folder, bed_prefix, K: np.ndarray, Y: np.ndarray, name: str)
     np.savetxt(folder / f"{name}.y.txt", Y, fmt="%.17g", delimiter="\t")
     snps = [line.split()[1] for line in Path(f"{bed_prefix}.bim").read_text().splitlines()[:20]]
     (folder / f"{name}.snps.txt").write_text("\n".join(snps) + "\n")
-    subprocess.run([GEMMA, "-bfile", str(bed_prefix), "-p", str(folder / f"{name}.y.txt"), "-k",
-                    str(folder / f"{name}.K.txt"), "-lmm", "1", "-n", "1", "2",
-                    "-snps", str(folder / f"{name}.snps.txt"), "-o", name, "-outdir", str(folder / "gemma")], check=True, capture_output=True, cwd=folder)
+    subprocess.run(
+        [
+            GEMMA,
+            "-bfile",
+            str(bed_prefix),
+            "-p",
+            str(folder / f"{name}.y.txt"),
+            "-k",
+            str(folder / f"{name}.K.txt"),
+            "-lmm",
+            "1",
+            "-n",
+            "1",
+            "2",
+            "-snps",
+            str(folder / f"{name}.snps.txt"),
+            "-o",
+            name,
+            "-outdir",
+            str(folder / "gemma"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
     log = (folder / "gemma" / f"{name}.log.txt").read_text()
     matrices = {}
     for key in ("Vg", "Ve"):
@@ -165,8 +205,15 @@ def test_bivariate_agrees_with_gemma_mvlmm(bed):
     values, vectors = np.linalg.eigh(K)
     genetic = vectors @ (np.sqrt(np.clip(values, 0.0, None)) * rng.standard_normal(y.size))
     Y = np.column_stack([y, 0.4 * y + 0.5 * genetic + 0.8 * rng.standard_normal(y.size)])
-    (pair,) = fit_bivariate(eigendecompose(K.copy()), Y, ["y1", "y2"], [(0, 1)], np.ones((y.size, 1)), ["intercept"],
-                            constrain=False)
+    (pair,) = fit_bivariate(
+        eigendecompose(K.copy()),
+        Y,
+        names=["y1", "y2"],
+        pairs=[(0, 1)],
+        X=np.ones((y.size, 1)),
+        columns=["intercept"],
+        constrain=False,
+    )
     gemma = run_gemma_mvlmm(folder, folder / "sim", K, Y, "mv")
     print(f"\nGEMMA Vg {gemma['Vg'].ravel()} Ve {gemma['Ve'].ravel()}")
     print(f"dask-h2 Vg {np.ravel(pair.vg)} Ve {np.ravel(pair.ve)}")

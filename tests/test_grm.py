@@ -9,6 +9,9 @@ import numba
 import numpy as np
 import pytest
 
+from dask_h2.errors import ParameterError
+
+from dask_h2.io.convert import simulate_to
 from dask_h2.kinship.grm import kinship, partitioned_kinship, symmetrize_upper
 from dask_h2.kinship.partition import parse_partition
 from dask_h2.checks import parse_memory
@@ -46,7 +49,11 @@ def numpy_kinship(G: np.ndarray, scale: str) -> tuple[np.ndarray, int]:
 def test_dask_kinship_equals_numpy(scale, chunk):
     G = _genotypes()
     expected, used = numpy_kinship(G, scale)
-    result = kinship(da.from_array(G, chunks=(chunk, -1)), scale, plan=ComputePlan(chunk, 2, 1, 1))
+    result = kinship(
+        da.from_array(G, chunks=(chunk, -1)),
+        scale=scale,
+        plan=ComputePlan(chunk_markers=chunk, split_every=2, dask_threads=1, blas_threads=1),
+    )
     assert result.n_markers_used == used and result.n_markers_dropped == G.shape[0] - used == 3
     # the float32 per-chunk products are accumulated in float64
     np.testing.assert_allclose(result.matrix, expected, rtol=0, atol=1e-6)
@@ -57,7 +64,13 @@ def test_dask_kinship_equals_numpy(scale, chunk):
 
 def test_kinship_does_not_depend_on_chunking():
     G = _genotypes(seed=4)
-    results = [kinship(da.from_array(G, chunks=(c, -1)), plan=ComputePlan(c, 3, 2, 1)).matrix for c in (5, 33, 700)]
+    results = [
+        kinship(
+            da.from_array(G, chunks=(c, -1)),
+            plan=ComputePlan(chunk_markers=c, split_every=3, dask_threads=2, blas_threads=1),
+        ).matrix
+        for c in (5, 33, 700)
+    ]
     for other in results[1:]:
         np.testing.assert_allclose(other, results[0], rtol=0, atol=1e-6)
 
@@ -79,13 +92,16 @@ def test_moments_ignore_missing_calls():
     G = np.array([[0, 1, 2, -1], [-1, -1, -1, -1]], dtype=np.int8)
     moments = marker_moments(G)
     np.testing.assert_array_equal(moments, [[3, 3, 5], [0, 0, 0]])
-    centre, inverse_scale, status = centre_and_scale(moments, 4, "hwe")
+    centre, inverse_scale, status = centre_and_scale(moments, n_samples=4, scale="hwe")
     assert centre[0] == 1.0 and inverse_scale[0] == pytest.approx(1 / np.sqrt(0.5)) and inverse_scale[1] == 0.0
 
 
 def test_small_store_chunks_are_merged_up_to_the_plan():
     G = _genotypes(seed=6)
-    merged = kinship(da.from_array(G, chunks=(10, -1)), plan=ComputePlan(300, 2, 1, 1))
+    merged = kinship(
+        da.from_array(G, chunks=(10, -1)),
+        plan=ComputePlan(chunk_markers=300, split_every=2, dask_threads=1, blas_threads=1),
+    )
     expected, _ = numpy_kinship(G, "hwe")
     np.testing.assert_allclose(merged.matrix, expected, rtol=0, atol=1e-6)
 
@@ -104,9 +120,18 @@ def test_plan_fits_the_memory_limit_and_shrinks_with_it():
 def test_peak_model_counts_the_partials_a_depth_first_tree_holds():
     n, m = 10, 800  # 8 chunks of 100 markers: task = int8 chunk + float32 block + float32 product
     task = n * 100 + 4 * n * 100 + 4 * n * n
-    assert ComputePlan(100, 2, 1, 1).peak_bytes(n, m) == task + (3 * 1 + 1) * 8 * n * n  # depth 3
-    assert ComputePlan(100, 8, 1, 1).peak_bytes(n, m) == task + (1 * 7 + 1) * 8 * n * n  # depth 1
-    assert ComputePlan(800, 2, 2, 1).peak_bytes(n, m) == 2 * (n * 800 + 4 * n * 800 + 4 * n * n) + 8 * n * n
+    assert (
+        ComputePlan(chunk_markers=100, split_every=2, dask_threads=1, blas_threads=1).peak_bytes(n, m)
+        == task + (3 * 1 + 1) * 8 * n * n
+    )  # depth 3
+    assert (
+        ComputePlan(chunk_markers=100, split_every=8, dask_threads=1, blas_threads=1).peak_bytes(n, m)
+        == task + (1 * 7 + 1) * 8 * n * n
+    )  # depth 1
+    assert (
+        ComputePlan(chunk_markers=800, split_every=2, dask_threads=2, blas_threads=1).peak_bytes(n, m)
+        == 2 * (n * 800 + 4 * n * 800 + 4 * n * n) + 8 * n * n
+    )
 
 
 def test_symmetrize_upper_in_place_equals_numpy():
@@ -130,7 +155,12 @@ def test_marker_qc_and_selection_equal_numpy_on_the_kept_markers():
     G_extra = G.copy()
     G_extra[3, :10] = -1  # 11% missing: fails max_missing
     keep[3] = False
-    result = kinship(da.from_array(G_extra, chunks=(64, -1)), qc=qc, selected=selected, plan=ComputePlan(64, 2, 1, 1))
+    result = kinship(
+        da.from_array(G_extra, chunks=(64, -1)),
+        qc=qc,
+        selected=selected,
+        plan=ComputePlan(chunk_markers=64, split_every=2, dask_threads=1, blas_threads=1),
+    )
     expected, used = numpy_kinship(G_extra[keep], "hwe")
     assert result.n_markers_used == used == keep.sum()  # markers 10, 20 and 30 fail maf or max_missing too
     np.testing.assert_allclose(result.matrix, expected, rtol=0, atol=1e-6)
@@ -144,14 +174,16 @@ def test_grm_settings_select_samples_and_markers_in_the_store(tmp_path):
     from dask_h2.kinship.selection import Selection
     from dask_h2.io.simulate import SimulationDesign
 
-    store = api.simulate_to(tmp_path / "qc.zarr", SimulationDesign(120, 800, (0.5,), seed=9), progress=False)
+    store = simulate_to(
+        tmp_path / "qc.zarr", SimulationDesign(n_samples=120, n_markers=800, h2=(0.5,), seed=9), progress=False
+    )
     (tmp_path / "remove.txt").write_text("ind1 ind1\nind7 ind7\n")
     (tmp_path / "exclude.txt").write_text("\n".join(f"snp{j}" for j in range(1, 101)) + "\n")
     settings = Selection(qc=MarkerQC(maf=0.05), remove=tmp_path / "remove.txt", exclude=tmp_path / "exclude.txt")
-    result = api.grm(store, settings, progress=False)
+    result = api.grm(store, selection=settings, progress=False)
     assert result.eigen.values.size == 118 and 0 not in result.sample_index and 6 not in result.sample_index
     assert result.marker_counts["excluded"] == 100 and result.marker_counts["maf"] > 0
-    report = api.fit(store, "REML", settings=settings, progress=False)
+    report = api.fit(store, method="REML", selection=settings, progress=False)
     assert report.n_samples == 118 and report.extra["n_samples_removed"] == 2 and report.traits[0].n == 118
     assert api.grm(store, progress=False).eigen.values.size == 120  # other settings: recomputed, not reused
 
@@ -174,7 +206,11 @@ def test_kernels_compile_uncached_where_numba_finds_no_writable_cache(monkeypatc
 def test_partitioned_kinship_equals_numpy_per_part():
     G = _genotypes(n=80, m=900, seed=6)
     partition = parse_partition("maf:0.0,0.1,0.25,0.5", np.array([f"v{j}" for j in range(G.shape[0])], dtype=object))
-    result = partitioned_kinship(da.from_array(G, chunks=(64, -1)), partition, plan=ComputePlan(128, 2, 1, 1, 3))
+    result = partitioned_kinship(
+        da.from_array(G, chunks=(64, -1)),
+        partition,
+        plan=ComputePlan(chunk_markers=128, split_every=2, dask_threads=1, blas_threads=1, parts=3),
+    )
     observed = np.where(G >= 0, G, 0).sum(axis=1) / np.maximum((G >= 0).sum(axis=1), 1) / 2
     maf = np.minimum(observed, 1 - observed)
     bins = [(maf >= 0.0) & (maf < 0.1), (maf >= 0.1) & (maf < 0.25), (maf >= 0.25) & (maf <= 0.5)]
@@ -197,13 +233,20 @@ def test_partition_by_file_leaves_unlisted_markers_out_and_refuses_an_empty_part
         np.testing.assert_allclose(result.matrices[k], expected, rtol=0, atol=1e-6)
         assert result.part_markers[k] == used
     assert result.marker_counts["outside_partition"] == 50
-    with pytest.raises(ValueError, match="maf0.45-0.5 has no marker passing the filters"):
+    with pytest.raises(ParameterError, match="^partition: maf0.45-0.5 has no marker passing the filters"):
         partitioned_kinship(da.from_array(np.full((20, 10), 1, np.int8) + (np.arange(10) < 5), chunks=(5, -1)),
                             parse_partition("maf:0.1,0.45,0.5", ids[:20]))
 
 
 def test_the_plan_counts_every_part():
-    one, five = (ComputePlan(4096, 2, 1, 1, parts).peak_bytes(3000, 100_000) for parts in (1, 5))
+    one, five = (
+        ComputePlan(chunk_markers=4096, split_every=2, dask_threads=1, blas_threads=1, parts=parts).peak_bytes(
+            3000, 100_000
+        )
+        for parts in (1, 5)
+    )
     squares = 4 * 3000**2 + (math.ceil(math.log(25, 2)) + 1) * 8 * 3000**2
     assert five - one == 4 * squares
-    assert plan_grm(3000, 100_000, parse_memory("2GiB"), parts=5).peak_bytes(3000, 100_000) <= parse_memory("2GiB")
+    assert plan_grm(3000, 100_000, memory_limit=parse_memory("2GiB"), parts=5).peak_bytes(
+        3000, 100_000
+    ) <= parse_memory("2GiB")

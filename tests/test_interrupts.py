@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.io.simulate import SimulationDesign
@@ -49,8 +50,8 @@ ZYGOTE = Path(__file__).with_name("interrupt_zygote.py")
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("interrupts")
-    design = SimulationDesign(350, 12_000, (0.5, 0.2), seed=21)  # 4.2 M genotypes: spooled
-    rdata = api.simulate_to(folder / "in.RData", design, progress=False)
+    design = SimulationDesign(n_samples=350, n_markers=12_000, h2=(0.5, 0.2), seed=21)  # 4.2 M genotypes: spooled
+    rdata = simulate_to(folder / "in.RData", design, progress=False)
     reference = api.convert(rdata, folder / "reference.zarr", chunk_variants=CHUNK, progress=False)
     plain = folder / "plain.zarr"  # converted, without a GRM: what each grm run starts from
     shutil.copytree(reference, plain)
@@ -245,8 +246,12 @@ def test_convert_interrupted_at_random_moments_resumes_to_the_same_store(inputs,
         assert capsys.readouterr().err == ""
 
     def same():
-        assert_same_store(store, inputs["reference"], ("call_dosage", "traits", "sample_id", "variant_id", "trait_name"))
-        assert dict(zarr.open_group(store, mode="r").attrs) == dict(zarr.open_group(inputs["reference"], mode="r").attrs)
+        assert_same_store(
+            store, inputs["reference"], ("call_dosage", "traits", "sample_id", "variant_id", "trait_name")
+        )
+        assert dict(zarr.open_group(store, mode="r").attrs) == dict(
+            zarr.open_group(inputs["reference"], mode="r").attrs
+        )
         assert not store.with_name("out.zarr.spool").exists()
 
     for seed, (launch, counts, startup) in enumerate(both_ways(zygote, argv)):
@@ -268,7 +273,9 @@ def test_grm_interrupted_at_random_moments_is_redone_to_the_same_grm(inputs, zyg
     arrays = ("kinship", "eigenvalues", "sample_index", "variant_allele_frequency")
 
     def same():
-        assert_same_store(store, inputs["reference"], tuple(f"{GRM_GROUP}/{name}" for name in (*arrays, "eigenvectors")))
+        assert_same_store(
+            store, inputs["reference"], tuple(f"{GRM_GROUP}/{name}" for name in (*arrays, "eigenvectors"))
+        )
         grm = zarr.open_group(store, mode="r")[GRM_GROUP]
         assert dict(grm.attrs) == dict(zarr.open_group(inputs["reference"], mode="r")[GRM_GROUP].attrs)
 

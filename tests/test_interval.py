@@ -15,6 +15,12 @@ from dask_h2.greml.likelihood import rotate
 N, M = 300, 400
 
 
+def rotated(eigen, y, X) -> dict:
+    """y and X rotated into the eigenbasis, as fit_rotated takes them."""
+    y_rot, X_rot = rotate(eigen.vectors, y, X=X)
+    return {"y": y_rot, "X": X_rot}
+
+
 @pytest.fixture(scope="module")
 def data():
     K = centred_kinship(N, M, seed=21)
@@ -47,7 +53,7 @@ def test_chi2_threshold_is_the_95_percent_quantile():
 def test_interior_interval_equals_dense_profile_roots(data, method):
     K, eigen, X = data
     y = _trait(K, eigen, "mixed")
-    fit = fit_rotated("y", eigen.values, *rotate(eigen.vectors, y, X), method)
+    fit = fit_rotated("y", s=eigen.values, **rotated(eigen, y, X), method=method)
     system = dense.without_intercept_direction(K, y, X) if method == "ML" else (K, y, X)
     assert 0 < fit.h2_ci_low < fit.h2 < fit.h2_ci_high < 1
     assert fit.h2_ci_low == pytest.approx(_dense_end(system, method, fit.h2, fit.logL, 0.0), abs=1e-7)
@@ -60,7 +66,7 @@ def test_interior_interval_equals_dense_profile_roots(data, method):
 def test_interval_at_the_h2_0_boundary_starts_at_0(data):
     K, eigen, X = data
     y = _trait(K, eigen, "noise")
-    fit = fit_rotated("y", eigen.values, *rotate(eigen.vectors, y, X), "REML")
+    fit = fit_rotated("y", s=eigen.values, **rotated(eigen, y, X), method="REML")
     assert fit.h2 == 0.0 and fit.boundary and fit.h2_ci_low == 0.0
     assert fit.h2_ci_high == pytest.approx(_dense_end((K, y, X), "REML", 0.0, fit.logL, 1.0 - 1e-9), abs=1e-7)
 
@@ -68,7 +74,7 @@ def test_interval_at_the_h2_0_boundary_starts_at_0(data):
 def test_interval_at_the_h2_1_boundary_ends_at_1(data):
     K, eigen, X = data
     y = _trait(K, eigen, "genetic")
-    fit = fit_rotated("y", eigen.values, *rotate(eigen.vectors, y, X), "REML")
+    fit = fit_rotated("y", s=eigen.values, **rotated(eigen, y, X), method="REML")
     assert fit.h2 == 1.0 and fit.boundary and fit.h2_ci_high == 1.0
     assert fit.h2_ci_low == pytest.approx(_dense_end((K, y, X), "REML", 1.0 - 1e-9, fit.logL, 0.0), abs=1e-6)
 
@@ -78,7 +84,7 @@ def test_unconstrained_interval_extends_below_0(data):
     rng = np.random.default_rng(8)
     for _ in range(30):  # a pure-noise trait whose unconstrained optimum is negative
         y = rng.normal(size=N)
-        fit = fit_rotated("y", eigen.values, *rotate(eigen.vectors, y, X), "REML", constrain=False)
+        fit = fit_rotated("y", s=eigen.values, **rotated(eigen, y, X), method="REML", constrain=False)
         if fit.h2 < -0.01:
             break
     assert fit.h2_ci_low < fit.h2 < 0 < fit.h2_ci_high
@@ -88,7 +94,7 @@ def test_unconstrained_interval_extends_below_0(data):
 
 def test_flat_profile_gives_the_whole_range():
     """A profile that never drops 1.92 below its maximum: the interval is the search range."""
-    assert profile_interval(lambda h2: -0.5 * (h2 - 0.3) ** 2, 0.3, 0.0, 0.0) == (0.0, 1.0)
-    low, high = profile_interval(lambda h2: -50.0 * (h2 - 0.3) ** 2, 0.3, 0.0, 0.0)
+    assert profile_interval(lambda h2: -0.5 * (h2 - 0.3) ** 2, h2=0.3, loglik_max=0.0, lower=0.0) == (0.0, 1.0)
+    low, high = profile_interval(lambda h2: -50.0 * (h2 - 0.3) ** 2, h2=0.3, loglik_max=0.0, lower=0.0)
     half_width = np.sqrt(chi2_threshold() / 100.0)
     assert (low, high) == pytest.approx((0.3 - half_width, 0.3 + half_width), abs=1e-9)

@@ -8,13 +8,14 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
+from dask_h2.results import liability_factor
+
 from conftest import centred_kinship
 from dask_h2.cli import main
 from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError
 from dask_h2.greml.univariate import dense_subset_eigen, fit_traits
 from dask_h2.io.gcta import write_grm
-from dask_h2.greml.liability import liability_factor
 from dask_h2.traits import case_control_coding, parse_prevalence
 from dask_h2.io.reports import hsq_text
 
@@ -38,7 +39,7 @@ def test_case_control_codings():
     np.testing.assert_array_equal(case_control_coding(np.array([1, 2, 0, 2.0]), "d"), [1, 2, np.nan, 2])
     for values, shown in (([0, 1, 2, 3.5], "4 distinct values"), ([1, 1, 1.0], "1 distinct values"),
                           ([0.2, 0.7, 0.2], "(0.2, 0.7)")):
-        with pytest.raises(InputError, match=r"trait d: --prevalence needs a case-control trait.*" + shown.replace(
+        with pytest.raises(InputError, match=r"trait d: prevalence needs a case-control trait.*" + shown.replace(
                 "(", r"\(").replace(")", r"\)")):
             case_control_coding(np.array(values), "d")
 
@@ -72,8 +73,10 @@ def case_control():
 def test_liability_h2_from_the_cases_among_fitted_samples(case_control):
     K, disease, plink = case_control
     eigen = eigendecompose(K.copy())
-    coded, = fit_traits(eigen, plink, ["d"], "REML", pcs=0, prevalence=[0.05], subset_eigen=dense_subset_eigen(K))
-    plain, = fit_traits(eigendecompose(K[7:, 7:].copy()), disease[7:], ["d"], "REML", pcs=0)
+    (coded,) = fit_traits(
+        eigen, plink, names=["d"], method="REML", pcs=0, prevalence=[0.05], subset_eigen=dense_subset_eigen(K)
+    )
+    plain, = fit_traits(eigendecompose(K[7:, 7:].copy()), disease[7:], names=["d"], method="REML", pcs=0)
     assert coded.n == K.shape[0] - 7 and coded.h2 == pytest.approx(plain.h2, abs=1e-6)
     P = float(disease[7:].mean())
     assert coded.case_fraction == pytest.approx(P, abs=1e-15) and coded.prevalence == 0.05
@@ -84,7 +87,7 @@ def test_liability_h2_from_the_cases_among_fitted_samples(case_control):
 
 def test_hsq_adds_gcta_liability_lines(case_control):
     K, disease, _ = case_control
-    fit, = fit_traits(eigendecompose(K.copy()), disease, ["d"], "REML", pcs=0, prevalence=[0.1])
+    fit, = fit_traits(eigendecompose(K.copy()), disease, names=["d"], method="REML", pcs=0, prevalence=[0.1])
     lines = hsq_text(fit).splitlines()
     assert lines[5:8] == [
         "The estimate of variance explained on the observed scale is transformed to that on the underlying scale:",
@@ -97,7 +100,7 @@ def test_hsq_adds_gcta_liability_lines(case_control):
 def test_cli_reports_liability_and_refuses_a_quantitative_trait(case_control, tmp_path, capsys):
     K, disease, _ = case_control
     iid = [f"i{j}" for j in range(K.shape[0])]
-    write_grm(tmp_path / "k", K, np.array(iid), 900)
+    write_grm(tmp_path / "k", K, iid=np.array(iid), n_markers=900)
     quantitative = np.random.default_rng(0).normal(size=K.shape[0])
     (tmp_path / "pheno.txt").write_text("FID IID disease height\n" + "".join(
         f"{i} {i} {int(d)} {float(q)!r}\n" for i, d, q in zip(iid, disease, quantitative)))

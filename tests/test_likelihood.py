@@ -27,7 +27,8 @@ def data():
 
 
 def _problem(eigen, y, X, method):
-    return reduce_problem(eigen.values, *rotate(eigen.vectors, y, X), method)
+    y_rot, X_rot = rotate(eigen.vectors, y, X=X)
+    return reduce_problem(eigen.values, y_rot, X=X_rot, method=method)
 
 
 @pytest.mark.parametrize("h2", H2_POINTS)
@@ -76,8 +77,8 @@ def _traits(data):
 def test_fitted_h2_equals_dense(data, method, trait):
     K, eigen, X, _ = data
     y = _traits(data)[trait]
-    y_rot, X_rot = rotate(eigen.vectors, y, X)
-    ours = fit_rotated(trait, eigen.values, y_rot, X_rot, method)
+    y_rot, X_rot = rotate(eigen.vectors, y, X=X)
+    ours = fit_rotated(trait, s=eigen.values, y=y_rot, X=X_rot, method=method)
     system = dense.without_intercept_direction(K, y, X) if method == "ML" else (K, y, X)
     h2, logl = dense.fit_h2(*system, method)
     assert ours.h2 == pytest.approx(h2, abs=1e-6)
@@ -93,8 +94,8 @@ def test_fitted_h2_equals_dense(data, method, trait):
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_observed_information_equals_numeric_hessian(data, method):
     K, eigen, X, y = data
-    y_rot, X_rot = rotate(eigen.vectors, y, X)
-    fit = fit_rotated("y", eigen.values, y_rot, X_rot, method)
+    y_rot, X_rot = rotate(eigen.vectors, y, X=X)
+    fit = fit_rotated("y", s=eigen.values, y=y_rot, X=X_rot, method=method)
     problem = _problem(eigen, y, X, method)
     at = evaluate(problem, fit.h2)
     ours = observed_information(problem, at)
@@ -108,8 +109,12 @@ def test_observed_information_equals_numeric_hessian(data, method):
     for i in range(2):
         for j in range(2):
             ei, ej = np.eye(2)[i] * step[i], np.eye(2)[j] * step[j]
-            hessian[i, j] = (negative_loglik(theta + ei + ej) - negative_loglik(theta + ei - ej)
-                             - negative_loglik(theta - ei + ej) + negative_loglik(theta - ei - ej)) / (4 * step[i] * step[j])
+            hessian[i, j] = (
+                negative_loglik(theta + ei + ej)
+                - negative_loglik(theta + ei - ej)
+                - negative_loglik(theta - ei + ej)
+                + negative_loglik(theta - ei - ej)
+            ) / (4 * step[i] * step[j])
     np.testing.assert_allclose(ours, hessian, rtol=1e-4)
     assert fit.h2_se == pytest.approx(np.sqrt(np.linalg.inv(hessian)[1, 1]), rel=1e-4)
 
@@ -119,8 +124,8 @@ def test_unconstrained_fit_goes_below_zero_like_a_dense_search(data):
     rng = np.random.default_rng(5)
     for _ in range(20):  # find pure-noise traits whose unconstrained optimum is negative
         y = rng.normal(size=N)
-        y_rot, X_rot = rotate(eigen.vectors, y, X)
-        fit = fit_rotated("noise", eigen.values, y_rot, X_rot, "REML", constrain=False)
+        y_rot, X_rot = rotate(eigen.vectors, y, X=X)
+        fit = fit_rotated("noise", s=eigen.values, y=y_rot, X=X_rot, method="REML", constrain=False)
         if fit.h2 < -1e-3:
             break
     assert fit.h2 < -1e-3 and not fit.boundary

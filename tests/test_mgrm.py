@@ -27,8 +27,15 @@ def data():
 
 
 def _pieces(Ks, X, y, phi, derivatives=True):
-    components = [[Block(slice(None), slice(None), K)] for K in Ks] + [identity(N)]
-    return reml_pieces(DenseFactor(components, np.asarray(phi), N), y, X, logdet_gram(X), len(Ks) + 1, derivatives)
+    components = [[Block(rows=slice(None), cols=slice(None), matrix=K)] for K in Ks] + [identity(N)]
+    return reml_pieces(
+        DenseFactor(components, np.asarray(phi), n=N),
+        y=y,
+        X=X,
+        logdet_xtx=logdet_gram(X),
+        n_components=len(Ks) + 1,
+        derivatives=derivatives,
+    )
 
 
 def _dense_loglik(Ks, X, y, phi):
@@ -68,7 +75,7 @@ def test_ai_is_the_average_of_observed_and_expected_information(data):
 
 def test_fit_equals_a_general_purpose_optimizer(data):
     Ks, X, y = data
-    fit = fit_trait(Ks, y, X, "y", ["a", "b"], [300, 500])
+    fit = fit_trait(Ks, y, X=X, name="y", component_names=["a", "b"], n_markers=[300, 500])
     reference = dense.maximize_dense(lambda phi: _dense_loglik(Ks, X, y, phi), np.array([0.3, 0.3, 0.3]))
     ours = np.array([c.sigma2 for c in fit.components] + [fit.sigma_e2])
     print(f"\nAI-REML {ours}, scipy {reference}")
@@ -82,8 +89,8 @@ def test_a_component_held_at_zero_is_the_bounded_optimum(data):
     Ks, X, _ = data
     rng = np.random.default_rng(8)
     y = X @ np.array([1.0, 0.5]) + np.linalg.cholesky(0.6 * Ks[1] + 0.5 * np.eye(N)) @ rng.standard_normal(N)
-    fit = fit_trait(Ks, y, X, "y", ["a", "b"], [300, 500])
-    free = fit_trait(Ks, y, X, "y", ["a", "b"], [300, 500], constrain=False)
+    fit = fit_trait(Ks, y, X=X, name="y", component_names=["a", "b"], n_markers=[300, 500])
+    free = fit_trait(Ks, y, X=X, name="y", component_names=["a", "b"], n_markers=[300, 500], constrain=False)
     assert fit.boundary and fit.components[0].sigma2 == 0.0 and free.components[0].sigma2 < 0.0
     reference = dense.maximize_dense(lambda phi: _dense_loglik(Ks, X, y, phi), np.array([0.3, 0.3, 0.3]),
                                      bounds=[(0.0, None), (0.0, None), (1e-6, None)])
@@ -95,8 +102,8 @@ def test_a_component_held_at_zero_is_the_bounded_optimum(data):
 
 def test_one_grm_equals_the_eigenbasis_fit(data):
     Ks, X, y = data
-    (brent,) = fit_traits(eigendecompose(Ks[0].copy()), y, ["y"], "REML", pcs=0, covariates=X[:, 1:])
-    ai = fit_trait(Ks[:1], y, X, "y", ["G"], [300])
+    (brent,) = fit_traits(eigendecompose(Ks[0].copy()), y, names=["y"], method="REML", pcs=0, covariates=X[:, 1:])
+    ai = fit_trait(Ks[:1], y, X=X, name="y", component_names=["G"], n_markers=[300])
     assert ai.h2 == pytest.approx(brent.h2, abs=1e-7) and ai.logL == pytest.approx(brent.logL, rel=1e-10)
     assert ai.logL0 == pytest.approx(brent.logL0, rel=1e-12) and ai.lrt == pytest.approx(brent.lrt, abs=1e-6)
     assert ai.vp == pytest.approx(brent.vp, rel=1e-6)
@@ -107,21 +114,29 @@ def test_missing_values_fit_the_complete_cases(data):
     Ks, X, y = data
     y_nan = y.copy()
     y_nan[:9] = np.nan
-    (fit,) = fit_components(Ks, y_nan[:, None], ["y"], X, ["intercept", "x"], ["a", "b"], [300, 500])
-    sub = fit_trait([K[9:, 9:] for K in Ks], y[9:], X[9:], "y", ["a", "b"], [300, 500])
+    (fit,) = fit_components(
+        Ks,
+        y_nan[:, None],
+        names=["y"],
+        X=X,
+        columns=["intercept", "x"],
+        component_names=["a", "b"],
+        n_markers=[300, 500],
+    )
+    sub = fit_trait([K[9:, 9:] for K in Ks], y[9:], X=X[9:], name="y", component_names=["a", "b"], n_markers=[300, 500])
     assert fit.n == N - 9 and fit.logL == pytest.approx(sub.logL, rel=1e-12)
 
 
 def test_iteration_limit_gives_the_last_estimates_flagged(data):
     Ks, X, y = data
     with pytest.warns(RuntimeWarning, match="trait y: AI-REML did not converge in 1 iterations"):
-        fit = fit_trait(Ks, y, X, "y", ["a", "b"], [300, 500], max_iter=1)
+        fit = fit_trait(Ks, y, X=X, name="y", component_names=["a", "b"], n_markers=[300, 500], max_iter=1)
     assert not fit.converged and np.isfinite(fit.h2)
 
 
 def test_maximize_refuses_a_start_where_v_is_not_positive_definite(data):
     with pytest.raises(ValueError, match="not positive definite"):
-        maximize(lambda phi: None, identity_map(np.zeros(2)), np.ones(2))
+        maximize(lambda phi: None, mapping=identity_map(np.zeros(2)), theta0=np.ones(2))
 
 
 @pytest.mark.slow
@@ -142,8 +157,16 @@ def test_heritability_in_the_rare_bin_is_found_there():
     parts = partitioned_kinship(da.from_array(dosage, chunks=(300, -1)), partition)
     chol = np.linalg.cholesky(0.6 * parts.matrices[0] + 0.4 * np.eye(n))
     Y = 1.0 + chol @ rng.standard_normal((n, replicates))
-    fits = fit_components(parts.matrices, Y, [f"r{i}" for i in range(replicates)], np.ones((n, 1)), ["intercept"],
-                       parts.part_names, parts.part_markers, constrain=False)
+    fits = fit_components(
+        parts.matrices,
+        Y,
+        names=[f"r{i}" for i in range(replicates)],
+        X=np.ones((n, 1)),
+        columns=["intercept"],
+        component_names=parts.part_names,
+        n_markers=parts.part_markers,
+        constrain=False,
+    )
     estimates = np.array([[c.h2 for c in fit.components] for fit in fits])
     mc = estimates.std(axis=0, ddof=1) / np.sqrt(replicates)
     print(f"\nmean h2 by bin {estimates.mean(axis=0)}, MC SE {mc}")

@@ -13,7 +13,7 @@ import dask_h2.kinship.standardize
 
 PACKAGE = Path(dask_h2.kinship.standardize.__file__).parent
 COMPILE = ("import numpy as np; from dask_h2.kinship.standardize import marker_moments, standardize; "
-           "d = np.zeros((3, 4), np.int8); standardize(d, np.zeros(3), np.ones(3)); print(marker_moments(d).sum())")
+           "d = np.zeros((3, 4), np.int8); standardize(d, centre=np.zeros(3), inverse_scale=np.ones(3)); print(marker_moments(d).sum())")
 
 
 def _cache_files(folder: Path) -> set[Path]:

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from bed_reader import to_bed
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
-from dask_h2.cli import main
+from dask_h2.cli import main, message
 from dask_h2.store import LOCKS
-from dask_h2.errors import InputError
+from dask_h2.errors import ParameterError
 from dask_h2.checks import (OptionError, comma_list, existing_file, fraction, integer, memory_size, number_in,
                              probability, scheduler_address, writable_prefix)
 from dask_h2.io.simulate import SimulationDesign
 
 N, M = 60, 400
-DESIGN = SimulationDesign(N, M, (0.5, 0.2), seed=3)
+DESIGN = SimulationDesign(n_samples=N, n_markers=M, h2=(0.5, 0.2), seed=3)
 IIDS = [f"ind{i + 1}" for i in range(N)]
 
 
@@ -32,8 +33,8 @@ def _table(path: Path, rows: list[str]) -> Path:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Valid inputs of every kind, and files that are wrong in one way each."""
     folder = tmp_path_factory.mktemp("options")
-    api.simulate_to(folder / "sim.RData", DESIGN, progress=False)
-    store = api.simulate_to(folder / "store.zarr", DESIGN, progress=False)
+    simulate_to(folder / "sim.RData", DESIGN, progress=False)
+    store = simulate_to(folder / "store.zarr", DESIGN, progress=False)
     api.grm(store, progress=False)
     api.export_gcta(store, folder / "gcta", progress=False)
     assert main(["--quiet", "run", str(folder / "sim.RData"), str(folder / "run")]) == 0
@@ -89,51 +90,143 @@ GREML_OPTIONS = [  # fit: bivariate REML and several GRMs
     ["--partition", "maf:0.1,0.5"],
 ]
 CASES = (
-    [("simulate", ["{o}/x.RData", *bad]) for bad in (
-        ["--samples", "1"], ["--samples", "0"], ["--samples", "-5"], ["--samples", "abc"], ["--markers", "0"],
-        ["--markers", "abc"], ["--h2", "abc"], ["--h2", "1.5"], ["--h2", "-0.1"], ["--h2", ""], ["--h2", "0.5,,0.3"],
-        ["--h2", "nan"], ["--seed", "-1"], ["--seed", "abc"])]
-    + [("simulate", ["{o}/x.txt"]), ("simulate", ["{d}/sim.RData"]), ("simulate", ["{d}/notes.txt/x.RData"]),
-       ("simulate", ["{o}/"])]
-    + [("convert", ["{d}/sim.RData", "{o}/out.zarr", *bad]) for bad in (
-        ["--chunk", "0"], ["--chunk", "-3"], ["--chunk", "abc"], ["--chunk", "1.5"], ["--genotypes", "nothing"],
-        ["--phenotypes", "nothing"], ["--pheno", "{d}/pheno.txt"], ["--pheno", "{d}/absent.txt"],
-        ["--mpheno", "1"], ["--mpheno", "0"])]
-    + [("convert", ["{d}/geno.bed", "{o}/out.zarr", *bad]) for bad in (
-        ["--pheno", "{d}/nomatch.txt"], ["--pheno", "{d}/pheno_short_line.txt"], ["--pheno", "{d}/a_folder"],
-        ["--pheno", "{d}/pheno.txt", "--mpheno", "3"], ["--pheno", "{d}/pheno.txt", "--mpheno", "-1"],
-        ["--pheno", "{d}/pheno.txt", "--mpheno", "abc"])]
+    [
+        ("simulate", ["{o}/x.RData", *bad])
+        for bad in (
+            ["--samples", "1"],
+            ["--samples", "0"],
+            ["--samples", "-5"],
+            ["--samples", "abc"],
+            ["--markers", "0"],
+            ["--markers", "abc"],
+            ["--h2", "abc"],
+            ["--h2", "1.5"],
+            ["--h2", "-0.1"],
+            ["--h2", ""],
+            ["--h2", "0.5,,0.3"],
+            ["--h2", "nan"],
+            ["--seed", "-1"],
+            ["--seed", "abc"],
+        )
+    ]
+    + [
+        ("simulate", ["{o}/x.txt"]),
+        ("simulate", ["{d}/sim.RData"]),
+        ("simulate", ["{d}/notes.txt/x.RData"]),
+        ("simulate", ["{o}/"]),
+    ]
+    + [
+        ("convert", ["{d}/sim.RData", "{o}/out.zarr", *bad])
+        for bad in (
+            ["--chunk", "0"],
+            ["--chunk", "-3"],
+            ["--chunk", "abc"],
+            ["--chunk", "1.5"],
+            ["--genotypes", "nothing"],
+            ["--phenotypes", "nothing"],
+            ["--pheno", "{d}/pheno.txt"],
+            ["--pheno", "{d}/absent.txt"],
+            ["--mpheno", "1"],
+            ["--mpheno", "0"],
+        )
+    ]
+    + [
+        ("convert", ["{d}/geno.bed", "{o}/out.zarr", *bad])
+        for bad in (
+            ["--pheno", "{d}/nomatch.txt"],
+            ["--pheno", "{d}/pheno_short_line.txt"],
+            ["--pheno", "{d}/a_folder"],
+            ["--pheno", "{d}/pheno.txt", "--mpheno", "3"],
+            ["--pheno", "{d}/pheno.txt", "--mpheno", "-1"],
+            ["--pheno", "{d}/pheno.txt", "--mpheno", "abc"],
+        )
+    ]
     + [("convert", [src, "{o}/out.zarr"]) for src in ("{d}/absent.RData", "{d}/a_folder", "{d}/notes.txt")]
     + [("convert", ["{d}/sim.RData", out]) for out in ("{d}/store.zarr", "{d}/notes.txt/out.zarr")]
-    + [("grm", ["{d}/store.zarr", *bad]) for bad in (
-        ["--memory-limit", "0"], ["--memory-limit", "-1GB"], ["--memory-limit", "abc"], ["--memory-limit", ""],
-        ["--memory-limit", "100B", "--recompute"], ["--tile", "0"], ["--tile", "-5"], ["--tile", "abc"],
-        ["--out-gcta", "{d}/notes.txt/gcta"], ["--partition", "maf:abc"], ["--partition", "maf:0.3,0.1"],
-        ["--partition", "{d}/absent.txt"], ["--partition", "maf:0,0.001,0.5"], *STORE_GRM_OPTIONS)]
+    + [
+        ("grm", ["{d}/store.zarr", *bad])
+        for bad in (
+            ["--memory-limit", "0"],
+            ["--memory-limit", "-1GB"],
+            ["--memory-limit", "abc"],
+            ["--memory-limit", ""],
+            ["--memory-limit", "100B", "--recompute"],
+            ["--tile", "0"],
+            ["--tile", "-5"],
+            ["--tile", "abc"],
+            ["--out-gcta", "{d}/notes.txt/gcta"],
+            ["--partition", "maf:abc"],
+            ["--partition", "maf:0.3,0.1"],
+            ["--partition", "{d}/absent.txt"],
+            ["--partition", "maf:0,0.001,0.5"],
+            *STORE_GRM_OPTIONS,
+        )
+    ]
     + [("grm", [store]) for store in ("{d}/absent.zarr", "{d}/a_folder", "{d}/sim.RData")]
-    + [("fit", ["{d}/store.zarr", "--out", "{o}/fit", *bad]) for bad in FIT_OPTIONS + MOMENTS_OPTIONS + PREVALENCE_OPTIONS + GREML_OPTIONS]
-    + [("fit", args) for args in (
-        ["{d}/store.zarr", "--out", "{d}/notes.txt/fit"], ["{d}/store.zarr"], ["--out", "{o}/fit"],
-        ["{d}/store.zarr", "--out", "{o}/fit", "--pheno", "{d}/pheno.txt"],
-        ["{d}/store.zarr", "--out", "{o}/fit", "--grm", "{d}/gcta"],
-        ["--grm", "{d}/gcta", "--out", "{o}/fit"], ["--grm", "{d}/absent", "--pheno", "{d}/pheno.txt", "--out", "{o}/f"],
-        ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/fit"],
-        ["--grm", "{d}/gcta", "--pheno", "{d}/nomatch.txt", "--out", "{o}/fit"],
-        ["--grm", "{d}/gcta", "--pheno", "{d}/pheno.txt", "--out", "{o}/fit", "--method", "rhe"],
-        ["{d}/absent.zarr", "--out", "{o}/fit"])]
+    + [
+        ("fit", ["{d}/store.zarr", "--out", "{o}/fit", *bad])
+        for bad in FIT_OPTIONS + MOMENTS_OPTIONS + PREVALENCE_OPTIONS + GREML_OPTIONS
+    ]
+    + [
+        ("fit", args)
+        for args in (
+            ["{d}/store.zarr", "--out", "{d}/notes.txt/fit"],
+            ["{d}/store.zarr"],
+            ["--out", "{o}/fit"],
+            ["{d}/store.zarr", "--out", "{o}/fit", "--pheno", "{d}/pheno.txt"],
+            ["{d}/store.zarr", "--out", "{o}/fit", "--grm", "{d}/gcta"],
+            ["--grm", "{d}/gcta", "--out", "{o}/fit"],
+            ["--grm", "{d}/absent", "--pheno", "{d}/pheno.txt", "--out", "{o}/f"],
+            ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/fit"],
+            ["--grm", "{d}/gcta", "--pheno", "{d}/nomatch.txt", "--out", "{o}/fit"],
+            ["--grm", "{d}/gcta", "--pheno", "{d}/pheno.txt", "--out", "{o}/fit", "--method", "rhe"],
+            ["{d}/absent.zarr", "--out", "{o}/fit"],
+        )
+    ]
     + [("plot", ["{d}/store.zarr", "--out", "{o}/plot", *bad]) for bad in [["--format", "jpg"], *FIT_OPTIONS]]
-    + [("plot", args) for args in (
-        ["{d}/store.zarr", "--out", "{d}/notes.txt/plot"], ["--grm", "{d}/absent", "--pheno", "{d}/pheno.txt",
-                                                            "--out", "{o}/plot"],
-        ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/plot"])]
-    + [("run", ["{d}/sim.RData", "{d}/run", *bad]) for bad in (
-        ["--genotypes", "nothing"], ["--phenotypes", "nothing"], ["--pheno", "{d}/pheno.txt"], ["--mpheno", "0"],
-        ["--mpheno", "abc"], *FIT_OPTIONS, *MOMENTS_OPTIONS, *PREVALENCE_OPTIONS)]
-    + [("run", args) for args in (["{d}/absent.RData", "{o}/run"], ["{d}/sim.RData", "{d}/notes.txt/run"],
-                                  ["{d}/notes.txt", "{o}/run"])]
-    + [("demo", ["--out-dir", "{o}/demo", *bad]) for bad in (
-        ["--samples", "5"], ["--samples", "0"], ["--samples", "abc"], ["--markers", "0"], ["--markers", "abc"],
-        ["--seed", "-1"], ["--seed", "abc"], ["--method", "gls"], ["--scheduler", "notanaddress"])]
+    + [
+        ("plot", args)
+        for args in (
+            ["{d}/store.zarr", "--out", "{d}/notes.txt/plot"],
+            ["--grm", "{d}/absent", "--pheno", "{d}/pheno.txt", "--out", "{o}/plot"],
+            ["--grm", "{d}/gcta", "--pheno", "{d}/absent.txt", "--out", "{o}/plot"],
+        )
+    ]
+    + [
+        ("run", ["{d}/sim.RData", "{d}/run", *bad])
+        for bad in (
+            ["--genotypes", "nothing"],
+            ["--phenotypes", "nothing"],
+            ["--pheno", "{d}/pheno.txt"],
+            ["--mpheno", "0"],
+            ["--mpheno", "abc"],
+            *FIT_OPTIONS,
+            *MOMENTS_OPTIONS,
+            *PREVALENCE_OPTIONS,
+        )
+    ]
+    + [
+        ("run", args)
+        for args in (
+            ["{d}/absent.RData", "{o}/run"],
+            ["{d}/sim.RData", "{d}/notes.txt/run"],
+            ["{d}/notes.txt", "{o}/run"],
+        )
+    ]
+    + [
+        ("demo", ["--out-dir", "{o}/demo", *bad])
+        for bad in (
+            ["--samples", "5"],
+            ["--samples", "0"],
+            ["--samples", "abc"],
+            ["--markers", "0"],
+            ["--markers", "abc"],
+            ["--seed", "-1"],
+            ["--seed", "abc"],
+            ["--method", "gls"],
+            ["--scheduler", "notanaddress"],
+        )
+    ]
     + [("demo", ["--out-dir", "{d}/notes.txt"]), ("demo", ["--out-dir", "{d}/notes.txt/demo"])]
     + [(command, ["--bogus"]) for command in ("simulate", "convert", "grm", "fit", "plot", "run", "demo")]
     + [("bogus", []), ("", [])]
@@ -205,17 +298,32 @@ def test_file_and_prefix_checks(tmp_path):
             writable_prefix(value)
 
 
-def test_option_errors_are_input_errors_naming_the_option(tmp_path):
-    store = api.simulate_to(tmp_path / "s.zarr", SimulationDesign(30, 200, (0.5,), seed=1), progress=False)
-    rdata = api.simulate_to(tmp_path / "s.RData", SimulationDesign(30, 200, (0.5,), seed=1), progress=False)
-    for call, option in [(lambda: api.convert(rdata, tmp_path / "c.zarr", chunk_variants=0, progress=False), "--chunk"),
-                         (lambda: api.convert(rdata, tmp_path / "c.zarr", chunk_variants=-3, progress=False), "--chunk"),
-                         (lambda: api.grm(store, tile=0, progress=False), "--tile"),
-                         (lambda: api.grm(store, memory_limit="abc", progress=False), "--memory-limit"),
-                         (lambda: api.fit(store, pcs=-1, progress=False), "--pcs"),
-                         (lambda: api.fit(store, method="gls", progress=False), "--method")]:
-        with pytest.raises(InputError, match=option):
+def test_api_errors_name_the_parameter_and_the_command_line_its_option(tmp_path):
+    store = simulate_to(
+        tmp_path / "s.zarr", SimulationDesign(n_samples=30, n_markers=200, h2=(0.5,), seed=1), progress=False
+    )
+    rdata = simulate_to(
+        tmp_path / "s.RData", SimulationDesign(n_samples=30, n_markers=200, h2=(0.5,), seed=1), progress=False
+    )
+    for call, parameter, option in [
+        (
+            lambda: api.convert(rdata, tmp_path / "c.zarr", chunk_variants=0, progress=False),
+            "chunk_variants",
+            "--chunk",
+        ),
+        (
+            lambda: api.convert(rdata, tmp_path / "c.zarr", chunk_variants=-3, progress=False),
+            "chunk_variants",
+            "--chunk",
+        ),
+        (lambda: api.grm(store, tile=0, progress=False), "tile", "--tile"),
+        (lambda: api.grm(store, memory_limit="abc", progress=False), "memory_limit", "--memory-limit"),
+        (lambda: api.fit(store, pcs=-1, progress=False), "pcs", "--pcs"),
+        (lambda: api.fit(store, method="gls", progress=False), "method", "--method"),
+    ]:
+        with pytest.raises(ParameterError, match=f"^{parameter}") as raised:
             call()
+        assert message(raised.value).startswith(option) and "--" not in str(raised.value)
     assert not (tmp_path / "c.zarr").exists()
 
 
@@ -229,7 +337,16 @@ def test_fit_report_to_a_closed_pipe_ends_quietly(data, tmp_path):
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "dask_h2", "--quiet", "fit", str(data / "store.zarr"), "--out", str(tmp_path / "f")]
+    command = [
+        sys.executable,
+        "-m",
+        "dask_h2",
+        "--quiet",
+        "fit",
+        str(data / "store.zarr"),
+        "--out",
+        str(tmp_path / "f"),
+    ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
         child.stdout.close()  # as `| head -0` does
         err = child.stderr.read().decode()

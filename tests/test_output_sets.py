@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from dask_h2 import api
+from dask_h2.io.convert import simulate_to
 from dask_h2.cli import main
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits
@@ -18,7 +18,7 @@ from dask_h2.store import write_traits
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     path = tmp_path / "two.zarr"
-    api.simulate_to(path, SimulationDesign(300, 1200, (0.5, 0.3), seed=6), progress=False)
+    simulate_to(path, SimulationDesign(n_samples=300, n_markers=1200, h2=(0.5, 0.3), seed=6), progress=False)
     return path
 
 
@@ -42,7 +42,7 @@ def test_a_rerun_with_fewer_traits_removes_the_earlier_hsq(store: Path, tmp_path
     assert main(["--quiet", "fit", str(store), "--pcs", "2", "--out", str(out)]) == 0
     assert hsq_files(tmp_path, "y") == {"y.trait1.hsq", "y.trait2.hsq"}
     root = zarr.open_group(store, mode="r+")
-    write_traits(root, root["traits"][:, :1], np.array(["trait1"], dtype=object))
+    write_traits(root, root["traits"][:, :1], trait_name=np.array(["trait1"], dtype=object))
     assert main(["--quiet", "fit", str(store), "--pcs", "2", "--out", str(out)]) == 0
     assert hsq_files(tmp_path, "y") == {"y.trait1.hsq"}
     assert json.loads(out.with_suffix(".json").read_text())["outputs"] == ["y.trait1.hsq"]
@@ -60,7 +60,7 @@ def test_files_of_another_prefix_in_the_same_folder_are_left_alone(store: Path, 
 def test_trait_names_of_a_store_are_checked_before_any_work(store: Path, tmp_path: Path, capsys, names, message,
                                                              method) -> None:
     root = zarr.open_group(store, mode="r+")
-    write_traits(root, root["traits"][:], np.array(names, dtype=object))
+    write_traits(root, root["traits"][:], trait_name=np.array(names, dtype=object))
     assert main(["--quiet", "fit", str(store), "--method", method, "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dask-h2: error: ") and message in err and "\n" not in err, err

@@ -18,6 +18,7 @@ import pytest
 import zarr
 from bed_reader import to_bed
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.io.outputs import atomic_outputs
 from dask_h2.io.simulate import SimulationDesign
@@ -35,9 +36,9 @@ def _can(command: list[str]) -> bool:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("outputs")
-    design = SimulationDesign(N, M, (0.5, 0.2), seed=4)
-    api.simulate_to(folder / "in.RData", design, progress=False)
-    store = api.simulate_to(folder / "store.zarr", design, progress=False)
+    design = SimulationDesign(n_samples=N, n_markers=M, h2=(0.5, 0.2), seed=4)
+    simulate_to(folder / "in.RData", design, progress=False)
+    store = simulate_to(folder / "store.zarr", design, progress=False)
     api.grm(store, progress=False)
     rng = np.random.default_rng(1)
     iids = [f"ind{i + 1}" for i in range(N)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.greml.univariate import profile_loglik
@@ -16,31 +17,42 @@ from dask_h2.io.simulate import SimulationDesign
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("plot")
-    return api.simulate_to(folder / "sim.zarr", SimulationDesign(240, 1500, (0.7, 0.0), seed=2), progress=False)
+    return simulate_to(
+        folder / "sim.zarr", SimulationDesign(n_samples=240, n_markers=1500, h2=(0.7, 0.0), seed=2), progress=False
+    )
 
 
 def test_write_plots_makes_every_figure(store, tmp_path):
     problem = api.load(store, progress=False)
-    written = write_plots(problem, tmp_path / "p", "png", pcs=4)
-    assert [p.name for p in written] == ["p.eigenvalues.png", "p.pcs.png", "p.profile.trait1.png", "p.profile.trait2.png"]
+    written = write_plots(problem, tmp_path / "p", fmt="png", pcs=4)
+    assert [p.name for p in written] == [
+        "p.eigenvalues.png",
+        "p.pcs.png",
+        "p.profile.trait1.png",
+        "p.profile.trait2.png",
+    ]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
 def test_profile_figure_marks_the_estimate_and_the_interval_on_the_curve(store):
     problem = api.load(store, progress=False)
-    report = problem.fit("REML", pcs=4)
+    report = problem.fit(method="REML", pcs=4)
     fit = report.traits[0]
-    trait = next(problem.rotated(4))
-    loglik = profile_loglik(reduce_problem(trait.s, trait.y, trait.X, "REML"))
+    trait = next(problem.rotated(pcs=4))
+    loglik = profile_loglik(reduce_problem(trait.s, trait.y, X=trait.X, method="REML"))
     grid = np.union1d(np.linspace(0, 1, 101), [fit.h2, fit.h2_ci_low, fit.h2_ci_high])
-    figure = profile_figure(grid, np.array([loglik(h) for h in grid]), fit)
+    figure = profile_figure(grid, np.array([loglik(h) for h in grid]), fit=fit)
     axes = figure.axes[0]
     curve = axes.lines[0]
     x, y = curve.get_xdata(), curve.get_ydata()
     for end in (fit.h2_ci_low, fit.h2_ci_high):  # an interval's end sits on the χ² threshold or on the bound above it
         at_end = y[np.flatnonzero(x == end)[0]]
-        assert at_end == pytest.approx(-0.5 * chi2_threshold(), abs=1e-6) if 0 < end < 1 else at_end > -0.5 * chi2_threshold()
+        assert (
+            at_end == pytest.approx(-0.5 * chi2_threshold(), abs=1e-6)
+            if 0 < end < 1
+            else at_end > -0.5 * chi2_threshold()
+        )
     assert y[np.flatnonzero(x == fit.h2)[0]] == pytest.approx(0.0, abs=1e-12)
     assert any(list(line.get_xdata()) == [fit.h2, fit.h2] for line in axes.lines)  # the estimate's vertical line
     assert "95% CI" in " ".join(t.get_text() for t in axes.get_legend().get_texts())

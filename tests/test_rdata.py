@@ -169,7 +169,7 @@ def assert_same(got: Any, expected: tuple[str, Any, dict], where: str) -> None:
         assert got == [], where
         return
     if kind in OTHER_TYPES:
-        assert got == ROther(OTHER_TYPES[kind]), where
+        assert got == ROther(sexptype=OTHER_TYPES[kind]), where
         return
     assert isinstance(got, RVector), f"{where}: {got!r}"
     assert got.kind == kind, where
@@ -290,10 +290,30 @@ def _blocks(columns: np.ndarray, sizes: list[int]) -> Iterator[np.ndarray]:
 
 
 def _objects() -> Iterator[tuple[str, RMatrix]]:
-    yield "G", RMatrix("integer", 6, 11, _blocks(G_VALUES, [4, 4, 3]), ROWS, [f"rs{j}" for j in range(11)])
-    yield "P", RMatrix("double", 6, 3, _blocks(P_VALUES, [1, 2]), None, ["height", "w\u00e9ight", "bmi"])
-    yield "N", RMatrix("double", 4, 2, _blocks(N_VALUES, [1, 1]))
-    yield "E", RMatrix("integer", 3, 0, iter([]))
+    yield (
+        "G",
+        RMatrix(
+            kind="integer",
+            nrow=6,
+            ncol=11,
+            blocks=_blocks(G_VALUES, [4, 4, 3]),
+            rownames=ROWS,
+            colnames=[f"rs{j}" for j in range(11)],
+        ),
+    )
+    yield (
+        "P",
+        RMatrix(
+            kind="double",
+            nrow=6,
+            ncol=3,
+            blocks=_blocks(P_VALUES, [1, 2]),
+            rownames=None,
+            colnames=["height", "w\u00e9ight", "bmi"],
+        ),
+    )
+    yield "N", RMatrix(kind="double", nrow=4, ncol=2, blocks=_blocks(N_VALUES, [1, 1]))
+    yield "E", RMatrix(kind="integer", nrow=3, ncol=0, blocks=iter([]))
 
 
 R_JUDGE = r"""
@@ -361,13 +381,29 @@ def test_our_files_read_back(tmp_path: Path, compression: str, version: int) -> 
     assert objects["E"].dim == (3, 0)
 
 
-@pytest.mark.parametrize("matrix, problem", [
-    (RMatrix("logical", 2, 1, [np.zeros((1, 2))]), "kind"),
-    (RMatrix("integer", 2, 1, [np.zeros((1, 2), np.int32)], ["a"]), "1 row names for 2 rows"),
-    (RMatrix("integer", 2, 2, [np.zeros((1, 2), np.int32)], None, ["a", "b", "c"]), "3 column names"),
-    (RMatrix("integer", 2, 2, [np.zeros((2, 3), np.int32)]), "column block of shape"),
-    (RMatrix("double", 2, 3, [np.zeros((2, 2))]), "2 columns written, expected 3"),
-])
+@pytest.mark.parametrize(
+    "matrix, problem",
+    [
+        (RMatrix(kind="logical", nrow=2, ncol=1, blocks=[np.zeros((1, 2))]), "kind"),
+        (
+            RMatrix(kind="integer", nrow=2, ncol=1, blocks=[np.zeros((1, 2), np.int32)], rownames=["a"]),
+            "1 row names for 2 rows",
+        ),
+        (
+            RMatrix(
+                kind="integer",
+                nrow=2,
+                ncol=2,
+                blocks=[np.zeros((1, 2), np.int32)],
+                rownames=None,
+                colnames=["a", "b", "c"],
+            ),
+            "3 column names",
+        ),
+        (RMatrix(kind="integer", nrow=2, ncol=2, blocks=[np.zeros((2, 3), np.int32)]), "column block of shape"),
+        (RMatrix(kind="double", nrow=2, ncol=3, blocks=[np.zeros((2, 2))]), "2 columns written, expected 3"),
+    ],
+)
 def test_writer_rejects_bad_matrices(tmp_path: Path, matrix: RMatrix, problem: str) -> None:
     path = tmp_path / "bad.RData"
     with pytest.raises(ValueError, match=problem):

@@ -15,12 +15,14 @@ REPLICATES = 50
 
 
 def _replicate(seed: int) -> list[float]:
-    source = simulate(SimulationDesign(1000, 5000, TRUE_H2, seed=seed))
+    source = simulate(SimulationDesign(n_samples=1000, n_markers=5000, h2=TRUE_H2, seed=seed))
     dosage = source.read_block(0, source.n_variants)
     traits, names = source.phenotypes()
     K = kinship(da.from_array(dosage, chunks=(1000, -1)))
     # unconstrained REML: the constrained estimator is biased upward near 0 by construction
-    fits = fit_traits(eigendecompose(K.matrix, overwrite=True), traits, names, "REML", pcs=10, constrain=False)
+    fits = fit_traits(
+        eigendecompose(K.matrix, overwrite=True), traits, names=names, method="REML", pcs=10, constrain=False
+    )
     return [fit.h2 for fit in fits]
 
 

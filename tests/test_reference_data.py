@@ -34,7 +34,7 @@ def fastlmm():
 def test_fastlmm_synth_published_h2(fastlmm, method, expected):
     K, y, x = fastlmm
     assert K.n_markers_used == 1000
-    (fit,) = fit_traits(eigendecompose(K.matrix.copy()), y, ["y"], method, pcs=0, covariates=x)
+    (fit,) = fit_traits(eigendecompose(K.matrix.copy()), y, names=["y"], method=method, pcs=0, covariates=x)
     assert fit.h2 == pytest.approx(expected, abs=1e-6)
     assert fit.n_null_removed == (1 if method == "ML" else 0)
 
@@ -53,7 +53,9 @@ def test_seed_pilot_fits_sit_on_the_h2_0_boundary(seed_pilot, method):
     K, phenotypes = seed_pilot
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fits = fit_traits(eigendecompose(K.matrix.copy()), phenotypes, ["t1", "t2", "t3", "t4"], method, pcs=10)
+        fits = fit_traits(
+            eigendecompose(K.matrix.copy()), phenotypes, names=["t1", "t2", "t3", "t4"], method=method, pcs=10
+        )
     for fit in fits:
         assert fit.h2 == 0.0 and fit.boundary
         assert np.isfinite(fit.logL) and fit.logL == fit.logL0 and fit.lrt == 0.0 and fit.pval == 0.5

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from bed_reader import to_bed
 
+from dask_h2.io.convert import simulate_to
 from dask_h2.cli import main
 
 N, M = 80, 600
@@ -79,8 +80,12 @@ def test_a_grm_is_reused_only_for_the_genotypes_it_was_computed_from(tmp_path, c
     from dask_h2 import api
     from dask_h2.io.simulate import SimulationDesign
 
-    first = api.simulate_to(tmp_path / "a.zarr", SimulationDesign(60, 500, (0.5,), seed=1), progress=False)
-    second = api.simulate_to(tmp_path / "b.zarr", SimulationDesign(60, 500, (0.5,), seed=2), progress=False)
+    first = simulate_to(
+        tmp_path / "a.zarr", SimulationDesign(n_samples=60, n_markers=500, h2=(0.5,), seed=1), progress=False
+    )
+    second = simulate_to(
+        tmp_path / "b.zarr", SimulationDesign(n_samples=60, n_markers=500, h2=(0.5,), seed=2), progress=False
+    )
     api.grm(first, progress=False)
     own = api.grm(second, progress=False).kinship[:]
     shutil.rmtree(second / "grm")
@@ -97,7 +102,9 @@ def test_a_cached_subset_eigendecomposition_is_reused_only_with_its_grm(tmp_path
     from dask_h2 import api
     from dask_h2.io.simulate import SimulationDesign
 
-    store = api.simulate_to(tmp_path / "s.zarr", SimulationDesign(80, 500, (0.5,), seed=3), progress=False)
+    store = simulate_to(
+        tmp_path / "s.zarr", SimulationDesign(n_samples=80, n_markers=500, h2=(0.5,), seed=3), progress=False
+    )
     root = zarr.open_group(store, mode="r+")
     traits = root["traits"][:]
     traits[::5, 0] = np.nan
@@ -106,5 +113,6 @@ def test_a_cached_subset_eigendecomposition_is_reused_only_with_its_grm(tmp_path
     (subset,) = root["grm/subsets"].group_values()
     subset["eigenvalues"][:] = subset["eigenvalues"][:] * 2  # a decomposition that is not of this K
     assert api.fit(store, pcs=2, progress=False).traits[0].h2 != expected.h2  # the cache is used ...
-    subset.attrs["grm_key"] = {**subset.attrs["grm_key"], "genotypes": "another"}
+    key = subset.attrs["key"]
+    subset.attrs["key"] = {**key, "grm": {**key["grm"], "genotypes": "another"}}
     assert api.fit(store, pcs=2, progress=False).traits[0].h2 == expected.h2  # ... only with its own GRM

@@ -15,13 +15,20 @@ import numpy as np
 import pytest
 import zarr
 
+from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
-from dask_h2.errors import InputError
+from dask_h2.errors import InputError, ParameterError
 from dask_h2.moments.equations import jackknife_blocks, jackknife_se
-from dask_h2.moments.fit import RHE_GROUP, RHESettings, fit_rhe
+from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits
+
+def fit_rhe(store, **options):
+    """The moments path's fit of ``store``, as the API gives it."""
+    return api.fit(store, method="RHE", progress=False, **options)
+
 
 N, M = 300, 1500
 PROBES, BLOCKS, SEED = 10, 20, 7
@@ -30,11 +37,11 @@ PROBES, BLOCKS, SEED = 10, 20, 7
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("rhe") / "sim.zarr"
-    api.simulate_to(path, SimulationDesign(N, M, (0.6, 0.3), seed=11), progress=False)
+    simulate_to(path, SimulationDesign(n_samples=N, n_markers=M, h2=(0.6, 0.3), seed=11), progress=False)
     root = zarr.open_group(path, mode="r+")
     traits = root["traits"][:]
     traits[np.random.default_rng(3).choice(N, N // 10, replace=False), 1] = np.nan
-    write_traits(root, traits, np.array(["full", "gappy"], dtype=object))
+    write_traits(root, traits, trait_name=np.array(["full", "gappy"], dtype=object))
     return path
 
 
@@ -90,8 +97,8 @@ def dense_estimates(w: np.ndarray, component: np.ndarray, y: np.ndarray, X: np.n
 @pytest.mark.parametrize("partition, pcs, with_covariate", [
     (None, 0, False), (None, 3, True), ("maf:0,0.1,0.25,0.5", 3, True), ("maf:0,0.1,0.25,0.5", 0, False)])
 def test_streamed_estimate_equals_the_dense_randomized_estimator(store, qcovar, partition, pcs, with_covariate):
-    settings = RHESettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED, partition=partition)
-    report = fit_rhe(store, rhe=settings, pcs=pcs, qcovar=qcovar if with_covariate else None, progress=False)
+    settings = MomentsSettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED)
+    report = fit_rhe(store, moments=settings, partition=partition, pcs=pcs, qcovar=qcovar if with_covariate else None)
     w, maf, block = standardized(store)
     edges = [0.0, 0.1, 0.25, 0.5] if partition else [0.0, 0.5]
     component = np.clip(np.searchsorted(edges, maf, side="right") - 1, 0, len(edges) - 2)
@@ -115,9 +122,13 @@ def test_streamed_estimate_equals_the_dense_randomized_estimator(store, qcovar, 
 def test_one_missingness_pattern_equals_the_dense_estimator(tmp_path):
     """With every sample in every fit, the squares of the genotypes come from the marker counts."""
     path = tmp_path / "complete.zarr"
-    api.simulate_to(path, SimulationDesign(N, M, (0.4,), seed=13), progress=False)
-    report = fit_rhe(path, rhe=RHESettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED, partition="maf:0,0.2,0.5"),
-                     pcs=2, progress=False)
+    simulate_to(path, SimulationDesign(n_samples=N, n_markers=M, h2=(0.4,), seed=13), progress=False)
+    report = fit_rhe(
+        path,
+        moments=MomentsSettings(n_probes=PROBES, n_blocks=BLOCKS, seed=SEED),
+        partition="maf:0,0.2,0.5",
+        pcs=2,
+    )
     w, maf, block = standardized(path)
     component = (maf >= 0.2).astype(int)
     X = np.hstack([np.ones((N, 1)), zarr.open_group(path, mode="r")[RHE_GROUP]["pcs"][:]])
@@ -130,16 +141,16 @@ def test_one_missingness_pattern_equals_the_dense_estimator(tmp_path):
 
 def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
     path = tmp_path / "small.zarr"
-    api.simulate_to(path, SimulationDesign(120, 700, (0.5,), seed=2), progress=False)
-    settings = RHESettings(n_blocks=20, pc_passes=3)
-    first = fit_rhe(path, rhe=settings, pcs=2, progress=False)
+    simulate_to(path, SimulationDesign(n_samples=120, n_markers=700, h2=(0.5,), seed=2), progress=False)
+    settings = MomentsSettings(n_blocks=20, pc_passes=3)
+    first = fit_rhe(path, moments=settings, pcs=2)
     with caplog.at_level("INFO", logger="dask_h2"):
-        again = fit_rhe(path, rhe=settings, pcs=2, progress=False)
+        again = fit_rhe(path, moments=settings, pcs=2)
     assert first.extra["pc_sketch_passes"] == 3 and again.extra["pc_sketch_passes"] == 0
     assert first.extra["passes_over_genotypes"] == again.extra["passes_over_genotypes"] == 1
     assert "reusing the PCs" in caplog.text
     assert again.traits == first.traits
-    assert fit_rhe(path, rhe=RHESettings(n_blocks=20, pc_passes=2), pcs=2, progress=False).extra["pc_sketch_passes"] == 2
+    assert fit_rhe(path, moments=MomentsSettings(n_blocks=20, pc_passes=2), pcs=2).extra["pc_sketch_passes"] == 2
 
 
 def test_standard_errors_match_the_spread_over_traits_drawn_from_the_model(tmp_path):
@@ -147,14 +158,18 @@ def test_standard_errors_match_the_spread_over_traits_drawn_from_the_model(tmp_p
     σ²g, σ²e and Vp is within 20 % of their SD over the traits (Vp's SE is mostly that of the trait's
     scale, which the jackknife over markers alone does not see; SD known to about ±5 %)."""
     path = tmp_path / "spread.zarr"
-    api.simulate_to(path, SimulationDesign(1000, 4000, (0.5,), seed=21, n_populations=1), progress=False)
+    simulate_to(
+        path, SimulationDesign(n_samples=1000, n_markers=4000, h2=(0.5,), seed=21, n_populations=1), progress=False
+    )
     w = standardized(path)[0]
     rng = np.random.default_rng(8)
     n_traits, h2 = 200, 0.5
     genetic = w.T @ rng.standard_normal((w.shape[0], n_traits)) / np.sqrt(w.shape[0])
     traits = np.sqrt(h2) * genetic + np.sqrt(1 - h2) * rng.standard_normal(genetic.shape)
-    write_traits(zarr.open_group(path, mode="r+"), traits, np.array([f"t{j}" for j in range(n_traits)], dtype=object))
-    report = fit_rhe(path, rhe=RHESettings(n_blocks=100, seed=3), pcs=0, progress=False)
+    write_traits(
+        zarr.open_group(path, mode="r+"), traits, trait_name=np.array([f"t{j}" for j in range(n_traits)], dtype=object)
+    )
+    report = fit_rhe(path, moments=MomentsSettings(n_blocks=100, seed=3), pcs=0)
     for name in ("h2", "sigma_g2", "sigma_e2", "vp"):
         values = np.array([getattr(t, name) for t in report.traits])
         ses = np.array([getattr(t, f"{name}_se") for t in report.traits])
@@ -177,8 +192,8 @@ def test_jackknife_blocks_are_bounded(n_markers, n_blocks, message):
 
 
 def test_more_blocks_than_markers_is_an_input_error(store):
-    with pytest.raises(InputError, match=f"--jackknife-blocks {M + 1}: .*more than the {M} markers selected"):
-        fit_rhe(store, rhe=RHESettings(n_blocks=M + 1), pcs=0, progress=False)
+    with pytest.raises(ParameterError, match=f"^n_blocks={M + 1}: .*more than the {M} markers selected"):
+        fit_rhe(store, moments=MomentsSettings(n_blocks=M + 1), pcs=0)
 
 
 def test_seed_is_recorded_and_repeats_the_estimate_exactly(store, tmp_path, capsys):
@@ -196,15 +211,16 @@ def test_seed_is_recorded_and_repeats_the_estimate_exactly(store, tmp_path, caps
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"n_probes": 1}, "at least 2 probe vectors"), ({"n_blocks": 19}, "at least 20 blocks")])
+    ({"n_probes": 1}, "n_probes: must be an integer >= 2, not 1"), ({"n_blocks": 19}, "n_blocks: must be an integer >= 20"),
+    ({"n_probes": 2.5}, "n_probes: must be an integer"), ({"seed": -1}, "seed: must be an integer >= 0")])
 def test_bad_settings(options, message):
     with pytest.raises(InputError, match=message):
-        RHESettings(**options)
+        MomentsSettings(**options)
 
 
 def test_component_without_markers_is_an_input_error(store):
     with pytest.raises(InputError, match="component 'maf0-0.001' has no markers"):  # n = 300: monomorphic only
-        fit_rhe(store, rhe=RHESettings(partition="maf:0,0.001,0.5"), pcs=0, progress=False)
+        fit_rhe(store, partition="maf:0,0.001,0.5", pcs=0)
 
 
 def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, capsys, monkeypatch):
@@ -243,20 +259,20 @@ def test_bad_moments_input_is_one_line_and_exit_2(store, tmp_path, capsys, optio
 
 def test_trait_with_too_few_samples_for_its_fixed_effects(store, tmp_path):
     path = tmp_path / "few.zarr"
-    api.simulate_to(path, SimulationDesign(60, 400, (0.5,), seed=1), progress=False)
+    simulate_to(path, SimulationDesign(n_samples=60, n_markers=400, h2=(0.5,), seed=1), progress=False)
     root = zarr.open_group(path, mode="r+")
     traits = root["traits"][:]
     traits[12:] = np.nan
-    write_traits(root, traits, np.array(["rare"], dtype=object))
+    write_traits(root, traits, trait_name=np.array(["rare"], dtype=object))
     with pytest.raises(InputError, match=r"trait rare: 12 of 60 samples observed, too few for 11 fixed effects"):
-        fit_rhe(path, pcs=10, progress=False)
+        fit_rhe(path, pcs=10)
 
 
 def test_store_that_cannot_be_written_fits_from_memory_and_a_local_scratch(store, monkeypatch, caplog):
     import dask_h2.moments.fit
 
-    settings = RHESettings(n_blocks=BLOCKS, seed=SEED, pc_markers=1000)
-    expected = fit_rhe(store, rhe=settings, pcs=2, progress=False)
+    settings = MomentsSettings(n_blocks=BLOCKS, seed=SEED, pc_markers=1000)
+    expected = fit_rhe(store, moments=settings, pcs=2)
     del zarr.open_group(store, mode="r+")[RHE_GROUP]  # the PCs are computed again, and cannot be cached
     open_group = zarr.open_group
 
@@ -267,6 +283,6 @@ def test_store_that_cannot_be_written_fits_from_memory_and_a_local_scratch(store
 
     monkeypatch.setattr(dask_h2.moments.fit.zarr, "open_group", read_only)
     with caplog.at_level("WARNING", logger="dask_h2"):
-        again = fit_rhe(store, rhe=settings, pcs=2, progress=False)
+        again = fit_rhe(store, moments=settings, pcs=2)
     assert "cannot be written" in caplog.text and "could not cache the PCs" in caplog.text
     assert again.traits == expected.traits

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import zarr
 
-from dask_h2 import api
-from dask_h2.greml import sources as several_grms
+from dask_h2.io.convert import simulate_to
+from dask_h2.kinship.groups import partitioned_grm_of_store
 from dask_h2.cli import main
 from dask_h2.io.gcta import read_grm, write_grm
 from dask_h2.kinship.grm import partitioned_kinship
@@ -23,7 +23,9 @@ PARTITION = "maf:0.0,0.2,0.5"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mgrm")
-    path = api.simulate_to(folder / "s.zarr", SimulationDesign(300, 2000, (0.5, 0.2), seed=21), progress=False)
+    path = simulate_to(
+        folder / "s.zarr", SimulationDesign(n_samples=300, n_markers=2000, h2=(0.5, 0.2), seed=21), progress=False
+    )
     return folder, path
 
 
@@ -33,14 +35,21 @@ def test_store_parts_and_fit_equal_the_numerics_on_arrays(store):
     root = zarr.open_group(path, mode="r")
     variant_id = root["variant_id"][:]
     expected = partitioned_kinship(da.from_zarr(root["call_dosage"]), parse_partition(PARTITION, variant_id))
-    stored = several_grms.grm_partition(path, progress=False)  # the recorded partition, reused
+    stored = partitioned_grm_of_store(path, progress=False)  # the recorded partition, reused
     np.testing.assert_array_equal(stored.kinships[:], expected.matrices)
     np.testing.assert_array_equal(stored.part_markers, expected.part_markers)
     assert main(["--quiet", "fit", str(path), "--mgrm", "--pcs", "0", "--out", str(folder / "m")]) == 0
     report = json.loads((folder / "m.json").read_text())
     traits = root["traits"][:]
-    arrays = fit_components(expected.matrices, traits, ["trait1", "trait2"], np.ones((300, 1)), ["intercept"],
-                         expected.part_names, expected.part_markers)
+    arrays = fit_components(
+        expected.matrices,
+        traits,
+        names=["trait1", "trait2"],
+        X=np.ones((300, 1)),
+        columns=["intercept"],
+        component_names=expected.part_names,
+        n_markers=expected.part_markers,
+    )
     for ours, direct in zip(report["traits"], arrays):
         assert ours["h2"] == pytest.approx(direct.h2, rel=1e-12) and ours["logL"] == pytest.approx(direct.logL)
         assert [c["name"] for c in ours["components"]] == ["maf0-0.2", "maf0.2-0.5"]
@@ -92,9 +101,11 @@ def test_bad_input_is_one_line_and_exit_2(store, tmp_path, capsys):
 
 
 def test_fit_mgrm_needs_a_partitioned_grm(tmp_path, capsys):
-    path = api.simulate_to(tmp_path / "t.zarr", SimulationDesign(50, 200, (0.5,), seed=1), progress=False)
+    path = simulate_to(
+        tmp_path / "t.zarr", SimulationDesign(n_samples=50, n_markers=200, h2=(0.5,), seed=1), progress=False
+    )
     assert main(["--quiet", "fit", str(path), "--mgrm", "--out", str(tmp_path / "x")]) == 2
-    assert "no partitioned GRM: run 'dask-h2 grm" in capsys.readouterr().err
+    assert "no partitioned GRM: give the --partition of the markers" in capsys.readouterr().err
 
 
 def test_a_non_psd_gcta_grm_is_warned_about_and_used(store, tmp_path, capsys):
@@ -103,7 +114,7 @@ def test_a_non_psd_gcta_grm_is_warned_about_and_used(store, tmp_path, capsys):
     first = read_grm(folder / "parts.maf0-0.2")
     bent = first.kinship.copy()
     bent[0, 1] = bent[1, 0] = 3.0  # no longer positive semidefinite
-    write_grm(tmp_path / "bent", bent, first.iid, 100)
+    write_grm(tmp_path / "bent", bent, iid=first.iid, n_markers=100)
     (tmp_path / "list.txt").write_text(f"{tmp_path / 'bent'}\n{folder / 'parts.maf0.2-0.5'}\n")
     traits = zarr.open_group(path, mode="r")["traits"][:, 0]
     (tmp_path / "pheno.txt").write_text("".join(f"{i} {i} {float(v)!r}\n" for i, v in zip(first.iid, traits)))

@@ -37,7 +37,7 @@ LOGLIK_ROUNDING = 1e-13  # relative rounding of log L
 STALL_GAIN = 100.0  # times log L's rounding: a predicted gain the likelihood cannot confirm any more
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuadraticMap:
     """φ(θ) = ``offset`` + ``linear`` θ + ½ [θᵀ ``quadratic``[m] θ]_m with θ ≥ ``lower``.
 
@@ -64,10 +64,12 @@ class QuadraticMap:
 def identity_map(lower: np.ndarray) -> QuadraticMap:
     """φ = θ with bounds ``lower`` (M,)."""
     m = lower.shape[0]
-    return QuadraticMap(np.zeros(m), np.eye(m), np.zeros((m, m, m)), np.asarray(lower, dtype=np.float64))
+    return QuadraticMap(
+        offset=np.zeros(m), linear=np.eye(m), quadratic=np.zeros((m, m, m)), lower=np.asarray(lower, dtype=np.float64)
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AIResult:
     """The fitted ``theta`` (q,), its ``phi`` (M,), the REML ``pieces`` there, whether the fit
     ``converged`` and in how many ``iterations``, and which parameters are ``at_bound`` (q,)."""
@@ -83,7 +85,7 @@ class AIResult:
 Evaluate = Callable[[np.ndarray], "Pieces | None"]  # φ ↦ REML pieces, None where V is not positive definite
 
 
-def maximize(evaluate: Evaluate, mapping: QuadraticMap, theta0: np.ndarray, max_iter: int = MAX_ITER) -> AIResult:
+def maximize(evaluate: Evaluate, *, mapping: QuadraticMap, theta0: np.ndarray, max_iter: int = MAX_ITER) -> AIResult:
     """Maximise log L(φ(θ)) from ``theta0`` (where V must be positive definite) by AI-REML."""
     theta = np.maximum(np.asarray(theta0, dtype=np.float64), mapping.lower)
     pieces = evaluate(mapping.phi(theta))
@@ -98,8 +100,14 @@ def maximize(evaluate: Evaluate, mapping: QuadraticMap, theta0: np.ndarray, max_
         taken = None if converged or iteration == max_iter else _line_search(
             evaluate, mapping, theta, step, 2.0 * gain, pieces.loglik, 1 if near else HALVINGS)
         if taken is None:  # converged, out of iterations, or no step along the Newton direction raises log L
-            return AIResult(theta, mapping.phi(theta), pieces, converged or (near and iteration < max_iter),
-                            iteration, _at_bound(mapping, theta, gradient))
+            return AIResult(
+                theta=theta,
+                phi=mapping.phi(theta),
+                pieces=pieces,
+                converged=converged or (near and iteration < max_iter),
+                iterations=iteration,
+                at_bound=_at_bound(mapping, theta, gradient),
+            )
         theta, pieces = taken
         iteration += 1
 

@@ -30,17 +30,16 @@ from dask_h2.kinship.eigen import Eigen
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.greml.univariate import inverse_or_nan, rotate
 from dask_h2.traits import case_control_traits, complete_cases, screen_traits
-from dask_h2.greml.liability import liability_factor
 from dask_h2.traits import case_fraction
 from dask_h2.greml.pair_model import (E11, E12, E22, G11, G12, G22, MIN_COMMON, PairModel, dense_pair_model,
                          eigen_pair_model)
 from dask_h2.greml.reml import blas_threads_for
-from dask_h2.results import PairFit
+from dask_h2.results import PairFit, liability_factor
 
 DENSE_MAX_OBSERVATIONS = 15_000  # n₁ + n₂ of the dense path: V and V⁻¹ take 16 (n₁ + n₂)² bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Shape:
     """How a 2 × 2 covariance matrix is parametrized: ``free`` (v₁, v₂, c), ``zero`` (v₁, v₂; c = 0)
     or ``rank1`` (a, b: v₁ = a², v₂ = b², c = ``sign``·ab)."""
@@ -49,10 +48,10 @@ class Shape:
     sign: float = 1.0
 
 
-FREE, ZERO = Shape("free"), Shape("zero")
+FREE, ZERO = Shape(kind="free"), Shape(kind="zero")
 
 
-def pair_map(genetic: Shape, residual: Shape, n_components: int, constrain: bool) -> QuadraticMap:
+def pair_map(genetic: Shape, residual: Shape, *, n_components: int, constrain: bool) -> QuadraticMap:
     """φ(θ) for the genetic and residual shapes (the residual ``zero`` without Ce when ``n_components``
     is 5); variances ≥ 0 when ``constrain`` (a and b of a rank-one matrix are ≥ 0 always)."""
     blocks = ((genetic, (G11, G22, G12)), (residual, (E11, E22, E12)))
@@ -70,14 +69,14 @@ def pair_map(genetic: Shape, residual: Shape, n_components: int, constrain: bool
                 linear[m, start + j] = 1.0
             lower += [0.0 if constrain else -np.inf] * 2 + [-np.inf] * (_width(shape) - 2)
         start += _width(shape)
-    return QuadraticMap(np.zeros(n_components), linear, quadratic, np.array(lower))
+    return QuadraticMap(offset=np.zeros(n_components), linear=linear, quadratic=quadratic, lower=np.array(lower))
 
 
 def _width(shape: Shape) -> int:
     return 3 if shape.kind == "free" else 2
 
 
-def theta_from_phi(phi: np.ndarray, genetic: Shape, residual: Shape) -> np.ndarray:
+def theta_from_phi(phi: np.ndarray, genetic: Shape, *, residual: Shape) -> np.ndarray:
     """Starting θ for the shapes from components φ (a rank-one matrix from its diagonal)."""
     theta = []
     for shape, (v1, v2, c), (scale1, scale2) in ((genetic, (G11, G22, G12), (E11, E22)),
@@ -89,13 +88,15 @@ def theta_from_phi(phi: np.ndarray, genetic: Shape, residual: Shape) -> np.ndarr
     return np.array(theta, dtype=np.float64)
 
 
-def fit_pair(model: PairModel, names: tuple[str, str], constrain: bool = True, max_iter: int = MAX_ITER) -> PairFit:
+def fit_pair(model: PairModel, *, names: tuple[str, str], constrain: bool = True, max_iter: int = MAX_ITER) -> PairFit:
     """The bivariate REML fit of one pair with its LRTs of rG = 0, 1 and −1 (see the module docstring)."""
     residual = FREE if model.n_components == 6 else ZERO
     with blas_threads_for(sum(model.n_per_trait)):
         main, shapes = _fit(model, FREE, residual, model.start, constrain, max_iter)
-        nulls = {value: _fit(model, shape, residual, main.phi, constrain, max_iter)[0]
-                 for value, shape in ((0, ZERO), (1, Shape("rank1", 1.0)), (-1, Shape("rank1", -1.0)))}
+        nulls = {
+            value: _fit(model, shape, residual, main.phi, constrain, max_iter)[0]
+            for value, shape in ((0, ZERO), (1, Shape(kind="rank1", sign=1.0)), (-1, Shape(kind="rank1", sign=-1.0)))
+        }
     phi, loglik = main.phi, main.pieces.loglik
     covariance = inverse_or_nan(main.pieces.ai)
     lrt = {value: max(2.0 * (loglik - null.pieces.loglik), 0.0) for value, null in nulls.items()}
@@ -152,9 +153,9 @@ def _maximize(model: PairModel, genetic: Shape, residual: Shape, phi: np.ndarray
     A rank-one matrix makes φ(θ) curved: its Newton steps then use the observed information
     (2 AI − F), whose curvature term the AI's approximation error would swamp where the scores
     are large (the constraint binds) and its steps would zigzag."""
-    mapping = pair_map(genetic, residual, model.n_components, constrain)
+    mapping = pair_map(genetic, residual, n_components=model.n_components, constrain=constrain)
     exact = "rank1" in (genetic.kind, residual.kind)
-    theta = theta_from_phi(phi, genetic, residual)
+    theta = theta_from_phi(phi, genetic, residual=residual)
     rank_one = np.zeros(theta.shape[0], dtype=bool)
     if genetic.kind == "rank1":
         rank_one[:2] = True
@@ -164,14 +165,14 @@ def _maximize(model: PairModel, genetic: Shape, residual: Shape, phi: np.ndarray
         if model.evaluate(mapping.phi(theta)) is not None:
             break
         theta = np.where(rank_one, 0.5 * theta, theta)
-    return maximize(lambda value: model.evaluate(value, exact), mapping, theta, max_iter)
+    return maximize(lambda value: model.evaluate(value, exact), mapping=mapping, theta0=theta, max_iter=max_iter)
 
 
 def _repair(shape: Shape, phi: np.ndarray, index: tuple[int, int, int]) -> Shape:
     """``shape``, or rank one with the sign of the covariance when a free 2 × 2 matrix is indefinite."""
     v1, v2, c = (phi[i] for i in index)
     if shape.kind == "free" and c * c > v1 * v2:
-        return Shape("rank1", 1.0 if c >= 0 else -1.0)
+        return Shape(kind="rank1", sign=1.0 if c >= 0 else -1.0)
     return shape
 
 
@@ -198,8 +199,9 @@ def parse_pairs(spec: str, names: Sequence[str]) -> list[tuple[int, int]]:
     names = [str(name) for name in names]
     if spec == "all":
         if len(names) < 2:
-            raise ParameterError(f"{{bivariate}}: needs at least two traits, there is {len(names)} ({', '.join(names)})",
-                                 bivariate=spec)
+            raise ParameterError(
+                f"{{bivariate}}: needs at least two traits, there is {len(names)} ({', '.join(names)})", bivariate=spec
+            )
         return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     parts = [part.strip() for part in spec.split(",")]
     if len(parts) != 2:
@@ -213,22 +215,57 @@ def parse_pairs(spec: str, names: Sequence[str]) -> list[tuple[int, int]]:
     return [(names.index(parts[0]), names.index(parts[1]))]
 
 
-def fit_bivariate(eigen: Eigen, traits: np.ndarray, names: Sequence[str], pairs: Sequence[tuple[int, int]],
+def fit_bivariate(eigen: Eigen, traits: np.ndarray, *, names: Sequence[str], pairs: Sequence[tuple[int, int]],
                   X: np.ndarray, columns: Sequence[str], subset_eigen: Callable[[np.ndarray], Eigen] | None = None,
                   kinship_block: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, constrain: bool = True,
                   prevalence: Sequence[float | None] | None = None, max_iter: int = MAX_ITER) -> list[PairFit]:
-    """:func:`fit_pair` for each pair (j₁, j₂) of columns of ``traits`` (n, k; NaN = missing), each
-    trait on the samples where it and X (n, p; its columns named ``columns``) are observed.
+    """Bivariate REML (:func:`fit_pair`) of each pair of traits.
 
-    Traits on the same samples use the eigenbasis of their K (``eigen`` of all n samples, else
-    ``subset_eigen(index)``); on different samples, the dense V with ``kinship_block(rows, cols)``
-    = K[rows][:, cols], up to ``DENSE_MAX_OBSERVATIONS`` observations, beyond which the samples
-    with both traits are fitted in their eigenbasis (with a warning). A trait with a
-    ``prevalence`` also gets h² on the liability scale. A pair with a trait that cannot be fitted
-    (:func:`dask_h2.greml.univariate.screen_traits`) is left out with a warning, or refused when no pair remains.
+    Parameters
+    ----------
+    eigen : Eigen
+        K's eigendecomposition over n samples.
+    traits : numpy.ndarray
+        (n, k) float64, NaN = missing, named ``names`` (k,).
+    pairs : sequence of (int, int)
+        Column pairs (j₁, j₂) to fit (:func:`parse_pairs` makes them of ``"T1,T2"`` or ``"all"``).
+    X : numpy.ndarray
+        Fixed effects (n, p), NaN = missing, its columns named ``columns``; each trait is fitted on the
+        samples where it and X are observed.
+    subset_eigen : callable, optional
+        index ↦ the eigendecomposition of K[index][:, index], for traits observed on the same samples
+        but not all n.
+    kinship_block : callable, optional
+        (rows, cols) ↦ K[rows][:, cols], for traits on different samples: the dense V, up to
+        ``DENSE_MAX_OBSERVATIONS`` observations, beyond which the samples with both traits are fitted
+        in their eigenbasis (with a warning).
+    constrain : bool
+        Variances ≥ 0 and |rG|, |rE| ≤ 1.
+    prevalence : sequence of float or None, optional
+        One per trait: the liability scale of case-control traits.
+    max_iter : int
+        AI-REML iterations at most.
+
+    Returns
+    -------
+    list of PairFit
+        One per pair; a pair with a trait that cannot be fitted (:func:`dask_h2.traits.screen_traits`)
+        is left out with a warning, or refused when no pair remains.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dask_h2 import eigendecompose
+    >>> rng = np.random.default_rng(2)
+    >>> W = rng.standard_normal((150, 600)); K = W @ W.T / 600
+    >>> Y = np.linalg.cholesky(0.5 * K + 0.5 * np.eye(150)) @ rng.standard_normal((150, 2))
+    >>> (pair,) = fit_bivariate(eigendecompose(K), Y, names=["a", "b"], pairs=[(0, 1)], X=np.ones((150, 1)),
+    ...                         columns=["intercept"])
+    >>> pair.traits, pair.path
+    (('a', 'b'), 'eigen')
     """
-    traits, prevalence = case_control_traits(traits, names, prevalence)
-    refused = {r.index: r.reason for r in screen_traits(traits, names, X)[1]}
+    traits, prevalence = case_control_traits(traits, names, prevalence=prevalence)
+    refused = {r.index: r.reason for r in screen_traits(traits, names, X=X)[1]}
     left_out = [(j1, j2) for j1, j2 in pairs if j1 in refused or j2 in refused]
     reasons = [f"pair {names[j1]},{names[j2]}: {refused.get(j1) or refused[j2]}" for j1, j2 in left_out]
     if len(left_out) == len(pairs):
@@ -239,11 +276,11 @@ def fit_bivariate(eigen: Eigen, traits: np.ndarray, names: Sequence[str], pairs:
     for j1, j2 in (pair for pair in pairs if pair not in left_out):
         pair = (str(names[j1]), str(names[j2]))
         observed = {}
-        for mask, members in complete_cases(traits[:, [j1, j2]], pair, X, columns):
+        for mask, members in complete_cases(traits[:, [j1, j2]], pair, X=X, columns=columns):
             observed.update({member: np.flatnonzero(mask) for member in members})
         samples = [observed[0], observed[1]]
         model = _pair_model(eigen, traits[:, [j1, j2]], X, samples, pair, subset_eigen, kinship_block)
-        fit = fit_pair(model, pair, constrain, max_iter)
+        fit = fit_pair(model, names=pair, constrain=constrain, max_iter=max_iter)
         fits.append(_liability(fit, [traits[samples[t], j] for t, j in enumerate((j1, j2))], [prevalence[j1],
                                                                                                prevalence[j2]]))
     return fits
@@ -260,9 +297,16 @@ def _pair_model(eigen: Eigen, Y: np.ndarray, X: np.ndarray, samples: list[np.nda
         if first.size + second.size <= DENSE_MAX_OBSERVATIONS:
             if kinship_block is None:
                 raise InputError(f"{what}: observed on different samples, which needs the kinship matrix itself")
-            return dense_pair_model(kinship_block(first, first), kinship_block(second, second),
-                                    kinship_block(first, second), Y[first, 0], Y[second, 1], X[first], X[second],
-                                    (np.searchsorted(first, common), np.searchsorted(second, common)))
+            return dense_pair_model(
+                K11=kinship_block(first, first),
+                K22=kinship_block(second, second),
+                K12=kinship_block(first, second),
+                y1=Y[first, 0],
+                y2=Y[second, 1],
+                X1=X[first],
+                X2=X[second],
+                common=(np.searchsorted(first, common), np.searchsorted(second, common)),
+            )
         if common.size < max(MIN_COMMON, X.shape[1] + 2):
             raise InputError(f"{what}: fewer than {MIN_COMMON} samples with both traits, and "
                              f"{first.size + second.size} observations are beyond the dense path's "
@@ -279,8 +323,8 @@ def _pair_model(eigen: Eigen, Y: np.ndarray, X: np.ndarray, samples: list[np.nda
         raise InputError(f"{what}: missing values but no kinship matrix to subset")
     else:
         sub = subset_eigen(first)
-    Y_rot, X_rot = rotate(sub.vectors, Y[first], X[first])
-    return eigen_pair_model(sub.values, Y_rot, X_rot, Y[first], X[first])
+    Y_rot, X_rot = rotate(sub.vectors, Y[first], X=X[first])
+    return eigen_pair_model(s=sub.values, Y=Y_rot, X=X_rot, raw=Y[first], raw_X=X[first])
 
 
 def _liability(fit: PairFit, values: Sequence[np.ndarray], prevalence: Sequence[float | None]) -> PairFit:

@@ -23,18 +23,25 @@ from dask_h2.greml.reml import Block, DenseFactor, Pieces, blas_threads_for, ide
 from dask_h2.results import ComponentFit, NotEstimable, TraitFit
 
 
-def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray, name: str,
+def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, *, X: np.ndarray, name: str,
                    component_names: Sequence[str], n_markers: Sequence[int], constrain: bool = True,
                    max_iter: int = MAX_ITER) -> TraitFit:
     """σ²_k of every K_k (n, n) and σ²_e for one trait y (n,) with fixed effects X (n, p), all observed."""
     n, p = X.shape
     k = len(kinships)
-    components = [[Block(slice(None), slice(None), K)] for K in kinships] + [identity(n)]
+    components = [[Block(rows=slice(None), cols=slice(None), matrix=K)] for K in kinships] + [identity(n)]
     logdet_xtx = logdet_gram(X)
 
     def evaluate(phi: np.ndarray, derivatives: bool = True) -> Pieces | None:
         try:
-            return reml_pieces(DenseFactor(components, phi, n), y, X, logdet_xtx, k + 1, derivatives)
+            return reml_pieces(
+                DenseFactor(components, phi, n=n),
+                y=y,
+                X=X,
+                logdet_xtx=logdet_xtx,
+                n_components=k + 1,
+                derivatives=derivatives,
+            )
         except np.linalg.LinAlgError:
             return None
 
@@ -44,7 +51,7 @@ def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray, name
     with blas_threads_for(n):
         if evaluate(start, derivatives=False) is None:  # a GRM that is not positive semidefinite: start from V = σ²I
             start = np.r_[np.zeros(k), residual_variance]
-        result = maximize(evaluate, identity_map(lower), start, max_iter)
+        result = maximize(evaluate, mapping=identity_map(lower), theta0=start, max_iter=max_iter)
     if not result.converged:
         warnings.warn(f"trait {name}: AI-REML did not converge in {result.iterations} iterations; its estimates are "
                       "the last iterate (converged: false)", RuntimeWarning, stacklevel=2)
@@ -75,27 +82,65 @@ def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, X: np.ndarray, name
     )
 
 
-def fit_components(kinships: Sequence[np.ndarray], traits: np.ndarray, names: Sequence[str], X: np.ndarray,
-                columns: Sequence[str], component_names: Sequence[str], n_markers: Sequence[int],
-                constrain: bool = True, prevalence: Sequence[float | None] | None = None,
-                max_iter: int = MAX_ITER) -> list[TraitFit | NotEstimable]:
-    """:func:`fit_trait` for every column of ``traits`` (n, t; NaN = missing) on its complete
-    cases (with X (n, p), named ``columns``, observed), in the order of the columns; a trait with a
-    ``prevalence`` also gets the liability scale (:func:`dask_h2.greml.univariate.liability_scale`); a trait
-    that cannot be fitted is :class:`~dask_h2.greml.univariate.NotEstimable` (:func:`dask_h2.greml.univariate.screen_traits`)."""
+def fit_components(kinships: Sequence[np.ndarray], traits: np.ndarray, *, names: Sequence[str], X: np.ndarray,
+                   columns: Sequence[str], component_names: Sequence[str], n_markers: Sequence[int],
+                   constrain: bool = True, prevalence: Sequence[float | None] | None = None,
+                   max_iter: int = MAX_ITER) -> list[TraitFit | NotEstimable]:
+    """Several variance components V = Σ_k σ²_k K_k + σ²_e I for every trait, by AI-REML (:func:`fit_trait`).
+
+    Parameters
+    ----------
+    kinships : sequence of numpy.ndarray
+        K_k (n, n), one per component, named ``component_names`` and made of ``n_markers`` markers each.
+    traits : numpy.ndarray
+        (n, t) float64, NaN = missing, named ``names``; each trait is fitted on its complete cases.
+    X : numpy.ndarray
+        Fixed effects (n, p), NaN = missing, its columns named ``columns``.
+    constrain : bool
+        Every σ²_k ≥ 0.
+    prevalence : sequence of float or None, optional
+        One per trait: the liability scale of case-control traits.
+    max_iter : int
+        AI-REML iterations at most; a fit that stops there is flagged ``converged=False``.
+
+    Returns
+    -------
+    list of TraitFit or NotEstimable
+        In the order of the columns, a trait that cannot be fitted as
+        :class:`~dask_h2.results.NotEstimable` (:func:`dask_h2.traits.screen_traits`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> W1, W2 = rng.standard_normal((100, 300)), rng.standard_normal((100, 300))
+    >>> Ks = [W1 @ W1.T / 300, W2 @ W2.T / 300]
+    >>> (fit,) = fit_components(Ks, rng.standard_normal((100, 1)), names=["y"], X=np.ones((100, 1)),
+    ...                         columns=["intercept"], component_names=["a", "b"], n_markers=[300, 300])
+    >>> [c.name for c in fit.components], fit.converged
+    (['a', 'b'], True)
+    """
     if len(kinships) < 1:
         raise InputError("several GRMs: none given")
-    traits, prevalence = case_control_traits(traits, names, prevalence)
-    kept, refused = screen_traits(traits, names, X)
+    traits, prevalence = case_control_traits(traits, names, prevalence=prevalence)
+    kept, refused = screen_traits(traits, names, X=X)
     fits: dict[int, TraitFit | NotEstimable] = {r.index: r for r in refused}
-    for observed, positions in complete_cases(traits[:, kept], [names[j] for j in kept], X, columns):
+    for observed, positions in complete_cases(traits[:, kept], [names[j] for j in kept], X=X, columns=columns):
         members = [kept[i] for i in positions]
         index = np.flatnonzero(observed)
         subset = list(kinships) if observed.all() else [K[np.ix_(index, index)] for K in kinships]
         for j in members:
-            fit = fit_trait(subset, traits[index, j], X[index], str(names[j]), component_names, n_markers,
-                                 constrain, max_iter)
-            fits[j] = liability_scale(fit, traits[index, j], prevalence[j])
+            fit = fit_trait(
+                subset,
+                traits[index, j],
+                X=X[index],
+                name=str(names[j]),
+                component_names=component_names,
+                n_markers=n_markers,
+                constrain=constrain,
+                max_iter=max_iter,
+            )
+            fits[j] = liability_scale(fit, values=traits[index, j], prevalence=prevalence[j])
     return [fits[j] for j in sorted(fits)]
 
 

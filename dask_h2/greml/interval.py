@@ -27,7 +27,7 @@ def chi2_threshold(level: float = LEVEL) -> float:
     return float(scipy.stats.chi2.ppf(level, 1))
 
 
-def profile_interval(loglik: Callable[[float], float], h2: float, loglik_max: float, lower: float,
+def profile_interval(loglik: Callable[[float], float], *, h2: float, loglik_max: float, lower: float,
                      upper: float = 1.0, level: float = LEVEL) -> tuple[float, float]:
     """(low, high): the ``level`` profile-likelihood interval for h² within [``lower``, ``upper``].
 

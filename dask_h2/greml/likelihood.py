@@ -22,7 +22,7 @@ NULL_COMBINATION_TOLERANCE = 1e-8  # a combination of X this small (relative) ou
 ABSORBED_TOLERANCE = 1e-8  # entries of a column of X this small (relative) are rounding zeros
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RotatedProblem:
     """One trait in the eigenbasis: ``s`` (r,) eigenvalues ≥ 0, ``y`` (r,), ``X`` (r, p).
 
@@ -62,7 +62,7 @@ class RotatedProblem:
         return self.y.shape[0] - self.p if self.method == "REML" else self.n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Evaluation:
     """Profile likelihood at one h²: ``loglik``, ``sigma_p2`` (σ̂²p) and ``beta`` (p,)."""
 
@@ -74,7 +74,7 @@ class Evaluation:
     _r_factor: np.ndarray  # R (p+1, p+1) of the QR of D^{-1/2} [X y]
 
 
-def rotate(eigenvectors: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rotate(eigenvectors: np.ndarray, y: np.ndarray, *, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Uᵀy (n,) and UᵀX (n, p) for eigenvectors U (n, n)."""
     return eigenvectors.T @ y, eigenvectors.T @ X
 
@@ -84,7 +84,9 @@ def null_tolerance(s: np.ndarray) -> float:
     return float(max(np.max(np.abs(s)), 1.0) * s.shape[0] * 64 * np.finfo(np.float64).eps)
 
 
-def drop_fixed_null_directions(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def drop_fixed_null_directions(
+    s: np.ndarray, y: np.ndarray, *, X: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Remove the directions of null(K) ∩ span(X) from a rotated problem (the ML fix).
 
     Along such a direction V = σ²e and the GLS residual is exactly zero, so textbook
@@ -110,7 +112,7 @@ def drop_fixed_null_directions(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> t
     return s_out, y_out, X_out, k
 
 
-def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, ...]:
+def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, *, X: np.ndarray) -> tuple[np.ndarray, ...]:
     """Remove coordinates that a column of X spans alone (the PCs, which are eigenvectors of K).
 
     A column equal to a unit vector e_i fits coordinate i exactly: its residual is 0
@@ -124,7 +126,7 @@ def drop_absorbed_coordinates(s: np.ndarray, y: np.ndarray, X: np.ndarray) -> tu
     return s[rows], y[rows], np.delete(X[rows], unit_columns, axis=1), s[~rows]
 
 
-def reduce_problem(s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method) -> RotatedProblem:
+def reduce_problem(s: np.ndarray, y: np.ndarray, *, X: np.ndarray, method: Method) -> RotatedProblem:
     """The smallest equivalent problem for the likelihood of ``method``.
 
     Coordinates fitted exactly by a column of X drop out of REML altogether (the error
@@ -133,20 +135,34 @@ def reduce_problem(s: np.ndarray, y: np.ndarray, X: np.ndarray, method: Method) 
     column spans such a direction alone (the intercept when K·1 = 0) or in combination.
     """
     tolerance = null_tolerance(s)
-    s, y, X, absorbed = drop_absorbed_coordinates(s, y, X)
+    s, y, X, absorbed = drop_absorbed_coordinates(s, y, X=X)
     if method == "REML":
-        return RotatedProblem(s, y, X, method)
+        return RotatedProblem(s=s, y=y, X=X, method=method)
     absorbed_null = absorbed <= tolerance  # a column of X that is itself a null direction of K
-    s, y, X, removed = drop_fixed_null_directions(s, y, X)
-    return RotatedProblem(s, y, X, method, removed + int(absorbed_null.sum()), absorbed[~absorbed_null])
+    s, y, X, removed = drop_fixed_null_directions(s, y, X=X)
+    return RotatedProblem(
+        s=s,
+        y=y,
+        X=X,
+        method=method,
+        n_null_removed=removed + int(absorbed_null.sum()),
+        absorbed_s=absorbed[~absorbed_null],
+    )
 
 
-def evaluate(problem: RotatedProblem, h2: float, one_minus_h2: float | None = None) -> Evaluation:
+def evaluate(problem: RotatedProblem, h2: float, *, one_minus_h2: float | None = None) -> Evaluation:
     """Profile log-likelihood at ``h2`` (pass ``one_minus_h2`` to keep precision near 1)."""
     omh2 = 1.0 - h2 if one_minus_h2 is None else one_minus_h2
     d = h2 * problem.s + omh2
     if np.any(d <= 0):
-        return Evaluation(h2, -np.inf, np.nan, np.full(problem.p, np.nan), d, np.full((problem.p + 1,) * 2, np.nan))
+        return Evaluation(
+            h2=h2,
+            loglik=-np.inf,
+            sigma_p2=np.nan,
+            beta=np.full(problem.p, np.nan),
+            _weights=d,
+            _r_factor=np.full((problem.p + 1,) * 2, np.nan),
+        )
     w = 1.0 / np.sqrt(d)
     augmented = np.column_stack([problem.X * w[:, None], problem.y * w])
     r = np.linalg.qr(augmented, mode="r")
@@ -159,7 +175,7 @@ def evaluate(problem: RotatedProblem, h2: float, one_minus_h2: float | None = No
     if problem.method == "REML":
         logdet_h = 2.0 * np.sum(np.log(np.abs(np.diag(r)[:p])))
         loglik -= 0.5 * (logdet_h - problem.logdet_xtx)
-    return Evaluation(h2, float(loglik), float(sigma_p2), beta, d, r)
+    return Evaluation(h2=h2, loglik=float(loglik), sigma_p2=float(sigma_p2), beta=beta, _weights=d, _r_factor=r)
 
 
 def observed_information(problem: RotatedProblem, at: Evaluation) -> np.ndarray:

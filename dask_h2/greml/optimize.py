@@ -21,7 +21,7 @@ X_TOLERANCE = 1e-10
 BOUNDARY_H2 = 1e-6  # an optimum closer than this to h² = 0 or 1 is reported on that boundary
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Optimum:
     """Where the profile likelihood peaks: ``h2`` ∈ [0, 1], ``log_delta`` (±inf on a boundary)."""
 
@@ -57,10 +57,10 @@ def maximize_h2(loglik: Callable[[float, float], float], lower: float = 0.0) -> 
     if h2 < BOUNDARY_H2 and lower < 0.0:
         return _maximize_negative(loglik, lower)
     if h2 < BOUNDARY_H2:  # the likelihood is flat in log δ there: the optimum is h² = 0 itself
-        return Optimum(0.0, np.inf, float(loglik(0.0, 1.0)), True)
+        return Optimum(h2=0.0, log_delta=np.inf, loglik=float(loglik(0.0, 1.0)), boundary=True)
     if one_minus_h2 < BOUNDARY_H2:  # h² → 1: the supremum is approached within 1e-10
-        return Optimum(1.0, -np.inf, float(loglik(*h2_pair(-LOG_DELTA_BOUND))), True)
-    return Optimum(h2, t, value, False)
+        return Optimum(h2=1.0, log_delta=-np.inf, loglik=float(loglik(*h2_pair(-LOG_DELTA_BOUND))), boundary=True)
+    return Optimum(h2=h2, log_delta=t, loglik=value, boundary=False)
 
 
 def _maximize_negative(loglik: Callable[[float, float], float], lower: float) -> Optimum:
@@ -70,5 +70,5 @@ def _maximize_negative(loglik: Callable[[float, float], float], lower: float) ->
     )
     h2 = float(result.x)
     if -h2 < BOUNDARY_H2:
-        return Optimum(0.0, np.inf, float(loglik(0.0, 1.0)), False)
-    return Optimum(h2, np.nan, -float(result.fun), lower - h2 > -BOUNDARY_H2)
+        return Optimum(h2=0.0, log_delta=np.inf, loglik=float(loglik(0.0, 1.0)), boundary=False)
+    return Optimum(h2=h2, log_delta=np.nan, loglik=-float(result.fun), boundary=lower - h2 > -BOUNDARY_H2)

@@ -74,7 +74,7 @@ class EigenPairFactor:
         return float(np.sum(weight * np.einsum("iab,iba->i", first, second)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PairModel:
     """The REML of one pair: ``evaluate(φ)`` (None where V is not positive definite) over
     ``n_components`` (6, or 5 without Ce), with the sizes and starting values."""
@@ -87,7 +87,7 @@ class PairModel:
     start: np.ndarray  # φ where V is positive definite
 
 
-def eigen_pair_model(s: np.ndarray, Y: np.ndarray, X: np.ndarray, raw: np.ndarray, raw_X: np.ndarray) -> PairModel:
+def eigen_pair_model(*, s: np.ndarray, Y: np.ndarray, X: np.ndarray, raw: np.ndarray, raw_X: np.ndarray) -> PairModel:
     """Two traits on the same n samples: eigenvalues ``s`` (n,) of their K, the rotated traits
     Y (n, 2) and fixed effects X (n, p); ``raw``/``raw_X`` unrotated, for the starting values.
 
@@ -96,7 +96,7 @@ def eigen_pair_model(s: np.ndarray, Y: np.ndarray, X: np.ndarray, raw: np.ndarra
     a near-singular E from reaching log|V| through them.
     """
     n = s.shape[0]
-    s, Y, X, _ = drop_absorbed_coordinates(s, Y, X)
+    s, Y, X, _ = drop_absorbed_coordinates(s, Y, X=X)
     p = X.shape[1]
     y = Y.ravel()  # interleaved
     stacked = np.zeros((2 * s.shape[0], 2 * p))
@@ -105,15 +105,24 @@ def eigen_pair_model(s: np.ndarray, Y: np.ndarray, X: np.ndarray, raw: np.ndarra
 
     def evaluate(phi: np.ndarray, fisher: bool = False) -> Pieces | None:
         try:
-            return reml_pieces(EigenPairFactor(s, phi), y, stacked, logdet_xtx, 6, fisher=fisher)
+            return reml_pieces(
+                EigenPairFactor(s, phi), y=y, X=stacked, logdet_xtx=logdet_xtx, n_components=6, fisher=fisher
+            )
         except np.linalg.LinAlgError:
             return None
 
     residuals = [_residuals(raw[:, t], raw_X) for t in (0, 1)]
-    return PairModel(evaluate, 6, (n, n), n, "eigen", _start(residuals, residuals, True))
+    return PairModel(
+        evaluate=evaluate,
+        n_components=6,
+        n_per_trait=(n, n),
+        n_common=n,
+        path="eigen",
+        start=_start(residuals, residuals, True),
+    )
 
 
-def dense_pair_model(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, y1: np.ndarray, y2: np.ndarray,
+def dense_pair_model(*, K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, y1: np.ndarray, y2: np.ndarray,
                      X1: np.ndarray, X2: np.ndarray, common: tuple[np.ndarray, np.ndarray]) -> PairModel:
     """Two traits on different samples: K of each trait's samples (n₁, n₁), (n₂, n₂) and between
     them (n₁, n₂), the traits y₁ (n₁,), y₂ (n₂,), fixed effects X₁ (n₁, p), X₂ (n₂, p) and the
@@ -122,10 +131,15 @@ def dense_pair_model(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, y1: np.n
     total = n1 + n2
     first, second = slice(0, n1), slice(n1, total)
     with_ce = common[0].size >= MIN_COMMON
-    components = [[Block(first, first, K11)], [Block(second, second, K22)], [Block(first, second, K12, True)],
-                  [UnitPairs(np.arange(n1), np.arange(n1))], [UnitPairs(n1 + np.arange(n2), n1 + np.arange(n2))]]
+    components = [
+        [Block(rows=first, cols=first, matrix=K11)],
+        [Block(rows=second, cols=second, matrix=K22)],
+        [Block(rows=first, cols=second, matrix=K12, mirror=True)],
+        [UnitPairs(rows=np.arange(n1), cols=np.arange(n1))],
+        [UnitPairs(rows=n1 + np.arange(n2), cols=n1 + np.arange(n2))],
+    ]
     if with_ce:
-        components.append([UnitPairs(common[0], n1 + common[1], True)])
+        components.append([UnitPairs(rows=common[0], cols=n1 + common[1], mirror=True)])
     y = np.concatenate([y1, y2])
     X = np.zeros((total, X1.shape[1] + X2.shape[1]))
     X[first, : X1.shape[1]], X[second, X1.shape[1]:] = X1, X2
@@ -133,13 +147,27 @@ def dense_pair_model(K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, y1: np.n
 
     def evaluate(phi: np.ndarray, fisher: bool = False) -> Pieces | None:
         try:
-            return reml_pieces(DenseFactor(components, phi, total), y, X, logdet_xtx, len(components), fisher=fisher)
+            return reml_pieces(
+                DenseFactor(components, phi, n=total),
+                y=y,
+                X=X,
+                logdet_xtx=logdet_xtx,
+                n_components=len(components),
+                fisher=fisher,
+            )
         except np.linalg.LinAlgError:
             return None
 
     r1, r2 = _residuals(y1, X1), _residuals(y2, X2)
     start = _start((r1, r2), (r1[common[0]], r2[common[1]]), with_ce)
-    return PairModel(evaluate, len(components), (n1, n2), int(common[0].size), "dense", start)
+    return PairModel(
+        evaluate=evaluate,
+        n_components=len(components),
+        n_per_trait=(n1, n2),
+        n_common=int(common[0].size),
+        path="dense",
+        start=start,
+    )
 
 
 def _residuals(y: np.ndarray, X: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ PROFILE_POINTS = 400
 FORMATS = ("png", "svg")
 
 
-def profile_figure(h2: np.ndarray, loglik: np.ndarray, fit: TraitFit) -> Figure:
+def profile_figure(h2: np.ndarray, loglik: np.ndarray, *, fit: TraitFit) -> Figure:
     """log L − log L(ĥ²) over ``h2`` (g,) with the estimate, the 95% interval and its threshold marked."""
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.subplots()
@@ -45,14 +45,17 @@ def profile_figure(h2: np.ndarray, loglik: np.ndarray, fit: TraitFit) -> Figure:
 
 
 def spectrum_figure(eigenvalues: np.ndarray, pcs: int) -> Figure:
-    """Eigenvalues (n,) of K, descending, against their rank on log axes; the ``pcs`` used as fixed effects highlighted."""
+    """Eigenvalues (n,) of K, descending, against their rank on log axes; the ``pcs`` used as fixed effects
+    highlighted."""
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.subplots()
     rank = np.arange(1, eigenvalues.size + 1)
     positive = eigenvalues > null_tolerance(eigenvalues)
     axes.loglog(rank[positive], eigenvalues[positive], ".", color="C0", markersize=3, label="eigenvalue")
     if pcs:
-        axes.loglog(rank[:pcs], eigenvalues[:pcs], "o", color="C3", markersize=5, label=f"top {pcs} (PCs as fixed effects)")
+        axes.loglog(
+            rank[:pcs], eigenvalues[:pcs], "o", color="C3", markersize=5, label=f"top {pcs} (PCs as fixed effects)"
+        )
     axes.axhline(eigenvalues.mean(), color="grey", linestyle=":",
                  label=f"mean eigenvalue = trace K / n = {eigenvalues.mean():.3f}")
     axes.set_xlabel("rank")
@@ -76,7 +79,7 @@ def pcs_figure(eigenvalues: np.ndarray, eigenvectors: np.ndarray) -> Figure:
     return figure
 
 
-def write_plots(problem: FitProblem, prefix: str | Path, fmt: str = "png", method: Method = "REML", pcs: int = 10,
+def write_plots(problem: FitProblem, prefix: str | Path, *, fmt: str = "png", method: Method = "REML", pcs: int = 10,
                 constrain: bool = True) -> list[Path]:
     """Save ``PREFIX.profile.<trait>.FMT`` per trait, ``PREFIX.eigenvalues.FMT`` and ``PREFIX.pcs.FMT``."""
     if fmt not in FORMATS:
@@ -85,12 +88,12 @@ def write_plots(problem: FitProblem, prefix: str | Path, fmt: str = "png", metho
     prefix.parent.mkdir(parents=True, exist_ok=True)
     figures = {"eigenvalues": spectrum_figure(problem.eigen.values, pcs),
                "pcs": pcs_figure(problem.eigen.values, problem.eigen.vectors)}
-    for trait in problem.rotated(pcs):
-        fit = fit_rotated(trait.name, trait.s, trait.y, trait.X, method, constrain)
-        loglik = profile_loglik(reduce_problem(trait.s, trait.y, trait.X, method))
+    for trait in problem.rotated(pcs=pcs):
+        fit = fit_rotated(trait.name, s=trait.s, y=trait.y, X=trait.X, method=method, constrain=constrain)
+        loglik = profile_loglik(reduce_problem(trait.s, trait.y, X=trait.X, method=method))
         low = min(0.0, fit.h2_ci_low, fit.h2)
         grid = np.union1d(np.linspace(low, 1.0, PROFILE_POINTS), [fit.h2, fit.h2_ci_low, fit.h2_ci_high])
-        figures[f"profile.{trait.name}"] = profile_figure(grid, np.array([loglik(h) for h in grid]), fit)
+        figures[f"profile.{trait.name}"] = profile_figure(grid, np.array([loglik(h) for h in grid]), fit=fit)
     written = []
     for name, figure in figures.items():
         path = prefix.with_name(f"{prefix.name}.{name}.{fmt}")

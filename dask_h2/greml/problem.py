@@ -68,9 +68,11 @@ class FitProblem:
         :class:`~dask_h2.errors.InputError` when it is the only one; among several it is warned
         about and listed in the report's ``not_estimable`` while the others are fitted.
         """
-        method = check("method", one_of("REML", "ML"), method)
+        method = check(method, one_of("REML", "ML"), parameter="method")
         names = self.traits.names
-        values, prevalence = case_control_traits(self.traits.values, names, parse_prevalence(prevalence, names))
+        values, prevalence = case_control_traits(
+            self.traits.values, names, prevalence=parse_prevalence(prevalence, names)
+        )
         fits, refused = estimable(fit_all(self._rotated(pcs, values), method=method, constrain=constrain,
                                           traits=values, prevalence=prevalence))
         return self._report(fits, pcs=pcs, method=method, not_estimable=refused)
@@ -118,7 +120,7 @@ class ComponentsProblem:
         """σ²_k of every GRM and σ²_e for every trait by AI-REML (see
         :func:`dask_h2.greml.components.fit_components`)."""
         n = self.traits.values.shape[0]
-        eigen = self.combined() if pcs else Eigen(np.zeros(n), np.empty((n, 0)))
+        eigen = self.combined() if pcs else Eigen(values=np.zeros(n), vectors=np.empty((n, 0)))
         covariates, names = self.traits.covariates, self.traits.names
         X, columns = fixed_effects(eigen, pcs, covariates=covariates.values, covariate_names=covariates.names)
         fits, refused = estimable(fit_components(self.kinships, self.traits.values, names=names, X=X, columns=columns,

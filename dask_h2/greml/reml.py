@@ -47,7 +47,7 @@ class Factor(Protocol):
         """tr(V⁻¹ V_m V⁻¹ V_n)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pieces:
     """REML at one φ: ``loglik``, ``score`` (M,), ``ai`` (M, M), the GLS ``beta`` (p,) and, when
     asked for, the expected information ``fisher`` (M, M)."""
@@ -69,7 +69,7 @@ def logdet_gram(X: np.ndarray) -> float:
     return float(2.0 * np.sum(np.log(np.abs(np.diag(r)))))
 
 
-def reml_pieces(factor: Factor, y: np.ndarray, X: np.ndarray, logdet_xtx: float, n_components: int,
+def reml_pieces(factor: Factor, *, y: np.ndarray, X: np.ndarray, logdet_xtx: float, n_components: int,
                 derivatives: bool = True, fisher: bool = False) -> Pieces:
     """log L, score and AI at the φ of ``factor`` for y (N,) and X (N, p); ``logdet_xtx`` = log|XᵀX|.
 
@@ -86,7 +86,7 @@ def reml_pieces(factor: Factor, y: np.ndarray, X: np.ndarray, logdet_xtx: float,
     logdet_gram_v = 2.0 * float(np.sum(np.log(np.diag(cho[0]))))
     loglik = -0.5 * ((n - p) * LOG_2PI + factor.logdet + logdet_gram_v - logdet_xtx + float(y @ py))
     if not derivatives:
-        return Pieces(loglik, np.zeros(0), np.zeros((0, 0)), beta)
+        return Pieces(loglik=loglik, score=np.zeros(0), ai=np.zeros((0, 0)), beta=beta)
     vpy = np.column_stack([factor.apply(m, py[:, None])[:, 0] for m in range(n_components)])  # V_m Py (N, M)
     h_inv = scipy.linalg.cho_solve(cho, np.eye(p), check_finite=False)
     trace_p = np.array([factor.inverse_trace(m) - np.sum(h_inv * (vinv_x.T @ factor.apply(m, vinv_x)))
@@ -94,8 +94,8 @@ def reml_pieces(factor: Factor, y: np.ndarray, X: np.ndarray, logdet_xtx: float,
     score = 0.5 * (py @ vpy - trace_p)
     p_vpy = factor.solve(vpy) - vinv_x @ scipy.linalg.cho_solve(cho, vinv_x.T @ vpy, check_finite=False)
     ai = 0.5 * vpy.T @ p_vpy
-    return Pieces(loglik, score, 0.5 * (ai + ai.T), beta,
-                  _fisher(factor, vinv_x, h_inv, n_components) if fisher else None)
+    return Pieces(loglik=loglik, score=score, ai=0.5 * (ai + ai.T), beta=beta,
+                  fisher=_fisher(factor, vinv_x, h_inv, n_components) if fisher else None)
 
 
 def _fisher(factor: Factor, vinv_x: np.ndarray, h_inv: np.ndarray, n_components: int) -> np.ndarray:
@@ -113,7 +113,7 @@ def _fisher(factor: Factor, vinv_x: np.ndarray, h_inv: np.ndarray, n_components:
     return fisher
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Block:
     """A dense block B (r, c) of a component at rows ``rows`` and columns ``cols`` (slices), plus
     Bᵀ at the mirrored place when ``mirror`` (a block off the diagonal of a symmetric V_m)."""
@@ -124,7 +124,7 @@ class Block:
     mirror: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnitPairs:
     """Entries equal to 1 at (``rows[i]``, ``cols[i]``) (int arrays, no repeated pair), mirrored
     when ``mirror``: the identity, or the residual covariance of the samples two traits share."""
@@ -143,7 +143,7 @@ class DenseFactor:
     Raises ``numpy.linalg.LinAlgError`` when V is not positive definite.
     """
 
-    def __init__(self, components: Sequence[Sequence[Term]], phi: np.ndarray, n: int):
+    def __init__(self, components: Sequence[Sequence[Term]], phi: np.ndarray, *, n: int):
         self.components = components
         v = np.zeros((n, n))
         for weight, terms in zip(phi, components):
@@ -215,4 +215,4 @@ def blas_threads_for(n: int) -> contextlib.AbstractContextManager:
 def identity(n: int) -> list[Term]:
     """The residual component I (n, n)."""
     index = np.arange(n)
-    return [UnitPairs(index, index)]
+    return [UnitPairs(rows=index, cols=index)]

@@ -31,12 +31,18 @@ def store_problem(store: str | Path, *, selection: Selection = Selection(), cova
     traits = read_traits(open_store(store), store)  # checked before the GRM is computed
     result = grm_of_store(store, selection=selection, memory_limit=memory_limit, client=client, progress=progress)
     of_samples = store_traits(store, result.sample_index, covar=covar, qcovar=qcovar, traits=traits)
-    return FitProblem(eigen=result.eigen, traits=of_samples, subset_eigen=subset_eigen_of_store(store, result),
-                      grm=GRMDescription(n_markers_used=result.n_markers_used, n_markers_dropped=result.n_markers_dropped,
-                                         scale=result.scale,
-                                         extra={**selection.describe(result.marker_counts),
-                                                "n_samples_removed": of_samples.n_samples_removed}),
-                      kinship_block=lambda rows, cols: result.kinship.oindex[rows, cols])
+    return FitProblem(
+        eigen=result.eigen,
+        traits=of_samples,
+        subset_eigen=subset_eigen_of_store(store, result),
+        grm=GRMDescription(
+            n_markers_used=result.n_markers_used,
+            n_markers_dropped=result.n_markers_dropped,
+            scale=result.scale,
+            extra={**selection.describe(result.marker_counts), "n_samples_removed": of_samples.n_samples_removed},
+        ),
+        kinship_block=lambda rows, cols: result.kinship.oindex[rows, cols],
+    )
 
 
 def components_problem(store: str | Path, *, partition: str | Path | Partition | None = None,
@@ -62,11 +68,18 @@ def gcta_problem(prefix: str | Path, *, pheno: str | Path, covar: str | Path | N
     from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved."""
     gcta = read_grm(prefix)
     K = gcta.kinship
-    return FitProblem(eigen=eigendecompose(K.copy(), overwrite=True), traits=_file_traits(pheno, gcta.iid, covar, qcovar),
-                      subset_eigen=dense_subset_eigen(K),
-                      grm=GRMDescription(n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else 0,
-                                         n_markers_dropped=0, scale="gcta-grm", extra={"grm": str(prefix)}),
-                      kinship_block=lambda rows, cols: K[np.ix_(rows, cols)])
+    return FitProblem(
+        eigen=eigendecompose(K.copy(), overwrite=True),
+        traits=_file_traits(pheno, gcta.iid, covar, qcovar),
+        subset_eigen=dense_subset_eigen(K),
+        grm=GRMDescription(
+            n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else 0,
+            n_markers_dropped=0,
+            scale="gcta-grm",
+            extra={"grm": str(prefix)},
+        ),
+        kinship_block=lambda rows, cols: K[np.ix_(rows, cols)],
+    )
 
 
 def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: str | Path | None = None,
@@ -90,7 +103,9 @@ def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: s
             raise InputError(f"{grm_list}: the GRMs {prefixes[k]} and {prefixes[j]} are equal on their common samples; "
                              "their variance components could not be told apart")
     for prefix, K in zip(prefixes, kinships):
-        warn_if_not_psd(scipy.linalg.eigvalsh(K, check_finite=False), f"{prefix}.grm.bin", "it is used as it is")
+        warn_if_not_psd(
+            scipy.linalg.eigvalsh(K, check_finite=False), what=f"{prefix}.grm.bin", action="it is used as it is"
+        )
     n_markers = np.array([int(grm.n_markers.max()) if grm.n_markers is not None else 0 for grm in grms])
     weights = n_markers / n_markers.sum() if n_markers.all() else np.full(len(grms), 1.0 / len(grms))
     return ComponentsProblem(kinships=kinships, component_names=tuple(Path(p).name for p in prefixes),
@@ -104,8 +119,12 @@ def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: s
 def _file_traits(pheno: str | Path, iid: np.ndarray, covar: str | Path | None, qcovar: str | Path | None) -> Traits:
     """The traits of a phenotype file and the covariates of the samples ``iid`` (n,)."""
     values, names = read_phenotypes(pheno, iid)
-    return Traits(values=values, names=np.array(names, dtype=object), covariates=read_covariates(iid, covar, qcovar),
-                  n_samples_removed=0)
+    return Traits(
+        values=values,
+        names=np.array(names, dtype=object),
+        covariates=read_covariates(iid, covar=covar, qcovar=qcovar),
+        n_samples_removed=0,
+    )
 
 
 def _listed_prefixes(path: Path) -> list[str]:

@@ -35,7 +35,7 @@ def check_bed(path: Path) -> tuple[int, int]:
     return n_samples, n_variants
 
 
-def bed_source(path: str | Path, pheno: str | Path | None = None, mpheno: int | None = None) -> GenotypeSource:
+def bed_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: int | None = None) -> GenotypeSource:
     """Dosages counting allele 1 of the .bim (PLINK's A1), with phenotypes from ``pheno``
     (FID IID y1 y2 …, −9/NA missing; ``mpheno`` picks one, 1-based) or else from the .fam's sixth column."""
     path = Path(path)
@@ -48,16 +48,22 @@ def bed_source(path: str | Path, pheno: str | Path | None = None, mpheno: int | 
         sample_id, variant_id = np.asarray(bed.iid, dtype=object), np.asarray(bed.sid, dtype=object)
     except Exception as exc:  # bed-reader raises its own types for malformed files
         raise InputError(f"{path}: unreadable PLINK file set ({exc})") from None
-    table = read_phenotypes(pheno, sample_id, mpheno) if pheno is not None else _fam_phenotype(path, bed.pheno)
+    table = read_phenotypes(pheno, sample_id, mpheno=mpheno) if pheno is not None else _fam_phenotype(path, bed.pheno)
 
     def read_block(start: int, stop: int) -> np.ndarray:
         values = bed.read(index=np.s_[:, start:stop], dtype="int8", order="F")
         values[values < 0] = -1
         return np.ascontiguousarray(values.T)
 
-    attrs = {"source": str(path.resolve()), "source_format": "PLINK bed", "phenotype_file": str(pheno) if pheno else None,
-             "mpheno": mpheno}
-    return GenotypeSource(sample_id, variant_id, read_block, lambda: table, attrs)
+    attrs = {
+        "source": str(path.resolve()),
+        "source_format": "PLINK bed",
+        "phenotype_file": str(pheno) if pheno else None,
+        "mpheno": mpheno,
+    }
+    return GenotypeSource(
+        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
+    )
 
 
 def _fam_phenotype(path: Path, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

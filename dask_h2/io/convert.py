@@ -48,13 +48,15 @@ def source_for(path: str | Path, *, genotypes: str | None = None, phenotypes: st
     if mpheno is not None and pheno is None:
         raise ParameterError("{mpheno} needs {pheno}", mpheno=NAMED, pheno=NAMED)
     if path.suffix.lower() == ".bed":
-        return bed_source(path, pheno, mpheno)
+        return bed_source(path, pheno=pheno, mpheno=mpheno)
     if path.is_dir():
-        return vcf_zarr_source(path, pheno, mpheno)
+        return vcf_zarr_source(path, pheno=pheno, mpheno=mpheno)
     if pheno is not None:
         raise ParameterError(f"{path}: {{pheno}} is for .bed and VCF Zarr inputs; an RData file's phenotypes are one "
                              "of its objects ({phenotypes})", pheno=NAMED, phenotypes=NAMED)
-    return rdata_source(path, genotypes, phenotypes, transpose, spool_dir, progress)
+    return rdata_source(
+        path, genotypes=genotypes, phenotypes=phenotypes, transpose=transpose, spool_dir=spool_dir, progress=progress
+    )
 
 
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
@@ -74,7 +76,7 @@ def _checked_conversion_options(options: dict) -> dict:
     """The options of :func:`convert` with their values checked (:class:`InputError` naming the option)."""
     for name in ("chunk_variants", "mpheno"):
         if options.get(name) is not None:
-            options[name] = check(name, positive_int, options[name])
+            options[name] = check(options[name], positive_int, parameter=name)
     return options
 
 
@@ -108,7 +110,7 @@ def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | N
     """Write a store; on bad input remove the partial store so that nothing half-written remains
     (a disk that filled up keeps it: the same command resumes it once there is room)."""
     try:
-        return write_store(source, store, chunk_variants, overwrite, progress)
+        return write_store(source, store, chunk_variants=chunk_variants, overwrite=overwrite, progress=progress)
     except InputError as exc:
         if not isinstance(exc, OutputError) and store.exists() and not is_complete(store):
             shutil.rmtree(store)
@@ -132,7 +134,7 @@ def simulate_to(out: str | Path, design: SimulationDesign, *, overwrite: bool = 
 def _rdata_objects(source: GenotypeSource, progress: bool):
     """(name, RMatrix) of a source laid out like GWAS.RData: samples × markers genotypes, then phenotypes."""
     def genotype_columns():
-        with progress_bar(source.n_variants, "markers", "writing", enabled=progress) as bar:
+        with progress_bar(source.n_variants, unit="markers", desc="writing", enabled=progress) as bar:
             for start, stop in marker_blocks(source.n_variants, 4096):
                 block = source.read_block(start, stop)
                 bar.update(stop - start)
@@ -140,10 +142,20 @@ def _rdata_objects(source: GenotypeSource, progress: bool):
                 columns[block < 0] = NA_INTEGER
                 yield columns
 
-    yield "genotypes", RMatrix("integer", source.n_samples, source.n_variants, genotype_columns(),
-                               list(source.sample_id), list(source.variant_id))
+    yield "genotypes", RMatrix(kind="integer", nrow=source.n_samples, ncol=source.n_variants, blocks=genotype_columns(),
+                               rownames=list(source.sample_id), colnames=list(source.variant_id))
     traits, names = source.phenotypes()
-    yield "phenotypes", RMatrix("double", source.n_samples, traits.shape[1], [traits.T], list(source.sample_id), list(names))
+    yield (
+        "phenotypes",
+        RMatrix(
+            kind="double",
+            nrow=source.n_samples,
+            ncol=traits.shape[1],
+            blocks=[traits.T],
+            rownames=list(source.sample_id),
+            colnames=list(names),
+        ),
+    )
 
 
 def store_for_run(source: str | Path, out_prefix: str | Path, *, overwrite: bool = False, progress: bool = True,

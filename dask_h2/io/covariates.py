@@ -19,7 +19,7 @@ from dask_h2.io.tables import align_to_samples
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Covariates:
     """``values`` float64 (n, c), NaN = missing, with their column ``names`` (c,)."""
 
@@ -55,7 +55,7 @@ def check_not_constant(values: np.ndarray, name: str) -> None:
                          "samples with a value")
 
 
-def read_covariates(sample_id: np.ndarray, covar: str | Path | None = None,
+def read_covariates(sample_id: np.ndarray, *, covar: str | Path | None = None,
                     qcovar: str | Path | None = None) -> Covariates:
     """The covariates of ``sample_id`` (n,) from a categorical and a quantitative file
     (FID IID c1 c2 …, optional ``FID IID`` header); quantitative columns come first, as in GCTA."""
@@ -73,7 +73,7 @@ def read_covariates(sample_id: np.ndarray, covar: str | Path | None = None,
             values, level_names = _with_file(covar, indicators, labels[:, j], name)
             columns.append(values)
             names += level_names
-    return Covariates(np.hstack(columns), names)
+    return Covariates(values=np.hstack(columns), names=names)
 
 
 def _with_file(path: str | Path, check: Callable[..., T], *args) -> T:

@@ -8,7 +8,7 @@ from dask_h2.io.rdata_format import NA_INTEGER
 GENOTYPE_KINDS = ("integer", "logical", "double", "raw")
 
 
-def narrow(values: np.ndarray, kind: str, out: np.ndarray) -> int | None:
+def narrow(values: np.ndarray, kind: str, *, out: np.ndarray) -> int | None:
     """Write the int8 dosages of ``values`` (1-D, native byte order, R's ``kind``) into ``out``.
 
     R's NA (NaN too, for doubles) becomes −1. Returns the index of the first value

@@ -20,7 +20,7 @@ from dask_h2.io.outputs import atomic_outputs
 FLOAT = np.dtype("<f4")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GCTAGRM:
     """K (n, n) float64 (from float32), markers per entry (n, n) or None without .grm.N.bin, FIDs and IIDs (n,)."""
 
@@ -49,7 +49,7 @@ def paths(prefix: str | Path) -> tuple[Path, Path, Path]:
     return tuple(Path(f"{prefix}.grm.{suffix}") for suffix in ("bin", "N.bin", "id"))
 
 
-def write_grm(prefix: str | Path, kinship: np.ndarray, iid: np.ndarray, n_markers: int | np.ndarray,
+def write_grm(prefix: str | Path, kinship: np.ndarray, *, iid: np.ndarray, n_markers: int | np.ndarray,
               fid: np.ndarray | None = None) -> list[Path]:
     """Write K (n, n) with its IIDs (n,) and markers per entry (a count or (n, n)); FID defaults to the IID."""
     bin_path, n_path, id_path = paths(prefix)
@@ -58,7 +58,10 @@ def write_grm(prefix: str | Path, kinship: np.ndarray, iid: np.ndarray, n_marker
     fid = iid if fid is None else fid
     with output_errors(f"{prefix}.grm.*", "writing the GCTA GRM"), \
             atomic_outputs(bin_path, n_path, id_path) as (bin_partial, n_partial, id_partial):
-        for partial, values in ((bin_partial, kinship), (n_partial, np.broadcast_to(np.asarray(n_markers, float), (n, n)))):
+        for partial, values in (
+            (bin_partial, kinship),
+            (n_partial, np.broadcast_to(np.asarray(n_markers, float), (n, n))),
+        ):
             with open(partial, "wb") as out:  # not ndarray.tofile: its errors lose the cause (disk full, ...)
                 out.write(pack_lower(values).data)
         id_partial.write_text("".join(f"{f}\t{i}\n" for f, i in zip(fid, iid)))
@@ -76,11 +79,11 @@ def read_grm(prefix: str | Path) -> GCTAGRM:
         raise InputError(f"{id_path}: expected one 'FID IID' line per sample")
     n = len(rows)
     check_driver_memory(n, str(bin_path))
-    check_unique(np.array([r[1] for r in rows]), str(id_path), "IID")
+    check_unique(np.array([r[1] for r in rows]), where=str(id_path), what="IID")
     kinship = unpack_lower(_read_floats(bin_path, n), n)
     n_markers = unpack_lower(_read_floats(n_path, n), n) if n_path.is_file() else None
-    return GCTAGRM(kinship, n_markers, np.array([r[0] for r in rows], dtype=object),
-                   np.array([r[1] for r in rows], dtype=object))
+    return GCTAGRM(kinship=kinship, n_markers=n_markers, fid=np.array([r[0] for r in rows], dtype=object),
+                   iid=np.array([r[1] for r in rows], dtype=object))
 
 
 def _read_floats(path: Path, n: int) -> np.ndarray:
@@ -91,7 +94,9 @@ def _read_floats(path: Path, n: int) -> np.ndarray:
                          f"(float32 lower triangle of {n} samples listed in the .grm.id)")
     values = np.fromfile(path, dtype=FLOAT).astype(np.float64)
     if not np.isfinite(values).all():
-        raise InputError(f"{path}: non-finite value at entry {np.argmin(np.isfinite(values)) + 1} of the lower triangle")
+        raise InputError(
+            f"{path}: non-finite value at entry {np.argmin(np.isfinite(values)) + 1} of the lower triangle"
+        )
     return values
 
 

@@ -10,7 +10,9 @@ from dask_h2.checks import check_names
 from dask_h2.io.tables import align_to_samples
 
 
-def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_phenotypes(
+    path: str | Path, sample_id: np.ndarray, *, mpheno: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(traits (n, k) float64 in the order of ``sample_id``, NaN = missing, names (k,)) from ``path``.
 
     The file is FID IID y1 y2 … (header optional, −9/NA missing); ``mpheno`` keeps only
@@ -22,7 +24,7 @@ def read_phenotypes(path: str | Path, sample_id: np.ndarray, mpheno: int | None 
     follows PLINK's case-control coding (:func:`plink_coding`).
     """
     traits, names = align_to_samples(path, sample_id, prefix="pheno")
-    check_names(names, str(path), "trait name")
+    check_names(names, where=str(path), what="trait name")
     if mpheno is not None:
         if not 1 <= mpheno <= len(names):
             raise InputError(f"{path}: --mpheno {mpheno}, but the file has {len(names)} phenotype column(s)")

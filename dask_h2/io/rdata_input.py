@@ -56,9 +56,16 @@ def _as_matrix(name: str, value: Any) -> _Matrix | None:
         return None
     if value.kind == "list":
         columns = value.values
-        if "data.frame" in value.classes and columns and all(
-                isinstance(c, RVector) and c.kind in ("integer", "double", "logical") and isinstance(c.values, np.ndarray)
-                for c in columns):
+        if (
+            "data.frame" in value.classes
+            and columns
+            and all(
+                isinstance(c, RVector)
+                and c.kind in ("integer", "double", "logical")
+                and isinstance(c.values, np.ndarray)
+                for c in columns
+            )
+        ):
             if len({c.values.size for c in columns}) > 1:
                 raise InputError(f"data.frame {name!r}: columns of different lengths (corrupt file?)")
             data = np.concatenate([_as_double(c.values, c.kind) for c in columns])
@@ -120,7 +127,9 @@ def _pick(candidates: list[_Matrix], name: str, path: Path) -> _Matrix:
     for matrix in candidates:
         if matrix.name == name:
             return matrix
-    raise InputError(f"{path}: no numeric matrix named {name!r} (found: {', '.join(m.name for m in candidates) or 'none'})")
+    raise InputError(
+        f"{path}: no numeric matrix named {name!r} (found: {', '.join(m.name for m in candidates) or 'none'})"
+    )
 
 
 def _phenotype_object(candidates: list[_Matrix], geno: _Matrix, name: str | None, path: Path) -> _Matrix:
@@ -149,7 +158,7 @@ def _transposed(geno: _Matrix, pheno: _Matrix) -> bool:
     return pheno.nrow != geno.nrow
 
 
-def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str | None = None,
+def rdata_source(path: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
                  transpose: bool | None = None, spool_dir: str | Path | None = None,
                  progress: bool = False) -> GenotypeSource:
     """Read an RData file once and find its genotype and phenotype matrices.
@@ -164,10 +173,11 @@ def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    with progress_bar(path.stat().st_size, "B", f"reading {path.name}", enabled=progress) as bar:
+    with progress_bar(path.stat().st_size, unit="B", desc=f"reading {path.name}", enabled=progress) as bar:
         spooler = None
         if spool_dir is not None:
-            spooler = Spooler(Path(spool_dir), SPOOL_MIN_VALUES, lambda parser: bar.update(parser.input_position() - bar.n))
+            spooler = Spooler(Path(spool_dir), min_values=SPOOL_MIN_VALUES,
+                              on_piece=lambda parser: bar.update(parser.input_position() - bar.n))
         objects = read_rdata(path, spooler)
         try:
             candidates = _candidates(objects)
@@ -200,7 +210,7 @@ def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str
                          f"marker {variant_id[variant]!r}; genotypes must be 0, 1, 2 or NA")
 
     def read_block(start: int, stop: int) -> np.ndarray:
-        return dosage.rows(geno.nrow, start, stop) if transpose else dosage.columns(geno.nrow, start, stop)
+        return dosage.rows(start, stop, nrow=geno.nrow) if transpose else dosage.columns(start, stop, nrow=geno.nrow)
 
     def phenotype_table() -> tuple[np.ndarray, np.ndarray]:
         traits = _as_double(pheno.values, pheno.kind).reshape(pheno.ncol, pheno.nrow).T
@@ -209,4 +219,6 @@ def rdata_source(path: str | Path, genotypes: str | None = None, phenotypes: str
 
     attrs = {"source": str(path.resolve()), "source_format": "RData", "genotype_object": geno.name,
              "genotype_type": geno.kind, "phenotype_object": pheno.name, "transposed": bool(transpose)}
-    return GenotypeSource(sample_id, variant_id, read_block, phenotype_table, attrs)
+    return GenotypeSource(
+        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=phenotype_table, attrs=attrs
+    )

@@ -33,7 +33,7 @@ _BYTECODE_CELLS = (f.LANGSXP, f.LISTSXP, f.BCREPDEF, f.BCREPREF, f.ATTRLANGSXP, 
 READ_PIECE = 1 << 20  # bytes read at a time for a long vector held whole
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RVector:
     """An atomic vector or list: ``kind`` is R's typeof(); ``values`` numpy or list."""
 
@@ -60,14 +60,14 @@ class RVector:
         return [] if cls is None else list(cls.values)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ROther:
     """An object dask-h2 does not interpret (environment, closure, language…)."""
 
     sexptype: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RSymbol:
     name: str
 
@@ -167,25 +167,25 @@ class _Parser:
         if kind == f.NILVALUE_SXP:
             return []  # the empty pairlist
         if kind in _SINGLETONS:
-            return ROther(kind)
+            return ROther(sexptype=kind)
         if kind == f.REFSXP:
             index = flags >> 8 or self.read_int()
             if not 0 < index <= len(self.refs):
                 raise self.fail(f"corrupt RData file (reference {index} to an unknown object)")
             return self.refs[index - 1]
         if kind == f.SYMSXP:
-            symbol = RSymbol(self.read_item() or "")
+            symbol = RSymbol(name=self.read_item() or "")
             self.refs.append(symbol)
             return symbol
         if kind in (f.PACKAGESXP, f.NAMESPACESXP, f.PERSISTSXP):
             if self.read_int() != 0:
                 raise self.fail("corrupt RData file (bad string vector)")
-            other = ROther(kind)
+            other = ROther(sexptype=kind)
             [self.read_item() for _ in range(self.read_int())]
             self.refs.append(other)
             return other
         if kind == f.ENVSXP:
-            other = ROther(kind)
+            other = ROther(sexptype=kind)
             self.refs.append(other)
             self.read_int()  # locked
             for _ in range(4):  # enclosure, frame, hash table, attributes
@@ -193,7 +193,7 @@ class _Parser:
             return other
         if kind in _NODES:
             items = self.read_pairlist(flags)
-            return items if kind == f.LISTSXP else ROther(kind)
+            return items if kind == f.LISTSXP else ROther(sexptype=kind)
         if kind == f.CHARSXP:
             return self.read_charsxp_body(levels)
         if kind in _VECTOR_DTYPES:
@@ -203,17 +203,21 @@ class _Parser:
             if values is None:
                 values = np.frombuffer(self.read(length * np.dtype(dtype).itemsize), dtype=dtype)
                 values = values.astype(values.dtype.newbyteorder("="))
-            return RVector(name, values, self.read_attributes(flags))
+            return RVector(kind=name, values=values, attributes=self.read_attributes(flags))
         if kind == f.STRSXP:
             strings = [self.read_string() for _ in range(self.read_length())]  # grows only as the data is there
-            return RVector("character", np.array(strings, dtype=object), self.read_attributes(flags))
+            return RVector(
+                kind="character", values=np.array(strings, dtype=object), attributes=self.read_attributes(flags)
+            )
         if kind in (f.VECSXP, f.EXPRSXP):
             length = self.read_length()
             items = [self.read_item() for _ in range(length)]
-            return RVector("list" if kind == f.VECSXP else "expression", items, self.read_attributes(flags))
+            return RVector(
+                kind="list" if kind == f.VECSXP else "expression", values=items, attributes=self.read_attributes(flags)
+            )
         if kind == f.ALTREP_SXP:
             return self.read_altrep()
-        other = ROther(kind)
+        other = ROther(sexptype=kind)
         if kind in (f.EXTPTRSXP, f.WEAKREFSXP):
             self.refs.append(other)
             if kind == f.EXTPTRSXP:
@@ -293,8 +297,8 @@ class _Parser:
         if cls in ("compact_intseq", "compact_realseq"):
             n, start, step = (int(v) for v in state.values)  # doubles holding whole numbers
             values = start + step * np.arange(n)
-            return RVector("integer" if cls == "compact_intseq" else "double",
-                           values.astype(np.int32 if cls == "compact_intseq" else np.float64))
+            return RVector(kind="integer" if cls == "compact_intseq" else "double",
+                           values=values.astype(np.int32 if cls == "compact_intseq" else np.float64))
         if cls.startswith("wrap_"):
             return state[0][1]
         if cls == "deferred_string":
@@ -302,7 +306,7 @@ class _Parser:
             scipen = int(info.values[0])
             strings = [_r_integer_string(v) if source.kind == "integer" else _r_double_string(v, scipen)
                        for v in source.values]
-            return RVector("character", np.array(strings, dtype=object))
+            return RVector(kind="character", values=np.array(strings, dtype=object))
         raise self.fail(f"unsupported ALTREP class {cls!r} in the RData stream")
 
 

@@ -17,7 +17,7 @@ from dask_h2.io.outputs import atomic_outputs
 from dask_h2.io import rdata_format as f
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RMatrix:
     """An nrow × ncol R matrix given as column blocks.
 
@@ -109,7 +109,7 @@ def _matrix(out: BinaryIO, matrix: RMatrix, source: str) -> None:
 
 
 def write_rdata(
-    path: str | Path, objects: Iterable[tuple[str, RMatrix]], version: int = 3, compression: str = "gzip"
+    path: str | Path, objects: Iterable[tuple[str, RMatrix]], *, version: int = 3, compression: str = "gzip"
 ) -> None:
     """Write ``objects`` (name, matrix) as R's ``save()`` would, in the order given.
 

@@ -5,9 +5,8 @@ import json
 import math
 from pathlib import Path
 
-from dask_h2.greml.liability import liability_factor
 from dask_h2.io.outputs import atomic_outputs
-from dask_h2.results import ComponentFit, FitReport, PairFit, TraitFit
+from dask_h2.results import ComponentFit, FitReport, PairFit, TraitFit, liability_factor
 
 
 def hsq_text(fit: TraitFit) -> str:
@@ -21,7 +20,7 @@ def hsq_text(fit: TraitFit) -> str:
     if not fit.likelihood:
         return moments_hsq_text(fit)
     if fit.components:
-        variances, ratios, total = component_rows(fit.components, fit.h2, fit.h2_se)
+        variances, ratios, total = component_rows(fit.components, fit.h2, h2_se=fit.h2_se)
     else:
         variances, ratios, total = [("V(G)", fit.sigma_g2, fit.sigma_g2_se)], [("V(G)/Vp", fit.h2, fit.h2_se)], []
     rows = variances + [("V(e)", fit.sigma_e2, fit.sigma_e2_se), ("Vp", fit.vp, fit.vp_se)] + ratios + total
@@ -41,7 +40,7 @@ def hsq_text(fit: TraitFit) -> str:
 def moments_hsq_text(fit: TraitFit) -> str:
     """A moments fit in the .hsq layout of GCTA's several-GRM REML (:func:`component_rows`), then n:
     the likelihood rows (logL, LRT, df, Pval) do not exist for a moments estimator and are left out."""
-    variances, ratios, total = component_rows(fit.components, fit.h2, fit.h2_se)
+    variances, ratios, total = component_rows(fit.components, fit.h2, h2_se=fit.h2_se)
     rows = variances + [("V(e)", fit.sigma_e2, fit.sigma_e2_se), ("Vp", fit.vp, fit.vp_se)] + ratios + total
     lines = ["Source\tVariance\tSE"] + [_row(*row) for row in rows]
     return "\n".join(lines + [f"n\t{fit.n}"]) + "\n"
@@ -50,7 +49,9 @@ def moments_hsq_text(fit: TraitFit) -> str:
 Row = tuple[str, float | None, float | None]
 
 
-def component_rows(components: list[ComponentFit], h2: float, h2_se: float) -> tuple[list[Row], list[Row], list[Row]]:
+def component_rows(
+    components: list[ComponentFit], h2: float, *, h2_se: float
+) -> tuple[list[Row], list[Row], list[Row]]:
     """GCTA's ``--mgrm`` rows: the variances V(G1) …, the ratios V(G1)/Vp … and, after an empty
     line, ``Sum of V(G)/Vp`` (the total ``h2``); with one component V(G) and V(G)/Vp, no sum."""
     single = len(components) == 1

@@ -23,7 +23,7 @@ BLOCK = 4096  # markers generated at a time, independent of how the output is ch
 ROW_VALUES = 1 << 16  # genotypes drawn at a time inside a block (cache-sized)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimulationDesign:
     """Parameters of a simulated data set; h² (k,) values lie in [0, 1]."""
 
@@ -63,8 +63,8 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
         while pending.shape[0] < stop - start:
             block_start = position + pending.shape[0]
             block = next(blocks)
-            centre, inverse_scale, _ = centre_and_scale(marker_moments(block), design.n_samples, "hwe")
-            z = standardize(block, centre, inverse_scale)
+            centre, inverse_scale, _ = centre_and_scale(marker_moments(block), n_samples=design.n_samples, scale="hwe")
+            z = standardize(block, centre=centre, inverse_scale=inverse_scale)
             genetic[:] += z.T @ effects[block_start:block_start + block.shape[0]]
             pending = np.concatenate([pending, block])
         out, pending = pending[: stop - start], pending[stop - start:]
@@ -83,9 +83,9 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
              "seed": design.seed, "n_populations": design.n_populations, "fst": design.fst,
              "missing_rate": design.missing_rate, "n_causal": design.causal_count()}
     return GenotypeSource(
-        np.array([f"ind{i + 1}" for i in range(design.n_samples)], dtype=object),
-        np.array([f"snp{j + 1}" for j in range(design.n_markers)], dtype=object),
-        read_block, phenotypes, attrs,
+        sample_id=np.array([f"ind{i + 1}" for i in range(design.n_samples)], dtype=object),
+        variant_id=np.array([f"snp{j + 1}" for j in range(design.n_markers)], dtype=object),
+        read_block=read_block, phenotypes=phenotypes, attrs=attrs,
     )
 
 

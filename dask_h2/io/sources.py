@@ -22,7 +22,7 @@ BlockReader = Callable[[int, int], np.ndarray]
 CHECKSUMS_KEY = "chunk_crc32"  # per chunk of call_dosage: CRC-32 of its int8 bytes (C order), null until written
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenotypeSource:
     """What a store is made of.
 
@@ -59,9 +59,8 @@ def default_chunk(n_samples: int, target_bytes: int = 32 * 2**20) -> int:
 
 
 def write_store(
-    source: GenotypeSource, path: str | Path, chunk_variants: int | None = None,
-    overwrite: bool = False, progress: bool = True, threads: int | None = None,
-) -> Path:
+    source: GenotypeSource, path: str | Path, *, chunk_variants: int | None = None,
+    overwrite: bool = False, progress: bool = True, threads: int | None = None) -> Path:
     """Write ``source`` to a Zarr store at ``path``, chunk by chunk; mark it complete at the end.
 
     Blocks are read in order while ``threads`` threads (default: one per core) compress
@@ -79,21 +78,29 @@ def write_store(
 def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None, overwrite: bool, progress: bool,
                  threads: int | None) -> Path:
     """The body of :func:`write_store`."""
-    check_unique(source.sample_id, str(source.attrs.get("source", path)))
+    check_unique(source.sample_id, where=str(source.attrs.get("source", path)))
     chunk = chunk_variants or default_chunk(source.n_samples)
     blocks = list(marker_blocks(source.n_variants, chunk))
     shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}
     attrs = json.loads(json.dumps({**source.attrs, **shape}))  # as the store keeps them
     root = None if overwrite else _resumable(path, attrs)
     if root is None:
-        root = create_store(path, source.n_variants, source.sample_id, source.variant_id, chunk, attrs, overwrite)
+        root = create_store(
+            path,
+            n_variants=source.n_variants,
+            sample_id=source.sample_id,
+            variant_id=source.variant_id,
+            chunk_variants=chunk,
+            attrs=attrs,
+            overwrite=overwrite,
+        )
         # last: a store without its checksum list was interrupted while being created, and is started over
         root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: [None] * len(blocks)}
     checksums = list(root.attrs[ATTRS_KEY][CHECKSUMS_KEY])
     dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
     workers = threads or os.cpu_count() or 2
 
-    with progress_bar(source.n_variants, "markers", f"writing {path.name}", enabled=progress) as bar, \
+    with progress_bar(source.n_variants, unit="markers", desc=f"writing {path.name}", enabled=progress) as bar, \
             ThreadPoolExecutor(workers) as pool:
         pending: deque[tuple[int, int, Future]] = deque()
 
@@ -119,8 +126,8 @@ def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None,
         while pending:
             record()
     traits, names = source.phenotypes()
-    check_names(names, f"{source.attrs.get('source', path)}: phenotypes", "trait name")
-    write_traits(root, traits, names)
+    check_names(names, where=f"{source.attrs.get('source', path)}: phenotypes", what="trait name")
+    write_traits(root, traits, trait_name=names)
     if None in checksums:
         raise OSError(f"{path}: {checksums.count(None)} of {len(blocks)} chunks were not written")
     mark_complete(root)

@@ -28,7 +28,7 @@ PIECE_BYTES = 1 << 20  # of the XDR stream, narrowed at a time
 XDR_DTYPES = {"integer": ">i4", "logical": ">i4", "double": ">f8", "raw": "u1"}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DosageVector:
     """An R vector of ``length`` genotype values as int8 dosages (−1 = missing) in R's order.
 
@@ -42,14 +42,14 @@ class DosageVector:
     values: np.ndarray | None = None
     bad: tuple[int, int | float] | None = None
 
-    def columns(self, nrow: int, start: int, stop: int) -> np.ndarray:
+    def columns(self, start: int, stop: int, *, nrow: int) -> np.ndarray:
         """Columns ``start:stop`` of the matrix with ``nrow`` rows, as (stop − start, nrow)."""
         if self.values is not None:
             return self.values[start * nrow:stop * nrow].reshape(stop - start, nrow)
         block = np.fromfile(self.path, np.int8, count=(stop - start) * nrow, offset=start * nrow)
         return block.reshape(stop - start, nrow)
 
-    def rows(self, nrow: int, start: int, stop: int) -> np.ndarray:
+    def rows(self, start: int, stop: int, *, nrow: int) -> np.ndarray:
         """Rows ``start:stop`` of the matrix with ``nrow`` rows, as (stop − start, ncol)."""
         flat = self.values if self.values is not None else np.memmap(self.path, np.int8, "r", shape=(self.length,))
         return np.ascontiguousarray(flat.reshape(-1, nrow)[:, start:stop].T)  # a copy: the mapping is dropped
@@ -58,15 +58,17 @@ class DosageVector:
 def narrow_held(values: np.ndarray, kind: str) -> DosageVector:
     """A vector read whole (native byte order) as dosages in memory."""
     out = np.empty(values.size, np.int8)
-    index = narrow(values, kind, out)
-    return DosageVector(kind, values.size, values=out, bad=None if index is None else (index, values[index].item()))
+    index = narrow(values, kind, out=out)
+    return DosageVector(
+        kind=kind, length=values.size, values=out, bad=None if index is None else (index, values[index].item())
+    )
 
 
 class Spooler:
     """The reader's hook for large vectors: each genotype-typed vector of at least ``min_values``
     values is narrowed into ``directory/vector<k>.int8``; ``on_piece`` is called as it goes."""
 
-    def __init__(self, directory: Path, min_values: int, on_piece: Callable[[_Parser], None] | None = None):
+    def __init__(self, directory: Path, *, min_values: int, on_piece: Callable[[_Parser], None] | None = None):
         self.directory = Path(directory)
         self.min_values = min_values
         self.on_piece = on_piece
@@ -77,9 +79,9 @@ class Spooler:
             return None
         path = self.directory / f"vector{self.count}.int8"
         self.count += 1
-        return self.spool(kind, length, parser, path)
+        return self.spool(kind, length, parser=parser, path=path)
 
-    def spool(self, kind: str, length: int, parser: _Parser, path: Path) -> DosageVector:
+    def spool(self, kind: str, length: int, *, parser: _Parser, path: Path) -> DosageVector:
         dtype = np.dtype(XDR_DTYPES[kind])
         per_piece = PIECE_BYTES // dtype.itemsize
         buffer = memoryview(bytearray(per_piece * dtype.itemsize))
@@ -91,14 +93,14 @@ class Spooler:
                 parser.read_into(buffer[:count * dtype.itemsize])
                 if bad is None:  # after a bad value the rest is only read past
                     values = np.frombuffer(buffer[:count * dtype.itemsize], dtype).astype(dtype.newbyteorder("="))
-                    index = narrow(values, kind, out[:count])
+                    index = narrow(values, kind, out=out[:count])
                     if index is None:
                         write(out[:count])
                     else:
                         bad = (start + index, values[index].item())
                 if self.on_piece is not None:
                     self.on_piece(parser)
-        return DosageVector(kind, length, path=path, bad=bad)
+        return DosageVector(kind=kind, length=length, path=path, bad=bad)
 
 
 @contextlib.contextmanager
@@ -106,7 +108,7 @@ def _spool_file(path: Path, length: int) -> Iterator[Callable[[np.ndarray], None
     """A writer of int8 pieces to ``path``; the disk's errors (full, read-only) are the spool's,
     raised as :class:`OutputError`, not the input's."""
     def fail(exc: OSError) -> OutputError:
-        return OutputError.of(exc, path, f"spooling {length:,} genotypes takes {length:,} bytes of disk there")
+        return OutputError.of(exc, path, doing=f"spooling {length:,} genotypes takes {length:,} bytes of disk there")
 
     try:
         spool_file = open(path, "wb")

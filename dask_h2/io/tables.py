@@ -22,7 +22,9 @@ def is_missing(cell: str) -> bool:
         return False
 
 
-def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_id_table(
+    path: str | Path, *, numeric: bool = True, prefix: str = "V"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(IIDs (r,), values (r, c), column names (c,)).
 
     Whitespace-separated; a first line starting with ``FID IID`` is a header (its names unique), else
@@ -38,7 +40,7 @@ def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> 
         raise InputError(f"{path}: empty table")
     header = rows[0][:2] if [c.upper() for c in rows[0][:2]] == ["FID", "IID"] else None
     names = rows.pop(0)[2:] if header else [f"{prefix}{j + 1}" for j in range(len(rows[0]) - 2)]
-    check_unique(np.asarray(names, dtype=object), f"{path}: header", "column name")
+    check_unique(np.asarray(names, dtype=object), where=f"{path}: header", what="column name")
     values = np.full((len(rows), len(names)), np.nan if numeric else None, dtype=np.float64 if numeric else object)
     for i, row in enumerate(rows):
         if len(row) != len(names) + 2:
@@ -52,22 +54,26 @@ def read_id_table(path: str | Path, numeric: bool = True, prefix: str = "V") -> 
             try:
                 values[i, j] = float(cell)
             except ValueError:
-                raise InputError(f"{path}: non-numeric value {cell!r} in column {names[j]!r}, line {i + 1 + bool(header)}") from None
+                raise InputError(
+                    f"{path}: non-numeric value {cell!r} in column {names[j]!r}, line {i + 1 + bool(header)}"
+                ) from None
     return np.array([r[1] for r in rows], dtype=object), values, names
 
 
-def align_to_samples(path: str | Path, sample_id: np.ndarray, numeric: bool = True,
+def align_to_samples(path: str | Path, sample_id: np.ndarray, *, numeric: bool = True,
                      prefix: str = "V") -> tuple[np.ndarray, list[str]]:
     """The table's values (n, c) in the order of ``sample_id`` (see :func:`read_id_table`);
     samples absent from the table are missing, IIDs absent from ``sample_id`` are ignored."""
-    ids, values, names = read_id_table(path, numeric, prefix)
+    ids, values, names = read_id_table(path, numeric=numeric, prefix=prefix)
     position = {iid: i for i, iid in enumerate(ids)}
     if len(position) < len(ids):
         duplicate = next(iid for i, iid in enumerate(ids) if position[iid] != i)
         raise InputError(f"{path}: IID {duplicate!r} appears on more than one line")
     found = np.array([position.get(s, -1) for s in sample_id])
     if not (found >= 0).any():
-        raise InputError(f"{path}: none of its IIDs match the {len(sample_id)} samples (first sample: {sample_id[0]!r})")
+        raise InputError(
+            f"{path}: none of its IIDs match the {len(sample_id)} samples (first sample: {sample_id[0]!r})"
+        )
     aligned = np.full((len(sample_id), len(names)), np.nan if numeric else None, dtype=values.dtype)
     aligned[found >= 0] = values[found[found >= 0]]
     return aligned, names

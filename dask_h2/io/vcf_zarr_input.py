@@ -44,7 +44,7 @@ def _variant_ids(root: zarr.Group, n_variants: int) -> np.ndarray:
     return ids
 
 
-def vcf_zarr_source(path: str | Path, pheno: str | Path | None = None, mpheno: int | None = None) -> GenotypeSource:
+def vcf_zarr_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: int | None = None) -> GenotypeSource:
     """Diploid dosages from a VCF Zarr store; phenotypes from ``pheno`` (FID IID y1 …), else none."""
     path = Path(path)
     if not is_vcf_zarr(path):
@@ -58,7 +58,7 @@ def vcf_zarr_source(path: str | Path, pheno: str | Path | None = None, mpheno: i
     sample_id = _strings(root["sample_id"]) if "sample_id" in root else np.array(
         [f"sample{i + 1}" for i in range(n_samples)], dtype=object)
     variant_id = _variant_ids(root, n_variants)
-    table = (read_phenotypes(pheno, sample_id, mpheno) if pheno is not None
+    table = (read_phenotypes(pheno, sample_id, mpheno=mpheno) if pheno is not None
              else (np.empty((n_samples, 0)), np.empty(0, dtype=object)))
 
     def read_block(start: int, stop: int) -> np.ndarray:
@@ -67,6 +67,12 @@ def vcf_zarr_source(path: str | Path, pheno: str | Path | None = None, mpheno: i
         dosage[(calls == -1).any(axis=2)] = -1
         return dosage
 
-    attrs = {"source": str(path.resolve()), "source_format": "VCF Zarr", "phenotype_file": str(pheno) if pheno else None,
-             "mpheno": mpheno}
-    return GenotypeSource(sample_id, variant_id, read_block, lambda: table, attrs)
+    attrs = {
+        "source": str(path.resolve()),
+        "source_format": "VCF Zarr",
+        "phenotype_file": str(pheno) if pheno else None,
+        "mpheno": mpheno,
+    }
+    return GenotypeSource(
+        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
+    )

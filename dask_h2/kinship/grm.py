@@ -23,10 +23,18 @@ from dask_h2.cluster import compute
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.planning import STANDARDIZE_BLOCK, ComputePlan, plan_grm
-from dask_h2.kinship.standardize import STATUS_NAMES, USED, MarkerQC, Scale, centre_and_scale, marker_moments, standardize
+from dask_h2.kinship.standardize import (
+    STATUS_NAMES,
+    USED,
+    MarkerQC,
+    Scale,
+    centre_and_scale,
+    marker_moments,
+    standardize,
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Kinship:
     """K (n, n) float64 with its marker bookkeeping.
 
@@ -42,7 +50,7 @@ class Kinship:
     marker_counts: dict[str, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PartitionedKinship:
     """One K_k per part: ``matrices`` (P, n, n) float64, each double-centred, from ``part_markers``
     (P,) markers; the markers used in no part are counted in ``marker_counts['outside_partition']``."""
@@ -60,13 +68,13 @@ class PartitionedKinship:
         return np.tensordot(self.part_markers / self.part_markers.sum(), self.matrices, axes=1)
 
 
-def chunk_scaling(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+def chunk_scaling(dosage: np.ndarray, *, selected: np.ndarray, scale: Scale, qc: MarkerQC,
                   partition: Partition = Partition(), start: int = 0) -> np.ndarray:
     """Centre 2p, inverse scale and part (m, 3) of one chunk (m, n) of dosages, the store's variants
     ``start:start + m``, over all its samples (inverse scale 0 and part ``NO_COMPONENT`` for the markers
     left out of K), for :func:`dask_h2.kinship.standardize.standardize`."""
     info = {None: {"array-location": [(start, start + dosage.shape[0])]}}
-    return chunk_part_table(dosage, selected, scale, qc, partition, info)[:, 2:]
+    return chunk_part_table(dosage, selected=selected, scale=scale, qc=qc, partition=partition, block_info=info)[:, 2:]
 
 
 def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray, parts: int = 1) -> np.ndarray:
@@ -81,13 +89,15 @@ def _chunk_gram(dosage: np.ndarray, scaling: np.ndarray, parts: int = 1) -> np.n
     grams = np.zeros((parts, n, n), dtype=np.float32)
     buffer = np.empty((min(m, STANDARDIZE_BLOCK), n), dtype=np.float32)
     for part, rows in part_blocks(scaling[:, 4], parts):
-        z = standardize(dosage[rows], scaling[rows, 2], scaling[rows, 3], out=buffer[: _length(rows, m)])
+        z = standardize(
+            dosage[rows], centre=scaling[rows, 2], inverse_scale=scaling[rows, 3], out=buffer[: _length(rows, m)]
+        )
         # grams[part].T is Fortran-ordered: SYRK adds in place into its lower, i.e. grams[part]'s upper, triangle
         ssyrk(1.0, z.T, beta=1.0, c=grams[part].T, trans=0, lower=1, overwrite_c=1)
     return grams[None]
 
 
-def part_blocks(codes: np.ndarray, parts: int, block: int = STANDARDIZE_BLOCK):
+def part_blocks(codes: np.ndarray, parts: int, *, block: int = STANDARDIZE_BLOCK):
     """(part, rows) for every ``block`` markers of each part of a chunk, given the part code of
     each marker (m,) (``NO_COMPONENT``: in none): slices with one part, else index arrays."""
     m = codes.shape[0]
@@ -105,52 +115,101 @@ def _length(rows: slice | np.ndarray, m: int) -> int:
     return len(range(*rows.indices(m))) if isinstance(rows, slice) else rows.size
 
 
-def chunk_marker_table(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+def chunk_marker_table(dosage: np.ndarray, *, selected: np.ndarray, scale: Scale, qc: MarkerQC,
                        moments: np.ndarray | None = None) -> np.ndarray:
     """Per marker (m, 4): allele frequency p, status code, centre 2p and inverse scale, from the
     chunk's dosages (m, n) or its already counted :func:`dask_h2.kinship.standardize.marker_moments`."""
     moments = marker_moments(dosage) if moments is None else moments
-    centre, inverse_scale, status = centre_and_scale(moments, dosage.shape[1], scale, qc, selected[:, 0])
+    centre, inverse_scale, status = centre_and_scale(
+        moments, n_samples=dosage.shape[1], scale=scale, qc=qc, selected=selected[:, 0]
+    )
     return np.stack([centre / 2.0, status.astype(np.float64), centre, inverse_scale], axis=1)
 
 
-def chunk_part_table(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+def chunk_part_table(dosage: np.ndarray, selected: np.ndarray, *, scale: Scale, qc: MarkerQC,
                      partition: Partition = Partition(), block_info=None) -> np.ndarray:
     """:func:`chunk_marker_table` (m, 4) with a fifth column, the part of each marker of the store's
     variants at ``block_info``'s location (``NO_COMPONENT`` for a marker left out of K or in no part)."""
-    table = chunk_marker_table(dosage, selected, scale, qc)
+    table = chunk_marker_table(dosage, selected=selected, scale=scale, qc=qc)
     start, stop = block_info[None]["array-location"][0] if block_info else (0, dosage.shape[0])
-    part = np.where(table[:, 1] == USED, partition.components(start, stop, table[:, 0]), NO_COMPONENT)
+    part = np.where(table[:, 1] == USED, partition.components(start, stop, allele_frequency=table[:, 0]), NO_COMPONENT)
     return np.column_stack([table, part.astype(np.float64)])
 
 
-def kinship(dosage: da.Array, scale: Scale = "hwe", plan: ComputePlan | None = None, qc: MarkerQC = MarkerQC(),
+def kinship(dosage: da.Array, *, scale: Scale = "hwe", plan: ComputePlan | None = None, qc: MarkerQC = MarkerQC(),
             selected: np.ndarray | None = None) -> Kinship:
-    """K from int8 dosages (M markers, n samples; −1 = missing), chunked along markers only.
+    """K = WWᵀ/M of the standardized genotypes, as a Dask reduction over marker chunks.
 
-    ``plan`` (default: :func:`dask_h2.planning.plan_grm` for n and M) sets the marker chunk
-    size (existing chunks are merged up to it, never split), the reduction fan-in and
-    the split of cores between Dask threads and BLAS threads. Markers failing ``qc``
-    or not ``selected`` (bool (M,)) are left out. Centring makes K·1 = 0 in exact
-    arithmetic; the float32 products are double-centred at the end so that it holds to
-    float64 rounding too.
+    Parameters
+    ----------
+    dosage : dask.array.Array
+        int8 (M markers, n samples), 0/1/2 copies of an allele, −1 = missing; chunked along markers.
+    scale : {"hwe", "empirical"}
+        w = (g − 2p)/sqrt(2p(1 − p)) (GCTA), or divided by the sample SD of the observed calls.
+    plan : ComputePlan, optional
+        Marker chunk size (existing chunks are merged up to it, never split), reduction fan-in and the
+        split of cores between Dask and BLAS threads (default: :func:`dask_h2.planning.plan_grm`).
+    qc : MarkerQC
+        Markers below its minor allele frequency or above its missingness are left out.
+    selected : numpy.ndarray, optional
+        bool (M,): the markers allowed in before QC (default: all).
+
+    Returns
+    -------
+    Kinship
+        K (n, n) float64, double-centred (K·1 = 0 to float64 rounding), with the markers used and
+        dropped, counted by status, and each marker's allele frequency (M,).
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> g = np.random.default_rng(0).integers(0, 3, (500, 40)).astype(np.int8)
+    >>> k = kinship(da.from_array(g, chunks=(100, 40)))
+    >>> k.matrix.shape, k.n_markers_used, bool(abs(k.matrix.sum(axis=1)).max() < 1e-10)
+    ((40, 40), 500, True)
     """
     uppers, per_marker = _part_grams(dosage, scale, plan, qc, selected, Partition())
     used, counts = count_markers(per_marker)
-    return Kinship(finish_kinship(uppers[0], used), used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
+    return Kinship(matrix=finish_kinship(uppers[0], used), n_markers_used=used,
+                   n_markers_dropped=dosage.shape[0] - used, scale=scale, allele_frequency=per_marker[:, 0],
+                   marker_counts=counts)
 
 
-def partitioned_kinship(dosage: da.Array, partition: Partition, scale: Scale = "hwe", plan: ComputePlan | None = None,
-                        qc: MarkerQC = MarkerQC(), selected: np.ndarray | None = None) -> PartitionedKinship:
-    """One K_k per part of ``partition`` (see :func:`kinship` for the rest) in one pass over the
-    dosages; ``plan`` should be made for ``partition.size`` parts. A part without a usable
-    marker is a :class:`ParameterError` naming it."""
+def partitioned_kinship(
+    dosage: da.Array,
+    partition: Partition,
+    *,
+    scale: Scale = "hwe",
+    plan: ComputePlan | None = None,
+    qc: MarkerQC = MarkerQC(),
+    selected: np.ndarray | None = None,
+) -> PartitionedKinship:
+    """One K_k = W_kW_kᵀ/M_k per part of ``partition``, all in one pass over the dosages.
+
+    The other parameters are :func:`kinship`'s (``plan`` made for ``partition.size`` parts). A part
+    without a usable marker is a :class:`~dask_h2.errors.ParameterError` naming it.
+
+    Returns
+    -------
+    PartitionedKinship
+        K_k (P, n, n), each double-centred, with the markers of each part (P,).
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> from dask_h2 import parse_partition
+    >>> g = np.random.default_rng(0).integers(0, 3, (500, 40)).astype(np.int8)
+    >>> parts = partitioned_kinship(da.from_array(g, chunks=(100, 40)), parse_partition("maf:0,0.3,0.5", []))
+    >>> parts.matrices.shape, int(parts.part_markers.sum())
+    ((2, 40, 40), 500)
+    """
     uppers, per_marker = _part_grams(dosage, scale, plan, qc, selected, partition)
     used, counts = count_markers(per_marker)
-    part_markers = count_parts(per_marker, partition, counts)
+    part_markers = count_parts(per_marker, partition, counts=counts)
     matrices = np.stack([finish_kinship(upper, count) for upper, count in zip(uppers, part_markers)])
-    return PartitionedKinship(matrices, partition.names, part_markers, dosage.shape[0] - used, scale,
-                              per_marker[:, 0], counts)
+    return PartitionedKinship(matrices=matrices, part_names=partition.names, part_markers=part_markers,
+                              n_markers_dropped=dosage.shape[0] - used, scale=scale,
+                              allele_frequency=per_marker[:, 0], marker_counts=counts)
 
 
 def _part_grams(dosage: da.Array, scale: Scale, plan: ComputePlan | None, qc: MarkerQC,
@@ -159,8 +218,10 @@ def _part_grams(dosage: da.Array, scale: Scale, plan: ComputePlan | None, qc: Ma
     computed :func:`marker_table` (M, 5)."""
     n, parts = dosage.shape[1], partition.size
     plan = plan or plan_grm(n, dosage.shape[0], store_chunk=max(dosage.chunks[0]), parts=parts)
-    dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected)
-    markers = marker_table(dosage, selection, scale, qc, partition)  # computed once per chunk, shared with its SYRK
+    dosage, selection = marker_chunks(dosage, plan.chunk_markers, selected=selected)
+    markers = marker_table(
+        dosage, selection, scale=scale, qc=qc, partition=partition
+    )  # computed once per chunk, shared with its SYRK
     grams = da.blockwise(
         _chunk_gram, "bkij", dosage, "bs", markers, "bc", new_axes={"k": parts, "i": n, "j": n}, parts=parts,
         adjust_chunks={"b": 1}, concatenate=True, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32),
@@ -192,7 +253,7 @@ def symmetrize_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
     return matrix
 
 
-def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:
+def marker_chunks(dosage: da.Array, chunk_markers: int, *, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:
     """``dosage`` with all samples in one block and its marker chunks merged up to ``chunk_markers``
     (never split), and the marker selection (M, 1) bool chunked alike (default: all markers)."""
     if dosage.numblocks[1] != 1:
@@ -205,11 +266,11 @@ def marker_chunks(dosage: da.Array, chunk_markers: int, selected: np.ndarray | N
     return dosage, selection
 
 
-def marker_table(dosage: da.Array, selection: da.Array, scale: Scale, qc: MarkerQC,
+def marker_table(dosage: da.Array, selection: da.Array, *, scale: Scale, qc: MarkerQC,
                  partition: Partition = Partition()) -> da.Array:
     """Per marker (M, 5), lazily: allele frequency p, status code, centre 2p, inverse scale and
     part (see :func:`marker_chunks`)."""
-    return da.map_blocks(chunk_part_table, dosage, selection, scale, qc, partition, dtype=np.float64,
+    return da.map_blocks(chunk_part_table, dosage, selection, scale=scale, qc=qc, partition=partition, dtype=np.float64,
                          chunks=(dosage.chunks[0], (5,)), meta=np.empty((0, 0)))
 
 
@@ -222,15 +283,17 @@ def count_markers(per_marker: np.ndarray) -> tuple[int, dict[str, int]]:
     return used, dict(zip(STATUS_NAMES, map(int, status_counts)))
 
 
-def count_parts(per_marker: np.ndarray, partition: Partition, counts: dict[str, int]) -> np.ndarray:
+def count_parts(per_marker: np.ndarray, partition: Partition, *, counts: dict[str, int]) -> np.ndarray:
     """Markers (P,) in each part, from a computed :func:`marker_table`; adds the used markers in
     no part to ``counts`` as ``outside_partition``. A part without a marker is a :class:`ParameterError` naming it."""
     part_markers = np.bincount(per_marker[:, 4][per_marker[:, 4] >= 0].astype(np.int64), minlength=partition.size)
     empty = [name for name, count in zip(partition.names, part_markers) if count == 0]
     if empty:
-        raise ParameterError(f"{{partition}}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no marker "
-                             f"passing the filters (markers per part: {dict(zip(partition.names, part_markers.tolist()))})",
-                             partition=NAMED)
+        raise ParameterError(
+            f"{{partition}}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no marker "
+            f"passing the filters (markers per part: {dict(zip(partition.names, part_markers.tolist()))})",
+            partition=NAMED,
+        )
     counts["outside_partition"] = counts["used"] - int(part_markers.sum())
     return part_markers
 
@@ -248,7 +311,7 @@ def _add_in_place(parts, axis=None, keepdims=True, dtype=np.float64) -> np.ndarr
     return total
 
 
-def sum_partials(parts: da.Array, split_every: int, dtype: type = np.float64) -> da.Array:
+def sum_partials(parts: da.Array, split_every: int, *, dtype: type = np.float64) -> da.Array:
     """Σ over axis 0 of the (1, ...) blocks of ``parts`` as one (1, ...) block of ``dtype`` (default
     float64), in a tree of ``split_every`` inputs per step. Unlike ``Array.sum``, which concatenates
     its inputs before adding, each step adds in place: it holds its inputs and one buffer."""

@@ -85,11 +85,11 @@ def request(store: str | Path, selection: Selection) -> Request:
     cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
     root = open_store(store)
     sample_id = read_strings(root, "sample_id")
-    check_unique(sample_id, f"{store}: sample_id")
+    check_unique(sample_id, where=f"{store}: sample_id")
     samples = sample_mask(sample_id, selection)
     variants = variant_mask(read_strings(root, "variant_id"), selection)
     check_driver_memory(int(samples.sum()), str(store))
-    key = {**cache_key(selection, samples, variants), "genotypes": genotypes_key(root)}
+    key = {**cache_key(selection, samples, variants=variants), "genotypes": genotypes_key(root)}
     return Request(samples=samples, variants=variants, key=key)
 
 
@@ -100,7 +100,7 @@ def grm_of_store(store: str | Path, *, selection: Selection = Selection(), memor
 
     See :func:`dask_h2.api.grm` for the parameters."""
     wanted = request(store, selection)
-    with cached_group(store, GRM_GROUP, wanted.key, recompute=recompute) as cache:
+    with cached_group(store, GRM_GROUP, key=wanted.key, recompute=recompute) as cache:
         if cache.reusable is not None:
             log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
             return _grm_result(cache.reusable)
@@ -122,7 +122,7 @@ def partitioned_grm_of_store(store: str | Path, *, partition: str | Path | Parti
     wanted = request(store, selection)
     partition = _resolve_partition(store, partition)
     key = {**wanted.key, "partition": partition.key()}
-    with cached_group(store, PARTITION_GROUP, key, recompute=recompute) as cache:
+    with cached_group(store, PARTITION_GROUP, key=key, recompute=recompute) as cache:
         if cache.reusable is not None:
             log.info(f"reusing the partitioned GRM in {store}/{PARTITION_GROUP}: same partition, samples, markers, "
                      "QC and scale")
@@ -161,14 +161,20 @@ def _build(store: str | Path, cache: CachedGroup, *, selection: Selection, wante
     K held in memory is computed before the group replaces an older one, so that an input error
     found in the pass over the genotypes (e.g. a part without markers) leaves the store as it was;
     a tiled K is written as it is computed, and its group removed after such an error."""
-    memory_limit = None if memory_limit is None else check("memory_limit", memory_size, memory_limit)
-    tile = None if tile is None else check("tile", positive_int, tile)
+    memory_limit = None if memory_limit is None else check(memory_limit, memory_size, parameter="memory_limit")
+    tile = None if tile is None else check(tile, positive_int, parameter="tile")
     dosage = open_store(store)["call_dosage"]
     samples = wanted.samples
     with using(client):
         try:
-            plan = grm_plan(int(samples.sum()), dosage.shape[0], memory_limit, tile, store_chunk=dosage.chunks[0],
-                            parts=partition.size if partition else 1)
+            plan = grm_plan(
+                int(samples.sum()),
+                dosage.shape[0],
+                memory_limit=memory_limit,
+                tile=tile,
+                store_chunk=dosage.chunks[0],
+                parts=partition.size if partition else 1,
+            )
         except ValueError as exc:
             raise ParameterError(f"{{memory_limit}}: {exc}", memory_limit=NAMED) from None
         with output_errors(f"{store}/{cache.name}", "writing the GRM into the store"):
@@ -230,14 +236,14 @@ def _kinship(dosage: zarr.Array, new_group: Callable[[], zarr.Group], plan: Comp
 
 
 def _grm_result(group: zarr.Group, eigen: Eigen | None = None) -> GRMResult:
-    eigen = eigen or Eigen(group["eigenvalues"][:], group["eigenvectors"][:])
+    eigen = eigen or Eigen(values=group["eigenvalues"][:], vectors=group["eigenvectors"][:])
     return GRMResult(kinship=group["kinship"], eigen=eigen, n_markers_used=int(group.attrs["n_markers_used"]),
                      n_markers_dropped=int(group.attrs["n_markers_dropped"]), scale=str(group.attrs["scale"]),
                      sample_index=group["sample_index"][:], marker_counts=dict(group.attrs["marker_counts"]))
 
 
 def _partitioned_result(group: zarr.Group, eigen: Eigen | None = None) -> PartitionedGRMResult:
-    eigen = eigen or Eigen(group["eigenvalues"][:], group["eigenvectors"][:])
+    eigen = eigen or Eigen(values=group["eigenvalues"][:], vectors=group["eigenvectors"][:])
     return PartitionedGRMResult(kinships=group["kinship"], part_names=tuple(group.attrs["part_names"]),
                                 part_markers=np.array(group.attrs["part_markers"]), eigen=eigen,
                                 n_markers_dropped=int(group.attrs["n_markers_dropped"]),
@@ -256,9 +262,9 @@ def subset_eigen_of_store(store: str | Path, result: GRMResult) -> Callable[[np.
         index = np.asarray(index, dtype=np.int64)
         digest = hashlib.sha1(index.tobytes()).hexdigest()
         path = f"{GRM_GROUP}/{SUBSETS_GROUP}/{digest[:20]}"
-        with cached_group(store, path, {"grm": grm_key, "index_sha1": digest}) as cache:
+        with cached_group(store, path, key={"grm": grm_key, "index_sha1": digest}) as cache:
             if cache.reusable is not None:
-                return Eigen(cache.reusable["eigenvalues"][:], cache.reusable["eigenvectors"][:])
+                return Eigen(values=cache.reusable["eigenvalues"][:], vectors=cache.reusable["eigenvectors"][:])
             eigen = eigendecompose(result.kinship.oindex[index, index], overwrite=True)
             try:
                 group = cache.create()

@@ -21,7 +21,7 @@ from dask_h2.checks import OptionError, comma_list, number_in
 NO_COMPONENT = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Partition:
     """Component ``names`` (K,) and the rule that assigns markers to them: minor allele
     frequency bins with edges ``maf_edges`` (K + 1,), or a component code per store variant
@@ -35,7 +35,7 @@ class Partition:
     def size(self) -> int:
         return len(self.names)
 
-    def components(self, start: int, stop: int, allele_frequency: np.ndarray) -> np.ndarray:
+    def components(self, start: int, stop: int, *, allele_frequency: np.ndarray) -> np.ndarray:
         """Component code (m,) int of the store's variants ``start:stop`` with allele frequencies p (m,)."""
         if self.variant_component is not None:
             return self.variant_component[start:stop]
@@ -76,7 +76,7 @@ def _maf_partition(text: str) -> Partition:
     if len(edges) < 2 or any(not b > a for a, b in zip(edges, edges[1:])):
         raise ParameterError("{partition}: needs at least two increasing MAF edges within [0, 0.5]", partition=text)
     names = tuple(f"maf{a:g}-{b:g}" for a, b in zip(edges, edges[1:]))
-    return Partition(names, maf_edges=edges)
+    return Partition(names=names, maf_edges=edges)
 
 
 def _file_partition(path: Path, variant_id: np.ndarray) -> Partition:
@@ -105,4 +105,4 @@ def _file_partition(path: Path, variant_id: np.ndarray) -> Partition:
         raise InputError(f"{path}: {len(unknown)} variant(s) not in the store, e.g. {unknown[0]!r}")
     if not names:
         raise InputError(f"{path}: no variant is assigned to a component")
-    return Partition(tuple(names), variant_component=codes)
+    return Partition(names=tuple(names), variant_component=codes)

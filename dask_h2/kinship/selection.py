@@ -35,8 +35,8 @@ class Selection:
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ParameterError(f"{{scale}}: expected one of {', '.join(SCALES)}", scale=self.scale)
-        check("maf", number_in(0.0, 0.5), self.qc.maf)
-        check("max_missing", fraction, self.qc.max_missing)
+        check(self.qc.maf, number_in(0.0, 0.5), parameter="maf")
+        check(self.qc.max_missing, fraction, parameter="max_missing")
 
     def describe(self, marker_counts: dict[str, int]) -> dict:
         """What the report says of the markers: their counts by status and the QC that made them."""
@@ -47,8 +47,11 @@ def _read_ids(path: Path, column: int) -> set[str]:
     """IDs from one column of a whitespace-separated file (the last one on shorter lines)."""
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
-    return {fields[min(column, len(fields) - 1)] for fields in (line.split() for line in Path(path).read_text().splitlines())
-            if fields}
+    return {
+        fields[min(column, len(fields) - 1)]
+        for fields in (line.split() for line in Path(path).read_text().splitlines())
+        if fields
+    }
 
 
 def _mask(ids: np.ndarray, include: Path | None, drop: Path | None, column: int, what: str) -> np.ndarray:
@@ -62,8 +65,13 @@ def _mask(ids: np.ndarray, include: Path | None, drop: Path | None, column: int,
             raise InputError(f"{path}: none of its {len(listed)} IDs match the {what} of the store")
         mask &= hits if keep else ~hits
     if not mask.any():
-        raise ParameterError(f"no {what} left after {{keep}}/{{remove}}/{{extract}}/{{exclude}}", keep=NAMED, remove=NAMED,
-                             extract=NAMED, exclude=NAMED)
+        raise ParameterError(
+            f"no {what} left after {{keep}}/{{remove}}/{{extract}}/{{exclude}}",
+            keep=NAMED,
+            remove=NAMED,
+            extract=NAMED,
+            exclude=NAMED,
+        )
     return mask
 
 
@@ -77,7 +85,7 @@ def variant_mask(variant_id: np.ndarray, selection: Selection) -> np.ndarray:
     return _mask(variant_id, selection.extract, selection.exclude, 0, "markers")
 
 
-def cache_key(selection: Selection, samples: np.ndarray, variants: np.ndarray) -> dict:
+def cache_key(selection: Selection, samples: np.ndarray, *, variants: np.ndarray) -> dict:
     """What a cached product (a GRM, the PCs) must match to be reused (the ID lists by the masks they give)."""
     return {"scale": selection.scale, **asdict(selection.qc),
             "samples_sha1": hashlib.sha1(np.packbits(samples).tobytes()).hexdigest(),

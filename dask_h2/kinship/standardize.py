@@ -72,7 +72,7 @@ def _count_calls(dosage, moments):
         moments[i, 2] = ones + 4 * twos
 
 
-def sum_of_squares(moments: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray) -> np.ndarray:
+def sum_of_squares(moments: np.ndarray, centre: np.ndarray, *, inverse_scale: np.ndarray) -> np.ndarray:
     """Σ_i w_mi² (m,) over all samples of the standardized markers, from their
     :func:`marker_moments` (m, 3), centre and inverse scale (m,): s²·(Σg² − 2cΣg + c²·observed)."""
     observed, total, total_sq = (moments[:, i].astype(np.float64) for i in range(3))
@@ -85,7 +85,7 @@ def _int8(dosage: np.ndarray) -> np.ndarray:
     return dosage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MarkerQC:
     """Marker filters: minor allele frequency ≥ ``maf`` and fraction of missing calls ≤ ``max_missing``
     (both over the samples analysed)."""
@@ -99,7 +99,7 @@ USED, EXCLUDED, NO_VARIATION, MISSINGNESS, MINOR_ALLELE_FREQUENCY = range(5)
 STATUS_NAMES = ("used", "excluded", "no_variation", "max_missing", "maf")
 
 
-def centre_and_scale(moments: np.ndarray, n_samples: int, scale: Scale, qc: MarkerQC = MarkerQC(),
+def centre_and_scale(moments: np.ndarray, *, n_samples: int, scale: Scale, qc: MarkerQC = MarkerQC(),
                      selected: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre 2p (m,), inverse scale (m,) and status (m,) int8 from :func:`marker_moments`.
 
@@ -129,7 +129,7 @@ def centre_and_scale(moments: np.ndarray, n_samples: int, scale: Scale, qc: Mark
     return centre, inverse_scale, status
 
 
-def standardize(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, out: np.ndarray | None = None,
+def standardize(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, out: np.ndarray | None = None,
                 columns: tuple[int, int] | None = None,
                 squares: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Standardized float32 genotypes (g − centre)·inverse_scale (m, n) of int8 dosages (m, n),

@@ -28,8 +28,16 @@ import zarr
 from scipy.linalg.blas import sgemm, ssyrk
 
 from dask_h2.cluster import compute
-from dask_h2.kinship.grm import (Kinship, PartitionedKinship, chunk_scaling, count_markers, count_parts, marker_chunks, marker_table,
-                  part_blocks)
+from dask_h2.kinship.grm import (
+    Kinship,
+    PartitionedKinship,
+    chunk_scaling,
+    count_markers,
+    count_parts,
+    marker_chunks,
+    marker_table,
+    part_blocks,
+)
 from dask_h2.kinship.partition import Partition
 from dask_h2.planning import TilePlan
 from dask_h2.kinship.standardize import MarkerQC, Scale, standardize
@@ -44,21 +52,27 @@ def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndar
     for start in range(0, dosage.shape[0], chunk):
         stop = min(start + chunk, dosage.shape[0])
         block = dosage[start:stop] if samples is None else dosage.oindex[start:stop, samples]
-        scaling = chunk_scaling(block, selected[start:stop, None], scale, qc, partition, start)
+        scaling = chunk_scaling(
+            block, selected=selected[start:stop, None], scale=scale, qc=qc, partition=partition, start=start
+        )
         for part, markers in part_blocks(scaling[:, 2], partition.size, block=stop - start):
             centre, inverse_scale, part_block = scaling[markers, 0], scaling[markers, 1], block[markers]
-            z_rows = standardize(part_block, centre, inverse_scale, columns=(rows.start, rows.stop))
+            z_rows = standardize(
+                part_block, centre=centre, inverse_scale=inverse_scale, columns=(rows.start, rows.stop)
+            )
             if diagonal:
                 total[part] += ssyrk(1.0, z_rows.T, trans=0, lower=0)
             else:
-                z_cols = standardize(part_block, centre, inverse_scale, columns=(cols.start, cols.stop))
+                z_cols = standardize(
+                    part_block, centre=centre, inverse_scale=inverse_scale, columns=(cols.start, cols.stop)
+                )
                 total[part] += sgemm(1.0, z_rows.T, z_cols.T, trans_b=1)
     if diagonal:
         total += np.triu(total, 1).transpose(0, 2, 1)
     return total
 
 
-def tiled_kinship(dosage: zarr.Array, out: zarr.Array, plan: TilePlan, scale: Scale = "hwe",
+def tiled_kinship(dosage: zarr.Array, out: zarr.Array, *, plan: TilePlan, scale: Scale = "hwe",
                   qc: MarkerQC = MarkerQC(), samples: np.ndarray | None = None,
                   selected: np.ndarray | None = None,
                   partition: Partition = Partition()) -> Kinship | PartitionedKinship:
@@ -86,17 +100,32 @@ def tiled_kinship(dosage: zarr.Array, out: zarr.Array, plan: TilePlan, scale: Sc
     columns = da.from_zarr(dosage)
     if samples is not None:
         columns = columns[:, samples]
-    markers = marker_table(*marker_chunks(columns, chunk, selected), scale, qc, partition)
+    chunked, selection = marker_chunks(columns, chunk, selected=selected)
+    markers = marker_table(chunked, selection, scale=scale, qc=qc, partition=partition)
     stored = raw if out.ndim == 3 else raw[0]
     _, row_sums, per_marker = compute(da.store(stored, out, lock=False, compute=False), raw.sum(axis=2), markers,
                                       plan=plan)
     used, counts = count_markers(per_marker)
-    part_markers = count_parts(per_marker, partition, counts) if out.ndim == 3 else np.array([used])
+    part_markers = count_parts(per_marker, partition, counts=counts) if out.ndim == 3 else np.array([used])
     mean = row_sums / n
     centred = (da.from_zarr(out).reshape((-1, n, n)) - mean[:, :, None] - mean[:, None, :]
                + mean.mean(axis=1)[:, None, None]) / part_markers[:, None, None]
     compute(da.store(centred if out.ndim == 3 else centred[0], out, lock=False, compute=False), plan=plan)
     if out.ndim == 2:
-        return Kinship(out[:], used, dosage.shape[0] - used, scale, per_marker[:, 0], counts)
-    return PartitionedKinship(out[:], partition.names, part_markers, dosage.shape[0] - used, scale, per_marker[:, 0],
-                              counts)
+        return Kinship(
+            matrix=out[:],
+            n_markers_used=used,
+            n_markers_dropped=dosage.shape[0] - used,
+            scale=scale,
+            allele_frequency=per_marker[:, 0],
+            marker_counts=counts,
+        )
+    return PartitionedKinship(
+        matrices=out[:],
+        part_names=partition.names,
+        part_markers=part_markers,
+        n_markers_dropped=dosage.shape[0] - used,
+        scale=scale,
+        allele_frequency=per_marker[:, 0],
+        marker_counts=counts,
+    )

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TraitStatistics:
     """What the passes over the genotypes give for one trait (markers used, in any fixed order).
 
@@ -70,7 +70,7 @@ class TraitStatistics:
         return self.block_products.shape[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MomentSystem:
     """The normal equations of one fit: ``lhs`` (K + 1, K + 1) σ = ``rhs`` (K + 1,), last entry σ²_e."""
 
@@ -82,7 +82,7 @@ class MomentSystem:
         return np.linalg.solve(self.lhs, self.rhs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MomentEstimates:
     """Variance components ``sigma2`` (K + 1,) (last = σ²_e) with their jackknife SEs, the
     per-component ``h2`` (K,) = σ²_k / Vp and total, σ²_g = Σ_k σ²_k and Vp, each with its SE,
@@ -102,7 +102,7 @@ class MomentEstimates:
     n_blocks: int
 
 
-def per_block(values: np.ndarray, block: np.ndarray, component: np.ndarray, n_blocks: int,
+def per_block(values: np.ndarray, block: np.ndarray, *, component: np.ndarray, n_blocks: int,
               n_components: int) -> np.ndarray:
     """Σ of ``values`` (m, ...) over the markers of each (block, component): (J, K, ...)."""
     out = np.zeros((n_blocks, n_components) + values.shape[1:])
@@ -110,18 +110,29 @@ def per_block(values: np.ndarray, block: np.ndarray, component: np.ndarray, n_bl
     return out
 
 
-def moment_system(counts: np.ndarray, residual: np.ndarray, trace: np.ndarray, cross: np.ndarray,
-                  yy: float, n_samples: int, n_fixed: int, n_probes: int) -> MomentSystem:
-    """The normal equations from sums over the markers in use: ``counts`` M_k (K,),
-    ``residual`` Σ_{m∈k} r_m (K,), ``trace`` Σ_{m∈k} s_m (K,), ``cross`` ⟨H_k, PH_l⟩ (K, K)."""
+@dataclass(frozen=True, kw_only=True)
+class MarkerSums:
+    """Sums over the markers in use, per component k: ``counts`` M_k (K,), ``residual`` Σ_{m∈k} r_m (K,),
+    ``trace`` Σ_{m∈k} s_m (K,) and ``cross`` ⟨H_k, PH_l⟩ (K, K)."""
+
+    counts: np.ndarray
+    residual: np.ndarray
+    trace: np.ndarray
+    cross: np.ndarray
+
+
+def moment_system(sums: MarkerSums, *, yy: float, n_samples: int, n_fixed: int, n_probes: int) -> MomentSystem:
+    """The normal equations from the marker ``sums``, ``yy`` = yᵀP y, the samples, the fixed effects' rank
+    and the probes B."""
+    counts = sums.counts
     size = counts.shape[0]
     lhs = np.empty((size + 1, size + 1))
-    cross = 0.5 * (cross + cross.T)  # ⟨H_k, PH_l⟩ = ⟨H_l, PH_k⟩ up to rounding
+    cross = 0.5 * (sums.cross + sums.cross.T)  # ⟨H_k, PH_l⟩ = ⟨H_l, PH_k⟩ up to rounding
     lhs[:size, :size] = cross / (n_probes * np.outer(counts, counts))
-    lhs[:size, size] = lhs[size, :size] = trace / counts
+    lhs[:size, size] = lhs[size, :size] = sums.trace / counts
     lhs[size, size] = n_samples - n_fixed
-    rhs = np.append(residual / counts, yy)
-    return MomentSystem(lhs, rhs)
+    rhs = np.append(sums.residual / counts, yy)
+    return MomentSystem(lhs=lhs, rhs=rhs)
 
 
 def heritabilities(sigma2: np.ndarray) -> np.ndarray:
@@ -134,45 +145,50 @@ def heritabilities(sigma2: np.ndarray) -> np.ndarray:
 def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     """σ² and h² of one trait, with delete-one-block jackknife SEs over ``stats.block``."""
     size, blocks = stats.n_components, stats.n_blocks
-    counts = per_block(np.ones(stats.component.shape[0]), stats.block, stats.component, blocks, size)
-    residual = per_block(stats.residual_products, stats.block, stats.component, blocks, size)
-    trace = per_block(stats.trace_shares, stats.block, stats.component, blocks, size)
+    layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
+    counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
+    residual = per_block(stats.residual_products, stats.block, **layout)
+    trace = per_block(stats.trace_shares, stats.block, **layout)
     cross = stats.cross_products
-    common = dict(yy=stats.yy, n_samples=stats.n_samples, n_fixed=stats.n_fixed, n_probes=stats.n_probes)
-    totals = [counts.sum(0), residual.sum(0), trace.sum(0), cross.sum(0)]
-    empty = np.flatnonzero(totals[0] == 0)
+    common = {"yy": stats.yy, "n_samples": stats.n_samples, "n_fixed": stats.n_fixed, "n_probes": stats.n_probes}
+    totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(0), trace=trace.sum(0), cross=cross.sum(0))
+    empty = np.flatnonzero(totals.counts == 0)
     if empty.size:
         raise ValueError(f"component {int(empty[0])} has no markers")
-    system = moment_system(*totals, **common)
+    system = moment_system(totals, **common)
     sigma2 = system.solve()
-    scale = scale_variance(system, sigma2, stats.yy)
+    scale = scale_variance(system, sigma2, yy=stats.yy)
     leave_out = []
     for j in np.flatnonzero(counts.sum(axis=1) > 0):  # a block whose markers all failed QC changes nothing
-        left = [totals[0] - counts[j], totals[1] - residual[j], totals[2] - trace[j],
-                totals[3] - cross[j] - cross[j].T + stats.block_products[j]]
-        if np.any(left[0] == 0):
+        left = MarkerSums(counts=totals.counts - counts[j], residual=totals.residual - residual[j],
+                          trace=totals.trace - trace[j],
+                          cross=totals.cross - cross[j] - cross[j].T + stats.block_products[j])
+        if np.any(left.counts == 0):
             raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
-        leave_out.append(moment_system(*left, **common).solve())
+        leave_out.append(moment_system(left, **common).solve())
     replicates = np.array(leave_out)  # (J, K + 1)
     derived = heritabilities(sigma2)
     total, sigma_g2, vp = size, size + 1, size + 2
     scaled = np.zeros(derived.shape[0], dtype=bool)
     scaled[[sigma_g2, vp]] = True  # variances scale with y²; the h² do not
-    sigma2_se = with_scale(jackknife_se(replicates), sigma2, scale)
-    derived_se = with_scale(jackknife_se(np.array([heritabilities(r) for r in replicates])), derived * scaled, scale)
-    return MomentEstimates(sigma2, sigma2_se, derived[:size], derived_se[:size], float(derived[total]),
-                           float(derived_se[total]), float(derived[sigma_g2]), float(derived_se[sigma_g2]),
-                           float(derived[vp]), float(derived_se[vp]), totals[0].astype(np.int64), len(leave_out))
+    sigma2_se = with_scale(jackknife_se(replicates), sigma2, scale=scale)
+    derived_se = with_scale(jackknife_se(np.array([heritabilities(r) for r in replicates])), derived * scaled,
+                            scale=scale)
+    return MomentEstimates(sigma2=sigma2, sigma2_se=sigma2_se, h2=derived[:size], h2_se=derived_se[:size],
+                           h2_total=float(derived[total]), h2_total_se=float(derived_se[total]),
+                           sigma_g2=float(derived[sigma_g2]), sigma_g2_se=float(derived_se[sigma_g2]),
+                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=totals.counts.astype(np.int64),
+                           n_blocks=len(leave_out))
 
 
-def scale_variance(system: MomentSystem, sigma2: np.ndarray, yy: float) -> float:
+def scale_variance(system: MomentSystem, sigma2: np.ndarray, *, yy: float) -> float:
     """v = Var(yᵀP y) / (yᵀP y)² = 2 σᵀAσ / (yᵀP y)² under the fitted model (module docstring), for the
     normal equations' matrix A (K + 1, K + 1), σ (K + 1,) and ``yy`` = yᵀP y; 0 when yᵀP y is 0."""
     spread = 2.0 * float(sigma2 @ system.lhs @ sigma2)
     return max(spread, 0.0) / yy**2 if yy > 0 else 0.0
 
 
-def with_scale(jackknife: np.ndarray, values: np.ndarray, scale: float) -> np.ndarray:
+def with_scale(jackknife: np.ndarray, values: np.ndarray, *, scale: float) -> np.ndarray:
     """SEs (q,) from the ``jackknife`` SEs (q,) and the variance ``scale`` · value² of the trait's scale for
     quantities of degree one in y² (``values`` (q,), 0 for the scale-free ones)."""
     return np.sqrt(jackknife**2 + scale * values**2)

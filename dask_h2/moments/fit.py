@@ -67,7 +67,7 @@ class MomentsSettings:
         for name, validate in (("n_probes", integer(2)), ("n_blocks", integer(MIN_BLOCKS)),
                                ("seed", non_negative_int), ("pc_passes", positive_int),
                                ("pc_markers", non_negative_int)):
-            check(name, validate, getattr(self, name))
+            object.__setattr__(self, name, check(getattr(self, name), validate, parameter=name))
 
 
 def fit_store(store: str | Path, *, selection: Selection = Selection(), settings: MomentsSettings = MomentsSettings(),
@@ -98,18 +98,22 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
         raise ParameterError(f"{{n_blocks}}: {exc}", n_blocks=settings.n_blocks) from None
     with using(client):
         try:
-            plan = moments_plan(n, root["call_dosage"].shape[0],
-                                max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
-                                probe_columns + traits.values.shape[1] + n_fixed * n_patterns, memory_limit,
-                                root["call_dosage"].chunks[0])
+            plan = moments_plan(
+                n,
+                root["call_dosage"].shape[0],
+                sum_columns=max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
+                right_columns=probe_columns + traits.values.shape[1] + n_fixed * n_patterns,
+                memory_limit=memory_limit,
+                store_chunk=root["call_dosage"].chunks[0],
+            )
         except ValueError as exc:
             raise ParameterError(f"{{memory_limit}}: {exc}", memory_limit=NAMED) from None
-        dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, variants)[0]
+        dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
                                           progress=progress)
-        X, columns = design_matrix(components.vectors, covariates.values, covariates.names)
-        kept, refused = screen_traits(traits.values, traits.names, X)  # constant, infinite, too few samples
+        X, columns = design_matrix(components.vectors, covariates.values, covariate_names=covariates.names)
+        kept, refused = screen_traits(traits.values, traits.names, X=X)  # constant, infinite, too few samples
         kept = estimable([*refused, *kept])[0]
         fits, table, used = _fit_traits(store, dosage, variants, block, traits.values[:, kept], traits.names[kept], X,
                                         columns, partition, selection, settings, plan, progress)
@@ -138,13 +142,13 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     for key, traits_of_pattern in missingness_patterns(traits, X).items():
         observed = np.frombuffer(key, dtype=bool)
         what = f"trait {names[traits_of_pattern[0]]} ({observed.sum()} samples with the trait and every covariate)"
-        check_full_rank(X[observed], columns, what)
+        check_full_rank(X[observed], columns, what=what)
         basis = np.zeros_like(X)
         basis[observed] = np.linalg.qr(X[observed])[0]
         masks.append(observed)
         bases.append(basis)
         members.append(traits_of_pattern)
-    projection = Projection(np.column_stack(masks), tuple(bases), probes)
+    projection = Projection(masks=np.column_stack(masks), bases=tuple(bases), n_probes=probes)
     z = np.random.default_rng([settings.seed, 1]).standard_normal((n, probes))
     observed_traits = np.nan_to_num(traits)
     right = np.hstack([projection.project(z, p) for p in range(len(masks))]
@@ -153,11 +157,30 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     n_probe_columns = probes * len(masks)
     per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
     with scratch_array(store, (sum(map(len, per_block)), size, n, n_probe_columns)) as scratch:
-        first = moments_pass(dosage, variants, block, selection.scale, selection.qc, partition, right, projection,
-                             scratch, per_chunk, plan, progress)
+        first = moments_pass(
+            dosage,
+            selected=variants,
+            block=block,
+            scale=selection.scale,
+            qc=selection.qc,
+            partition=partition,
+            right=right,
+            projection=projection,
+            scratch=scratch,
+            pieces=per_chunk,
+            plan=plan,
+            progress=progress,
+        )
         component = first.component
         _check_components(component, partition)
-        local, cross = block_pass(scratch, per_block, projection, projection.projected(first.totals), plan, progress)
+        local, cross = block_pass(
+            scratch,
+            pieces=per_block,
+            projection=projection,
+            projected=projection.projected(first.totals),
+            plan=plan,
+            progress=progress,
+        )
     fits: dict[int, TraitFit] = {}
     trait_column = n_probe_columns
     basis_column = n_probe_columns + sum(len(m) for m in members)
@@ -166,9 +189,18 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         trace_shares = first.squares[:, p] - np.sum(within.astype(np.float64) ** 2, axis=1)
         for j in traits_of_pattern:
             y = projection.project(observed_traits[:, [j]], p)[:, 0]
-            stats = TraitStatistics(component, first.block, first.products[:, trait_column].astype(np.float64) ** 2,
-                                    trace_shares, cross[..., p], local[..., p], float(y @ y),
-                                    int(masks[p].sum()), X.shape[1], probes)
+            stats = TraitStatistics(
+                component=component,
+                block=first.block,
+                residual_products=first.products[:, trait_column].astype(np.float64) ** 2,
+                trace_shares=trace_shares,
+                cross_products=cross[..., p],
+                block_products=local[..., p],
+                yy=float(y @ y),
+                n_samples=int(masks[p].sum()),
+                n_fixed=X.shape[1],
+                n_probes=probes,
+            )
             fits[j] = _trait_fit(str(names[j]), stats, partition)
             trait_column += 1
         basis_column += X.shape[1]
@@ -193,7 +225,18 @@ def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> Trait
                                sigma2=float(estimates.sigma2[k]), sigma2_se=float(estimates.sigma2_se[k]),
                                h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
                   for k in range(partition.size)]
-    return TraitFit(name=name, method="RHE", h2=estimates.h2_total, h2_se=estimates.h2_total_se,
-                    sigma_g2=estimates.sigma_g2, sigma_g2_se=estimates.sigma_g2_se, sigma_e2=float(estimates.sigma2[-1]),
-                    sigma_e2_se=float(estimates.sigma2_se[-1]), vp=estimates.vp, vp_se=estimates.vp_se,
-                    n=stats.n_samples, n_fixed=stats.n_fixed, components=components)
+    return TraitFit(
+        name=name,
+        method="RHE",
+        h2=estimates.h2_total,
+        h2_se=estimates.h2_total_se,
+        sigma_g2=estimates.sigma_g2,
+        sigma_g2_se=estimates.sigma_g2_se,
+        sigma_e2=float(estimates.sigma2[-1]),
+        sigma_e2_se=float(estimates.sigma2_se[-1]),
+        vp=estimates.vp,
+        vp_se=estimates.vp_se,
+        n=stats.n_samples,
+        n_fixed=stats.n_fixed,
+        components=components,
+    )

@@ -45,7 +45,7 @@ from dask_h2.moments.streamed import left_products, right_products
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Projection:
     """The missingness patterns of a fit over n samples: ``masks`` (n, P) bool, ``bases`` the
     orthonormal bases Q_p (n, c_p) of the fixed effects on each pattern (0 outside it), and
@@ -110,7 +110,7 @@ class Projection:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChunkRows:
     """The used markers of one chunk, as positions ``rows`` (r,) in the chunk sorted by
     (``block``, ``component``) (r,), so that every (block, component) is a contiguous range."""
@@ -140,13 +140,13 @@ class ChunkRows:
         return out
 
 
-def chunk_rows(table: np.ndarray, component: np.ndarray, block: np.ndarray) -> ChunkRows:
+def chunk_rows(table: np.ndarray, component: np.ndarray, *, block: np.ndarray) -> ChunkRows:
     """:class:`ChunkRows` of a chunk from its marker table (m, 4), the ``component`` (m,) of each
     marker (``NO_COMPONENT`` = none) and its jackknife ``block`` (m,): markers of a component
     that pass QC are used."""
     rows = np.flatnonzero((table[:, 1] == USED) & (component != NO_COMPONENT))
     rows = rows[np.lexsort((component[rows], block[rows]))]
-    return ChunkRows(rows, component[rows], block[rows])
+    return ChunkRows(rows=rows, component=component[rows], block=block[rows])
 
 
 def chunk_bounds(chunks: Sequence[int]) -> list[tuple[int, int]]:
@@ -178,14 +178,16 @@ def single_threaded_blas(task: Callable[..., T]) -> Callable[..., T]:
 @single_threaded_blas
 def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
                   omega: np.ndarray) -> np.ndarray:
-    table = chunk_marker_table(dosage, selected[:, None], scale, qc)
+    table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc)
     used = table[:, 1] == USED
     block, centre, inverse_scale = dosage[used], table[used, 2], table[used, 3]
-    left = left_products(block, centre, inverse_scale, omega)[0]
-    return right_products(block, centre, inverse_scale, left, [slice(0, block.shape[0])])[0][None]
+    left = left_products(block, centre=centre, inverse_scale=inverse_scale, right=omega)[0]
+    return right_products(
+        block, centre=centre, inverse_scale=inverse_scale, left=left, groups=[slice(0, block.shape[0])]
+    )[0][None]
 
 
-def sketch_pass(dosage: da.Array, selected: np.ndarray, scale: Scale, qc: MarkerQC, plan: ComputePlan,
+def sketch_pass(dosage: da.Array, *, selected: np.ndarray, scale: Scale, qc: MarkerQC, plan: ComputePlan,
                 omega: np.ndarray, progress: bool = True) -> np.ndarray:
     """Y = Σ_{m used} w_m w_mᵀ Ω (n, q) float64 over int8 ``dosage`` (M, n) chunked along markers only,
     ``selected`` (M,) bool."""
@@ -204,31 +206,46 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
                    qc: MarkerQC, partition: Partition, right: np.ndarray, projection: Projection,
                    scratch: zarr.Array, pieces: dict[int, int]) -> list[dict[str, Any]]:
     moments = marker_moments(dosage)
-    table = chunk_marker_table(dosage, selected[:, None], scale, qc, moments)
-    rows = chunk_rows(table, partition.components(start, start + dosage.shape[0], table[:, 0]), block_of)
+    table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc, moments=moments)
+    rows = chunk_rows(
+        table, partition.components(start, start + dosage.shape[0], allele_frequency=table[:, 0]), block=block_of
+    )
     block = rows.take(dosage)
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
     if membership.shape[0] == 1:  # every pattern holds all samples: the squares follow from the counts
-        products = left_products(block, centre, inverse_scale, right)[0]
-        class_squares = sum_of_squares(moments[rows.rows], centre, inverse_scale)[:, None]
+        products = left_products(block, centre=centre, inverse_scale=inverse_scale, right=right)[0]
+        class_squares = sum_of_squares(moments[rows.rows], centre, inverse_scale=inverse_scale)[:, None]
     else:
-        products, class_squares = left_products(block, centre, inverse_scale, right, sample_class,
-                                                membership.shape[0])
+        products, class_squares = left_products(
+            block,
+            centre=centre,
+            inverse_scale=inverse_scale,
+            right=right,
+            sample_class=sample_class,
+            n_classes=membership.shape[0],
+        )
     probes = np.ascontiguousarray(products[:, : projection.n_probes * projection.n_patterns])
     totals = np.zeros((partition.size, dosage.shape[1], probes.shape[1]), dtype=np.float32)
     sums = np.empty_like(totals)  # one buffer for every block of the chunk
     for j, span, parts in rows.blocks():
         sums.fill(0.0)
         groups = [slice(span.start + p.start, span.start + p.stop) for _, p in parts]
-        right_products(block, centre, inverse_scale, probes, groups, outputs=[sums[k] for k, _ in parts])
+        right_products(
+            block,
+            centre=centre,
+            inverse_scale=inverse_scale,
+            left=probes,
+            groups=groups,
+            outputs=[sums[k] for k, _ in parts],
+        )
         totals += sums
         scratch[pieces[j]] = sums
     return [{"table": [table], "rows": [rows], "products": [products], "squares": [class_squares @ membership],
              "totals": totals}]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MomentsPassResult:
     """The pass over the genotypes: the marker ``table`` (M, 4) and each chunk's used ``rows``; for
     the used markers in the order of the rows, ``products`` (m, w) = w_mᵀR and ``squares`` (m, P);
@@ -263,7 +280,7 @@ def block_pieces(bounds: Sequence[tuple[int, int]], block: np.ndarray) -> tuple[
     return per_chunk, per_block
 
 
-def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scale: Scale, qc: MarkerQC,
+def moments_pass(dosage: da.Array, *, selected: np.ndarray, block: np.ndarray, scale: Scale, qc: MarkerQC,
                  partition: Partition, right: np.ndarray, projection: Projection, scratch: zarr.Array,
                  pieces: list[dict[int, int]], plan: ComputePlan, progress: bool = True) -> MomentsPassResult:
     """The pass over int8 ``dosage`` (M, n), chunked along markers only: ``selected`` (M,) bool
@@ -278,8 +295,13 @@ def moments_pass(dosage: da.Array, selected: np.ndarray, block: np.ndarray, scal
     merged = db.from_delayed(outputs).reduction(_only, _merge_chunks, split_every=plan.split_every)
     with dask_progress("moments pass", enabled=progress):
         (result,) = compute(merged, plan=plan)
-    return MomentsPassResult(np.concatenate(result["table"]), result["rows"], np.concatenate(result["products"]),
-                             np.concatenate(result["squares"]), result["totals"])
+    return MomentsPassResult(
+        table=np.concatenate(result["table"]),
+        rows=result["rows"],
+        products=np.concatenate(result["products"]),
+        squares=np.concatenate(result["squares"]),
+        totals=result["totals"],
+    )
 
 
 def _only(partition: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -308,7 +330,7 @@ def _block_products(scratch: zarr.Array, pieces: list[int], projection: Projecti
     return np.stack([projection.self_products(sums), projection.inner_products(sums, projected)])
 
 
-def block_pass(scratch: zarr.Array, pieces: list[list[int]], projection: Projection, projected: np.ndarray,
+def block_pass(scratch: zarr.Array, *, pieces: list[list[int]], projection: Projection, projected: np.ndarray,
                plan: ComputePlan, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(⟨H_jk, P H_jl⟩, ⟨H_jk, P H_l⟩), each (J, K, K, P), from the blocks' sums in ``scratch`` and
     the projected totals ``projected`` P H (K, n, B·P)."""

@@ -48,9 +48,9 @@ def principal_components(store: str | Path, dosage: da.Array, *, variants: np.nd
     n = dosage.shape[1]
     if pcs == 0:
         return PrincipalComponents(vectors=np.zeros((n, 0)), values=np.zeros(0), n_markers=0, passes=0)
-    key = {**cache_key(selection, samples, variants), "pcs": pcs, "pc_passes": passes, "pc_markers": markers,
+    key = {**cache_key(selection, samples, variants=variants), "pcs": pcs, "pc_passes": passes, "pc_markers": markers,
            "pc_seed": PC_SEED}
-    with cached_group(store, RHE_GROUP, key) as cache:
+    with cached_group(store, RHE_GROUP, key=key) as cache:
         if cache.reusable is not None:
             log.info(f"reusing the PCs in {store}/{RHE_GROUP}")
             return PrincipalComponents(vectors=cache.reusable["pcs"][:], values=cache.reusable["pc_eigenvalues"][:],
@@ -76,11 +76,13 @@ def _sketch(dosage: da.Array, *, variants: np.ndarray, selection: Selection, pcs
     bounds = chunk_bounds(dosage.chunks[0])
     subset = da.concatenate([dosage.blocks[t] for t in chunks])
     selected = np.concatenate([variants[slice(*bounds[t])] for t in chunks])
-    omega = gaussian_start(n, sketch_width(pcs, n), PC_SEED)
+    omega = gaussian_start(n, sketch_width(pcs, n), seed=PC_SEED)
     sketch = None
     for _ in range(passes):
         omega = omega if sketch is None else orthonormal(sketch)
-        sketch = sketch_pass(subset, selected, selection.scale, selection.qc, plan, omega, progress)
-    values, vectors = nystrom_eigen(omega, sketch, pcs)
+        sketch = sketch_pass(
+            subset, selected=selected, scale=selection.scale, qc=selection.qc, plan=plan, omega=omega, progress=progress
+        )
+    values, vectors = nystrom_eigen(omega, sketch, n_pcs=pcs)
     used = int(selected.sum())
     return PrincipalComponents(vectors=vectors, values=values / max(used, 1), n_markers=used, passes=passes)

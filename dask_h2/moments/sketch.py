@@ -25,13 +25,13 @@ def orthonormal(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.qr(matrix)[0]
 
 
-def gaussian_start(n_samples: int, width: int, seed: int) -> np.ndarray:
+def gaussian_start(n_samples: int, width: int, *, seed: int) -> np.ndarray:
     """Ω (n, q): orthonormalized standard normal columns from ``seed`` (a stream of its own)."""
     rng = np.random.default_rng([seed, 2])
     return orthonormal(rng.standard_normal((n_samples, width)))
 
 
-def nystrom_eigen(omega: np.ndarray, sketch: np.ndarray, n_pcs: int) -> tuple[np.ndarray, np.ndarray]:
+def nystrom_eigen(omega: np.ndarray, sketch: np.ndarray, *, n_pcs: int) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n_pcs`` eigenvalues (k,) descending and eigenvectors (n, k) of the Nyström
     approximation of K from Ω (n, q) orthonormal and Y = K Ω (n, q)."""
     shift = np.sqrt(sketch.shape[0]) * np.spacing(np.linalg.norm(sketch, 2))

@@ -47,11 +47,22 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ro
         block_squares = None if squares is None else (squares[0], squares[1][block])
         for start, stop in sample_tiles(n, tile):
             out = buffer[: (block.stop - block.start) * (stop - start)].reshape(block.stop - block.start, stop - start)
-            yield block, start, stop, standardize(dosage[block], centre[block], inverse_scale[block], out,
-                                                  (start, stop), block_squares)
+            yield (
+                block,
+                start,
+                stop,
+                standardize(
+                    dosage[block],
+                    centre=centre[block],
+                    inverse_scale=inverse_scale[block],
+                    out=out,
+                    columns=(start, stop),
+                    squares=block_squares,
+                ),
+            )
 
 
-def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,
+def left_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,
                   sample_class: np.ndarray | None = None, n_classes: int = 0,
                   tile: int = SAMPLE_TILE) -> tuple[np.ndarray, np.ndarray | None]:
     """W R (m, w) float32 of the standardized chunk W (m, n) and ``right`` R (n, w) float32 C-ordered;
@@ -66,7 +77,7 @@ def left_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndar
     return product, sums
 
 
-def right_products(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, left: np.ndarray,
+def right_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, left: np.ndarray,
                    groups: Sequence[slice], tile: int = SAMPLE_TILE,
                    outputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Σ_{m∈g} w_m L[m] (n, v) float32 for each contiguous row range g of ``groups``, with
