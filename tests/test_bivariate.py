@@ -123,6 +123,7 @@ def _components(fit):
     return np.array([fit.vg[0][0], fit.vg[1][1], fit.vg[0][1], fit.ve[0][0], fit.ve[1][1], fit.ve[0][1]])
 
 
+@pytest.mark.slow
 def test_fit_and_null_fits_equal_a_general_purpose_optimizer(data):
     K, X, Y = data
     fit = fit_pair(eigen_model(K, X, Y), names=("a", "b"))
@@ -141,6 +142,7 @@ def test_fit_and_null_fits_equal_a_general_purpose_optimizer(data):
     assert fit.lrt_rg0 == pytest.approx(2 * (fit.logL - fit.logL_rg0)) and fit.lrt_rg0 > 0
 
 
+@pytest.mark.slow
 def test_different_samples_fit_equals_a_general_purpose_optimizer(split):
     blocks, common, traits = split
     fit = fit_pair(dense_model(blocks, traits, common), names=("a", "b"), constrain=False)  # here rG > 1
@@ -150,6 +152,7 @@ def test_different_samples_fit_equals_a_general_purpose_optimizer(split):
     assert _components(fit) == pytest.approx(best, rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_no_sample_in_common_drops_the_residual_covariance(data):
     K, X, Y = data
     first, second = np.arange(75), np.arange(75, N)
@@ -163,6 +166,7 @@ def test_no_sample_in_common_drops_the_residual_covariance(data):
     assert _components(fit)[:5] == pytest.approx(best, rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_a_correlation_beyond_one_is_held_at_one(data):
     K, X, _ = data
     rng = np.random.default_rng(3)
@@ -292,6 +296,7 @@ def store(tmp_path_factory):
     return folder, path
 
 
+@pytest.mark.slow
 def test_cli_bivariate_json_and_gcta_hsq(store, tmp_path):
     _, path = store
     assert main(["--quiet", "fit", str(path), "--bivariate", "all", "--pcs", "2", "--prevalence", "NA,NA,0.05",
@@ -357,6 +362,7 @@ def _numeric_hessian(function, point, step=1e-4):
     return hessian
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["eigen", "dense"])
 def test_observed_information_is_minus_the_hessian_of_the_dense_likelihood(data, split, path):
     K, X, Y = data

@@ -14,6 +14,8 @@ from conftest import centred_kinship
 from dask_h2.greml.bivariate import fit_bivariate
 from dask_h2.kinship.eigen import eigendecompose
 
+pytestmark = pytest.mark.slow  # the second step of .ci/run (pytest -m slow)
+
 N, M, REPLICATES = 500, 1000, 150
 H2, RE = (0.6, 0.5), 0.2
 

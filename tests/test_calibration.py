@@ -15,6 +15,8 @@ from conftest import centred_kinship
 from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.greml.univariate import fit_traits
 
+pytestmark = pytest.mark.slow  # the second step of .ci/run (pytest -m slow)
+
 N, M, REPLICATES, PCS = 600, 2000, 300, 2
 
 

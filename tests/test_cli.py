@@ -161,6 +161,7 @@ def test_incomplete_store_is_refused_and_convert_starts_over(simulated, tmp_path
     assert "already exists" in err
 
 
+@pytest.mark.slow
 def test_bad_method_is_a_usage_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "dask_h2.cli", "fit", str(tmp_path), "--out", "x", "--method", "gls"],

@@ -36,7 +36,8 @@ TIMEOUT = 120  # seconds for any one computation on the cluster
 KILL_PLAN = ComputePlan(chunk_markers=STORE_CHUNK, split_every=2, dask_threads=1, blas_threads=BLAS_THREADS)
 MOMENTS = {"method": "RHE", "moments": MomentsSettings(n_blocks=20, seed=5), "partition": "maf:0,0.2,0.5"}
 
-pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")
+pytestmark = [pytest.mark.slow,  # the second step of .ci/run (pytest -m slow)
+              pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")]
 
 
 @pytest.fixture(scope="module")

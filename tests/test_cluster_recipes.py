@@ -54,6 +54,7 @@ def documented_commands(readme: Path) -> list[list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_compose_file_parses_and_its_commands_exist():
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     assert set(services) == {"scheduler", "worker", "dask-h2"}

@@ -19,6 +19,8 @@ from dask_h2.io.convert import simulate_to
 from dask_h2.moments.scratch import SCRATCH
 from dask_h2.io.simulate import SimulationDesign
 
+pytestmark = pytest.mark.slow  # the second step of .ci/run (pytest -m slow)
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:

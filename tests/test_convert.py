@@ -92,6 +92,7 @@ def convert(path: Path, store: Path, **options) -> zarr.Group:
     return zarr.open_group(store, mode="r")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_streamed_store_equals_r(r_files: Path, tmp_path: Path, streamed: None, case: str) -> None:
     dosage_name, pheno_name, trait_names, genotype_object, transposed = CASES[case]
@@ -109,6 +110,7 @@ def test_streamed_store_equals_r(r_files: Path, tmp_path: Path, streamed: None, 
     assert len(meta["chunk_crc32"]) == -(-N_MARKERS // CHUNK) and None not in meta["chunk_crc32"]
 
 
+@pytest.mark.slow
 def test_streamed_and_held_paths_agree(r_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default threshold holds this small matrix in memory; the result is the same store."""
     held = convert(r_files / "transposed.RData", tmp_path / "held.zarr")
@@ -118,6 +120,7 @@ def test_streamed_and_held_paths_agree(r_files: Path, tmp_path: Path, monkeypatc
     assert held.attrs[ATTRS_KEY]["chunk_crc32"] == streamed.attrs[ATTRS_KEY]["chunk_crc32"]
 
 
+@pytest.mark.slow
 def test_layout_from_names_and_transpose_flag(r_files: Path, tmp_path: Path, streamed: None) -> None:
     """Without dimnames the phenotype rows decide; --transpose forces markers × samples."""
     root = convert(r_files / "unnamed.RData", tmp_path / "unnamed.zarr")

@@ -55,6 +55,7 @@ def kill_halfway(rdata: Path, store: Path) -> list[int | None]:
     pytest.fail(f"the conversion ended before it could be killed halfway: {child.stderr.read().decode()}")
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(rdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     store = tmp_path / "killed.zarr"
     recorded = kill_halfway(rdata, store)

@@ -135,6 +135,7 @@ def test_the_fit_is_the_same_at_any_scale(gcta, scale):
     assert scaled.logL == pytest.approx(one.logL - (N - 3) * np.log(scale), rel=1e-12, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_moments_estimator_leaves_out_a_constant_trait(tmp_path):
     """--method rhe: a constant trait gave h2 = -8.3, an infinite value NaN; now they are not
     estimable and the other traits are fitted as they would be alone."""

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import dask_h2.kinship.standardize
 
 PACKAGE = Path(dask_h2.kinship.standardize.__file__).parent
@@ -20,6 +22,7 @@ def _cache_files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc")}
 
 
+@pytest.mark.slow
 def test_compiled_kernels_are_cached_in_the_user_cache_folder_only(tmp_path):
     environment = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"XDG_CACHE_HOME": str(tmp_path)}
     in_package = _cache_files(PACKAGE)
@@ -40,6 +43,7 @@ def test_numba_cache_dir_is_honoured(tmp_path):
     assert _cache_files(tmp_path / "mine") and not (tmp_path / "xdg").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_cache_folder_compiles_without_a_cache(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -333,6 +333,7 @@ def test_memory_limit_below_the_need_is_said_in_readable_units(data, capsys):
     assert "memory limit 97.66 kiB is below the" in err and "0.00 GiB" not in err
 
 
+@pytest.mark.slow
 def test_fit_report_to_a_closed_pipe_ends_quietly(data, tmp_path):
     import subprocess
     import sys

@@ -89,12 +89,13 @@ def one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
 
 @pytest.mark.parametrize("args", [
     ["fit", "{d}/store.zarr", "--out", "{o}/fit"],
-    ["plot", "{d}/store.zarr", "--out", "{o}/plot"],
-    ["run", "{d}/in.RData", "{o}/run"],
-    ["convert", "{d}/in.RData", "{o}/out.zarr"],
-    ["simulate", "{o}/sim.RData", "--samples", "50", "--markers", "100"],
-    ["grm", "{d}/store.zarr", "--out-gcta", "{o}/gcta"],
-    ["demo", "--out-dir", "{o}/demo", "--samples", "50", "--markers", "100"],
+    *(pytest.param(args, marks=pytest.mark.slow) for args in (
+        ["plot", "{d}/store.zarr", "--out", "{o}/plot"],
+        ["run", "{d}/in.RData", "{o}/run"],
+        ["convert", "{d}/in.RData", "{o}/out.zarr"],
+        ["simulate", "{o}/sim.RData", "--samples", "50", "--markers", "100"],
+        ["grm", "{d}/store.zarr", "--out-gcta", "{o}/gcta"],
+        ["demo", "--out-dir", "{o}/demo", "--samples", "50", "--markers", "100"])),
 ])
 def test_read_only_output_folder(data, mounts, tmp_path, args):
     out = tmp_path / "ro"
@@ -116,6 +117,7 @@ def test_folder_without_write_permission(data, tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_full_disk_while_spooling_an_rdata_file_is_not_blamed_on_the_input(data, mounts, tmp_path):
     out, record = tmp_path / "small", tmp_path / "record.txt"
     out.mkdir()
@@ -126,6 +128,7 @@ def test_full_disk_while_spooling_an_rdata_file_is_not_blamed_on_the_input(data,
     assert record.read_text().split() == [".", "False"]  # spool removed, no store
 
 
+@pytest.mark.slow
 def test_full_disk_while_writing_the_store(data, mounts, tmp_path):
     out, record = tmp_path / "small", tmp_path / "record.txt"
     out.mkdir()
@@ -136,6 +139,7 @@ def test_full_disk_while_writing_the_store(data, mounts, tmp_path):
     assert "./out.zarr/call_dosage" in names and names[-1] == "False"  # a store begun, never marked complete
 
 
+@pytest.mark.slow
 def test_full_disk_for_the_gcta_files_leaves_none(data, mounts, tmp_path):
     out, record = tmp_path / "small", tmp_path / "record.txt"
     out.mkdir()
@@ -145,6 +149,7 @@ def test_full_disk_for_the_gcta_files_leaves_none(data, mounts, tmp_path):
     assert record.read_text().split() == [".", "False"]  # neither k.grm.* nor their .partial files
 
 
+@pytest.mark.slow
 def test_read_only_store_computes_subset_eigendecompositions_in_memory(data, mounts, tmp_path):
     """A missingness pattern needs K's submatrix decomposed; a read-only store cannot keep it:
     the fit goes on in memory and says so in one line, with the result of a writable store."""
@@ -166,6 +171,7 @@ def test_read_only_store_computes_subset_eigendecompositions_in_memory(data, mou
     assert "subsets" not in zarr.open_group(store, mode="r")["grm"]
 
 
+@pytest.mark.slow
 def test_read_only_store_without_its_grm(data, mounts, tmp_path):
     store = tmp_path / "ro" / "store.zarr"
     shutil.copytree(data / "store.zarr", store)

@@ -10,6 +10,8 @@ from dask_h2.greml.univariate import fit_traits
 from dask_h2.kinship.grm import kinship
 from dask_h2.io.simulate import SimulationDesign, simulate
 
+pytestmark = pytest.mark.slow  # the second step of .ci/run (pytest -m slow)
+
 TRUE_H2 = (0.5, 0.3, 0.1, 0.0)
 REPLICATES = 50
 

@@ -153,6 +153,7 @@ def test_marker_table_and_pcs_are_cached_for_the_next_fit(tmp_path, caplog):
     assert fit_rhe(path, moments=MomentsSettings(n_blocks=20, pc_passes=2), pcs=2).extra["pc_sketch_passes"] == 2
 
 
+@pytest.mark.slow
 def test_standard_errors_match_the_spread_over_traits_drawn_from_the_model(tmp_path):
     """200 traits drawn from the model on one set of genotypes, fitted in one pass: the mean SE of h²,
     σ²g, σ²e and Vp is within 20 % of their SD over the traits (Vp's SE is mostly that of the trait's
