@@ -13,7 +13,7 @@ from typing import Sequence
 
 from distributed import Client
 
-from dask_h2.checks import check, one_of, positive_int
+from dask_h2.checks import check, checked_arguments, instance_of, one_of, path_like
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.greml.aireml import MAX_ITER
 from dask_h2.greml.problem import ComponentsProblem, FitProblem
@@ -33,10 +33,20 @@ from dask_h2.results import FitReport
 from dask_h2.store import open_store, read_strings
 
 Prevalence = str | float | Sequence[float | None] | None
+def _partition(value: object) -> str | Path | Partition:
+    return value if isinstance(value, Partition) else path_like(value)
+
+
+# every function of the API checks its arguments as the command line checks its options
+_checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
+                             moments=instance_of(MomentsSettings, "a MomentsSettings"),
+                             client=instance_of(Client, "a distributed.Client"), partition=_partition)
+
 __all__ = ["convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
            "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
 
 
+@_checked
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
             transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
             chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
@@ -83,6 +93,7 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
                               progress=progress)
 
 
+@_checked
 def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
              h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, overwrite: bool = False,
              progress: bool = True) -> Path:
@@ -118,6 +129,7 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
     return conversion.simulate_to(out, design, overwrite=overwrite, progress=progress)
 
 
+@_checked
 def grm(store: str | Path, *, partition: str | Path | Partition | None = None, selection: Selection = Selection(),
         memory_limit: int | str | None = None, tile: int | None = None, recompute: bool = False,
         client: Client | None = None, progress: bool = True) -> GRMResult | PartitionedGRMResult:
@@ -162,6 +174,7 @@ def grm(store: str | Path, *, partition: str | Path | Partition | None = None, s
                         client=client, progress=progress)
 
 
+@_checked
 def export_gcta(store: str | Path, prefix: str | Path, *, partition: str | Path | Partition | None = None,
                 selection: Selection = Selection(), progress: bool = True) -> list[Path]:
     """Write the store's GRM (computed or reused) as GCTA's ``PREFIX.grm.bin/.grm.N.bin/.grm.id``, or with a
@@ -246,6 +259,7 @@ class Inputs:
                                      **{name: NAMED}, method="reml")
 
 
+@_checked
 def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
          pheno: str | Path | None = None, components: bool = False,
          partition: str | Path | Partition | None = None, covar: str | Path | None = None,
@@ -277,6 +291,7 @@ def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_
     return gcta_problem(grm, pheno=pheno, covar=covar, qcovar=qcovar)
 
 
+@_checked
 def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
         pheno: str | Path | None = None, method: str = "REML", pcs: int = 10, covar: str | Path | None = None,
         qcovar: str | Path | None = None, constrain: bool = True, prevalence: Prevalence = None,
@@ -356,7 +371,6 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     method = check(method, one_of("REML", "ML", "RHE"), parameter="method")
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
-    max_iter = check(max_iter, positive_int, parameter="max_iter")
     if method == "RHE":
         return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
                          qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
@@ -371,6 +385,7 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     return problem.fit(method=method, pcs=pcs, constrain=constrain, prevalence=prevalence)
 
 
+@_checked
 def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
         transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
         chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True, **fit_options) -> FitReport:
@@ -391,6 +406,7 @@ def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = N
     return fit(store, progress=progress, **fit_options)
 
 
+@_checked
 def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | None = None,
          pheno: str | Path | None = None, format: str = "png", method: str = "REML", pcs: int = 10,
          constrain: bool = True, covar: str | Path | None = None, qcovar: str | Path | None = None,

@@ -6,8 +6,9 @@ returns it converted, or raises :class:`OptionError` saying what is wrong. An
 ``type=``: ``dask-h2: error: argument --chunk: must be an integer >= 1, not '-3'``)
 and an :class:`~dask_h2.errors.InputError` (one line, exit code 2). The API checks its
 arguments with :func:`check`, whose :class:`~dask_h2.errors.ParameterError` names the
-parameter (``pcs: must be an integer >= 0, not '2'``; the command line renders it as
-``--pcs``).
+parameter (``pcs: must be an integer >= 0, not 2.5``; the command line renders it as
+``--pcs``). :func:`checked_arguments` checks every argument of a public function so, by
+the parameter's name (:data:`PARAMETERS`).
 
 A new option declares its constraint where it is added: ``type=positive_int``,
 ``type=number_in(0, 1)``, ``type=existing_file``, ``type=writable_prefix``, ...
@@ -15,6 +16,8 @@ A new option declares its constraint where it is added: ``type=positive_int``,
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import math
 import numbers
 import os
@@ -234,3 +237,111 @@ def prevalence_list(text: str) -> str:
     for item in text.split(","):
         prevalence_value(item)
     return text
+
+
+def boolean(value: Any) -> bool:
+    """True or False (numpy's too), not a string, number or None that Python would take as one."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise OptionError(f"must be True or False, not {value!r}")
+
+
+def path_like(value: Any) -> str | Path:
+    """A file or folder path (str or ``os.PathLike``; a store may be a URL such as ``s3://b/x.zarr``)."""
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise OptionError(f"must be a path (str or pathlib.Path), not {value!r}")
+
+
+def text(value: Any) -> str:
+    """A non-empty string (an object name)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    raise OptionError(f"must be a non-empty string, not {value!r}")
+
+
+def instance_of(kind: type, what: str) -> Callable[[Any], Any]:
+    """A check for instances of ``kind``, described as ``what`` in its error."""
+
+    def instance(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        raise OptionError(f"must be {what}, not {value!r}")
+
+    return instance
+
+
+def prevalence_spec(value: Any) -> str | float | tuple:
+    """A prevalence: one number, ``"K1,K2,NA"`` text, or a sequence of numbers, ``"NA"`` and None
+    (the values and their count are checked against the traits by
+    :func:`dask_h2.traits.parse_prevalence`)."""
+    if isinstance(value, str) or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, Sequence) and all(item is None or isinstance(item, (str, numbers.Real)) and
+                                           not isinstance(item, bool) for item in value):
+        return tuple(value)
+    raise OptionError(f"must be a number in (0, 1), text such as '0.01,NA' or a sequence of these, not {value!r}")
+
+
+def trait_pairs(value: Any) -> str:
+    """Trait pairs: ``"T1,T2"``, ``"all"`` or a sequence of two trait names (given as ``"T1,T2"``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(name, str) for name in value):
+        return ",".join(value)
+    raise OptionError(f"must be 'T1,T2', 'all' or two trait names, not {value!r}")
+
+
+PARAMETERS: dict[str, Callable[[Any], Any]] = {
+    # paths and names
+    **dict.fromkeys(("source", "store", "out", "out_prefix", "prefix", "grm", "grm_list", "pheno", "covar", "qcovar"),
+                    path_like),
+    **dict.fromkeys(("genotypes", "phenotypes"), text),
+    # switches
+    **dict.fromkeys(("transpose", "constrain", "components", "overwrite", "recompute", "progress"), boolean),
+    # counts and sizes
+    **dict.fromkeys(("mpheno", "chunk_variants", "tile", "n_samples", "n_markers", "max_iter"), positive_int),
+    **dict.fromkeys(("pcs", "seed"), non_negative_int),
+    "memory_limit": memory_size,
+    "h2": comma_list(fraction),
+    "prevalence": prevalence_spec,
+    **dict.fromkeys(("bivariate", "pairs"), trait_pairs),
+}
+
+
+def checked_arguments(**special: Callable[[Any], Any]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A decorator that checks every argument of a public function before it runs: by
+    :data:`PARAMETERS` (or ``special``, for this function) after the parameter's name, the
+    function receiving the checked value (``memory_limit="2GB"`` as bytes). None passes where
+    None is the parameter's default.
+
+    Examples
+    --------
+    >>> @checked_arguments()
+    ... def fit(store, *, pcs=10, memory_limit=None):
+    ...     return pcs, memory_limit
+    >>> fit("x.zarr", pcs=2, memory_limit="1kB")
+    (2, 1000)
+    >>> fit("x.zarr", pcs=True)
+    Traceback (most recent call last):
+    ...
+    dask_h2.errors.ParameterError: pcs: must be an integer >= 0, not True
+    """
+    checks = {**PARAMETERS, **special}
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> T:
+            bound = signature.bind(*args, **kwargs)
+            for name, value in bound.arguments.items():
+                validate = checks.get(name)
+                if validate is None or (value is None and signature.parameters[name].default is None):
+                    continue
+                bound.arguments[name] = check(value, validate, parameter=name)
+            return function(*bound.args, **bound.kwargs)
+
+        return checked
+
+    return decorate

@@ -28,7 +28,7 @@ import psutil
 from dask.utils import format_bytes
 
 from dask_h2.cluster import active_client, worker_budget
-from dask_h2.errors import InputError
+from dask_h2.errors import NAMED, InputError, ParameterError
 
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
@@ -107,6 +107,31 @@ class TilePlan:
         return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
 
 
+class OverBudget(ValueError):
+    """A pass that needs ``needed`` bytes (its smallest plan) where ``limit`` bytes are allowed;
+    ``what`` names the pass and its size (``"the GRM of 300 samples"``)."""
+
+    def __init__(self, *, needed: int, limit: int, what: str):
+        self.needed, self.limit, self.what = needed, limit, what
+        super().__init__(f"{what}: {format_bytes(needed)} needed, more than the memory limit ({format_bytes(limit)})")
+
+    def parameter_error(self, *, memory_limit: int | str | None, **causes: object) -> ParameterError:
+        """The error naming ``memory_limit`` (the value given, or None for the default) and the
+        ``causes``: other parameters (with their values) that the need grows with.
+
+        Examples
+        --------
+        >>> over = OverBudget(needed=2**33, limit=2**31, what="the passes of 300 samples")
+        >>> print(over.parameter_error(memory_limit=None, n_probes=100000))
+        the passes of 300 samples with n_probes=100000: 8.00 GiB needed, more than the default memory_limit (2.00 GiB)
+        """
+        with_causes = "".join(f" with {{{name}}}" for name in causes)
+        limit = "{memory_limit}" if memory_limit is not None else "the default {memory_limit}"
+        return ParameterError(f"{self.what}{with_causes}: {format_bytes(self.needed)} needed, more than {limit} "
+                              f"({format_bytes(self.limit)})",
+                              **causes, memory_limit=memory_limit if memory_limit is not None else NAMED)
+
+
 def grm_plan(n_samples: int, n_markers: int, *, memory_limit: int | None = None, tile: int | None = None,
              store_chunk: int | None = None, parts: int = 1) -> ComputePlan | TilePlan:
     """:func:`plan_grm` when it fits the :func:`budget` of ``memory_limit`` and no ``tile``
@@ -116,7 +141,7 @@ def grm_plan(n_samples: int, n_markers: int, *, memory_limit: int | None = None,
     :mod:`dask_h2.cluster`), and the untiled GRM's marker chunks shrink so that the
     ``n_markers`` make at least two tasks per worker thread. ``store_chunk``: markers per
     stored chunk (see :func:`plan_grm`); ``parts``: K_k built at once (``grm --partition``).
-    Raises ValueError when even the smallest tiles do not fit.
+    Raises :class:`OverBudget` when even the smallest tiles do not fit.
     """
     where = budget(memory_limit)
     if tile is None:
@@ -160,7 +185,7 @@ def plan_grm(n_samples: int, n_markers: int, *, memory_limit: int | None = None,
     with BLAS on all cores: standardizing is a small share of the work, and running it
     beside the SYRK on a second Dask thread only takes cores from BLAS (measured by
     benchmarks/full_scale.py). ``dask_threads`` splits the cores otherwise (BLAS
-    threads = cores // dask_threads). ``parts``: K_k built at once. Raises ValueError when nothing fits.
+    threads = cores // dask_threads). ``parts``: K_k built at once. Raises :class:`OverBudget` when nothing fits.
     """
     cores = cores or os.cpu_count() or 1
     threads = max(1, min(dask_threads or 1, cores))
@@ -179,8 +204,8 @@ def plan_grm(n_samples: int, n_markers: int, *, memory_limit: int | None = None,
         return fitting
     smallest = min(plan.peak_bytes(n_samples, n_markers) for plan in plans)
     per_part = f" per part, {parts} parts" if parts > 1 else ""
-    raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(smallest)} the GRM of "
-                     f"{n_samples} samples needs (a few n x n float64 buffers{per_part})")
+    raise OverBudget(needed=smallest, limit=limit,
+                     what=f"the GRM of {n_samples} samples (a few n x n float64 buffers{per_part})")
 
 
 def candidate_plans(n_samples: int, n_markers: int, *, dask_threads: int = 1, blas_threads: int = 1,
@@ -230,8 +255,8 @@ def plan_tiles(n_samples: int, *, memory_limit: int, dask_threads: int = 1, blas
             needed = TilePlan(
                 tile=t, chunk_markers=MIN_CHUNK, dask_threads=dask_threads, blas_threads=1, parts=parts
             ).peak_bytes(n_samples)
-            raise ValueError(f"memory limit {format_bytes(memory_limit)} is below the {format_bytes(needed)} "
-                             f"that tiles of {t} samples need with {n_samples} samples")
+            raise OverBudget(needed=needed, limit=memory_limit,
+                             what=f"the GRM of {n_samples} samples in tiles of {t}")
         t = max(MIN_TILE, t // 2 // MIN_TILE * MIN_TILE)
 
 
@@ -277,7 +302,7 @@ def plan_moments(n_samples: int, n_markers: int, *, sum_columns: int, right_colu
     less than four tasks per thread of the ``total_threads`` (default ``threads``) or the peak
     (:func:`moments_peak_bytes`, at the fan-in that makes it smallest) does not fit. The chunks
     depend on the total threads, not on how they are split into workers, so that a cluster of
-    single-threaded workers runs the same graph as local threads. Raises ValueError when nothing fits."""
+    single-threaded workers runs the same graph as local threads. Raises :class:`OverBudget` when nothing fits."""
     threads = threads or os.cpu_count() or 1
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
     step = store_chunk or CHUNK_MULTIPLE
@@ -292,8 +317,7 @@ def plan_moments(n_samples: int, n_markers: int, *, sum_columns: int, right_colu
             return plan
     needed = moments_peak_bytes(ComputePlan(chunk_markers=step, split_every=2, dask_threads=threads, blas_threads=1),
                                 **shape)
-    raise ValueError(f"memory limit {format_bytes(limit)} is below the {format_bytes(needed)} the moments "
-                     f"passes need for {n_samples} samples")
+    raise OverBudget(needed=needed, limit=limit, what=f"the moments passes for {n_samples} samples")
 
 
 def exact_path_bytes(n_samples: int) -> int:

@@ -330,7 +330,18 @@ def test_api_errors_name_the_parameter_and_the_command_line_its_option(tmp_path)
 def test_memory_limit_below_the_need_is_said_in_readable_units(data, capsys):
     assert main(["--quiet", "grm", str(data / "store.zarr"), "--recompute", "--memory-limit", "100kB"]) == 2
     err = capsys.readouterr().err
-    assert "memory limit 97.66 kiB is below the" in err and "0.00 GiB" not in err
+    assert "needed, more than --memory-limit 100000 (97.66 kiB)" in err
+    assert "0.00 GiB" not in err
+
+
+@pytest.mark.parametrize("given, limit", [([], "the default --memory-limit (2.00 GiB)"),
+                                          (["--memory-limit", "3GB"], "--memory-limit 3000000000 (2.79 GiB)")])
+def test_too_many_random_vectors_are_blamed_on_themselves_and_the_limit_as_given(data, tmp_path, capsys, given, limit):
+    assert main(["--quiet", "fit", str(data / "store.zarr"), "--method", "rhe", "--random-vectors", "1000000000",
+                 "--out", str(tmp_path / "fit"), *given]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dask-h2: error: the moments passes for ") and err.count("\n") == 0
+    assert "with --random-vectors 1000000000: " in err and err.endswith(f"needed, more than {limit}")
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from dask_h2.checks import check, one_of
+from dask_h2.checks import check, checked_arguments, one_of
 from dask_h2.greml.aireml import MAX_ITER
 from dask_h2.greml.bivariate import fit_bivariate, parse_pairs
 from dask_h2.greml.components import fit_components
@@ -48,6 +48,7 @@ class FitProblem:
     grm: GRMDescription
     kinship_block: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
+    @checked_arguments()
     def rotated(self, *, pcs: int = 10) -> Iterator[RotatedTrait]:
         """Every estimable trait on its complete cases in the eigenbasis (see
         :func:`dask_h2.greml.univariate.rotated_traits`); the others as :meth:`fit` treats them."""
@@ -58,6 +59,7 @@ class FitProblem:
                               covariates=self.traits.covariates.values,
                               covariate_names=self.traits.covariates.names, subset_eigen=self.subset_eigen)
 
+    @checked_arguments()
     def fit(self, *, method: Method = "REML", pcs: int = 10, constrain: bool = True,
             prevalence: str | float | Sequence[float | None] | None = None) -> FitReport:
         """h² of every trait by ``method`` (``"REML"`` or ``"ML"``); ``constrain=False`` allows h² < 0;
@@ -77,6 +79,7 @@ class FitProblem:
                                           traits=values, prevalence=prevalence))
         return self._report(fits, pcs=pcs, method=method, not_estimable=refused)
 
+    @checked_arguments()
     def fit_bivariate(self, *, pairs: str = "all", pcs: int = 10, constrain: bool = True,
                       prevalence: str | float | Sequence[float | None] | None = None,
                       max_iter: int = MAX_ITER) -> FitReport:
@@ -115,6 +118,7 @@ class ComponentsProblem:
     traits: Traits
     grm: GRMDescription
 
+    @checked_arguments()
     def fit(self, *, pcs: int = 10, constrain: bool = True,
             prevalence: str | float | Sequence[float | None] | None = None, max_iter: int = MAX_ITER) -> FitReport:
         """σ²_k of every GRM and σ²_e for every trait by AI-REML (see

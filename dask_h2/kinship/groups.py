@@ -31,7 +31,7 @@ from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitione
 from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.selection import Selection, cache_key, sample_mask, variant_mask
 from dask_h2.kinship.tiled import tiled_kinship
-from dask_h2.planning import ComputePlan, TilePlan, check_driver_memory, grm_plan
+from dask_h2.planning import ComputePlan, OverBudget, TilePlan, check_driver_memory, grm_plan
 from dask_h2.progress import dask_progress
 from dask_h2.store import (CachedGroup, cached_group, genotypes_key, mark_group_complete, open_store, read_strings)
 
@@ -175,8 +175,8 @@ def _build(store: str | Path, cache: CachedGroup, *, selection: Selection, wante
                 store_chunk=dosage.chunks[0],
                 parts=partition.size if partition else 1,
             )
-        except ValueError as exc:
-            raise ParameterError(f"{{memory_limit}}: {exc}", memory_limit=NAMED) from None
+        except OverBudget as exc:
+            raise exc.parameter_error(memory_limit=memory_limit) from None
         with output_errors(f"{store}/{cache.name}", "writing the GRM into the store"):
             with dask_progress("GRM", enabled=progress):
                 try:

@@ -38,7 +38,7 @@ from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_b
 from dask_h2.moments.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
 from dask_h2.moments.sketch import sketch_width
-from dask_h2.planning import ComputePlan, moments_plan
+from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, TraitFit
 from dask_h2.store import open_store, read_strings
 from dask_h2.traits import (check_full_rank, design_matrix, estimable, missingness_patterns, read_traits,
@@ -106,8 +106,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                 memory_limit=memory_limit,
                 store_chunk=root["call_dosage"].chunks[0],
             )
-        except ValueError as exc:
-            raise ParameterError(f"{{memory_limit}}: {exc}", memory_limit=NAMED) from None
+        except OverBudget as exc:
+            raise exc.parameter_error(memory_limit=memory_limit, n_probes=settings.n_probes) from None
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
