@@ -112,6 +112,33 @@ def check_complete_cases(observed: np.ndarray, name: str, *, X: np.ndarray, colu
     return what
 
 
+def collinear_pair(y1: np.ndarray, y2: np.ndarray, *, X: np.ndarray, tolerance: float = 1e-9) -> float | None:
+    """The slope b when, after the fixed effects, ``y2`` = b·``y1`` exactly (within ``tolerance`` of its
+    variance) on the samples where both traits and X (n, p) are observed, else None.
+
+    Two such traits (a copy, ``2a + 3``, ``-a/2``) have rG = sign(b) and rE = sign(b) by construction:
+    no bivariate model separates their genetic and residual parts.
+
+    Examples
+    --------
+    >>> a = np.arange(10.0) ** 1.5
+    >>> collinear_pair(a, 3 - a / 2, X=np.ones((10, 1)))
+    -0.5
+    >>> collinear_pair(a, a ** 2, X=np.ones((10, 1))) is None
+    True
+    """
+    both = ~(np.isnan(y1) | np.isnan(y2) | np.isnan(X).any(axis=1))
+    if both.sum() <= X.shape[1] + 1:
+        return None
+    Xb = X[both]
+    r1, r2 = (y - Xb @ np.linalg.lstsq(Xb, y, rcond=None)[0] for y in (y1[both], y2[both]))
+    if r1 @ r1 == 0.0 or r2 @ r2 == 0.0:
+        return None
+    slope = float(r1 @ r2 / (r1 @ r1))
+    residual = r2 - slope * r1
+    return round(slope, 12) if residual @ residual <= tolerance * (r2 @ r2) else None
+
+
 def screen_traits(traits: np.ndarray, names: Sequence[str], *, X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
     """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
     ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""

@@ -199,7 +199,8 @@ def test_rank_one_map_and_its_derivatives():
     assert (G11, G12, E11, E12) == (0, 2, 3, 5)
 
 
-def test_missing_values_choose_the_path(data):
+def test_missing_values_choose_the_path(data, caplog):
+    caplog.set_level("INFO", logger="dask_h2")
     K, X, Y = data
     eigen = eigendecompose(K.copy())
     Y_nan = Y.copy()
@@ -229,6 +230,10 @@ def test_missing_values_choose_the_path(data):
         kinship_block=lambda r, c: K[np.ix_(r, c)],
     )
     assert apart.path == "dense" and apart.n_per_trait == [N - 5, N - 20] and apart.n_common == N - 20
+    (notice,) = [r.getMessage() for r in caplog.records if "dense bivariate REML" in r.getMessage()]
+    assert notice.startswith(f"traits a and b are observed on different samples: the dense bivariate REML factors V "
+                             f"({2 * N - 25} x {2 * N - 25}) at each of about 30-50 steps") \
+        and f"the {N - 20} samples with both traits alone fit in seconds" in notice
 
 
 @pytest.mark.parametrize("spec, message", [("a,c", "no trait named 'c'"), ("a,a", "the same trait twice"),
@@ -375,3 +380,27 @@ def test_observed_information_is_minus_the_hessian_of_the_dense_likelihood(data,
         reference = lambda v: dense_loglik(*blocks, common, *traits, v)  # noqa: E731
     information = model.evaluate(phi, fisher=True).information()
     assert information == pytest.approx(-_numeric_hessian(reference, phi), rel=1e-4, abs=1e-2)
+
+
+@pytest.mark.parametrize("second, slope", [(lambda a, x: a.copy(), 1.0), (lambda a, x: 2 * a + 3, 2.0),
+                                           (lambda a, x: -0.5 * a, -0.5), (lambda a, x: a + 4 * x, 1.0)])
+def test_collinear_traits_are_refused_as_such(data, second, slope):
+    """A pair of traits that are one linear function of the other after the fixed effects (a copy, 2a+3, -a/2,
+    a plus a covariate) is not estimable: rG = rE = ±1 by construction. Said in one line, never fitted."""
+    K, X, Y = data
+    a = Y[:, 0]
+    traits = np.column_stack([a, second(a, X[:, 1])])
+    with pytest.raises(InputError) as raised:
+        fit_bivariate(eigendecompose(K), traits, names=["a", "b"], pairs=[(0, 1)], X=X, columns=["intercept", "x"])
+    text = str(raised.value)
+    assert "\n" not in text and f"pair a,b: the traits are collinear on their common samples (b = {slope:g} x a" \
+        in text and f"rG = rE = {np.sign(slope):+.0f}" in text
+
+
+def test_a_collinear_pair_among_others_is_left_out_with_a_warning(data):
+    K, X, Y = data
+    traits = np.column_stack([Y, 2 * Y[:, 0] + 3])
+    with pytest.warns(RuntimeWarning, match="pair t1,copy: the traits are collinear"):
+        fits = fit_bivariate(eigendecompose(K), traits, names=["t1", "t2", "copy"],
+                             pairs=parse_pairs("all", ["t1", "t2", "copy"]), X=X, columns=["intercept", "x"])
+    assert [fit.traits for fit in fits] == [("t1", "t2"), ("t2", "copy")]

@@ -18,6 +18,8 @@ the inverse AI (GCTA's ``calcu_rg``).
 """
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -29,14 +31,15 @@ from dask_h2.greml.aireml import MAX_ITER, AIResult, QuadraticMap, delta_se, max
 from dask_h2.kinship.eigen import Eigen
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.greml.univariate import inverse_or_nan, rotate
-from dask_h2.traits import case_control_traits, complete_cases, screen_traits
-from dask_h2.traits import case_fraction
+from dask_h2.traits import case_control_traits, case_fraction, collinear_pair, complete_cases, screen_traits
 from dask_h2.greml.pair_model import (E11, E12, E22, G11, G12, G22, MIN_COMMON, PairModel, dense_pair_model,
                          eigen_pair_model)
 from dask_h2.greml.reml import blas_threads_for
 from dask_h2.results import PairFit, liability_factor
 
 DENSE_MAX_OBSERVATIONS = 15_000  # n₁ + n₂ of the dense path: V and V⁻¹ take 16 (n₁ + n₂)² bytes
+DENSE_STEPS = (30, 50)  # factorizations of V a dense fit and its three LRT nulls take (38 measured at N = 2,000)
+log = logging.getLogger("dask_h2")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +95,8 @@ def fit_pair(model: PairModel, *, names: tuple[str, str], constrain: bool = True
     """The bivariate REML fit of one pair with its LRTs of rG = 0, 1 and −1 (see the module docstring)."""
     residual = FREE if model.n_components == 6 else ZERO
     with blas_threads_for(sum(model.n_per_trait)):
+        if model.path == "dense":
+            _announce_cost(model, names)
         main, shapes = _fit(model, FREE, residual, model.start, constrain, max_iter)
         nulls = {
             value: _fit(model, shape, residual, main.phi, constrain, max_iter)[0]
@@ -129,6 +134,20 @@ def fit_pair(model: PairModel, *, names: tuple[str, str], constrain: bool = True
         boundary=bool(main.at_bound.any() or any(shape.kind == "rank1" for shape in shapes)),
         converged=converged,
     )
+
+
+def _announce_cost(model: PairModel, names: tuple[str, str]) -> None:
+    """Say what a dense fit will cost before it runs, from the time of its first factorization of V."""
+    started = time.perf_counter()
+    model.evaluate(model.start)
+    step = time.perf_counter() - started
+    low, high = (steps * step for steps in DENSE_STEPS)
+    minutes = high >= 120
+    span = f"{low / 60:.0f}-{high / 60:.0f} min" if minutes else f"{low:.0f}-{high:.0f} s"
+    log.info(f"traits {names[0]} and {names[1]} are observed on different samples: the dense bivariate REML "
+             f"factors V ({sum(model.n_per_trait)} x {sum(model.n_per_trait)}) at each of about {DENSE_STEPS[0]}-"
+             f"{DENSE_STEPS[1]} steps (the fit and the null fits of its LRTs), {step:.2g} s each here: about "
+             f"{span}; the {model.n_common} samples with both traits alone fit in seconds")
 
 
 def _fit(model: PairModel, genetic: Shape, residual: Shape, phi: np.ndarray, constrain: bool,
@@ -249,8 +268,9 @@ def fit_bivariate(eigen: Eigen, traits: np.ndarray, *, names: Sequence[str], pai
     Returns
     -------
     list of PairFit
-        One per pair; a pair with a trait that cannot be fitted (:func:`dask_h2.traits.screen_traits`)
-        is left out with a warning, or refused when no pair remains.
+        One per pair; a pair with a trait that cannot be fitted (:func:`dask_h2.traits.screen_traits`),
+        or of two collinear traits (:func:`dask_h2.traits.collinear_pair`), is left out with a warning,
+        or refused when no pair remains.
 
     Examples
     --------
@@ -266,8 +286,16 @@ def fit_bivariate(eigen: Eigen, traits: np.ndarray, *, names: Sequence[str], pai
     """
     traits, prevalence = case_control_traits(traits, names, prevalence=prevalence)
     refused = {r.index: r.reason for r in screen_traits(traits, names, X=X)[1]}
-    left_out = [(j1, j2) for j1, j2 in pairs if j1 in refused or j2 in refused]
-    reasons = [f"pair {names[j1]},{names[j2]}: {refused.get(j1) or refused[j2]}" for j1, j2 in left_out]
+    reasons = {(j1, j2): f"pair {names[j1]},{names[j2]}: {refused.get(j1) or refused[j2]}"
+               for j1, j2 in pairs if j1 in refused or j2 in refused}
+    for j1, j2 in (pair for pair in pairs if pair not in reasons):
+        slope = collinear_pair(traits[:, j1], traits[:, j2], X=X)
+        if slope is not None:
+            reasons[j1, j2] = (f"pair {names[j1]},{names[j2]}: the traits are collinear on their common samples "
+                               f"({names[j2]} = {slope:.6g} x {names[j1]} + fixed effects), so rG = rE = "
+                               f"{np.sign(slope):+.0f} by construction")
+    left_out = list(reasons)
+    reasons = list(reasons.values())
     if len(left_out) == len(pairs):
         raise InputError("; ".join(reasons))
     for reason in reasons:

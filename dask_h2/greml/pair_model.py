@@ -113,7 +113,7 @@ def eigen_pair_model(*, s: np.ndarray, Y: np.ndarray, X: np.ndarray, raw: np.nda
 
     residuals = [_residuals(raw[:, t], raw_X) for t in (0, 1)]
     return PairModel(
-        evaluate=evaluate,
+        evaluate=remembering(evaluate),
         n_components=6,
         n_per_trait=(n, n),
         n_common=n,
@@ -161,13 +161,28 @@ def dense_pair_model(*, K11: np.ndarray, K22: np.ndarray, K12: np.ndarray, y1: n
     r1, r2 = _residuals(y1, X1), _residuals(y2, X2)
     start = _start((r1, r2), (r1[common[0]], r2[common[1]]), with_ce)
     return PairModel(
-        evaluate=evaluate,
+        evaluate=remembering(evaluate),
         n_components=len(components),
         n_per_trait=(n1, n2),
         n_common=int(common[0].size),
         path="dense",
         start=start,
     )
+
+
+def remembering(evaluate: Callable[..., Pieces | None]) -> Callable[..., Pieces | None]:
+    """``evaluate`` that returns its last result again for the same φ (AI-REML evaluates its start twice:
+    once to find a positive definite V, once to begin; on the dense path each is a factorization of V)."""
+    last: dict = {}
+
+    def remembered(phi: np.ndarray, fisher: bool = False) -> Pieces | None:
+        key = (np.asarray(phi, dtype=np.float64).tobytes(), fisher)
+        if key not in last:
+            last.clear()
+            last[key] = evaluate(phi, fisher)
+        return last[key]
+
+    return remembered
 
 
 def _residuals(y: np.ndarray, X: np.ndarray) -> np.ndarray:
