@@ -77,6 +77,27 @@ def check_unique(ids: Sequence[str], *, where: str, what: str = "sample ID") -> 
                          f"({repeated.size} repeated); each must be unique")
 
 
+def repeated_ids(ids: Sequence[str]) -> dict[str, int]:
+    """The IDs of ``ids`` (M,) that occur more than once, with their counts (PLINK's ``.`` for unnamed
+    variants, or a marker listed twice)."""
+    values, counts = np.unique(np.asarray(ids, dtype=str), return_counts=True)
+    return {str(value): int(count) for value, count in zip(values, counts) if count > 1}
+
+
+def check_unambiguous(listed: Sequence[str], ids: Sequence[str], *, where: str) -> None:
+    """Raise :class:`InputError` when a variant ID that ``where`` lists names several markers of ``ids``.
+
+    A store may hold markers with the same ID (a .bim's ``.``): they are analysed, but a file that
+    names markers by ID (``--partition``, ``--extract``, ``--exclude``) cannot tell them apart.
+    """
+    repeated = repeated_ids(ids)
+    ambiguous = [variant for variant in listed if variant in repeated]
+    if ambiguous:
+        raise InputError(f"{where}: variant ID {ambiguous[0]!r} names {repeated[ambiguous[0]]} markers of the store "
+                         f"({len(set(ambiguous))} such ID(s) listed); give the markers unique IDs (e.g. plink2 "
+                         "--set-all-var-ids) before converting")
+
+
 def check_names(names: Sequence[str], *, where: str, what: str) -> None:
     """Raise :class:`InputError` unless ``names`` are unique and each can be part of a file name
     (``PREFIX.<name>.hsq``): not empty, not ``.`` or ``..``, without ``/`` or a NUL character."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,10 +15,11 @@ import zarr
 from isal.isal_zlib import crc32
 
 from dask_h2.errors import output_errors
-from dask_h2.checks import check_names, check_unique
+from dask_h2.checks import check_names, check_unique, repeated_ids
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, create_store, is_complete, mark_complete, write_traits
 
+log = logging.getLogger("dask_h2")
 BlockReader = Callable[[int, int], np.ndarray]
 CHECKSUMS_KEY = "chunk_crc32"  # per chunk of call_dosage: CRC-32 of its int8 bytes (C order), null until written
 
@@ -79,6 +81,12 @@ def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None,
                  threads: int | None) -> Path:
     """The body of :func:`write_store`."""
     check_unique(source.sample_id, where=str(source.attrs.get("source", path)))
+    repeated = repeated_ids(source.variant_id)
+    if repeated:
+        example, count = next(iter(repeated.items()))
+        log.info(f"{source.attrs.get('source', path)}: {len(repeated)} variant ID(s) name several markers (e.g. "
+                 f"{example!r}, {count} markers); all are converted, and a file that names markers by ID "
+                 "(a partition file, an extract or exclude list) may not list those IDs")
     chunk = chunk_variants or default_chunk(source.n_samples)
     blocks = list(marker_blocks(source.n_variants, chunk))
     shape = {"n_samples": source.n_samples, "n_variants": source.n_variants, "chunk_variants": chunk}

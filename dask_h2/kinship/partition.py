@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dask_h2.errors import InputError, ParameterError
-from dask_h2.checks import OptionError, comma_list, number_in
+from dask_h2.checks import OptionError, check_unambiguous, comma_list, number_in
 
 NO_COMPONENT = -1
 
@@ -83,11 +83,14 @@ def _file_partition(path: Path, variant_id: np.ndarray) -> Partition:
     if not path.is_file():
         raise ParameterError("{partition}: no such file (give a file of 'variant component' lines or maf:e0,e1,...)",
                              partition=str(path))
+    lines = path.read_text().splitlines()
+    check_unambiguous([line.split()[0] for line in lines if line.split()], [str(v) for v in variant_id],
+                      where=str(path))
     position = {str(v): i for i, v in enumerate(variant_id)}
     codes = np.full(len(variant_id), NO_COMPONENT, dtype=np.int64)
     names: dict[str, int] = {}
     unknown: list[str] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
             continue
@@ -103,6 +106,7 @@ def _file_partition(path: Path, variant_id: np.ndarray) -> Partition:
         codes[index] = names.setdefault(name, len(names))
     if unknown:
         raise InputError(f"{path}: {len(unknown)} variant(s) not in the store, e.g. {unknown[0]!r}")
+
     if not names:
         raise InputError(f"{path}: no variant is assigned to a component")
     return Partition(names=tuple(names), variant_component=codes)

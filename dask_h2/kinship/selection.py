@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dask_h2.checks import check, fraction, number_in
+from dask_h2.checks import check, check_unambiguous, fraction, number_in
 from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.kinship.standardize import SCALES, MarkerQC, Scale
 
@@ -60,6 +60,8 @@ def _mask(ids: np.ndarray, include: Path | None, drop: Path | None, column: int,
         if path is None:
             continue
         listed = _read_ids(path, column)
+        if what == "markers":
+            check_unambiguous(sorted(listed), [str(i) for i in ids], where=str(path))
         hits = np.array([i in listed for i in ids], dtype=bool)
         if not hits.any():
             raise InputError(f"{path}: none of its {len(listed)} IDs match the {what} of the store")
