@@ -129,7 +129,7 @@ class FitReport:
 
     traits: list[TraitFit]
     n_samples: int
-    n_markers_used: int
+    n_markers_used: int | None  # None: unknown (GCTA GRMs without .grm.N.bin)
     n_markers_dropped: int
     scale: str
     pcs: int

@@ -27,6 +27,10 @@ def test_demo_runs_and_writes_gcta_outputs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "true h2" in out and out.count("REML") == 4
     report = json.loads((tmp_path / "demo.json").read_text())
+    (noise,) = [line for line in out.splitlines() if line.startswith("distance from the true h2, in SEs: ")]
+    expected = [abs(t["h2"] - h) / t["h2_se"] for t, h in zip(report["traits"], (0.5, 0.3, 0.1, 0.0))]
+    assert noise.split(": ")[1].split(";")[0] == ", ".join(f"{d:.1f}" for d in expected)
+    assert "1 in 20 beyond 2 SE by sampling noise alone" in noise
     assert report["n_samples"] == 240 and report["pcs"] == 10 and report["scale"] == "hwe"
     assert report["n_markers_used"] + report["n_markers_dropped"] == 1500
     fields = {"name", "method", "h2", "h2_se", "sigma_g2", "sigma_e2", "delta", "logL", "logL0", "lrt", "pval", "n",

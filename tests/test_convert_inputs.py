@@ -13,6 +13,7 @@ from bed_reader import to_bed
 from dask_h2 import api
 from dask_h2.io.convert import store_for_run
 from dask_h2.cli import main
+from dask_h2.errors import InputError
 from dask_h2.io import rdata_format as fmt
 from dask_h2.io import rdata_input
 from dask_h2.io.rdata_writer import RMatrix, write_rdata
@@ -256,3 +257,54 @@ def test_no_matrix_of_genotype_shape(tmp_path: Path, capsys: pytest.CaptureFixtu
     write_rdata(path, [("y", RMatrix(kind="double", nrow=50, ncol=1, blocks=[np.ones((1, 50))]))])
     assert "no numeric matrix" in one_line_error(capsys, ["convert", str(path), str(tmp_path / "out.zarr")])
     assert_nothing_left(tmp_path / "out.zarr")
+
+
+def test_repeated_variant_ids_are_converted_and_refused_only_where_a_file_names_them(tmp_path: Path, caplog) -> None:
+    """The rule for a .bim whose IDs repeat (unnamed '.' variants): every marker is converted (said in one
+    notice), the fit uses them all, and a partition file or extract/exclude list that names a repeated ID is
+    refused in one line (it cannot say which marker it means); the other IDs work as ever."""
+    caplog.set_level("INFO", logger="dask_h2")
+    path = tmp_path / "dots.bed"
+    ids = [f"rs{j}" if j % 5 else "." for j in range(M)]
+    values = np.where(DOSAGE.T < 0, np.nan, DOSAGE.T).astype(np.float32)
+    to_bed(path, values, properties={"iid": IIDS, "fid": IIDS, "sid": ids, "pheno": RNG.normal(size=N)})
+    store = api.convert(path, tmp_path / "dots.zarr", progress=False)
+    assert zarr.open_group(store, mode="r")["call_dosage"].shape == (M, N)
+    assert any("1 variant ID(s) name several markers (e.g. '.', 140 markers); all are converted" in r.getMessage()
+               for r in caplog.records)
+    assert api.fit(store, pcs=0, progress=False).n_markers_used + \
+        api.fit(store, pcs=0, progress=False).n_markers_dropped == M
+    named = tmp_path / "named.txt"
+    named.write_text("".join(f"rs{j} {'a' if j < 350 else 'b'}\n" for j in range(M) if j % 5))
+    api.fit(store, method="rhe", partition=named, pcs=0, progress=False)  # unique IDs only: fine
+    dotted = tmp_path / "dotted.txt"
+    dotted.write_text(named.read_text() + ". b\n")
+    (listed := tmp_path / "extract.txt").write_text("rs1\n.\n")
+    for call in (lambda: api.fit(store, method="rhe", partition=dotted, pcs=0, progress=False),
+                 lambda: api.fit(store, pcs=0, selection=api.Selection(extract=listed), progress=False)):
+        with pytest.raises(InputError) as raised:
+            call()
+        assert str(raised.value).endswith("variant ID '.' names 140 markers of the store (1 such ID(s) listed); give "
+                                          "the markers unique IDs (e.g. plink2 --set-all-var-ids) before converting")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("\ufeffFID IID y\n" + "".join(f"{i} {i} {k}\n" for k, i in enumerate(IIDS)), None),  # a BOM is ignored
+    ("#FID IID y\n" + "".join(f"{i} {i} {k}\n" for k, i in enumerate(IIDS)), None),  # plink2's header
+    ("IID y\n" + "".join(f"{i} {k}\n" for k, i in enumerate(IIDS)), "header 'IID y'...: expected FID IID and then"),
+    ("FID,IID,y\n" + "".join(f"{i},{i},{k}\n" for k, i in enumerate(IIDS)),
+     "line 1 has 1 column(s) (its values are separated by commas); expected FID IID and then"),
+    ("sample id y\n" + "".join(f"{i} {i} {k}\n" for k, i in enumerate(IIDS)),
+     "non-numeric value 'y' in column 'pheno1', line 1; a header line must begin FID IID (expected FID IID and then"),
+])
+def test_phenotype_file_slips_are_read_or_told_the_layout(bed: Path, tmp_path: Path, capsys, text, expected) -> None:
+    pheno = tmp_path / "pheno.txt"
+    pheno.write_text(text, encoding="utf-8")
+    out = tmp_path / "p.zarr"
+    if expected is None:
+        root = zarr.open_group(api.convert(bed, out, pheno=pheno, progress=False), mode="r")
+        assert list(root["trait_name"][:]) == ["y"] and root["traits"][3, 0] == 3.0
+        return
+    err = one_line_error(capsys, ["convert", str(bed), str(out), "--pheno", str(pheno)])
+    assert err.startswith(f"dask-h2: error: {pheno}: ") and expected in err and "separated by spaces or tabs" in err
+    assert_nothing_left(out)

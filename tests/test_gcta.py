@@ -116,6 +116,15 @@ def test_fit_from_exported_gcta_grm_equals_the_store_fit(simulated, capsys):
     assert (folder / "gf.a.hsq").read_text().startswith("Source\tVariance\tSE\nV(G)\t")
 
 
+def test_a_gcta_grm_without_its_marker_counts_says_they_are_unknown(simulated, tmp_path, capsys):
+    folder, store, pheno = simulated
+    assert main(["--quiet", "grm", str(store), "--out-gcta", str(tmp_path / "g")]) == 0
+    (tmp_path / "g.grm.N.bin").unlink()
+    assert main(["fit", "--grm", str(tmp_path / "g"), "--pheno", str(pheno), "--out", str(tmp_path / "f")]) == 0
+    assert "300 samples, markers used unknown (a GRM without .grm.N.bin), scale=gcta-grm" in capsys.readouterr().out
+    assert json.loads((tmp_path / "f.json").read_text())["n_markers_used"] is None
+
+
 def test_fit_from_a_non_psd_gcta_grm_warns_in_one_line(simulated, tmp_path, capsys):
     folder, store, pheno = simulated
     assert main(["--quiet", "grm", str(store), "--out-gcta", str(tmp_path / "g")]) == 0

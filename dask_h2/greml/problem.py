@@ -24,10 +24,10 @@ from dask_h2.traits import Traits, case_control_traits, estimable, parse_prevale
 
 @dataclass(frozen=True, kw_only=True)
 class GRMDescription:
-    """What the report says of the GRM(s) behind a fit: markers used and dropped, the ``scale`` of the
+    """What the report says of the GRM(s) behind a fit: markers used (None: unknown) and dropped, the ``scale`` of the
     standardization, and ``extra`` (marker counts, QC, ... as the report's JSON keys)."""
 
-    n_markers_used: int
+    n_markers_used: int | None  # None: unknown (a GCTA GRM without its .grm.N.bin)
     n_markers_dropped: int
     scale: str
     extra: dict = field(default_factory=dict)

@@ -73,7 +73,7 @@ def gcta_problem(prefix: str | Path, *, pheno: str | Path, covar: str | Path | N
         traits=_file_traits(pheno, gcta.iid, covar, qcovar),
         subset_eigen=dense_subset_eigen(K),
         grm=GRMDescription(
-            n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else 0,
+            n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else None,
             n_markers_dropped=0,
             scale="gcta-grm",
             extra={"grm": str(prefix)},
@@ -112,7 +112,8 @@ def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: s
                              n_markers=n_markers,
                              combined=lambda: eigendecompose(np.tensordot(weights, kinships, axes=1), overwrite=True),
                              traits=_file_traits(pheno, iid, covar, qcovar),
-                             grm=GRMDescription(n_markers_used=int(np.sum(n_markers)), n_markers_dropped=0,
+                             grm=GRMDescription(n_markers_used=int(np.sum(n_markers)) if n_markers.all() else None,
+                                                n_markers_dropped=0,
                                                 scale="gcta-grm", extra={"mgrm": str(grm_list)}))
 
 
