@@ -223,3 +223,15 @@ def test_threshold_is_checked_and_only_for_dosage_inputs(same_genotypes: Path, t
     err = one_line_error(capsys, ["convert", bed, str(tmp_path / "b.zarr"), "--hard-call-threshold", "0.2"])
     assert "--hard-call-threshold is for .pgen and BGEN inputs" in err
     assert not (tmp_path / "b.zarr").exists()
+
+
+def test_haploid_samples_are_refused(tmp_path: Path, capsys) -> None:
+    """plink2 writes male chrX calls to BGEN with ploidy 1."""
+    iid = [f"i{k}" for k in range(20)]
+    calls = np.random.default_rng(1).integers(0, 3, (20, 30)).astype(np.float32)
+    to_bed(tmp_path / "x.bed", calls, properties={"iid": iid, "fid": iid, "sex": [1] * 10 + [2] * 10,
+                                                  "chromosome": ["X"] * 30})
+    plink2(tmp_path, "--bfile", "x", "--export", "bgen-1.2", "bits=8", "ref-first", "--out", "x")
+    err = one_line_error(capsys, ["convert", str(tmp_path / "x.bgen"), str(tmp_path / "x.zarr")])
+    assert "x.bgen: variant sid1 has samples of ploidy 1; dask-h2 reads diploid calls only" in err
+    assert not (tmp_path / "x.zarr").exists()

@@ -2,8 +2,7 @@
 
 Read by ``pgenlib``, the PLINK 2 team's reader: the dosage is the count of the ALT allele,
 which ``plink2 --pfile IN --make-bed`` writes as A1, so a .pgen gives the store that its
-.bed would. Multiallelic variants are refused (``plink2 --make-bed`` refuses them too):
-split or drop them first with plink2.
+.bed would. Multiallelic variants are refused: drop them first (``plink2 --max-alleles 2``) or split them.
 
 pgenlib releases the GIL while it decodes, so a block of markers is read as a few
 ranges on threads side by side, each with a reader of its own (a reader is not shared
@@ -73,7 +72,7 @@ def _variant_ids(pvar: Path, n_variants: int) -> np.ndarray:
             multi = next(j for j in range(n_variants) if table.get_allele_ct(j) > 2)
             raise InputError(f"{pvar}: variant {table.get_variant_id(multi).decode()} has "
                              f"{table.get_allele_ct(multi)} alleles; dask-h2 reads biallelic variants only "
-                             "(split them with plink2 --make-pgen multiallelics=- or drop them with --max-alleles 2)")
+                             "(drop them with plink2 --max-alleles 2, or split them first: bcftools norm -m -)")
         ids = [table.get_variant_id(j).decode() for j in range(n_variants)]
         return np.array([f"{table.get_variant_chrom(j).decode()}:{table.get_variant_pos(j)}" if v == "." else v
                          for j, v in enumerate(ids)], dtype=object)
@@ -109,7 +108,7 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
             with pgenlib.PgenReader(bytes(pgen)) as reader:
                 if hard_call_threshold is None:
                     reader.read_range(start, stop, out, allele_idx=1)
-                    out[out == PGEN_MISSING] = -1
+                    np.maximum(out, -1, out=out)  # PGEN_MISSING (−9) → −1: one pass, no boolean mask
                     return
                 dosage = np.empty((min(DOSAGE_PIECE, stop - start), n_samples), dtype=np.float32)
                 for first, last in marker_blocks(stop - start, DOSAGE_PIECE):
@@ -118,13 +117,14 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
         except RuntimeError as exc:
             raise InputError(f"{pgen}: variants {start + 1}–{stop}: unreadable ({str(exc).strip()})") from None
 
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dask-h2-pgen")  # its threads end with the source
+
     def read_block(start: int, stop: int) -> np.ndarray:
         block = np.empty((stop - start, n_samples), dtype=np.int8)
         step = -(-(stop - start) // workers)
-        with ThreadPoolExecutor(workers) as pool:
-            for done in [pool.submit(read_range, first, last, block[first - start:last - start])
-                         for first, last in ((s, min(s + step, stop)) for s in range(start, stop, step))]:
-                done.result()
+        ranges = [(first, min(first + step, stop)) for first in range(start, stop, step)]
+        for done in [pool.submit(read_range, first, last, block[first - start:last - start]) for first, last in ranges]:
+            done.result()
         return block
 
     attrs = {
