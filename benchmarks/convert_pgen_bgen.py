@@ -43,7 +43,11 @@ WALL_TARGET, RSS_TARGET = 1.0, 1e9
 def tree_rss(process: psutil.Process) -> int:
     """RSS (bytes) summed over ``process`` and its descendants, 0 once it is gone."""
     total = 0
-    for member in [process, *process.children(recursive=True)]:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:  # ended
+        return 0
+    for member in members:
         try:
             total += member.memory_info().rss
         except psutil.Error:  # ended between listing and reading
