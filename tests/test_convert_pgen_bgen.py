@@ -50,8 +50,10 @@ def same_genotypes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dosage = source.read_block(0, source.n_variants).T.astype(np.float32)
     dosage[dosage < 0] = np.nan
     iid = list(source.sample_id)
-    to_bed(folder / "sim.bed", dosage, properties={"iid": iid, "fid": iid, "sid": list(source.variant_id)})
     traits, _ = source.phenotypes()
+    fam_trait = np.where(np.arange(len(iid)) % 9 == 0, -9, traits[:, 0])
+    to_bed(folder / "sim.bed", dosage, properties={"iid": iid, "fid": iid, "sid": list(source.variant_id),
+                                                   "pheno": fam_trait})
     (folder / "pheno.txt").write_text("".join(f"{i} {i} {float(v)!r}\n" for i, v in zip(iid, traits[:, 0])))
     plink2(folder, "--bfile", "sim", "--make-pgen", "--out", "sim")
     plink2(folder, "--bfile", "sim", "--export", "bgen-1.2", "bits=8", "ref-first", "--out", "sim")
@@ -78,6 +80,16 @@ def test_bed_pgen_and_bgen_give_identical_stores_and_estimates(same_genotypes: P
         assert (fits[suffix].h2, fits[suffix].h2_se, fits[suffix].sigma_g2, fits[suffix].logL) == \
             (fits["bed"].h2, fits["bed"].h2_se, fits["bed"].sigma_g2, fits["bed"].logL)
     assert 0.2 < fits["bed"].h2 < 1
+
+
+def test_psam_phenotypes_are_the_fams(same_genotypes: Path, tmp_path: Path) -> None:
+    """Without --pheno, a .pgen's traits are its .psam's phenotype columns, as a .bed's are its .fam's
+    (plink2 prints them to 6 significant digits)."""
+    bed = converted(same_genotypes / "sim.bed", tmp_path / "bed.zarr")
+    pgen = converted(same_genotypes / "sim.pgen", tmp_path / "pgen.zarr")
+    assert list(pgen["trait_name"][:]) == ["PHENO1"] and np.isnan(pgen["traits"][::9, 0]).all()
+    printed = np.array([[float(f"{value:.6g}")] for value in bed["traits"][:, 0]])
+    np.testing.assert_array_equal(pgen["traits"][:], printed)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ between threads).
 """
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,10 +20,12 @@ import pgenlib
 
 from dask_h2.errors import InputError
 from dask_h2.io.hard_calls import HARD_CALL_RULE, hard_calls
-from dask_h2.io.phenotypes import read_phenotypes
+from dask_h2.io.phenotypes import plink_coding, read_phenotypes
+from dask_h2.io.tables import is_missing
 from dask_h2.io.sources import GenotypeSource, marker_blocks
 
-PGEN_MISSING = -9  # pgenlib's missing call and dosage
+PSAM_NOT_TRAITS = {"FID", "IID", "SID", "PAT", "MAT", "SEX"}  # the .psam's columns that are not phenotypes
+log = logging.getLogger("dask_h2")
 DOSAGE_PIECE = 64  # markers whose float32 dosages are held at a time per thread
 
 
@@ -37,26 +40,41 @@ def pgen_files(path: Path) -> tuple[Path, Path, Path]:
     return path, pvar, psam
 
 
-def read_psam_ids(path: Path) -> np.ndarray:
-    """The IIDs of a .psam, in its order: the ``IID`` column under a ``#FID IID …`` or ``#IID …``
-    header, or the second column of a headerless (.fam-like) file."""
-    column, ids = None, []
-    with open(path) as lines:
-        for number, line in enumerate(lines, 1):
-            fields = line.split()
-            if not fields or (column is not None and fields[0].startswith("#")):
-                continue
-            if column is None:
-                header = [fields[0].lstrip("#"), *fields[1:]] if fields[0].startswith("#") else None
-                if header is not None and "IID" not in header:
-                    raise InputError(f"{path}: line {number}: header without an IID column")
-                column = header.index("IID") if header else 1
-                if header:
-                    continue
-            if len(fields) <= column:
-                raise InputError(f"{path}: line {number}: {len(fields)} column(s), no IID")
-            ids.append(fields[column])
-    return np.array(ids, dtype=object)
+def read_psam(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(IIDs (n,), traits (n, k) float64 with NaN = missing, trait names (k,)) of a .psam, in its order.
+
+    Under a ``#FID IID …`` or ``#IID …`` header the IIDs are the ``IID`` column and the traits
+    every column but FID, IID, SID, PAT, MAT and SEX; a headerless file is laid out as a .fam
+    (IID second, the trait ``pheno`` sixth). Missing values and case-control coding are PLINK's
+    (:func:`dask_h2.io.tables.is_missing`, :func:`dask_h2.io.phenotypes.plink_coding`); a column
+    that is not numeric (plink2's categorical phenotypes) is not a trait.
+    """
+    rows = [(number, line.split()) for number, line in enumerate(path.read_text().splitlines(), 1)]
+    rows = [(number, fields) for number, fields in rows if fields and not fields[0].startswith("##")]
+    if rows and rows[0][1][0].startswith("#"):
+        header = [rows[0][1][0].lstrip("#"), *rows[0][1][1:]]
+        rows = rows[1:]
+    else:
+        header = ["FID", "IID", "PAT", "MAT", "SEX", "pheno"]
+    if "IID" not in header:
+        raise InputError(f"{path}: header without an IID column")
+    uneven = next(((number, len(fields)) for number, fields in rows if len(fields) != len(header)), None)
+    if uneven is not None:
+        raise InputError(f"{path}: line {uneven[0]}: {uneven[1]} columns, expected {len(header)}")
+    ids = np.array([fields[header.index("IID")] for _, fields in rows], dtype=object)
+    traits, names = [], []
+    for column, name in enumerate(header):
+        if name in PSAM_NOT_TRAITS:
+            continue
+        cells = [fields[column] for _, fields in rows]
+        try:
+            traits.append([np.nan if is_missing(cell) else float(cell) for cell in cells])
+        except ValueError:  # categorical
+            log.info(f"{path}: column {name} is not numeric, so not read as a trait")
+            continue
+        names.append(name)
+    values = np.array(traits, dtype=np.float64).T if traits else np.empty((len(ids), 0))
+    return ids, plink_coding(values), np.array(names, dtype=object)
 
 
 def _variant_ids(pvar: Path, n_variants: int) -> np.ndarray:
@@ -82,7 +100,8 @@ def _variant_ids(pvar: Path, n_variants: int) -> np.ndarray:
 
 def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: int | None = None,
                 hard_call_threshold: float | None = None, threads: int | None = None) -> GenotypeSource:
-    """ALT allele counts of a .pgen, with phenotypes from ``pheno`` (FID IID y1 y2 …), else none.
+    """ALT allele counts of a .pgen, with phenotypes from ``pheno`` (FID IID y1 y2 …; ``mpheno`` picks
+    one, 1-based), else from the .psam's phenotype columns (:func:`read_psam`).
 
     ``hard_call_threshold`` None keeps the hard calls stored in the .pgen (what
     ``plink2 --pfile IN --make-bed`` writes); a threshold T calls the stored dosages
@@ -95,12 +114,11 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
             n_samples, n_variants = reader.get_raw_sample_ct(), reader.get_variant_ct()
     except RuntimeError as exc:
         raise InputError(f"{pgen}: unreadable .pgen ({str(exc).strip()})") from None
-    sample_id = read_psam_ids(psam)
+    sample_id, *psam_traits = read_psam(psam)
     if len(sample_id) != n_samples:
         raise InputError(f"{psam}: {len(sample_id)} samples, but {pgen.name} holds {n_samples}")
     variant_id = _variant_ids(pvar, n_variants)
-    table = (read_phenotypes(pheno, sample_id, mpheno=mpheno) if pheno is not None
-             else (np.empty((n_samples, 0)), np.empty(0, dtype=object)))
+    table = read_phenotypes(pheno, sample_id, mpheno=mpheno) if pheno is not None else tuple(psam_traits)
     workers = threads or os.cpu_count() or 1
 
     def read_range(start: int, stop: int, out: np.ndarray) -> None:
@@ -108,7 +126,7 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
             with pgenlib.PgenReader(bytes(pgen)) as reader:
                 if hard_call_threshold is None:
                     reader.read_range(start, stop, out, allele_idx=1)
-                    np.clip(out, -1, 2, out=out)  # PGEN_MISSING (−9) → −1 (clip: 15× faster than a mask here)
+                    np.clip(out, -1, 2, out=out)  # pgenlib's missing (−9) → −1 (clip: 15× faster than a mask here)
                     return
                 dosage = np.empty((min(DOSAGE_PIECE, stop - start), n_samples), dtype=np.float32)
                 for first, last in marker_blocks(stop - start, DOSAGE_PIECE):
