@@ -49,13 +49,16 @@ __all__ = ["convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "w
 @_checked
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
             transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
-            chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
-    """Rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store, streaming.
+            hard_call_threshold: float | None = None, chunk_variants: int | None = None, overwrite: bool = False,
+            progress: bool = True) -> Path:
+    """Rewrite an RData file, PLINK .bed or .pgen, BGEN file or VCF Zarr store into a dask-h2 store, streaming.
 
     Parameters
     ----------
     source : str or Path
-        ``IN.RData``/``.rda``, ``IN.bed`` (with its .bim and .fam) or a VCF Zarr store (bio2zarr's layout).
+        ``IN.RData``/``.rda``, ``IN.bed`` (with its .bim and .fam), ``IN.pgen`` (with its .pvar or .pvar.zst
+        and .psam), ``IN.bgen`` (BGEN v1.2/v1.3; sample IDs from ``IN.sample`` if present, else from the file)
+        or a VCF Zarr store (bio2zarr's layout).
     store : str or Path
         The store to write, ``OUT.zarr``.
     genotypes, phenotypes : str, optional
@@ -63,9 +66,13 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     transpose : bool, optional
         The RData genotype matrix is markers × samples (default: found by its shape).
     pheno : str or Path, optional
-        Phenotypes of a .bed or VCF Zarr input: ``FID IID y1 y2 …`` (PLINK's missing values).
+        Phenotypes of a .bed, .pgen, BGEN or VCF Zarr input: ``FID IID y1 y2 …`` (PLINK's missing values).
     mpheno : int, optional
         With ``pheno``: only its k-th phenotype (1-based).
+    hard_call_threshold : float, optional
+        Dosages of a .pgen or BGEN input become 0/1/2 calls by plink2's ``--hard-call-threshold``
+        rule, in [0, 0.5): a call where the dosage is within it of 0, 1 or 2, else missing; recorded
+        in the store. Default as plink2's: 0.1 for BGEN, the stored hard calls for a .pgen.
     chunk_variants : int, optional
         Markers per chunk (default: about 32 MB of genotypes per chunk).
     overwrite : bool
@@ -89,8 +96,8 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     'converted.zarr'
     """
     return conversion.convert(source, store, genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
-                              pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants, overwrite=overwrite,
-                              progress=progress)
+                              pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold,
+                              chunk_variants=chunk_variants, overwrite=overwrite, progress=progress)
 
 
 @_checked
@@ -388,7 +395,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
 @_checked
 def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
         transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
-        chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True, **fit_options) -> FitReport:
+        hard_call_threshold: float | None = None, chunk_variants: int | None = None, overwrite: bool = False,
+        progress: bool = True, **fit_options) -> FitReport:
     """Convert ``source`` (unless it is a store) into ``OUT_PREFIX.zarr``, then :func:`fit` it.
 
     ``OUT_PREFIX.zarr`` is reused only when it was converted from the same input files (by content) with
@@ -402,7 +410,7 @@ def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = N
     """
     store = conversion.store_for_run(source, out_prefix, overwrite=overwrite, progress=progress, genotypes=genotypes,
                                      phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
-                                     chunk_variants=chunk_variants)
+                                     hard_call_threshold=hard_call_threshold, chunk_variants=chunk_variants)
     return fit(store, progress=progress, **fit_options)
 
 

@@ -324,6 +324,7 @@ PARAMETERS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(("mpheno", "chunk_variants", "tile", "n_samples", "n_markers", "max_iter"), positive_int),
     **dict.fromkeys(("pcs", "seed"), non_negative_int),
     "memory_limit": memory_size,
+    "hard_call_threshold": number_in(0, 0.5, high_open=True),  # plink2's --hard-call-threshold
     "h2": comma_list(fraction),
     "prevalence": prevalence_spec,
     **dict.fromkeys(("bivariate", "pairs"), trait_pairs),

@@ -135,9 +135,13 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transpose", action="store_true", default=None,
                         help="the RData genotype matrix is markers x samples")
     parser.add_argument("--pheno", type=existing_file, metavar="FILE",
-                        help="phenotypes for a .bed or VCF Zarr input: FID IID y1 y2 ... (NA/-9 missing)")
+                        help="phenotypes for a .bed, .pgen, .bgen or VCF Zarr input: FID IID y1 y2 ... (NA/-9 missing)")
     parser.add_argument("--mpheno", type=positive_int, metavar="K",
                         help="with --pheno: use only its K-th phenotype (1-based)")
+    parser.add_argument("--hard-call-threshold", type=number_in(0, 0.5, high_open=True), metavar="T",
+                        help="dosages of a .pgen or .bgen become calls as plink2's --hard-call-threshold T does: "
+                             "0/1/2 within T of the dosage, else missing (default as plink2: 0.1 for .bgen, "
+                             "the stored hard calls for .pgen)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (an interrupted conversion is otherwise resumed)")
 
@@ -156,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=non_negative_int, default=1)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store")
-    p.add_argument("input", help="IN.RData, IN.bed (with .bim/.fam beside it) or IN.vcz (VCF Zarr, as bio2zarr writes)")
+    p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or .pgen, BGEN file or VCF Zarr store "
+                                            "into a dask-h2 store")
+    p.add_argument("input", help="IN.RData, IN.bed (with .bim/.fam beside it), IN.pgen (with .pvar[.zst]/.psam), "
+                                 "IN.bgen (with IN.sample if present) or IN.vcz (VCF Zarr, as bio2zarr writes)")
     p.add_argument("store", type=writable_prefix, help="OUT.zarr")
     p.add_argument("--chunk", type=positive_int, help="markers per chunk (default: about 32 MB per chunk)")
     _add_input_options(p)
@@ -211,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(p, moments=False)
 
     p = commands.add_parser("run", help="convert (if needed), grm and fit in one go")
-    p.add_argument("input", help="IN.RData, IN.bed, a VCF Zarr store or a dask-h2 store IN.zarr")
+    p.add_argument("input", help="IN.RData, IN.bed, IN.pgen, IN.bgen, a VCF Zarr store or a dask-h2 store IN.zarr")
     p.add_argument(
         "out_prefix",
         type=writable_prefix,
@@ -266,6 +272,7 @@ def _input_options(args: argparse.Namespace) -> dict:
         "transpose": args.transpose,
         "pheno": args.pheno,
         "mpheno": args.mpheno,
+        "hard_call_threshold": args.hard_call_threshold,
     }
 
 

@@ -68,6 +68,7 @@ def _matrix(store: Path, out: Path) -> list[tuple[str, object]]:
         ("source", lambda: api.convert(None, out / "x.zarr")),
         ("mpheno", lambda: api.convert(store, out / "x.zarr", mpheno=0)),
         ("chunk_variants", lambda: api.convert(store, out / "x.zarr", chunk_variants=-1)),
+        ("hard_call_threshold", lambda: api.convert(store, out / "x.zarr", hard_call_threshold=0.5)),
         ("overwrite", lambda: api.convert(store, out / "x.zarr", overwrite="false")),
         ("genotypes", lambda: api.convert(store, out / "x.zarr", genotypes=7)),
         ("n_samples", lambda: api.simulate(out / "s.zarr", n_samples=0)),

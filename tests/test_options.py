@@ -138,6 +138,8 @@ CASES = (
             ["--pheno", "{d}/a_folder"],
             ["--pheno", "{d}/pheno.txt", "--mpheno", "3"],
             ["--pheno", "{d}/pheno.txt", "--mpheno", "-1"],
+            ["--hard-call-threshold", "0.5"],
+            ["--hard-call-threshold", "0.1"],
             ["--pheno", "{d}/pheno.txt", "--mpheno", "abc"],
         )
     ]
@@ -195,6 +197,7 @@ CASES = (
     + [
         ("run", ["{d}/sim.RData", "{d}/run", *bad])
         for bad in (
+            ["--hard-call-threshold", "-0.1"],
             ["--genotypes", "nothing"],
             ["--phenotypes", "nothing"],
             ["--pheno", "{d}/pheno.txt"],

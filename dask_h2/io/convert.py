@@ -1,4 +1,4 @@
-"""Conversions into a dask-h2 store: an RData file, a PLINK .bed or a VCF Zarr store read once,
+"""Conversions into a dask-h2 store: an RData file, a PLINK .bed or .pgen, a BGEN file or a VCF Zarr store read once,
 streaming, into the store's layout; a simulated data set written as a store or an RData file;
 and the store that ``run`` uses, converted again only when its inputs or options changed."""
 from __future__ import annotations
@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from dask_h2.checks import check, positive_int
+from dask_h2.checks import PARAMETERS, check
 from dask_h2.errors import NAMED, InputError, OutputError, ParameterError
 from dask_h2.io.bed_input import bed_source
+from dask_h2.io.bgen_input import bgen_source
 from dask_h2.io.fingerprint import conversion_key, describe_difference
+from dask_h2.io.pgen_input import pgen_files, pgen_source
 from dask_h2.io.rdata_format import NA_INTEGER
 from dask_h2.io.rdata_input import rdata_source
 from dask_h2.io.rdata_writer import RMatrix, write_rdata
@@ -39,15 +41,25 @@ def _is_rdata(path: Path) -> bool:
 
 def source_for(path: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
                transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
-               spool_dir: Path | None = None, progress: bool = False) -> GenotypeSource:
-    """The genotype source behind an input: a PLINK .bed, a VCF-Zarr store (a directory) or an
-    RData file; ``spool_dir`` holds what an RData file's genotypes stream into."""
+               hard_call_threshold: float | None = None, spool_dir: Path | None = None,
+               progress: bool = False) -> GenotypeSource:
+    """The genotype source behind an input: a PLINK .bed or .pgen, a BGEN file, a VCF-Zarr store
+    (a directory) or an RData file; ``spool_dir`` holds what an RData file's genotypes stream into."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if mpheno is not None and pheno is None:
         raise ParameterError("{mpheno} needs {pheno}", mpheno=NAMED, pheno=NAMED)
-    if path.suffix.lower() == ".bed":
+    suffix = path.suffix.lower()
+    if suffix == ".pgen":
+        return pgen_source(path, pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold)
+    if suffix == ".bgen":
+        return bgen_source(path, pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold,
+                           spool_dir=spool_dir)
+    if hard_call_threshold is not None:
+        raise ParameterError(f"{path}: {{hard_call_threshold}} is for .pgen and BGEN inputs (dosages); this input "
+                             "holds calls", hard_call_threshold=NAMED)
+    if suffix == ".bed":
         return bed_source(path, pheno=pheno, mpheno=mpheno)
     if path.is_dir():
         return vcf_zarr_source(path, pheno=pheno, mpheno=mpheno)
@@ -61,22 +73,24 @@ def source_for(path: str | Path, *, genotypes: str | None = None, phenotypes: st
 
 def convert(source: str | Path, store: str | Path, *, genotypes: str | None = None, phenotypes: str | None = None,
             transpose: bool | None = None, pheno: str | Path | None = None, mpheno: int | None = None,
-            chunk_variants: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
-    """Rewrite an RData file, PLINK .bed or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
+            hard_call_threshold: float | None = None, chunk_variants: int | None = None, overwrite: bool = False,
+            progress: bool = True) -> Path:
+    """Rewrite an RData file, PLINK .bed or .pgen, BGEN file or VCF-Zarr store into a dask-h2 Zarr store at ``store``.
 
     The store records the conversion's key: every input file's path, size and CRC-32, and
     the options (:func:`dask_h2.io.fingerprint.conversion_key`). An interrupted
     conversion of the same inputs with the same options is resumed (``overwrite`` starts over)."""
     options = _checked_conversion_options(dict(genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
-                                                pheno=pheno, mpheno=mpheno, chunk_variants=chunk_variants))
+                                                pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold,
+                                                chunk_variants=chunk_variants))
     return _convert(source, store, options, _conversion_key(source, options), overwrite=overwrite, progress=progress)
 
 
 def _checked_conversion_options(options: dict) -> dict:
     """The options of :func:`convert` with their values checked (:class:`InputError` naming the option)."""
-    for name in ("chunk_variants", "mpheno"):
+    for name in ("chunk_variants", "mpheno", "hard_call_threshold"):
         if options.get(name) is not None:
-            options[name] = check(options[name], positive_int, parameter=name)
+            options[name] = check(options[name], PARAMETERS[name], parameter=name)
     return options
 
 
@@ -85,8 +99,10 @@ def _conversion_key(source: str | Path, options: dict) -> dict:
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    inputs = [path.with_suffix(suffix) for suffix in (".bed", ".bim", ".fam")] if path.suffix.lower() == ".bed" \
-        else [path]
+    suffix = path.suffix.lower()
+    inputs = [path.with_suffix(s) for s in (".bed", ".bim", ".fam")] if suffix == ".bed" \
+        else list(pgen_files(path)) if suffix == ".pgen" \
+        else [path, path.with_suffix(".sample")] if suffix == ".bgen" else [path]
     if options.get("pheno") is not None and Path(options["pheno"]).is_file():
         inputs.append(Path(options["pheno"]))
     recorded = {**options, "pheno": str(Path(options["pheno"]).resolve()) if options.get("pheno") else None}
@@ -167,7 +183,8 @@ def store_for_run(source: str | Path, out_prefix: str | Path, *, overwrite: bool
         open_store(source)
         return source
     store = Path(f"{out_prefix}.zarr")
-    options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, chunk_variants=None)
+    options = dict(genotypes=None, phenotypes=None, transpose=None, pheno=None, mpheno=None, hard_call_threshold=None,
+                   chunk_variants=None)
     options = _checked_conversion_options({**options, **convert_options})
     key = _conversion_key(source, options)
     if not overwrite and is_complete(store):
