@@ -20,6 +20,7 @@ from dask_h2.greml.problem import ComponentsProblem, FitProblem
 from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
 from dask_h2.io import convert as conversion
 from dask_h2.io.gcta import write_grm, write_grm_list
+from dask_h2.io.king import king_of_store
 from dask_h2.io.reports import write_report
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.kinship.groups import GRMResult, PartitionedGRMResult, grm_of_store, partitioned_grm_of_store
@@ -42,7 +43,7 @@ _checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
                              moments=instance_of(MomentsSettings, "a MomentsSettings"),
                              client=instance_of(Client, "a distributed.Client"), partition=_partition)
 
-__all__ = ["convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
+__all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
            "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
 
 
@@ -172,6 +173,55 @@ def grm(store: str | Path, *, partition: str | Path | Partition | None = None, s
                                         tile=tile, recompute=recompute, client=client, progress=progress)
     return grm_of_store(store, selection=selection, memory_limit=memory_limit, tile=tile, recompute=recompute,
                         client=client, progress=progress)
+
+
+@_checked
+def king(store: str | Path, *, out: str | Path, king_table_filter: float | None = None,
+         king_cutoff: float | None = None, selection: Selection = Selection(), memory_limit: int | str | None = None,
+         client: Client | None = None, progress: bool = True) -> list[Path]:
+    """KING-robust kinship of every pair of samples, as plink2's ``--make-king-table`` (and ``--king-cutoff``).
+
+    Computed blockwise (sample tiles × marker chunks, the counts as matrix products; no n × n array), each
+    kinship bit-identical to plink2's: 0.5 − (4·IBS0 + h_i + h_j) / (4·(HETHET + min(h_i, h_j))) over the
+    markers both samples have a call at (:mod:`dask_h2.kinship.king`).
+
+    Parameters
+    ----------
+    store : str or Path
+        A dask-h2 store. Every marker ``selection`` keeps is used (no QC, as plink2); the store records no
+        chromosome, so leave out chrX, chrY and chrMT with the selection's ``exclude``.
+    out : str or Path
+        Writes ``OUT.kin0`` (plink2's table: ``#IID1 IID2 NSNP HETHET IBS0 KINSHIP``) and, with
+        ``king_cutoff``, ``OUT.king.cutoff.in.id`` and ``OUT.king.cutoff.out.id``.
+    king_table_filter : float, optional
+        Only the pairs whose kinship is at least this (plink2's ``--king-table-filter``; nan kept); default:
+        every pair, n(n − 1)/2 lines.
+    king_cutoff : float, optional
+        In (0, 0.5]: remove one sample of each pair above it, in plink2's greedy order, and list the samples
+        kept and removed (0.354: duplicates, 0.177: 1st degree, 0.0884: 2nd degree, 0.0442: 3rd degree).
+    selection : Selection
+        The samples (``keep``/``remove``) and markers (``extract``/``exclude``) used.
+    memory_limit : int or str, optional
+        Working memory (per worker on a cluster): it sets the sample tiles and marker chunks.
+    client : distributed.Client, optional
+        The Dask cluster to compute on.
+    progress : bool
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> paths = king(tmp / "demo.zarr", out=tmp / "demo", king_table_filter=0.0442, king_cutoff=0.0884,
+    ...              progress=False)
+    >>> [path.name for path in paths]
+    ['demo.kin0', 'demo.king.cutoff.in.id', 'demo.king.cutoff.out.id']
+    """
+    return king_of_store(store, out=out, table_filter=king_table_filter, cutoff=king_cutoff, selection=selection,
+                         memory_limit=memory_limit, client=client, progress=progress)
 
 
 @_checked

@@ -17,6 +17,7 @@ from dask_h2.io.gcta import GCTAGRM, read_grm
 from dask_h2.io.phenotypes import read_phenotypes
 from dask_h2.kinship.eigen import eigendecompose, warn_if_not_psd
 from dask_h2.kinship.groups import grm_of_store, partitioned_grm_of_store, subset_eigen_of_store
+from dask_h2.kinship.king import describe_relatives, relatives_of_store
 from dask_h2.kinship.partition import Partition
 from dask_h2.kinship.selection import Selection
 from dask_h2.store import open_store
@@ -29,6 +30,7 @@ def store_problem(store: str | Path, *, selection: Selection = Selection(), cova
     """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given, within
     ``memory_limit`` bytes), traits and covariates over the GRM's samples."""
     traits = read_traits(open_store(store), store)  # checked before the GRM is computed
+    relatives = relatives_of_store(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     result = grm_of_store(store, selection=selection, memory_limit=memory_limit, client=client, progress=progress)
     of_samples = store_traits(store, result.sample_index, covar=covar, qcovar=qcovar, traits=traits)
     return FitProblem(
@@ -39,7 +41,8 @@ def store_problem(store: str | Path, *, selection: Selection = Selection(), cova
             n_markers_used=result.n_markers_used,
             n_markers_dropped=result.n_markers_dropped,
             scale=result.scale,
-            extra={**selection.describe(result.marker_counts), "n_samples_removed": of_samples.n_samples_removed},
+            extra={**selection.describe(result.marker_counts), "n_samples_removed": of_samples.n_samples_removed,
+                   **describe_relatives(relatives)},
         ),
         kinship_block=lambda rows, cols: result.kinship.oindex[rows, cols],
     )
@@ -52,6 +55,7 @@ def components_problem(store: str | Path, *, partition: str | Path | Partition |
     """The several-components problem of a store: the K_k of its partitioned GRM (``partition``, or the
     one recorded in the store; read whole) with the store's traits and covariates."""
     traits = read_traits(open_store(store), store)
+    relatives = relatives_of_store(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     result = partitioned_grm_of_store(store, partition=partition, selection=selection, memory_limit=memory_limit,
                                       client=client, progress=progress)
     of_samples = store_traits(store, result.sample_index, covar=covar, qcovar=qcovar, traits=traits)
@@ -59,7 +63,8 @@ def components_problem(store: str | Path, *, partition: str | Path | Partition |
                              n_markers=result.part_markers, combined=lambda: result.eigen, traits=of_samples,
                              grm=GRMDescription(n_markers_used=int(np.sum(result.part_markers)),
                                                 n_markers_dropped=result.n_markers_dropped, scale=result.scale,
-                                                extra=selection.describe(result.marker_counts)))
+                                                extra={**selection.describe(result.marker_counts),
+                                                       **describe_relatives(relatives)}))
 
 
 def gcta_problem(prefix: str | Path, *, pheno: str | Path, covar: str | Path | None = None,
