@@ -96,8 +96,8 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
 
 @_checked
 def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
-             h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, overwrite: bool = False,
-             progress: bool = True) -> Path:
+             h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, parent_offspring: int = 0,
+             siblings: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
     """A synthetic GWAS data set with known h²: 3 subpopulations, 1 % missing calls, one trait per h²
     with GCTA-style causal markers (:mod:`dask_h2.io.simulate`).
 
@@ -111,6 +111,8 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
         The true h² of each trait, each in [0, 1].
     seed : int
         The seed of everything drawn.
+    parent_offspring, siblings : int
+        Pairs of first-degree relatives (kinship 1/4) among the samples, recorded in the store's attributes.
     overwrite : bool
         Replace an existing output.
     progress : bool
@@ -126,7 +128,8 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
     >>> simulate(tmp / "example.zarr", n_samples=100, n_markers=500, h2=[0.5], progress=False).name
     'example.zarr'
     """
-    design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed)
+    design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed,
+                              parent_offspring=parent_offspring, siblings=siblings)
     return conversion.simulate_to(out, design, overwrite=overwrite, progress=progress)
 
 

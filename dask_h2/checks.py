@@ -301,7 +301,7 @@ PARAMETERS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(("transpose", "constrain", "components", "overwrite", "recompute", "progress"), boolean),
     # counts and sizes
     **dict.fromkeys(("mpheno", "chunk_variants", "tile", "n_samples", "n_markers", "max_iter"), positive_int),
-    **dict.fromkeys(("pcs", "seed"), non_negative_int),
+    **dict.fromkeys(("pcs", "seed", "parent_offspring", "siblings"), non_negative_int),
     "memory_limit": memory_size,
     "h2": comma_list(fraction),
     # kinship values: a cutoff removes relatives (0.5 duplicates ... 0.0442 3rd degree), a filter lists pairs

@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--h2", type=comma_list(fraction), default=DEMO_H2,
                    help=f"comma-separated true h2, one trait each (default {DEMO_H2})")
     p.add_argument("--seed", type=non_negative_int, default=1)
+    p.add_argument("--parent-offspring", type=non_negative_int, default=0, metavar="N",
+                   help="N parent-offspring pairs among the samples (first degree, kinship 1/4)")
+    p.add_argument("--siblings", type=non_negative_int, default=0, metavar="N",
+                   help="N full-sibling pairs among the samples (first degree, kinship 1/4)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store")
@@ -301,6 +305,7 @@ def dispatch(args: argparse.Namespace) -> None:
     progress = not args.quiet
     if args.command == "simulate":
         path = api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed,
+                            parent_offspring=args.parent_offspring, siblings=args.siblings,
                             overwrite=args.overwrite, progress=progress)
         print(f"wrote {path}")
     elif args.command == "convert":
