@@ -12,7 +12,7 @@ M markers in chunks of m, fan-in s, t tasks in flight):
   accumulator, finished tile); never n².
 - **KING-robust kinship** (:class:`KingPlan`, :mod:`dask_h2.kinship.king`): per task the chunk as
   read (n·m: Zarr decodes whole chunks), the two tile columns and their float32/int8 forms (16·m·t)
-  and per pair of the tile its sums, GEMM result, kinship and masks (96·t²); never n². The pairs
+  and per pair of the tile its sums, GEMM result, kinship and masks (48·t²); never n². The pairs
   asked for (a filtered table, the related pairs) come back to the driver, about 60 bytes each.
 - **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.moments.passes`): chunks, thin
   products and n-row float32 sums; never n².
@@ -40,7 +40,7 @@ STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see d
 TASK_BYTES = 64 * 2**20  # int8 genotypes per task of the moments passes
 MIN_TILE = 256
 FAN_INS = (8, 4, 3, 2)
-KING_TILE_BYTES = 96  # per pair of a KING tile: sums (int64, float64), the GEMM's float32, kinship and masks
+KING_TILE_BYTES = 48  # per pair of a KING tile: Σxx (float64), the GEMM's float32, 2 × 2 int32 sums, kinship, masks
 
 
 @dataclass(frozen=True, kw_only=True)

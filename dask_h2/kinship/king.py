@@ -74,19 +74,6 @@ class KingPairs:
 PAIR_FIELDS = ("first", "second", "n_markers", "hethet", "ibs0", "kinship", "related")
 
 
-def kinship_from_counts(s: np.ndarray, *, het_first: np.ndarray, het_second: np.ndarray) -> np.ndarray:
-    """plink2's kinship (float64) from the integer sums S = 4·IBS0 + h_i + h_j and Hi, Hj (any shape).
-
-    Examples
-    --------
-    >>> kinship_from_counts(np.array([0, 10, 0]), het_first=np.array([4, 0, 0]), het_second=np.array([5, 2, 0]))
-    array([ 0.5, -inf,  nan])
-    """
-    smaller = np.minimum(np.asarray(het_first, np.int64), np.asarray(het_second, np.int64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 0.5 - np.asarray(s, np.int64).astype(np.float64) / (4 * smaller).astype(np.float64)
-
-
 def _prepare_calls(g, x, qh):
     """x = g·n (float32) and [q | h] (int8) of a block g (m, b); returns each sample's missing count."""
     m, b = g.shape
@@ -132,6 +119,23 @@ def _add_missing_sums(qh, indptr, markers, out):
                 out[j, c] += qh[r, c]
 
 
+def _tile_kinship(xx, totals_rows, miss_rows, totals_cols, miss_cols, out):
+    """out[a, b] = plink2's kinship of row sample a and column sample b from the tile's sums (see the module
+    docstring): Σ x x (xx, float64 of exact integers), [Σq | Σh] totals of each side (2, ·) and each side's
+    [q | h] summed over the other's missing calls (miss_rows (c, 2r), miss_cols (r, 2c))."""
+    r, c = out.shape
+    for a in range(r):
+        for b in range(c):
+            s = totals_rows[0, a] - miss_rows[b, a] + totals_cols[0, b] - miss_cols[a, b] - 2 * np.int64(
+                np.rint(xx[a, b]))
+            smaller = min(totals_rows[1, a] - miss_rows[b, r + a], totals_cols[1, b] - miss_cols[a, c + b])
+            if smaller > 0:
+                out[a, b] = 0.5 - np.float64(s) / np.float64(4 * smaller)
+            else:
+                out[a, b] = -np.inf if s > 0 else np.nan
+
+
+_tile_kinship = _compiled(_tile_kinship)
 _prepare_calls = _compiled(_prepare_calls)
 _missing_lists = _compiled(_missing_lists)
 _add_missing_sums = _compiled(_add_missing_sums)
@@ -156,12 +160,11 @@ class _Side:
         indptr, markers = _missing_lists(g, missing)
         return cls(x=x, qh=qh, indptr=indptr, markers=markers, missing=missing)
 
-    def missing_sums(self, other: "_Side") -> np.ndarray:
-        """(other's b, 2·b) int32: for each sample of ``other``, Σ of this side's [q | h] over its missing markers."""
-        out = np.zeros((other.missing.size, self.qh.shape[1]), np.int32)
+    def add_missing_sums(self, other: "_Side", out: np.ndarray) -> None:
+        """out (other's b, 2·b) int32 += for each sample of ``other``, Σ of this side's [q | h] over its missing
+        markers."""
         if other.markers.size:
             _add_missing_sums(self.qh, other.indptr, other.markers, out)
-        return out
 
 
 def _read(dosage: zarr.Array, start: int, stop: int, columns: np.ndarray, markers: np.ndarray) -> np.ndarray:
@@ -183,13 +186,12 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
     above ``table_filter`` (None: every pair; nan kept, as plink2), and those above ``cutoff`` (None: none)."""
     diagonal = rows == cols
     columns = samples[rows] if diagonal else np.concatenate([samples[rows], samples[cols]])
-    r = rows.stop - rows.start
-    xx = np.zeros((r, cols.stop - cols.start))
-    miss_rows = np.zeros((cols.stop - cols.start, 2 * r), np.int64)  # Σ over j's missing of [q_i | h_i]
-    miss_cols = np.zeros((r, 2 * (cols.stop - cols.start)), np.int64)
-    totals_rows = np.zeros((2, r), np.int64)
-    totals_cols = np.zeros((2, cols.stop - cols.start), np.int64)
-    missing_rows, missing_cols = np.zeros(r, np.int64), np.zeros(cols.stop - cols.start, np.int64)
+    r, c = rows.stop - rows.start, cols.stop - cols.start
+    xx = np.zeros((r, c))
+    miss_rows = np.zeros((c, 2 * r), np.int32)  # Σ over j's missing calls of [q_i | h_i]
+    miss_cols = miss_rows if diagonal else np.zeros((r, 2 * c), np.int32)  # Σ over i's missing of [q_j | h_j]
+    totals_rows, totals_cols = np.zeros((2, r), np.int64), np.zeros((2, c), np.int64)
+    missing_rows, missing_cols = np.zeros(r, np.int64), np.zeros(c, np.int64)
     n_markers = 0
     for start, stop in _chunks(dosage, chunk, variants):
         block = _read(dosage, start, stop, columns, variants[start:stop])
@@ -202,22 +204,15 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
                 xx += ssyrk(1.0, first.x.T, trans=0, lower=1)
             else:
                 xx += sgemm(1.0, first.x.T, second.x.T, trans_b=1)
-            miss_rows += first.missing_sums(second)
+            first.add_missing_sums(second, miss_rows)
             if not diagonal:
-                miss_cols += second.missing_sums(first)
+                second.add_missing_sums(first, miss_cols)
             totals_rows += first.qh.reshape(-1, 2, r).sum(axis=0, dtype=np.int64)
-            totals_cols += second.qh.reshape(-1, 2, second.missing.size).sum(axis=0, dtype=np.int64)
+            totals_cols += second.qh.reshape(-1, 2, c).sum(axis=0, dtype=np.int64)
             missing_rows += first.missing
             missing_cols += second.missing
-    if diagonal:
-        miss_cols = miss_rows
-    c = totals_cols.shape[1]
-    q_rows = totals_rows[0][:, None] - miss_rows[:, :r].T  # Σ q_i n_j
-    q_cols = totals_cols[0][None, :] - miss_cols[:, :c]  # Σ n_i q_j
-    s = q_rows + q_cols - 2 * np.rint(xx).astype(np.int64)
-    het_first = totals_rows[1][:, None] - miss_rows[:, r:].T
-    het_second = totals_cols[1][None, :] - miss_cols[:, c:]
-    kinship = kinship_from_counts(s, het_first=het_first, het_second=het_second)
+    kinship = np.empty((r, c))
+    _tile_kinship(xx, totals_rows, miss_rows, totals_cols, miss_cols, kinship)
     related = kinship > cutoff if cutoff is not None else np.zeros(kinship.shape, bool)
     if not table:
         keep = related.copy()
@@ -229,9 +224,12 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
     i, j = np.nonzero(keep)
     hethet, joint_missing = _pair_counts(dosage, samples, variants, rows, cols, chunk, i, j)
     nsnp = n_markers - missing_rows[i] - missing_cols[j] + joint_missing
-    het_i, het_j = het_first[i, j] - hethet, het_second[i, j] - hethet
+    s = (totals_rows[0, i] - miss_rows[j, i] + totals_cols[0, j] - miss_cols[i, j]
+         - 2 * np.rint(xx[i, j]).astype(np.int64))
+    het_i = totals_rows[1, i] - miss_rows[j, r + i] - hethet  # i het, j hom
+    het_j = totals_cols[1, j] - miss_cols[i, c + j] - hethet
     return KingPairs(first=i + rows.start, second=j + cols.start, n_markers=nsnp, hethet=hethet,
-                     ibs0=(s[i, j] - het_i - het_j) // 4, kinship=kinship[i, j], related=related[i, j])
+                     ibs0=(s - het_i - het_j) // 4, kinship=kinship[i, j], related=related[i, j])
 
 
 def _pair_counts(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, rows: slice, cols: slice, chunk: int,
