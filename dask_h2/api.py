@@ -263,6 +263,7 @@ class Inputs:
     pheno: str | Path | None = None
     components: bool = False
     partition: str | Path | Partition | None = None
+    grm_cutoff: float | None = None
 
     def check(self, *, method: str, bivariate: str | None = None, prevalence: Prevalence = None) -> None:
         """Refuse the combinations that no model fits, naming the parameters involved."""
@@ -284,6 +285,9 @@ class Inputs:
         if self.partition is not None and not self.components:
             raise ParameterError("{partition} goes with {components} or {method} (one variance component per part)",
                                  partition=NAMED, components=True, method="rhe")
+        if self.grm_cutoff is not None and several:
+            raise ParameterError("{grm_cutoff} goes with one GRM (a {store} or {grm}), not several components",
+                                 grm_cutoff=NAMED, store=NAMED, grm=NAMED)
         if self.components and self.store is None:
             raise ParameterError("{components} fits the partitioned GRM of a {store}; for GCTA files give {grm_list}",
                                  components=True, store=NAMED, grm_list=NAMED)
@@ -305,7 +309,7 @@ class Inputs:
             raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
                                  method="rhe", store=NAMED, grm=NAMED)
         exact_only = {"prevalence": prevalence, "bivariate": bivariate, "components": self.components or None,
-                      "pheno": self.pheno}
+                      "pheno": self.pheno, "grm_cutoff": self.grm_cutoff}
         for name, value in exact_only.items():
             if value is not None:
                 raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not rhe",
@@ -316,7 +320,7 @@ class Inputs:
 def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
          pheno: str | Path | None = None, components: bool = False,
          partition: str | Path | Partition | None = None, covar: str | Path | None = None,
-         qcovar: str | Path | None = None, selection: Selection = Selection(),
+         qcovar: str | Path | None = None, selection: Selection = Selection(), grm_cutoff: float | None = None,
          memory_limit: int | str | None = None, client: Client | None = None,
          progress: bool = True) -> FitProblem | ComponentsProblem:
     """The exact path's fit problem: K's eigendecomposition (or, with ``components``, several K_k) with the
@@ -331,17 +335,18 @@ def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_
     >>> problem.fit(method="REML", pcs=2).traits[0].n
     100
     """
-    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
+                    grm_cutoff=grm_cutoff)
     inputs.check(method="REML")
     if components:
         return components_problem(store, partition=partition, selection=selection, covar=covar, qcovar=qcovar,
                                   memory_limit=memory_limit, client=client, progress=progress)
     if store is not None:
-        return store_problem(store, selection=selection, covar=covar, qcovar=qcovar, memory_limit=memory_limit,
-                             client=client, progress=progress)
+        return store_problem(store, selection=selection, grm_cutoff=grm_cutoff, covar=covar, qcovar=qcovar,
+                             memory_limit=memory_limit, client=client, progress=progress)
     if grm_list is not None:
         return gcta_components_problem(grm_list, pheno=pheno, covar=covar, qcovar=qcovar)
-    return gcta_problem(grm, pheno=pheno, covar=covar, qcovar=qcovar)
+    return gcta_problem(grm, pheno=pheno, grm_cutoff=grm_cutoff, covar=covar, qcovar=qcovar)
 
 
 @_checked
@@ -349,8 +354,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         pheno: str | Path | None = None, method: str = "REML", pcs: int = 10, covar: str | Path | None = None,
         qcovar: str | Path | None = None, constrain: bool = True, prevalence: Prevalence = None,
         bivariate: str | None = None, components: bool = False, partition: str | Path | Partition | None = None,
-        max_iter: int = MAX_ITER, selection: Selection = Selection(), moments: MomentsSettings = MomentsSettings(),
-        memory_limit: int | str | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
+        max_iter: int = MAX_ITER, selection: Selection = Selection(), grm_cutoff: float | None = None,
+        moments: MomentsSettings = MomentsSettings(), memory_limit: int | str | None = None,
+        client: Client | None = None, progress: bool = True) -> FitReport:
     """h² of every trait (or rG of trait pairs) by the exact path (REML, ML) or the moments path (RHE).
 
     Parameters
@@ -386,7 +392,11 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     max_iter : int
         AI-REML iterations at most (several components, bivariate).
     selection : Selection
-        Scaling, marker QC and sample/marker lists.
+        Scaling, marker QC, sample/marker lists and the relatives left out (``king_cutoff``).
+    grm_cutoff : float, optional
+        The exact path with one GRM: leave out samples as GCTA's ``--grm-cutoff`` does, from K (computed on
+        all samples): of every pair with K_ij above it, the sample with more such pairs (the later one on a
+        tie), all at once (not greedy).
     moments : MomentsSettings
         The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``).
     memory_limit : int or str, optional
@@ -422,14 +432,15 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
     """
     method = check(method, one_of("REML", "ML", "RHE"), parameter="method")
-    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
+                    grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
     if method == "RHE":
         return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
                          qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
     problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
-                   covar=covar, qcovar=qcovar, selection=selection, memory_limit=memory_limit, client=client,
-                   progress=progress)
+                   covar=covar, qcovar=qcovar, selection=selection, grm_cutoff=grm_cutoff, memory_limit=memory_limit,
+                   client=client, progress=progress)
     if isinstance(problem, ComponentsProblem):
         return problem.fit(pcs=pcs, constrain=constrain, prevalence=prevalence, max_iter=max_iter)
     if bivariate is not None:
@@ -463,8 +474,8 @@ def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = N
 def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | None = None,
          pheno: str | Path | None = None, format: str = "png", method: str = "REML", pcs: int = 10,
          constrain: bool = True, covar: str | Path | None = None, qcovar: str | Path | None = None,
-         selection: Selection = Selection(), memory_limit: int | str | None = None, client: Client | None = None,
-         progress: bool = True) -> list[Path]:
+         selection: Selection = Selection(), grm_cutoff: float | None = None, memory_limit: int | str | None = None,
+         client: Client | None = None, progress: bool = True) -> list[Path]:
     """Figures of a fit: ``OUT.profile.<trait>.FORMAT`` (profile log-likelihood with ĥ² and its 95% CI),
     ``OUT.eigenvalues.FORMAT`` (K's spectrum) and ``OUT.pcs.FORMAT`` (PC1 against PC2); returns their paths.
     The other parameters are :func:`fit`'s."""
@@ -473,6 +484,6 @@ def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | 
     method = check(method, one_of("REML", "ML"), parameter="method")
     format = check(format, one_of("PNG", "SVG"), parameter="format").lower()
     problem = load(store, grm=grm, pheno=pheno, covar=covar, qcovar=qcovar, selection=selection,
-                   memory_limit=memory_limit, client=client, progress=progress)
+                   grm_cutoff=grm_cutoff, memory_limit=memory_limit, client=client, progress=progress)
     return write_plots(problem, out, fmt=format, method=method, pcs=pcs, constrain=constrain)
 

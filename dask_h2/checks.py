@@ -307,6 +307,7 @@ PARAMETERS: dict[str, Callable[[Any], Any]] = {
     # kinship values: a cutoff removes relatives (0.5 duplicates ... 0.0442 3rd degree), a filter lists pairs
     "king_cutoff": number_in(0.0, 0.5, low_open=True),
     "king_table_filter": number_in(-math.inf, 0.5),
+    "grm_cutoff": number_in(0.0, 2.0, low_open=True),  # K_ij: 0.5 1st degree, 1 duplicates (1 + F)
     "prevalence": prevalence_spec,
     **dict.fromkeys(("bivariate", "pairs"), trait_pairs),
 }

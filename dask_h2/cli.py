@@ -93,6 +93,9 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
     parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
                         help="working memory of the GRM or of the moments passes, e.g. 2GB (default 2 GiB; per "
                              "worker on a cluster)")
+    parser.add_argument("--grm-cutoff", type=number_in(0.0, 2.0, low_open=True), metavar="X",
+                        help="exact path: leave out samples as GCTA's --grm-cutoff does from K (of each pair with "
+                             "K above X, the one with more such pairs)")
     _add_grm_options(parser)
     if moments:
         _add_moments_options(parser)
@@ -270,7 +273,7 @@ def _fit_options(args: argparse.Namespace) -> dict:
                "constrain": not args.no_constrain, "selection": _selection(args), "memory_limit": args.memory_limit,
                "progress": not args.quiet}
     problem = ("grm", "pheno") if args.command in ("fit", "plot") else ()  # run's --pheno is the conversion's
-    for name in (*problem, "prevalence", "bivariate", "partition", "max_iter"):
+    for name in (*problem, "prevalence", "bivariate", "partition", "max_iter", "grm_cutoff"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     if getattr(args, "mgrm_gcta", None) is not None:

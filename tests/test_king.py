@@ -14,6 +14,7 @@ from bed_reader import to_bed
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import ParameterError
+from dask_h2.io.gcta import write_grm
 from dask_h2.io.king import plink_g
 from dask_h2.kinship import king
 from dask_h2.kinship.king import gcta_cutoff, king_pairs, prune_relatives
@@ -190,3 +191,29 @@ def test_a_table_filter_above_one_half_is_refused(family, tmp_path, capsys):
 def test_plink_number_format():
     assert [plink_g(v) for v in (0.0, -0.0, 1.0, 0.1, 0.000123456, 1e-300, float("nan"))] == \
         ["0", "0", "1", "0.1", "0.000123456", "1e-300", "nan"]  # dtoa_g signs only x < 0
+
+
+def _gcta_rule(K, cutoff):
+    """GCTA's rm_cor_indi, step by step: the pairs (i > j) above the cutoff, each sample's count of them, from each
+    pair the first member unless it has fewer pairs than the second."""
+    pairs = [(i, j) for i in range(len(K)) for j in range(i) if K[i, j] > cutoff]
+    count = {}
+    for i, j in pairs:
+        count[i], count[j] = count.get(i, 0) + 1, count.get(j, 0) + 1
+    return sorted({j if count[i] < count[j] else i for i, j in pairs})
+
+
+def test_grm_cutoff_fits_the_samples_gcta_keeps(family, tmp_path):
+    _, store, _, iid = family
+    K = api.grm(store, progress=False).kinship[:]
+    removed = _gcta_rule(K, 0.1)
+    kept = np.setdiff1d(np.arange(N), removed)
+    report = api.fit(store, pcs=2, grm_cutoff=0.1, progress=False)
+    assert report.n_samples == kept.size and report.extra["n_grm_cutoff_removed"] == len(removed) >= 24
+    write_grm(tmp_path / "kept", K[np.ix_(kept, kept)], iid=iid[kept].astype(object), n_markers=M)
+    traits = zarr.open_group(store, mode="r")["traits"][:]
+    (tmp_path / "pheno.txt").write_text("".join(f"{iid[k]} {iid[k]} {float(traits[k, 0])!r}\n" for k in kept))
+    files = api.fit(grm=tmp_path / "kept", pheno=tmp_path / "pheno.txt", pcs=2, progress=False)
+    assert report.traits[0].h2 == pytest.approx(files.traits[0].h2, abs=2e-5)  # K written as float32
+    with pytest.raises(ParameterError, match="grm_cutoff goes with"):
+        api.fit(store, method="rhe", grm_cutoff=0.1, progress=False)

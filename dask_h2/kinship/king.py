@@ -352,6 +352,25 @@ def prune_relatives(first: np.ndarray, second: np.ndarray, *, n_samples: int) ->
         removed[prune] = True
 
 
+def grm_cutoff_removed(kinship: zarr.Array | np.ndarray, cutoff: float, *, rows: int = 2048) -> np.ndarray:
+    """The samples GCTA's ``--grm-cutoff`` removes from K (n, n) (bool (n,)): :func:`gcta_cutoff` of the pairs
+    with K_ij > ``cutoff`` (i > j), found ``rows`` rows of K at a time.
+
+    Examples
+    --------
+    >>> K = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.02], [0.0, 0.02, 1.0]])
+    >>> grm_cutoff_removed(K, 0.05).nonzero()[0].tolist()
+    [1]
+    """
+    first, second = [], []
+    for start in range(0, kinship.shape[0], rows):
+        block = np.asarray(kinship[start:start + rows, :start + rows])
+        i, j = np.nonzero(np.tril(block > cutoff, start - 1))
+        first.append(i + start)
+        second.append(j)
+    return gcta_cutoff(np.concatenate(first), np.concatenate(second), n_samples=kinship.shape[0])
+
+
 def gcta_cutoff(first: np.ndarray, second: np.ndarray, *, n_samples: int) -> np.ndarray:
     """The samples GCTA's ``--grm-cutoff`` removes (bool (n,)), given the pairs (first > second) with K above it.
 
