@@ -100,7 +100,8 @@ def main() -> None:
     print(f"plink2:       wall {theirs['wall']:.1f} s, CPU {theirs['cpu']:.1f} s, peak RSS {gib(theirs['peak_rss'])}")
     print(f"ratio dask-h2/plink2: wall {ours['wall'] / theirs['wall']:.2f}, CPU {ours['cpu'] / theirs['cpu']:.2f}")
     table, their_table = rows(args.workdir / "ours.kin0"), rows(args.workdir / "plink2.kin0")
-    out, their_out = removed(args.workdir / "ours.king.cutoff.out.id"), removed(args.workdir / "plink2.king.cutoff.out.id")
+    out = removed(args.workdir / "ours.king.cutoff.out.id")
+    their_out = removed(args.workdir / "plink2.king.cutoff.out.id")
     print(f"table: {len(table) - 1} pairs (plink2 {len(their_table) - 1}), identical: {table[1:] == their_table[1:]}; "
           f"removed {len(out)} samples (plink2 {len(their_out)}), same samples: {out == their_out}")
 

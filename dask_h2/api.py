@@ -43,8 +43,8 @@ _checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
                              moments=instance_of(MomentsSettings, "a MomentsSettings"),
                              client=instance_of(Client, "a distributed.Client"), partition=_partition)
 
-__all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
-           "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
+__all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table",
+           "plot", "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
 
 
 @_checked

@@ -26,17 +26,15 @@ involve. Tiles are computed a band of tile rows at a time and their pairs yielde
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
-
-from distributed import Client
-
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import dask
 import numpy as np
 import zarr
+from distributed import Client
 from scipy.linalg.blas import sgemm, ssyrk
 
 from dask_h2.cluster import compute, using
@@ -290,7 +288,8 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
     >>> g[:, 5] = g[:, 4]  # a duplicate
     >>> z = zarr.create_array(store={}, data=g, chunks=(50, 6))
     >>> plan = KingPlan(tile=4, chunk_markers=100, dask_threads=1, blas_threads=1)
-    >>> [(p.first.tolist(), p.second.tolist(), p.kinship.tolist()) for p in king_pairs(z, plan=plan, table=False, cutoff=0.3)]
+    >>> bands = king_pairs(z, plan=plan, table=False, cutoff=0.3)
+    >>> [(p.first.tolist(), p.second.tolist(), p.kinship.tolist()) for p in bands]
     [([5], [4], [0.5])]
     """
     samples = np.arange(dosage.shape[1]) if samples is None else np.asarray(samples)
@@ -326,7 +325,7 @@ def prune_relatives(first: np.ndarray, second: np.ndarray, *, n_samples: int) ->
 
     Examples
     --------
-    >>> prune_relatives(np.array([1, 3, 4]), np.array([0, 0, 0]), n_samples=5).nonzero()[0].tolist()  # a star: its centre
+    >>> prune_relatives(np.array([1, 3, 4]), np.array([0, 0, 0]), n_samples=5).nonzero()[0].tolist()  # a star
     [0]
     >>> prune_relatives(np.array([2]), np.array([1]), n_samples=3).nonzero()[0].tolist()  # a pair: the later sample
     [2]
@@ -444,6 +443,8 @@ def relatives_of_store(store: str | Path, selection: Selection, *, memory_limit:
         group = cache.create(n_pairs=int(first.size), n_removed=int(removed.sum()))
         group.create_array("removed", data=removed)
         mark_group_complete(group)
+        log.info(f"king_cutoff {selection.king_cutoff}: {int(removed.sum())} of {positions.size} samples removed "
+                 f"({first.size} pairs of relatives above it)")
         return Relatives(removed=removed, cutoff=selection.king_cutoff, n_pairs=int(first.size))
 
 

@@ -41,7 +41,8 @@ class Selection:
         check(self.qc.maf, number_in(0.0, 0.5), parameter="maf")
         check(self.qc.max_missing, fraction, parameter="max_missing")
         if self.king_cutoff is not None:
-            object.__setattr__(self, "king_cutoff", check(self.king_cutoff, PARAMETERS["king_cutoff"], parameter="king_cutoff"))
+            cutoff = check(self.king_cutoff, PARAMETERS["king_cutoff"], parameter="king_cutoff")
+            object.__setattr__(self, "king_cutoff", cutoff)
 
     def describe(self, marker_counts: dict[str, int]) -> dict:
         """What the report says of the markers: their counts by status and the QC that made them."""

@@ -81,7 +81,7 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
     memory (:func:`dask_h2.planning.moments_plan`)."""
     root = open_store(store)
-    sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
+    variant_id = read_strings(root, "variant_id")
     variants = variant_mask(variant_id, selection)
     samples, relatives = analysed_samples(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     partition = partition if isinstance(partition, Partition) else parse_partition(partition, variant_id)
