@@ -38,6 +38,7 @@ from distributed import Client
 from scipy.linalg.blas import sgemm, ssyrk
 
 from dask_h2.cluster import compute, using
+from dask_h2.errors import output_errors
 from dask_h2.kinship.selection import Selection, mask_digest, sample_mask, variant_mask
 from dask_h2.kinship.standardize import _compiled
 from dask_h2.planning import KingPlan, OverBudget, king_plan
@@ -440,9 +441,10 @@ def relatives_of_store(store: str | Path, selection: Selection, *, memory_limit:
         first, second = (np.concatenate([getattr(band, name) for band in bands]) for name in ("first", "second"))
         removed = np.zeros(samples.size, bool)
         removed[positions[prune_relatives(first, second, n_samples=positions.size)]] = True
-        group = cache.create(n_pairs=int(first.size), n_removed=int(removed.sum()))
-        group.create_array("removed", data=removed)
-        mark_group_complete(group)
+        with output_errors(f"{store}/{KING_GROUP}", "writing the relatives into the store"):
+            group = cache.create(n_pairs=int(first.size), n_removed=int(removed.sum()))
+            group.create_array("removed", data=removed)
+            mark_group_complete(group)
         log.info(f"king_cutoff {selection.king_cutoff}: {int(removed.sum())} of {positions.size} samples removed "
                  f"({first.size} pairs of relatives above it)")
         return Relatives(removed=removed, cutoff=selection.king_cutoff, n_pairs=int(first.size))
