@@ -83,9 +83,10 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     root = open_store(store)
     variant_id = read_strings(root, "variant_id")
     variants = variant_mask(variant_id, selection)
-    samples, relatives = analysed_samples(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     partition = partition if isinstance(partition, Partition) else parse_partition(partition, variant_id)
-    traits = store_traits(store, np.flatnonzero(samples), covar=covar, qcovar=qcovar, traits=read_traits(root, store))
+    stored_traits = read_traits(root, store)  # checked before the relatives are looked for
+    samples, relatives = analysed_samples(store, selection, memory_limit=memory_limit, client=client, progress=progress)
+    traits = store_traits(store, np.flatnonzero(samples), covar=covar, qcovar=qcovar, traits=stored_traits)
     n = int(samples.sum())
     if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
         raise ParameterError(f"{{pcs}}: must be between 0 and {n - 3} for {n} samples", pcs=pcs)
