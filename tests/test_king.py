@@ -217,3 +217,22 @@ def test_grm_cutoff_fits_the_samples_gcta_keeps(family, tmp_path):
     assert report.traits[0].h2 == pytest.approx(files.traits[0].h2, abs=2e-5)  # K written as float32
     with pytest.raises(ParameterError, match="grm_cutoff goes with"):
         api.fit(store, method="rhe", grm_cutoff=0.1, progress=False)
+
+
+def test_a_dask_cluster_gives_the_same_pairs_and_files(family, tmp_path):
+    from distributed import Client
+
+    _, store, calls, _ = family
+    z = zarr.create_array(store={}, data=np.ascontiguousarray(calls.T), chunks=(700, N))
+    plan = KingPlan(tile=128, chunk_markers=1400, dask_threads=2, blas_threads=1)  # 6 tiles
+    local = api.king(store, out=tmp_path / "local", king_table_filter=0.0442, king_cutoff=0.0884, progress=False)
+    expected = list(king_pairs(z, plan=plan, table_filter=0.0442, cutoff=0.0884))
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        remote = api.king(store, out=tmp_path / "cluster", king_table_filter=0.0442, king_cutoff=0.0884,
+                          client=client, progress=False)
+        with client.as_current():
+            pairs = list(king_pairs(z, plan=plan, table_filter=0.0442, cutoff=0.0884))
+    assert [path.read_text() for path in local] == [path.read_text() for path in remote]
+    for mine, theirs in zip(pairs, expected, strict=True):
+        for name in ("first", "second", "n_markers", "hethet", "ibs0", "kinship", "related"):
+            np.testing.assert_array_equal(getattr(mine, name), getattr(theirs, name))
