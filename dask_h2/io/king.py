@@ -27,6 +27,7 @@ from dask_h2.store import open_store, read_strings
 KIN0_HEADER = "#IID1\tIID2\tNSNP\tHETHET\tIBS0\tKINSHIP\n"
 _TIE = (0.499999995, 0.500000005)  # plink2's banker's rounding with a 5e-9 tolerance (even, odd last digit)
 _SMALL = 9.9999949999999e-5
+STRING = np.dtypes.StringDType()
 
 
 def _banker(value: float) -> int:
@@ -103,21 +104,59 @@ def _scale_small(x: float) -> tuple[int, float]:
     return exponent, x
 
 
+def plink_g_array(values: np.ndarray) -> np.ndarray:
+    """:func:`plink_g` of every value (n,) as a numpy string array, the same steps in numpy (the values below
+    1e-4 or from 10 up, rare in a kinship table, go through :func:`plink_g` one by one).
+
+    Examples
+    --------
+    >>> plink_g_array(np.array([0.5, -0.0123456789, 1.0, np.nan, -np.inf, 0.0])).tolist()
+    ['0.5', '-0.0123457', '1', 'nan', '-inf', '0']
+    """
+    x = np.asarray(values, np.float64)
+    text = np.full(x.shape, "", dtype=STRING)
+    size = np.abs(x)
+    sign = np.where(x < 0, "-", "").astype(STRING)
+    fraction = (size >= _SMALL) & (size < 0.99999949999999)
+    whole = (size >= 0.99999949999999) & (size < 9.9999949999999)
+    scaled = size[fraction]
+    zeros = np.full(scaled.shape, "", dtype=STRING)
+    for bound, factor, pad in ((9.9999949999999e-3, 100, "00"), (9.9999949999999e-2, 10, "0")):
+        low = scaled < bound
+        scaled = np.where(low, scaled * factor, scaled)
+        zeros = np.where(low, np.strings.add(zeros, pad), zeros)
+    digits = np.strings.rstrip(np.strings.zfill(_banker_array(scaled * 1000000).astype(STRING), 6), "0")
+    digits = np.where(digits == "", "0", digits)
+    text[fraction] = np.strings.add(np.strings.add(sign[fraction], "0."), np.strings.add(zeros, digits))
+    units, rest = np.divmod(_banker_array(size[whole] * 100000), 100000)
+    decimals = np.strings.add(".", np.strings.rstrip(np.strings.zfill(rest.astype(STRING), 5), "0"))
+    text[whole] = np.strings.add(np.strings.add(sign[whole], units.astype(STRING)),
+                                 np.where(rest > 0, decimals, ""))
+    for k in np.flatnonzero(~(fraction | whole)):
+        text[k] = plink_g(x[k])
+    return text
+
+
+def _banker_array(values: np.ndarray) -> np.ndarray:
+    """:func:`_banker` of every value (non-negative float64) as int64."""
+    whole = np.trunc(values)
+    return (whole + np.trunc((values - whole) + np.where(whole % 2 == 1, _TIE[1], _TIE[0]))).astype(np.int64)
+
+
 def kin0_lines(pairs: KingPairs, iid: np.ndarray) -> str:
     """The ``.kin0`` lines of ``pairs`` (positions into ``iid``, the samples analysed)."""
-    lines = []
-    for a, b, nsnp, hethet, ibs0, kinship in zip(pairs.first.tolist(), pairs.second.tolist(),
-                                                   pairs.n_markers.tolist(), pairs.hethet.tolist(),
-                                                   pairs.ibs0.tolist(), pairs.kinship.tolist()):
-        share = 1.0 / nsnp if nsnp else float("inf")
-        lines.append(f"{iid[a]}\t{iid[b]}\t{nsnp}\t{_proportion(hethet, share)}\t{_proportion(ibs0, share)}\t"
-                     f"{plink_g(kinship)}\n")
-    return "".join(lines)
-
-
-def _proportion(count: int, share: float) -> str:
-    """plink2's ``count * (1.0 / NSNP)`` (nan when NSNP = 0)."""
-    return plink_g(count * share) if share != float("inf") else "nan"
+    if pairs.first.size == 0:
+        return ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 1.0 / pairs.n_markers  # plink2's count * (1.0 / NSNP): nan without a common marker
+        hethet, ibs0 = (np.where(pairs.n_markers > 0, count * share, np.nan) for count in (pairs.hethet, pairs.ibs0))
+    names = np.asarray(iid).astype(STRING)
+    columns = [names[pairs.first], names[pairs.second], pairs.n_markers.astype(STRING), plink_g_array(hethet),
+               plink_g_array(ibs0), plink_g_array(pairs.kinship)]
+    line = columns[0]
+    for column in columns[1:]:
+        line = np.strings.add(np.strings.add(line, "\t"), column)
+    return "\n".join(line.tolist()) + "\n"
 
 
 def write_kin0(path: str | Path, pairs: Iterable[KingPairs], *, iid: np.ndarray,
