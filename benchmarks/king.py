@@ -1,7 +1,7 @@
 """KING-robust kinship: ``dask-h2 king`` beside ``plink2 --make-king-table`` on the same genotypes and threads.
 
 Usage: python benchmarks/king.py [--samples 20000] [--markers 20000] [--workdir /tmp/dask-h2-king]
-       [--memory-limit 1GB] [--threads 2]
+       [--memory-limit 700MB] [--threads 2] [--skip-plink2]
 
 Data: ``dask-h2 simulate`` with 5 % of the samples in parent-offspring pairs and 5 % in sibling pairs
 (20 % of the samples in a close-relative pair), 1 % missing calls, written once as a store and as the
@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--markers", type=int, default=20000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dask-h2-king"))
-    parser.add_argument("--memory-limit", default="1GB", help="dask-h2's --memory-limit")
+    parser.add_argument("--memory-limit", default="700MB", help="dask-h2's --memory-limit (peak RSS 1.14 GiB at "
+                        "20,000 samples; 1.45 GiB at 1GB)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-plink2", action="store_true", help="time dask-h2 only (no comparison)")
     args = parser.parse_args()
