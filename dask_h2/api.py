@@ -97,7 +97,8 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
 @_checked
 def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
              h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, parent_offspring: int = 0,
-             siblings: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
+             siblings: int = 0, family_environment: float = 0.0, overwrite: bool = False,
+             progress: bool = True) -> Path:
     """A synthetic GWAS data set with known h²: 3 subpopulations, 1 % missing calls, one trait per h²
     with GCTA-style causal markers (:mod:`dask_h2.io.simulate`).
 
@@ -113,6 +114,8 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
         The seed of everything drawn.
     parent_offspring, siblings : int
         Pairs of first-degree relatives (kinship 1/4) among the samples, recorded in the store's attributes.
+    family_environment : float
+        c²: the share of each trait's variance from an environment each pair shares (h² + c² ≤ 1).
     overwrite : bool
         Replace an existing output.
     progress : bool
@@ -129,7 +132,8 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
     'example.zarr'
     """
     design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed,
-                              parent_offspring=parent_offspring, siblings=siblings)
+                              parent_offspring=parent_offspring, siblings=siblings,
+                              family_environment=family_environment)
     return conversion.simulate_to(out, design, overwrite=overwrite, progress=progress)
 
 

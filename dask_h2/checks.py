@@ -304,6 +304,7 @@ PARAMETERS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(("pcs", "seed", "parent_offspring", "siblings"), non_negative_int),
     "memory_limit": memory_size,
     "h2": comma_list(fraction),
+    "family_environment": fraction,
     # kinship values: a cutoff removes relatives (0.5 duplicates ... 0.0442 3rd degree), a filter lists pairs
     "king_cutoff": number_in(0.0, 0.5, low_open=True),
     "king_table_filter": number_in(-math.inf, 0.5),

@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="N parent-offspring pairs among the samples (first degree, kinship 1/4)")
     p.add_argument("--siblings", type=non_negative_int, default=0, metavar="N",
                    help="N full-sibling pairs among the samples (first degree, kinship 1/4)")
+    p.add_argument("--family-environment", type=fraction, default=0.0, metavar="C2",
+                   help="share of each trait's variance from an environment each related pair shares (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or VCF Zarr store into a dask-h2 store")
@@ -309,6 +311,7 @@ def dispatch(args: argparse.Namespace) -> None:
     if args.command == "simulate":
         path = api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed,
                             parent_offspring=args.parent_offspring, siblings=args.siblings,
+                            family_environment=args.family_environment,
                             overwrite=args.overwrite, progress=progress)
         print(f"wrote {path}")
     elif args.command == "convert":

@@ -236,3 +236,12 @@ def test_a_dask_cluster_gives_the_same_pairs_and_files(family, tmp_path):
     for mine, theirs in zip(pairs, expected, strict=True):
         for name in ("first", "second", "n_markers", "hethet", "ibs0", "kinship", "related"):
             np.testing.assert_array_equal(getattr(mine, name), getattr(theirs, name))
+
+
+def test_a_shared_environment_is_shared_by_each_pair_alone(tmp_path):
+    store = api.simulate(tmp_path / "env.zarr", n_samples=60, n_markers=200, h2=[0.0], seed=2, parent_offspring=5,
+                         siblings=5, family_environment=1.0, progress=False)  # the trait is the environment alone
+    root = zarr.open_group(store, mode="r")
+    trait, pairs = root["traits"][:, 0], np.array([p[:2] for p in root.attrs["dask_h2"]["relatives"]], dtype=int)
+    assert len(pairs) == 10 and (trait[pairs[:, 0]] == trait[pairs[:, 1]]).all()
+    assert np.unique(trait).size == 60 - 10  # everyone else has an environment of their own

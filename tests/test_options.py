@@ -112,6 +112,8 @@ CASES = (
             ["--parent-offspring", "abc"],
             ["--siblings", "1.5"],
             ["--samples", "10", "--siblings", "4", "--parent-offspring", "2"],
+            ["--family-environment", "1.5"],
+            ["--h2", "0.8", "--family-environment", "0.3"],
         )
     ]
     + [

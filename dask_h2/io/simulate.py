@@ -12,7 +12,10 @@ Relatives of known degree replace some of the unrelated samples: ``parent_offspr
 offspring receives one of its parent's two alleles at random at every marker, the other drawn from
 their subpopulation's frequency) and ``siblings`` pairs (two children of the same two ungenotyped
 parents); both are first degree, kinship 1/4. Markers are unlinked. The pairs are recorded in the
-store's attributes (``relatives``: [sample, sample, kind] by position).
+store's attributes (``relatives``: [sample, sample, kind] by position). ``family_environment`` c²
+adds an environment that each pair shares (and every other sample has alone), a share c² of each
+trait's variance: y = √h² · g + c · f + √(1 − h² − c²) · e, which inflates the h² of a model that
+ignores it, as families do.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class SimulationDesign:
     n_causal: int | None = None
     parent_offspring: int = 0
     siblings: int = 0
+    family_environment: float = 0.0
 
     def causal_count(self) -> int:
         return self.n_causal or max(1, min(self.n_markers, max(1000, self.n_markers // 4)))
@@ -54,6 +58,9 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
         raise InputError("a simulation needs at least 2 samples and 1 marker")
     if any(not 0.0 <= h <= 1.0 for h in design.h2):
         raise InputError(f"--h2: values must lie in [0, 1], got {list(design.h2)}")
+    if any(h + design.family_environment > 1.0 for h in design.h2):
+        raise ParameterError(f"{{family_environment}}: h2 + c2 must be at most 1, got h2 = {max(design.h2)}",
+                             family_environment=design.family_environment)
     rng = np.random.default_rng(design.seed)
     population = rng.permutation(np.arange(design.n_samples) % design.n_populations)
     pairs = relative_pairs(design)
@@ -85,8 +92,12 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
         if position != design.n_markers:
             raise ValueError("phenotypes are known only after every marker has been read")
         noise = rng.standard_normal(genetic.shape)
-        h2 = np.asarray(design.h2)
-        traits = np.sqrt(h2) * genetic / np.sqrt(design.causal_count()) + np.sqrt(1.0 - h2) * noise
+        h2, c2 = np.asarray(design.h2), design.family_environment
+        traits = np.sqrt(h2) * genetic / np.sqrt(design.causal_count()) + np.sqrt(1.0 - h2 - c2) * noise
+        if c2 > 0:
+            shared = np.random.default_rng([design.seed, 4]).standard_normal(genetic.shape)
+            shared[pairs[:, 1]] = shared[pairs[:, 0]]  # one environment per pair
+            traits += np.sqrt(c2) * shared
         return traits, np.array([f"trait{j + 1}" for j in range(len(h2))], dtype=object)
 
     attrs = {"source": "simulation", "source_format": "simulation", "simulated_h2": list(design.h2),
@@ -94,6 +105,8 @@ def simulate(design: SimulationDesign) -> GenotypeSource:
              "missing_rate": design.missing_rate, "n_causal": design.causal_count()}
     if pairs.size:
         attrs["relatives"] = [[int(a), int(b), RELATIVE_KINDS[kind]] for a, b, kind in pairs]
+    if design.family_environment:
+        attrs["family_environment"] = design.family_environment
     return GenotypeSource(
         sample_id=np.array([f"ind{i + 1}" for i in range(design.n_samples)], dtype=object),
         variant_id=np.array([f"snp{j + 1}" for j in range(design.n_markers)], dtype=object),
