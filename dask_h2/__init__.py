@@ -1,7 +1,8 @@
 """dask-h2: SNP heritability (h²) and genetic correlation with mixed models, from a laptop to a Dask cluster.
 
 The functions of the ``dask-h2`` command, on stores and files (:mod:`dask_h2.api`):
-:func:`convert`, :func:`simulate`, :func:`grm`, :func:`export_gcta`, :func:`fit` (REML, ML, bivariate,
+:func:`convert`, :func:`simulate`, :func:`grm`, :func:`king` (KING-robust kinship, plink2's relatives cutoff),
+:func:`export_gcta`, :func:`fit` (REML, ML, bivariate,
 several components, liability scale, or the moments path's RHE), :func:`load` (the exact path's fit
 problem), :func:`run`, :func:`plot` and :func:`write_report`. The numerics underneath work on plain
 arrays: :func:`kinship`, :func:`partitioned_kinship`, :func:`eigendecompose`, :func:`fit_traits`,
@@ -17,7 +18,8 @@ command's start (:mod:`dask_h2.command`), does not wait for Dask, Zarr and numba
 from importlib import import_module
 
 _EXPORTS = {
-    "api": ("convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "plot", "write_report", "format_table"),
+    "api": ("convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "plot", "write_report",
+            "format_table"),
     "errors": ("InputError", "ParameterError"),
     "greml.bivariate": ("fit_bivariate",),
     "greml.components": ("fit_components",),
@@ -26,6 +28,7 @@ _EXPORTS = {
     "io.simulate": ("SimulationDesign",),
     "kinship.eigen": ("Eigen", "eigendecompose"),
     "kinship.grm": ("Kinship", "PartitionedKinship", "kinship", "partitioned_kinship"),
+    "kinship.king": ("KingPairs", "king_pairs", "prune_relatives"),
     "kinship.groups": ("GRMResult", "PartitionedGRMResult"),
     "kinship.partition": ("Partition", "parse_partition"),
     "kinship.selection": ("Selection",),

@@ -20,6 +20,7 @@ from dask_h2.greml.problem import ComponentsProblem, FitProblem
 from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
 from dask_h2.io import convert as conversion
 from dask_h2.io.gcta import write_grm, write_grm_list
+from dask_h2.io.king import king_of_store
 from dask_h2.io.reports import write_report
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.kinship.groups import GRMResult, PartitionedGRMResult, grm_of_store, partitioned_grm_of_store
@@ -42,8 +43,8 @@ _checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
                              moments=instance_of(MomentsSettings, "a MomentsSettings"),
                              client=instance_of(Client, "a distributed.Client"), partition=_partition)
 
-__all__ = ["convert", "simulate", "grm", "export_gcta", "load", "fit", "run", "write_report", "format_table", "plot",
-           "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
+__all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table",
+           "plot", "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
 
 
 @_checked
@@ -102,7 +103,8 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
 
 @_checked
 def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
-             h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, overwrite: bool = False,
+             h2: Sequence[float] = (0.5, 0.3, 0.1, 0.0), seed: int = 1, parent_offspring: int = 0,
+             siblings: int = 0, family_environment: float = 0.0, overwrite: bool = False,
              progress: bool = True) -> Path:
     """A synthetic GWAS data set with known h²: 3 subpopulations, 1 % missing calls, one trait per h²
     with GCTA-style causal markers (:mod:`dask_h2.io.simulate`).
@@ -117,6 +119,10 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
         The true h² of each trait, each in [0, 1].
     seed : int
         The seed of everything drawn.
+    parent_offspring, siblings : int
+        Pairs of first-degree relatives (kinship 1/4) among the samples, recorded in the store's attributes.
+    family_environment : float
+        c²: the share of each trait's variance from an environment each pair shares (h² + c² ≤ 1).
     overwrite : bool
         Replace an existing output.
     progress : bool
@@ -132,7 +138,9 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
     >>> simulate(tmp / "example.zarr", n_samples=100, n_markers=500, h2=[0.5], progress=False).name
     'example.zarr'
     """
-    design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed)
+    design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed,
+                              parent_offspring=parent_offspring, siblings=siblings,
+                              family_environment=family_environment)
     return conversion.simulate_to(out, design, overwrite=overwrite, progress=progress)
 
 
@@ -182,6 +190,55 @@ def grm(store: str | Path, *, partition: str | Path | Partition | None = None, s
 
 
 @_checked
+def king(store: str | Path, *, out: str | Path, king_table_filter: float | None = None,
+         king_cutoff: float | None = None, selection: Selection = Selection(), memory_limit: int | str | None = None,
+         client: Client | None = None, progress: bool = True) -> list[Path]:
+    """KING-robust kinship of every pair of samples, as plink2's ``--make-king-table`` (and ``--king-cutoff``).
+
+    Computed blockwise (sample tiles × marker chunks, the counts as matrix products; no n × n array), each
+    kinship bit-identical to plink2's: 0.5 − (4·IBS0 + h_i + h_j) / (4·(HETHET + min(h_i, h_j))) over the
+    markers both samples have a call at (:mod:`dask_h2.kinship.king`).
+
+    Parameters
+    ----------
+    store : str or Path
+        A dask-h2 store. Every marker ``selection`` keeps is used (no QC, as plink2); the store records no
+        chromosome, so leave out chrX, chrY and chrMT with the selection's ``exclude``.
+    out : str or Path
+        Writes ``OUT.kin0`` (plink2's table: ``#IID1 IID2 NSNP HETHET IBS0 KINSHIP``) and, with
+        ``king_cutoff``, ``OUT.king.cutoff.in.id`` and ``OUT.king.cutoff.out.id``.
+    king_table_filter : float, optional
+        Only the pairs whose kinship is at least this (plink2's ``--king-table-filter``; nan kept); default:
+        every pair, n(n − 1)/2 lines.
+    king_cutoff : float, optional
+        In (0, 0.5]: remove one sample of each pair above it, in plink2's greedy order, and list the samples
+        kept and removed (0.354: duplicates, 0.177: 1st degree, 0.0884: 2nd degree, 0.0442: 3rd degree).
+    selection : Selection
+        The samples (``keep``/``remove``) and markers (``extract``/``exclude``) used.
+    memory_limit : int or str, optional
+        Working memory (per worker on a cluster): it sets the sample tiles and marker chunks.
+    client : distributed.Client, optional
+        The Dask cluster to compute on.
+    progress : bool
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> paths = king(tmp / "demo.zarr", out=tmp / "demo", king_table_filter=0.0442, king_cutoff=0.0884,
+    ...              progress=False)
+    >>> [path.name for path in paths]
+    ['demo.kin0', 'demo.king.cutoff.in.id', 'demo.king.cutoff.out.id']
+    """
+    return king_of_store(store, out=out, table_filter=king_table_filter, cutoff=king_cutoff, selection=selection,
+                         memory_limit=memory_limit, client=client, progress=progress)
+
+
+@_checked
 def export_gcta(store: str | Path, prefix: str | Path, *, partition: str | Path | Partition | None = None,
                 selection: Selection = Selection(), progress: bool = True) -> list[Path]:
     """Write the store's GRM (computed or reused) as GCTA's ``PREFIX.grm.bin/.grm.N.bin/.grm.id``, or with a
@@ -217,6 +274,7 @@ class Inputs:
     pheno: str | Path | None = None
     components: bool = False
     partition: str | Path | Partition | None = None
+    grm_cutoff: float | None = None
 
     def check(self, *, method: str, bivariate: str | None = None, prevalence: Prevalence = None) -> None:
         """Refuse the combinations that no model fits, naming the parameters involved."""
@@ -238,6 +296,9 @@ class Inputs:
         if self.partition is not None and not self.components:
             raise ParameterError("{partition} goes with {components} or {method} (one variance component per part)",
                                  partition=NAMED, components=True, method="rhe")
+        if self.grm_cutoff is not None and several:
+            raise ParameterError("{grm_cutoff} goes with one GRM (a {store} or {grm}), not several components",
+                                 grm_cutoff=NAMED, store=NAMED, grm=NAMED)
         if self.components and self.store is None:
             raise ParameterError("{components} fits the partitioned GRM of a {store}; for GCTA files give {grm_list}",
                                  components=True, store=NAMED, grm_list=NAMED)
@@ -259,7 +320,7 @@ class Inputs:
             raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
                                  method="rhe", store=NAMED, grm=NAMED)
         exact_only = {"prevalence": prevalence, "bivariate": bivariate, "components": self.components or None,
-                      "pheno": self.pheno}
+                      "pheno": self.pheno, "grm_cutoff": self.grm_cutoff}
         for name, value in exact_only.items():
             if value is not None:
                 raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not rhe",
@@ -270,7 +331,7 @@ class Inputs:
 def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_list: str | Path | None = None,
          pheno: str | Path | None = None, components: bool = False,
          partition: str | Path | Partition | None = None, covar: str | Path | None = None,
-         qcovar: str | Path | None = None, selection: Selection = Selection(),
+         qcovar: str | Path | None = None, selection: Selection = Selection(), grm_cutoff: float | None = None,
          memory_limit: int | str | None = None, client: Client | None = None,
          progress: bool = True) -> FitProblem | ComponentsProblem:
     """The exact path's fit problem: K's eigendecomposition (or, with ``components``, several K_k) with the
@@ -285,17 +346,18 @@ def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_
     >>> problem.fit(method="REML", pcs=2).traits[0].n
     100
     """
-    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
+                    grm_cutoff=grm_cutoff)
     inputs.check(method="REML")
     if components:
         return components_problem(store, partition=partition, selection=selection, covar=covar, qcovar=qcovar,
                                   memory_limit=memory_limit, client=client, progress=progress)
     if store is not None:
-        return store_problem(store, selection=selection, covar=covar, qcovar=qcovar, memory_limit=memory_limit,
-                             client=client, progress=progress)
+        return store_problem(store, selection=selection, grm_cutoff=grm_cutoff, covar=covar, qcovar=qcovar,
+                             memory_limit=memory_limit, client=client, progress=progress)
     if grm_list is not None:
         return gcta_components_problem(grm_list, pheno=pheno, covar=covar, qcovar=qcovar)
-    return gcta_problem(grm, pheno=pheno, covar=covar, qcovar=qcovar)
+    return gcta_problem(grm, pheno=pheno, grm_cutoff=grm_cutoff, covar=covar, qcovar=qcovar)
 
 
 @_checked
@@ -303,8 +365,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         pheno: str | Path | None = None, method: str = "REML", pcs: int = 10, covar: str | Path | None = None,
         qcovar: str | Path | None = None, constrain: bool = True, prevalence: Prevalence = None,
         bivariate: str | None = None, components: bool = False, partition: str | Path | Partition | None = None,
-        max_iter: int = MAX_ITER, selection: Selection = Selection(), moments: MomentsSettings = MomentsSettings(),
-        memory_limit: int | str | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
+        max_iter: int = MAX_ITER, selection: Selection = Selection(), grm_cutoff: float | None = None,
+        moments: MomentsSettings = MomentsSettings(), memory_limit: int | str | None = None,
+        client: Client | None = None, progress: bool = True) -> FitReport:
     """h² of every trait (or rG of trait pairs) by the exact path (REML, ML) or the moments path (RHE).
 
     Parameters
@@ -340,7 +403,11 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     max_iter : int
         AI-REML iterations at most (several components, bivariate).
     selection : Selection
-        Scaling, marker QC and sample/marker lists.
+        Scaling, marker QC, sample/marker lists and the relatives left out (``king_cutoff``).
+    grm_cutoff : float, optional
+        The exact path with one GRM: leave out samples as GCTA's ``--grm-cutoff`` does, from K (computed on
+        all samples): of every pair with K_ij above it, the sample with more such pairs (the later one on a
+        tie), all at once (not greedy).
     moments : MomentsSettings
         The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``).
     memory_limit : int or str, optional
@@ -376,14 +443,15 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
     """
     method = check(method, one_of("REML", "ML", "RHE"), parameter="method")
-    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
+    inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
+                    grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
     if method == "RHE":
         return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
                          qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
     problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
-                   covar=covar, qcovar=qcovar, selection=selection, memory_limit=memory_limit, client=client,
-                   progress=progress)
+                   covar=covar, qcovar=qcovar, selection=selection, grm_cutoff=grm_cutoff, memory_limit=memory_limit,
+                   client=client, progress=progress)
     if isinstance(problem, ComponentsProblem):
         return problem.fit(pcs=pcs, constrain=constrain, prevalence=prevalence, max_iter=max_iter)
     if bivariate is not None:
@@ -418,8 +486,8 @@ def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = N
 def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | None = None,
          pheno: str | Path | None = None, format: str = "png", method: str = "REML", pcs: int = 10,
          constrain: bool = True, covar: str | Path | None = None, qcovar: str | Path | None = None,
-         selection: Selection = Selection(), memory_limit: int | str | None = None, client: Client | None = None,
-         progress: bool = True) -> list[Path]:
+         selection: Selection = Selection(), grm_cutoff: float | None = None, memory_limit: int | str | None = None,
+         client: Client | None = None, progress: bool = True) -> list[Path]:
     """Figures of a fit: ``OUT.profile.<trait>.FORMAT`` (profile log-likelihood with ĥ² and its 95% CI),
     ``OUT.eigenvalues.FORMAT`` (K's spectrum) and ``OUT.pcs.FORMAT`` (PC1 against PC2); returns their paths.
     The other parameters are :func:`fit`'s."""
@@ -428,6 +496,6 @@ def plot(store: str | Path | None = None, *, out: str | Path, grm: str | Path | 
     method = check(method, one_of("REML", "ML"), parameter="method")
     format = check(format, one_of("PNG", "SVG"), parameter="format").lower()
     problem = load(store, grm=grm, pheno=pheno, covar=covar, qcovar=qcovar, selection=selection,
-                   memory_limit=memory_limit, client=client, progress=progress)
+                   grm_cutoff=grm_cutoff, memory_limit=memory_limit, client=client, progress=progress)
     return write_plots(problem, out, fmt=format, method=method, pcs=pcs, constrain=constrain)
 

@@ -322,10 +322,15 @@ PARAMETERS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(("transpose", "constrain", "components", "overwrite", "recompute", "progress"), boolean),
     # counts and sizes
     **dict.fromkeys(("mpheno", "chunk_variants", "tile", "n_samples", "n_markers", "max_iter"), positive_int),
-    **dict.fromkeys(("pcs", "seed"), non_negative_int),
+    **dict.fromkeys(("pcs", "seed", "parent_offspring", "siblings"), non_negative_int),
     "memory_limit": memory_size,
     "hard_call_threshold": number_in(0, 0.5, high_open=True),  # plink2's --hard-call-threshold
     "h2": comma_list(fraction),
+    "family_environment": fraction,
+    # kinship values: a cutoff removes relatives (0.5 duplicates ... 0.0442 3rd degree), a filter lists pairs
+    "king_cutoff": number_in(0.0, 0.5, low_open=True),
+    "king_table_filter": number_in(-math.inf, 0.5),
+    "grm_cutoff": number_in(0.0, 2.0, low_open=True),  # K_ij: 0.5 1st degree, 1 duplicates (1 + F)
     "prevalence": prevalence_spec,
     **dict.fromkeys(("bivariate", "pairs"), trait_pairs),
 }

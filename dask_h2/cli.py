@@ -1,9 +1,10 @@
-"""The ``dask-h2`` command line: simulate, convert, grm, fit, plot, run and demo."""
+"""The ``dask-h2`` command line: simulate, convert, grm, king, fit, plot, run and demo."""
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -47,7 +48,14 @@ def _add_grm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exclude", type=existing_file, metavar="FILE", help="leave out these markers (one ID per line)"
     )
+    _add_king_cutoff(parser, "leave out relatives first: one sample of each pair whose KING-robust kinship is "
+                             "above X, as plink2's --king-cutoff (e.g. 0.0884: 2nd degree or closer); computed "
+                             "once and cached in the store")
     _add_scheduler(parser)
+
+
+def _add_king_cutoff(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--king-cutoff", type=number_in(0.0, 0.5, low_open=True), metavar="X", help=help)
 
 
 def _add_scheduler(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +72,8 @@ def _cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 def _selection(args: argparse.Namespace) -> api.Selection:
     """The samples, markers and scaling of a command's options."""
     return api.Selection(scale=args.scale, qc=api.MarkerQC(maf=args.maf, max_missing=args.max_missing), keep=args.keep,
-                         remove=args.remove, extract=args.extract, exclude=args.exclude)
+                         remove=args.remove, extract=args.extract, exclude=args.exclude,
+                         king_cutoff=getattr(args, "king_cutoff", None))
 
 
 def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> None:
@@ -84,6 +93,9 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
     parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
                         help="working memory of the GRM or of the moments passes, e.g. 2GB (default 2 GiB; per "
                              "worker on a cluster)")
+    parser.add_argument("--grm-cutoff", type=number_in(0.0, 2.0, low_open=True), metavar="X",
+                        help="exact path: leave out samples as GCTA's --grm-cutoff does from K (of each pair with "
+                             "K above X, the one with more such pairs)")
     _add_grm_options(parser)
     if moments:
         _add_moments_options(parser)
@@ -158,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--h2", type=comma_list(fraction), default=DEMO_H2,
                    help=f"comma-separated true h2, one trait each (default {DEMO_H2})")
     p.add_argument("--seed", type=non_negative_int, default=1)
+    p.add_argument("--parent-offspring", type=non_negative_int, default=0, metavar="N",
+                   help="N parent-offspring pairs among the samples (first degree, kinship 1/4)")
+    p.add_argument("--siblings", type=non_negative_int, default=0, metavar="N",
+                   help="N full-sibling pairs among the samples (first degree, kinship 1/4)")
+    p.add_argument("--family-environment", type=fraction, default=0.0, metavar="C2",
+                   help="share of each trait's variance from an environment each related pair shares (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = commands.add_parser("convert", help="rewrite an RData file, PLINK .bed or .pgen, BGEN file or VCF Zarr store "
@@ -183,6 +201,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "a file of 'variant component' lines) in the same pass, cached in STORE/grm_partition "
                         "(with --out-gcta: PREFIX.<part>.grm.* and PREFIX.mgrm)")
     _add_grm_options(p)
+
+    p = commands.add_parser("king", help="KING-robust kinship of every pair of samples, as plink2's "
+                                         "--make-king-table and --king-cutoff")
+    p.add_argument("store")
+    p.add_argument("--out", required=True, type=writable_prefix, metavar="PREFIX",
+                   help="writes PREFIX.kin0 and, with --king-cutoff, PREFIX.king.cutoff.in.id and .out.id")
+    p.add_argument("--king-table-filter", type=number_in(-math.inf, 0.5), metavar="X",
+                   help="only the pairs with kinship >= X in PREFIX.kin0 (default: every pair)")
+    _add_king_cutoff(p, "remove one sample of each pair with kinship above X, in plink2's greedy order, and list "
+                        "the samples kept and removed")
+    p.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
+                   help="working memory, e.g. 2GB (default 2 GiB; per worker on a cluster): sets the sample tiles")
+    p.add_argument("--keep", type=existing_file, metavar="FILE", help="only these samples (FID IID per line)")
+    p.add_argument("--remove", type=existing_file, metavar="FILE", help="leave out these samples (FID IID per line)")
+    p.add_argument("--extract", type=existing_file, metavar="FILE", help="only these markers (one ID per line)")
+    p.add_argument("--exclude", type=existing_file, metavar="FILE",
+                   help="leave out these markers (one ID per line; plink2 leaves out chrX, chrY and chrMT)")
+    _add_scheduler(p)
 
     p = commands.add_parser("fit", help="estimate h2 for every trait of a store (or of a GCTA GRM with --grm)")
     _add_problem_options(p)
@@ -245,7 +281,7 @@ def _fit_options(args: argparse.Namespace) -> dict:
                "constrain": not args.no_constrain, "selection": _selection(args), "memory_limit": args.memory_limit,
                "progress": not args.quiet}
     problem = ("grm", "pheno") if args.command in ("fit", "plot") else ()  # run's --pheno is the conversion's
-    for name in (*problem, "prevalence", "bivariate", "partition", "max_iter"):
+    for name in (*problem, "prevalence", "bivariate", "partition", "max_iter", "grm_cutoff"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     if getattr(args, "mgrm_gcta", None) is not None:
@@ -281,6 +317,8 @@ def dispatch(args: argparse.Namespace) -> None:
     progress = not args.quiet
     if args.command == "simulate":
         path = api.simulate(args.out, n_samples=args.samples, n_markers=args.markers, h2=args.h2, seed=args.seed,
+                            parent_offspring=args.parent_offspring, siblings=args.siblings,
+                            family_environment=args.family_environment,
                             overwrite=args.overwrite, progress=progress)
         print(f"wrote {path}")
     elif args.command == "convert":
@@ -301,6 +339,12 @@ def dispatch(args: argparse.Namespace) -> None:
             paths = api.export_gcta(args.store, args.out_gcta, partition=args.partition, selection=_selection(args),
                                     progress=progress)
             print(f"wrote {', '.join(str(p) for p in paths)}")
+    elif args.command == "king":
+        paths = api.king(args.store, out=args.out, king_table_filter=args.king_table_filter,
+                         king_cutoff=args.king_cutoff, memory_limit=args.memory_limit, progress=progress,
+                         selection=api.Selection(keep=args.keep, remove=args.remove, extract=args.extract,
+                                                 exclude=args.exclude))
+        print(f"wrote {', '.join(str(p) for p in paths)}")
     elif args.command == "fit":
         _report(api.fit(args.store, **_fit_options(args)), args.out)
     elif args.command == "plot":

@@ -10,6 +10,10 @@ M markers in chunks of m, fan-in s, t tasks in flight):
 - **tiled GRM** (:class:`TilePlan`, :mod:`dask_h2.kinship.tiled`): per task the int8 chunk and its
   moments (3·m·n), two float32 tile columns (10·m·t) and per part 28·t² (product, float64
   accumulator, finished tile); never n².
+- **KING-robust kinship** (:class:`KingPlan`, :mod:`dask_h2.kinship.king`): per task the chunk as
+  read (n·m: Zarr decodes whole chunks), the two tile columns and their float32/int8 forms (16·m·t)
+  and per pair of the tile its sums, GEMM result, kinship and masks (48·t²); never n². The pairs
+  asked for (a filtered table, the related pairs) come back to the driver, about 60 bytes each.
 - **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.moments.passes`): chunks, thin
   products and n-row float32 sums; never n².
 - **exact path's driver** (:func:`exact_path_bytes`): K, LAPACK's workspace and the
@@ -36,6 +40,7 @@ STANDARDIZE_BLOCK = 2048  # markers standardized at a time within a chunk (see d
 TASK_BYTES = 64 * 2**20  # int8 genotypes per task of the moments passes
 MIN_TILE = 256
 FAN_INS = (8, 4, 3, 2)
+KING_TILE_BYTES = 48  # per pair of a KING tile: Σxx (float64), the GEMM's float32, 2 × 2 int32 sums, kinship, masks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +110,23 @@ class TilePlan:
         """Predicted peak of a worker (bytes) of the tiled GRM (module docstring)."""
         n, m, t = n_samples, self.chunk_markers, self.tile
         return self.dask_threads * (3 * n * m + 10 * m * t + 28 * self.parts * t * t)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KingPlan:
+    """KING-robust kinship (:mod:`dask_h2.kinship.king`): ``tile`` samples per tile side, ``chunk_markers``
+    read per step of a tile task, ``dask_threads`` tasks at once per worker (or locally), each with
+    ``blas_threads``."""
+
+    tile: int
+    chunk_markers: int
+    dask_threads: int
+    blas_threads: int
+
+    def peak_bytes(self, n_samples: int) -> int:
+        """Predicted peak of a worker (bytes) of the KING tiles (module docstring)."""
+        n, m, t = n_samples, self.chunk_markers, self.tile
+        return self.dask_threads * (n * m + 16 * m * t + KING_TILE_BYTES * t * t)
 
 
 class OverBudget(ValueError):
@@ -334,3 +356,24 @@ def check_driver_memory(n_samples: int, what: str) -> None:
         raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
                          f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
                          "--method rhe estimates h2 from the genotypes with no n x n matrix")
+
+
+def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: int | None = None,
+              tile: int | None = None) -> KingPlan:
+    """Tiles and marker chunks of the KING-robust kinship within the :func:`budget` of ``memory_limit``:
+    the largest tiles (multiples of ``MIN_TILE``) whose pairs take at most half of each task's share,
+    then the largest chunks (multiples of ``store_chunk``) that fit the rest; one BLAS thread per task, the
+    cores (or a worker's threads) running tasks side by side. Raises :class:`OverBudget` when nothing fits."""
+    where = budget(memory_limit)
+    threads = where.threads or where.cores
+    share = where.limit // threads
+    step = store_chunk or CHUNK_MULTIPLE
+    t = tile or max(MIN_TILE, math.isqrt(share // (2 * KING_TILE_BYTES)) // MIN_TILE * MIN_TILE)
+    t = min(t, max(n_samples, 1))
+    chunk = (share - KING_TILE_BYTES * t * t) // (n_samples + 16 * t) // step * step
+    chunk = min(chunk, max(step, MAX_CHUNK // step * step))
+    plan = KingPlan(tile=t, chunk_markers=max(chunk, step), dask_threads=threads, blas_threads=1)
+    if chunk < step or plan.peak_bytes(n_samples) > where.limit:
+        raise OverBudget(needed=plan.peak_bytes(n_samples), limit=where.limit,
+                         what=f"the KING-robust kinship of {n_samples} samples in tiles of {t}")
+    return plan

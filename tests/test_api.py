@@ -76,6 +76,13 @@ def _matrix(store: Path, out: Path) -> list[tuple[str, object]]:
         ("seed", lambda: api.simulate(out / "s.zarr", seed=-2)),
         ("format", lambda: api.plot(store, out=out / "p", format="gif")),
         ("pcs", lambda: api.run(store, out / "run", pcs="x")),
+        ("king_cutoff", lambda: api.king(store, out=out / "k", king_cutoff=0.7)),
+        ("king_cutoff", lambda: api.fit(store, selection=api.Selection(king_cutoff=0))),
+        ("king_table_filter", lambda: api.king(store, out=out / "k", king_table_filter="high")),
+        ("out", lambda: api.king(store, out=None)),
+        ("grm_cutoff", lambda: api.fit(store, grm_cutoff=-1)),
+        ("parent_offspring", lambda: api.simulate(out / "s.zarr", parent_offspring=-1)),
+        ("parent_offspring", lambda: api.simulate(out / "s.zarr", n_samples=10, siblings=6)),
     ]
 
 

@@ -65,13 +65,14 @@ STORE_GRM_OPTIONS = [
     ["--exclude", "{d}/absent.txt"], ["--exclude", "{d}/nomatch.txt"],
     ["--scheduler", "notanaddress"], ["--scheduler", "tcp://host:notaport"], ["--scheduler", "tcp://:8786"],
     ["--scheduler", "tcp://host:70000"],
+    ["--king-cutoff", "0"], ["--king-cutoff", "0.6"], ["--king-cutoff", "abc"], ["--king-cutoff", "nan"],
 ]
 FIT_OPTIONS = [
     ["--method", "gls"], ["--pcs", "-1"], ["--pcs", "abc"], ["--pcs", "1.5"], ["--pcs", "58"],
     ["--covar", "{d}/absent.txt"], ["--covar", "{d}/a_folder"], ["--covar", "{d}/covar_one_level.txt"],
     ["--covar", "{d}/nomatch.txt"], ["--qcovar", "{d}/absent.txt"], ["--qcovar", "{d}/qcovar_text.txt"],
     ["--qcovar", "{d}/qcovar_constant.txt"], ["--qcovar", "{d}/qcovar_inf.txt"], ["--qcovar", "{d}/nomatch.txt"],
-    ["--memory-limit", "0"], ["--memory-limit", "abc"],
+    ["--memory-limit", "0"], ["--memory-limit", "abc"], ["--grm-cutoff", "0"], ["--grm-cutoff", "abc"],
 ] + STORE_GRM_OPTIONS
 MOMENTS_OPTIONS = [  # fit and run: the moments estimator's
     ["--random-vectors", "1"], ["--random-vectors", "abc"], ["--seed", "-1"], ["--seed", "abc"],
@@ -107,6 +108,12 @@ CASES = (
             ["--h2", "nan"],
             ["--seed", "-1"],
             ["--seed", "abc"],
+            ["--parent-offspring", "-1"],
+            ["--parent-offspring", "abc"],
+            ["--siblings", "1.5"],
+            ["--samples", "10", "--siblings", "4", "--parent-offspring", "2"],
+            ["--family-environment", "1.5"],
+            ["--h2", "0.8", "--family-environment", "0.3"],
         )
     ]
     + [
@@ -165,6 +172,24 @@ CASES = (
         )
     ]
     + [("grm", [store]) for store in ("{d}/absent.zarr", "{d}/a_folder", "{d}/sim.RData")]
+    + [
+        ("king", ["{d}/store.zarr", "--out", "{o}/king", *bad])
+        for bad in (
+            ["--king-table-filter", "0.6"],
+            ["--king-table-filter", "abc"],
+            ["--king-cutoff", "0"],
+            ["--king-cutoff", "0.51"],
+            ["--memory-limit", "0"],
+            ["--memory-limit", "100B"],
+            ["--keep", "{d}/absent.txt"],
+            ["--remove", "{d}/nomatch.txt"],
+            ["--extract", "{d}/nomatch.txt"],
+            ["--exclude", "{d}/absent.txt"],
+            ["--scheduler", "notanaddress"],
+        )
+    ]
+    + [("king", args) for args in (["{d}/absent.zarr", "--out", "{o}/king"], ["{d}/store.zarr"],
+                                   ["{d}/store.zarr", "--out", "{d}/notes.txt/king"])]
     + [
         ("fit", ["{d}/store.zarr", "--out", "{o}/fit", *bad])
         for bad in FIT_OPTIONS + MOMENTS_OPTIONS + PREVALENCE_OPTIONS + GREML_OPTIONS
@@ -231,7 +256,7 @@ CASES = (
         )
     ]
     + [("demo", ["--out-dir", "{d}/notes.txt"]), ("demo", ["--out-dir", "{d}/notes.txt/demo"])]
-    + [(command, ["--bogus"]) for command in ("simulate", "convert", "grm", "fit", "plot", "run", "demo")]
+    + [(command, ["--bogus"]) for command in ("simulate", "convert", "grm", "king", "fit", "plot", "run", "demo")]
     + [("bogus", []), ("", [])]
 )
 

@@ -17,32 +17,50 @@ from dask_h2.io.gcta import GCTAGRM, read_grm
 from dask_h2.io.phenotypes import read_phenotypes
 from dask_h2.kinship.eigen import eigendecompose, warn_if_not_psd
 from dask_h2.kinship.groups import grm_of_store, partitioned_grm_of_store, subset_eigen_of_store
+from dask_h2.kinship.king import describe_relatives, grm_cutoff_removed, relatives_of_store
 from dask_h2.kinship.partition import Partition
 from dask_h2.kinship.selection import Selection
 from dask_h2.store import open_store
 from dask_h2.traits import Traits, read_traits, store_traits
 
 
-def store_problem(store: str | Path, *, selection: Selection = Selection(), covar: str | Path | None = None,
-                  qcovar: str | Path | None = None, memory_limit: int | None = None, client: Client | None = None,
-                  progress: bool = True) -> FitProblem:
+def store_problem(store: str | Path, *, selection: Selection = Selection(), grm_cutoff: float | None = None,
+                  covar: str | Path | None = None, qcovar: str | Path | None = None, memory_limit: int | None = None,
+                  client: Client | None = None, progress: bool = True) -> FitProblem:
     """The fit problem of a store: its GRM (computed or reused, on ``client``'s cluster if given, within
-    ``memory_limit`` bytes), traits and covariates over the GRM's samples."""
+    ``memory_limit`` bytes), traits and covariates over the GRM's samples; with ``grm_cutoff``, over those
+    GCTA's ``--grm-cutoff`` keeps (:func:`dask_h2.kinship.king.grm_cutoff_removed`; K is not recomputed, the
+    eigendecomposition of its submatrix is cached in the store)."""
     traits = read_traits(open_store(store), store)  # checked before the GRM is computed
+    relatives = relatives_of_store(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     result = grm_of_store(store, selection=selection, memory_limit=memory_limit, client=client, progress=progress)
-    of_samples = store_traits(store, result.sample_index, covar=covar, qcovar=qcovar, traits=traits)
+    subset_eigen, eigen, kept = subset_eigen_of_store(store, result), result.eigen, None
+    if grm_cutoff is not None:
+        kept = np.flatnonzero(~grm_cutoff_removed(result.kinship, grm_cutoff))
+        eigen, whole_subset = subset_eigen(kept), subset_eigen
+        subset_eigen = lambda index: whole_subset(kept[index])  # noqa: E731
+    index = result.sample_index if kept is None else result.sample_index[kept]
+    of_samples = store_traits(store, index, covar=covar, qcovar=qcovar, traits=traits)
+    extra = {"grm_cutoff": grm_cutoff, "n_grm_cutoff_removed": int(result.sample_index.size - kept.size)} \
+        if kept is not None else {}
     return FitProblem(
-        eigen=result.eigen,
+        eigen=eigen,
         traits=of_samples,
-        subset_eigen=subset_eigen_of_store(store, result),
+        subset_eigen=subset_eigen,
         grm=GRMDescription(
             n_markers_used=result.n_markers_used,
             n_markers_dropped=result.n_markers_dropped,
             scale=result.scale,
-            extra={**selection.describe(result.marker_counts), "n_samples_removed": of_samples.n_samples_removed},
+            extra={**selection.describe(result.marker_counts), "n_samples_removed": of_samples.n_samples_removed,
+                   **describe_relatives(relatives), **extra},
         ),
-        kinship_block=lambda rows, cols: result.kinship.oindex[rows, cols],
+        kinship_block=lambda rows, cols: result.kinship.oindex[_within(kept, rows), _within(kept, cols)],
     )
+
+
+def _within(kept: np.ndarray | None, index: np.ndarray) -> np.ndarray:
+    """Positions ``index`` among the ``kept`` samples (all for None) as positions among the GRM's samples."""
+    return index if kept is None else kept[index]
 
 
 def components_problem(store: str | Path, *, partition: str | Path | Partition | None = None,
@@ -52,6 +70,7 @@ def components_problem(store: str | Path, *, partition: str | Path | Partition |
     """The several-components problem of a store: the K_k of its partitioned GRM (``partition``, or the
     one recorded in the store; read whole) with the store's traits and covariates."""
     traits = read_traits(open_store(store), store)
+    relatives = relatives_of_store(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     result = partitioned_grm_of_store(store, partition=partition, selection=selection, memory_limit=memory_limit,
                                       client=client, progress=progress)
     of_samples = store_traits(store, result.sample_index, covar=covar, qcovar=qcovar, traits=traits)
@@ -59,24 +78,30 @@ def components_problem(store: str | Path, *, partition: str | Path | Partition |
                              n_markers=result.part_markers, combined=lambda: result.eigen, traits=of_samples,
                              grm=GRMDescription(n_markers_used=int(np.sum(result.part_markers)),
                                                 n_markers_dropped=result.n_markers_dropped, scale=result.scale,
-                                                extra=selection.describe(result.marker_counts)))
+                                                extra={**selection.describe(result.marker_counts),
+                                                       **describe_relatives(relatives)}))
 
 
-def gcta_problem(prefix: str | Path, *, pheno: str | Path, covar: str | Path | None = None,
-                 qcovar: str | Path | None = None) -> FitProblem:
+def gcta_problem(prefix: str | Path, *, pheno: str | Path, grm_cutoff: float | None = None,
+                 covar: str | Path | None = None, qcovar: str | Path | None = None) -> FitProblem:
     """The fit problem of a GCTA GRM (``PREFIX.grm.bin/.grm.N.bin/.grm.id``) with phenotypes
-    from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved."""
+    from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved. ``grm_cutoff``: only the
+    samples GCTA's ``--grm-cutoff`` keeps."""
     gcta = read_grm(prefix)
-    K = gcta.kinship
+    K, iid, extra = gcta.kinship, gcta.iid, {"grm": str(prefix)}
+    if grm_cutoff is not None:
+        kept = ~grm_cutoff_removed(K, grm_cutoff)
+        K, iid = K[np.ix_(kept, kept)], iid[kept]
+        extra.update(grm_cutoff=grm_cutoff, n_grm_cutoff_removed=int((~kept).sum()))
     return FitProblem(
         eigen=eigendecompose(K.copy(), overwrite=True),
-        traits=_file_traits(pheno, gcta.iid, covar, qcovar),
+        traits=_file_traits(pheno, iid, covar, qcovar),
         subset_eigen=dense_subset_eigen(K),
         grm=GRMDescription(
             n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else None,
             n_markers_dropped=0,
             scale="gcta-grm",
-            extra={"grm": str(prefix)},
+            extra=extra,
         ),
         kinship_block=lambda rows, cols: K[np.ix_(rows, cols)],
     )

@@ -29,7 +29,8 @@ from dask_h2.errors import NAMED, InputError, ParameterError, output_errors
 from dask_h2.kinship.eigen import Eigen, eigendecompose
 from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
 from dask_h2.kinship.partition import Partition, parse_partition
-from dask_h2.kinship.selection import Selection, cache_key, sample_mask, variant_mask
+from dask_h2.kinship.king import analysed_samples
+from dask_h2.kinship.selection import Selection, cache_key, variant_mask
 from dask_h2.kinship.tiled import tiled_kinship
 from dask_h2.planning import ComputePlan, OverBudget, TilePlan, check_driver_memory, grm_plan
 from dask_h2.progress import dask_progress
@@ -80,13 +81,14 @@ class Request:
     key: dict
 
 
-def request(store: str | Path, selection: Selection) -> Request:
-    """The :class:`Request` of ``selection`` on ``store``; refuses a sample count whose K the driver
-    cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
+def request(store: str | Path, selection: Selection, *, memory_limit: int | None = None, client: Client | None = None,
+            progress: bool = True) -> Request:
+    """The :class:`Request` of ``selection`` on ``store`` (its relatives removed, computed or reused); refuses a
+    sample count whose K the driver cannot hold (:func:`dask_h2.planning.check_driver_memory`)."""
     root = open_store(store)
     sample_id = read_strings(root, "sample_id")
     check_unique(sample_id, where=f"{store}: sample_id")
-    samples = sample_mask(sample_id, selection)
+    samples = analysed_samples(store, selection, memory_limit=memory_limit, client=client, progress=progress)[0]
     variants = variant_mask(read_strings(root, "variant_id"), selection)
     check_driver_memory(int(samples.sum()), str(store))
     key = {**cache_key(selection, samples, variants=variants), "genotypes": genotypes_key(root)}
@@ -99,7 +101,7 @@ def grm_of_store(store: str | Path, *, selection: Selection = Selection(), memor
     """K and its eigendecomposition for a store, computed once and kept in ``store/grm``.
 
     See :func:`dask_h2.api.grm` for the parameters."""
-    wanted = request(store, selection)
+    wanted = request(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     with cached_group(store, GRM_GROUP, key=wanted.key, recompute=recompute) as cache:
         if cache.reusable is not None:
             log.info(f"reusing the GRM in {store}/{GRM_GROUP}: same samples, markers, QC and scale")
@@ -119,7 +121,7 @@ def partitioned_grm_of_store(store: str | Path, *, partition: str | Path | Parti
     """One K_k per part of ``partition`` (``maf:e0,e1,...``, a file of ``variant component`` lines, or a
     :class:`~dask_h2.kinship.partition.Partition`), computed once and kept in ``store/grm_partition``;
     None reuses the partition recorded there. The other parameters are those of :func:`grm_of_store`."""
-    wanted = request(store, selection)
+    wanted = request(store, selection, memory_limit=memory_limit, client=client, progress=progress)
     partition = _resolve_partition(store, partition)
     key = {**wanted.key, "partition": partition.key()}
     with cached_group(store, PARTITION_GROUP, key=key, recompute=recompute) as cache:

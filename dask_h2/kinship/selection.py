@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dask_h2.checks import check, check_unambiguous, fraction, number_in
+from dask_h2.checks import PARAMETERS, check, check_unambiguous, fraction, number_in
 from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.kinship.standardize import SCALES, MarkerQC, Scale
 
@@ -17,7 +17,9 @@ from dask_h2.kinship.standardize import SCALES, MarkerQC, Scale
 class Selection:
     """The samples and markers of an analysis beyond the store: ``scale`` of the standardization
     (``hwe`` or ``empirical``), marker ``qc``, and ID lists: ``keep``/``remove`` are PLINK-style sample
-    files (FID IID, or one IID per line), ``extract``/``exclude`` list one marker ID per line.
+    files (FID IID, or one IID per line), ``extract``/``exclude`` list one marker ID per line;
+    ``king_cutoff``: leave out relatives, the samples plink2's ``--king-cutoff`` removes among those kept
+    (KING-robust kinship above it, :mod:`dask_h2.kinship.king`).
 
     Examples
     --------
@@ -31,12 +33,16 @@ class Selection:
     remove: Path | None = None
     extract: Path | None = None
     exclude: Path | None = None
+    king_cutoff: float | None = None
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ParameterError(f"{{scale}}: expected one of {', '.join(SCALES)}", scale=self.scale)
         check(self.qc.maf, number_in(0.0, 0.5), parameter="maf")
         check(self.qc.max_missing, fraction, parameter="max_missing")
+        if self.king_cutoff is not None:
+            cutoff = check(self.king_cutoff, PARAMETERS["king_cutoff"], parameter="king_cutoff")
+            object.__setattr__(self, "king_cutoff", cutoff)
 
     def describe(self, marker_counts: dict[str, int]) -> dict:
         """What the report says of the markers: their counts by status and the QC that made them."""
@@ -89,6 +95,10 @@ def variant_mask(variant_id: np.ndarray, selection: Selection) -> np.ndarray:
 
 def cache_key(selection: Selection, samples: np.ndarray, *, variants: np.ndarray) -> dict:
     """What a cached product (a GRM, the PCs) must match to be reused (the ID lists by the masks they give)."""
-    return {"scale": selection.scale, **asdict(selection.qc),
-            "samples_sha1": hashlib.sha1(np.packbits(samples).tobytes()).hexdigest(),
-            "variants_sha1": hashlib.sha1(np.packbits(variants).tobytes()).hexdigest()}
+    return {"scale": selection.scale, **asdict(selection.qc), "samples_sha1": mask_digest(samples),
+            "variants_sha1": mask_digest(variants)}
+
+
+def mask_digest(mask: np.ndarray) -> str:
+    """SHA-1 of a bool mask (what a cached product's key records of the samples or markers it used)."""
+    return hashlib.sha1(np.packbits(mask).tobytes()).hexdigest()

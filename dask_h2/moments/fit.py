@@ -31,7 +31,8 @@ from dask_h2.cluster import using
 from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.kinship.grm import count_markers, marker_chunks
 from dask_h2.kinship.partition import Partition, parse_partition
-from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
+from dask_h2.kinship.king import analysed_samples, describe_relatives
+from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
 from dask_h2.moments.equations import MIN_BLOCKS, MomentEstimates, TraitStatistics, fit_moments, jackknife_blocks
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
@@ -80,10 +81,12 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
     memory (:func:`dask_h2.planning.moments_plan`)."""
     root = open_store(store)
-    sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
-    samples, variants = sample_mask(sample_id, selection), variant_mask(variant_id, selection)
+    variant_id = read_strings(root, "variant_id")
+    variants = variant_mask(variant_id, selection)
     partition = partition if isinstance(partition, Partition) else parse_partition(partition, variant_id)
-    traits = store_traits(store, np.flatnonzero(samples), covar=covar, qcovar=qcovar, traits=read_traits(root, store))
+    stored_traits = read_traits(root, store)  # checked before the relatives are looked for
+    samples, relatives = analysed_samples(store, selection, memory_limit=memory_limit, client=client, progress=progress)
+    traits = store_traits(store, np.flatnonzero(samples), covar=covar, qcovar=qcovar, traits=stored_traits)
     n = int(samples.sum())
     if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
         raise ParameterError(f"{{pcs}}: must be between 0 and {n - 3} for {n} samples", pcs=pcs)
@@ -119,7 +122,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                                         columns, partition, selection, settings, plan, progress)
     _, counts = count_markers(table)
     counts["outside_partition"] = int((table[:, 1] == USED).sum() - used)
-    extra = {**selection.describe(counts), "n_samples_removed": traits.n_samples_removed, "fixed_effects": columns,
+    extra = {**selection.describe(counts), "n_samples_removed": traits.n_samples_removed,
+             **describe_relatives(relatives), "fixed_effects": columns,
              "random_vectors": settings.n_probes, "seed": settings.seed, "jackknife_blocks": int(block.max() + 1),
              "components": list(partition.names), "pc_eigenvalues": components.values.tolist(),
              "pc_markers": components.n_markers, "passes_over_genotypes": 1, "pc_sketch_passes": components.passes}
