@@ -144,6 +144,27 @@ def heritabilities(sigma2: np.ndarray) -> np.ndarray:
 
 def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     """σ² and h² of one trait, with delete-one-block jackknife SEs over ``stats.block``."""
+    size = stats.n_components
+    system, sigma2, replicates, counts = solve_with_replicates(stats)
+    scale = scale_variance(system, sigma2, yy=stats.yy)
+    derived = heritabilities(sigma2)
+    total, sigma_g2, vp = size, size + 1, size + 2
+    scaled = np.zeros(derived.shape[0], dtype=bool)
+    scaled[[sigma_g2, vp]] = True  # variances scale with y²; the h² do not
+    sigma2_se = with_scale(jackknife_se(replicates), sigma2, scale=scale)
+    derived_se = with_scale(jackknife_se(np.array([heritabilities(r) for r in replicates])), derived * scaled,
+                            scale=scale)
+    return MomentEstimates(sigma2=sigma2, sigma2_se=sigma2_se, h2=derived[:size], h2_se=derived_se[:size],
+                           h2_total=float(derived[total]), h2_total_se=float(derived_se[total]),
+                           sigma_g2=float(derived[sigma_g2]), sigma_g2_se=float(derived_se[sigma_g2]),
+                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=counts.astype(np.int64),
+                           n_blocks=replicates.shape[0])
+
+
+def solve_with_replicates(stats: TraitStatistics) -> tuple[MomentSystem, np.ndarray, np.ndarray, np.ndarray]:
+    """(the normal equations, σ (K + 1,), the delete-one-block replicates of σ (J', K + 1) over the
+    blocks with a marker in use, the markers M_k (K,)). With ``residual_products`` the products
+    (w_mᵀP y₁)(w_mᵀP y₂) of two traits and ``yy`` = y₁ᵀP y₂, σ holds their covariances."""
     size, blocks = stats.n_components, stats.n_blocks
     layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
     counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
@@ -157,7 +178,6 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
         raise ValueError(f"component {int(empty[0])} has no markers")
     system = moment_system(totals, **common)
     sigma2 = system.solve()
-    scale = scale_variance(system, sigma2, yy=stats.yy)
     leave_out = []
     for j in np.flatnonzero(counts.sum(axis=1) > 0):  # a block whose markers all failed QC changes nothing
         left = MarkerSums(counts=totals.counts - counts[j], residual=totals.residual - residual[j],
@@ -166,19 +186,7 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
         if np.any(left.counts == 0):
             raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
         leave_out.append(moment_system(left, **common).solve())
-    replicates = np.array(leave_out)  # (J, K + 1)
-    derived = heritabilities(sigma2)
-    total, sigma_g2, vp = size, size + 1, size + 2
-    scaled = np.zeros(derived.shape[0], dtype=bool)
-    scaled[[sigma_g2, vp]] = True  # variances scale with y²; the h² do not
-    sigma2_se = with_scale(jackknife_se(replicates), sigma2, scale=scale)
-    derived_se = with_scale(jackknife_se(np.array([heritabilities(r) for r in replicates])), derived * scaled,
-                            scale=scale)
-    return MomentEstimates(sigma2=sigma2, sigma2_se=sigma2_se, h2=derived[:size], h2_se=derived_se[:size],
-                           h2_total=float(derived[total]), h2_total_se=float(derived_se[total]),
-                           sigma_g2=float(derived[sigma_g2]), sigma_g2_se=float(derived_se[sigma_g2]),
-                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=totals.counts.astype(np.int64),
-                           n_blocks=len(leave_out))
+    return system, sigma2, np.array(leave_out), totals.counts
 
 
 def scale_variance(system: MomentSystem, sigma2: np.ndarray, *, yy: float) -> float:
