@@ -255,9 +255,6 @@ class Inputs:
         if method == "PCGC" and prevalence is None:
             raise ParameterError("{method} fits case-control traits on the liability scale: give their {prevalence}",
                                  method="pcgc", prevalence=NAMED)
-        if method == "PCGC" and bivariate is not None:
-            raise ParameterError("{bivariate} goes with {method} (genetic correlation of case-control traits by "
-                                 "PCGC is not available)", bivariate=NAMED, method="rhe")
         if method == "RHE" and prevalence is not None:
             raise ParameterError("{prevalence} goes with {method} (or reml, ml), not rhe", prevalence=NAMED,
                                  method="pcgc")

@@ -94,21 +94,22 @@ class PairFit:
 
     ``n`` is GCTA's: the observations of both traits together (n₁ + n₂); ``n_per_trait`` and
     ``n_common`` (samples with both) say where they come from. ``path`` is ``eigen`` or ``dense``
-    (REML), or ``moments`` (RHE: no likelihood, its quantities ``None``; ``components`` per component).
+    (REML), or ``moments`` (RHE: no likelihood, its quantities ``None``; ``components`` per component;
+    PCGC, two diseases: ``vg`` their liability-scale h² and genetic covariance, no residual terms).
     """
 
     traits: tuple[str, str]
     vg: list[list[float]]
     vg_se: list[list[float]]
-    ve: list[list[float]]
-    ve_se: list[list[float]]
-    vp: list[float]
-    vp_se: list[float]
+    ve: list[list[float]] | None  # None: PCGC (liability scale, no residual terms)
+    ve_se: list[list[float]] | None
+    vp: list[float] | None
+    vp_se: list[float] | None
     h2: list[float]
     h2_se: list[float]
     rg: float
     rg_se: float
-    re: float  # residual correlation Ce/√(Ve₁Ve₂)
+    re: float | None  # residual correlation Ce/√(Ve₁Ve₂)
     logL: float | None = None
     logL_rg0: float | None = None
     lrt_rg0: float | None = None

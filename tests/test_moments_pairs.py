@@ -17,7 +17,7 @@ from dask_h2.io.simulate import SimulationDesign
 from dask_h2.moments.pcs import RHE_GROUP
 from dask_h2.store import write_traits
 from test_pcgc import exact_traces  # noqa: F401 (a fixture)
-from test_rhe import BLOCKS, M, N, standardized
+from test_rhe import M, N, standardized
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ rounding; with random probes it is the same code with another Z.
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -19,6 +21,7 @@ from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.io.convert import simulate_to
+from dask_h2.io.reports import bivariate_hsq_text
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.moments.fit import MomentsSettings
 from dask_h2.moments.pcgc import case_probabilities
@@ -67,35 +70,40 @@ def store(tmp_path_factory):
     return path
 
 
+def jackknife(values):
+    return np.sqrt((values.shape[0] - 1) / values.shape[0] * np.sum((values - values.mean(0)) ** 2, axis=0))
+
+
+def literal_pcgc(w, component, X, risks, keep):
+    """ρ_k (K,) solving Σ_l [Σ_{i≠j} u₁_i² u₂_j² K_k,ij K_l,ij] ρ_l = Σ_{i≠j} v₁_i v₂_j K_k,ij with the markers
+    ``keep`` (h²_k when both risks are one disease's), on explicit P W_k W_kᵀ P / M_k."""
+    P = np.eye(X.shape[0]) - X @ np.linalg.solve(X.T @ X, X.T)
+    pairs = ~np.eye(X.shape[0], dtype=bool)
+    (first, second) = risks
+    vv = np.outer(first.u * first.z, second.u * second.z)
+    dd = np.outer(first.u**2, second.u**2)
+    kinships = []
+    for k in range(component.max() + 1):
+        rows = w[(component == k) & keep]
+        kinships.append(P @ rows.T @ rows @ P / rows.shape[0])
+    size = len(kinships)
+    lhs, rhs = np.empty((size, size)), np.empty(size)
+    for k in range(size):
+        rhs[k] = np.sum((vv * kinships[k])[pairs])
+        for l in range(size):
+            lhs[k, l] = np.sum((dd * kinships[k] * kinships[l])[pairs])
+    return np.linalg.solve(lhs, rhs)
+
+
 def dense_pcgc(w, component, y, X, block, prevalence):
     """(h²_k (K,), SE of each, SE of the total, var_t) of PCGC written literally on explicit n × n matrices."""
     observed = ~np.isnan(y) & ~np.isnan(X).any(axis=1)
     y, X, w = y[observed], X[observed], w[:, observed]
     y = y - y.min()  # 1/2 coding as 0/1
     risk = case_probabilities(y, prevalence=prevalence, X=X)
-    v, uu = risk.u * risk.z, np.outer(risk.u, risk.u)
-    P = np.eye(y.size) - X @ np.linalg.solve(X.T @ X, X.T)
-    pairs = ~np.eye(y.size, dtype=bool)
-
-    def solve(keep):
-        kinships = []
-        for k in range(component.max() + 1):
-            rows = w[(component == k) & keep]
-            kinships.append(P @ rows.T @ rows @ P / rows.shape[0])
-        size = len(kinships)
-        lhs, rhs = np.empty((size, size)), np.empty(size)
-        for k in range(size):
-            rhs[k] = np.sum((np.outer(v, v) * kinships[k])[pairs])
-            for l in range(size):
-                lhs[k, l] = np.sum((uu**2 * kinships[k] * kinships[l])[pairs])
-        return np.linalg.solve(lhs, rhs)
-
-    replicates = np.array([solve(block != j) for j in np.unique(block)])
-
-    def se(values):
-        return np.sqrt((values.shape[0] - 1) / values.shape[0] * np.sum((values - values.mean(0)) ** 2, axis=0))
-
-    return solve(np.ones(w.shape[0], bool)), se(replicates), float(se(replicates.sum(1))), risk.var_t
+    replicates = np.array([literal_pcgc(w, component, X, (risk, risk), block != j) for j in np.unique(block)])
+    h2 = literal_pcgc(w, component, X, (risk, risk), np.ones(w.shape[0], bool))
+    return h2, jackknife(replicates), float(jackknife(replicates.sum(1))), risk.var_t
 
 
 @pytest.mark.parametrize("partition, pcs, with_age", [(None, 0, False), ("maf:0,0.2,0.5", 2, True)])
@@ -121,6 +129,41 @@ def test_pcgc_equals_the_literal_dense_estimator_with_exact_traces(store, exact_
         assert fit.h2_marginal == pytest.approx(h2.sum() / (1 + var_t), abs=rounding)
         assert (var_t > 0) == with_age or pcs > 0
         assert fit.n == int((~np.isnan(root["traits"][:, j])).sum()) and fit.prevalence == PREVALENCE
+
+
+def test_rg_of_two_diseases_equals_the_literal_dense_cross_equations(store, exact_traces, tmp_path):
+    """S-PCGC's cross equations Σ_{i≠j} over distinct people, per component, on the same samples."""
+    copy = tmp_path / "pair.zarr"
+    shutil.copytree(store, copy)
+    root = zarr.open_group(copy, mode="r+")
+    diseases = root["traits"][:]
+    diseases[:, 1] = np.where(np.isnan(diseases[:, 1]), 1.0, diseases[:, 1])  # gappy, complete: 1/2 coding
+    write_traits(root, diseases, trait_name=np.array(["dis", "other"], dtype=object))
+    report = api.fit(copy, method="PCGC", prevalence="0.05,0.2", bivariate="dis,other", pcs=2,
+                     partition="maf:0,0.2,0.5", moments=exact_traces, progress=False)
+    w, maf, block = standardized(copy)
+    component = (maf >= 0.2).astype(int)
+    X = np.hstack([np.ones((N, 1)), zarr.open_group(copy, mode="r")[RHE_GROUP]["pcs"][:]])
+    risks = [case_probabilities(diseases[:, j] - diseases[:, j].min(), prevalence=k, X=X)
+             for j, k in ((0, 0.05), (1, 0.2))]
+
+    def derived(keep):
+        h2 = [literal_pcgc(w, component, X, (r, r), keep) for r in risks]
+        covariance = literal_pcgc(w, component, X, risks, keep)
+        return np.array([h2[0].sum(), h2[1].sum(), covariance.sum(),
+                         covariance.sum() / np.sqrt(h2[0].sum() * h2[1].sum()), *covariance])
+
+    values = derived(np.ones(w.shape[0], bool))
+    se = jackknife(np.array([derived(block != j) for j in np.unique(block)]))
+    (pair,) = report.pairs
+    assert pair.method == "PCGC" and pair.ve is None and pair.prevalence == [0.05, 0.2]
+    streamed = [pair.vg[0][0], pair.vg[1][1], pair.vg[0][1], pair.rg] + [c.vg[0][1] for c in pair.components]
+    streamed_se = [pair.vg_se[0][0], pair.vg_se[1][1], pair.vg_se[0][1], pair.rg_se] + [c.vg_se[0][1]
+                                                                                      for c in pair.components]
+    np.testing.assert_allclose(streamed, values, rtol=5e-5, atol=2e-5 * np.abs(values[:3]).max())
+    np.testing.assert_allclose(streamed_se, se, rtol=5e-5)
+    hsq = (bivariate_hsq_text(pair)).splitlines()
+    assert hsq[3] == f"C(G)_tr12_L\t{pair.vg[0][1]:.6f}\t{pair.vg_se[0][1]:.6f}" and hsq[-1] == f"n\t{2 * N}"
 
 
 def test_random_probes_estimate_the_exact_traces(store, exact_traces, monkeypatch):
@@ -171,7 +214,8 @@ def test_risk_model_maximizes_the_ascertained_likelihood():
     ({"prevalence": None}, ParameterError, "method='pcgc' fits case-control traits on the liability scale: give their "
                                            "prevalence"),
     ({"prevalence": "0.1,NA"}, ParameterError, "trait gappy has none"),
-    ({"prevalence": 0.1, "bivariate": "all"}, ParameterError, "bivariate goes with method='rhe'"),
+    ({"prevalence": 0.1, "bivariate": "all"}, InputError, "traits dis and gappy: observed on different samples "
+                                                          r"\(270 in common\)"),
 ])
 def test_bad_pcgc_arguments(store, options, error, message):
     with pytest.raises(error, match=message):

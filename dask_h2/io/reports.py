@@ -92,6 +92,8 @@ def bivariate_hsq_text(pair: PairFit) -> str:
     Ce, five) components, Vp and V(G)/Vp of each trait, the liability-scale lines of case-control traits,
     rG, and the LRT of rG = 0 with GCTA's one-tailed P (½ P(χ²₁ > LRT); the JSON's ``pval_rg0`` is
     two-sided); n counts both traits' observations, as GCTA's."""
+    if pair.method == "PCGC":
+        return pcgc_bivariate_hsq_text(pair)
     components = [("V(G)_tr1", 0, 0, pair.vg, pair.vg_se), ("V(G)_tr2", 1, 1, pair.vg, pair.vg_se),
                   ("C(G)_tr12", 0, 1, pair.vg, pair.vg_se), ("V(e)_tr1", 0, 0, pair.ve, pair.ve_se),
                   ("V(e)_tr2", 1, 1, pair.ve, pair.ve_se), ("C(e)_tr12", 0, 1, pair.ve, pair.ve_se)]
@@ -122,6 +124,21 @@ def bivariate_hsq_text(pair: PairFit) -> str:
     lines += [_row("rG", pair.rg, pair.rg_se), f"logL\t{pair.logL:.3f}",
               f"logL0\t{pair.logL_rg0:.3f} (when rG fixed at 0.000)", f"LRT\t{pair.lrt_rg0:.3f}", "df\t1",
               f"Pval\t{0.5 * pair.pval_rg0:.4e} (one-tailed test)", f"n\t{pair.n}"]
+    return "\n".join(lines) + "\n"
+
+
+def pcgc_bivariate_hsq_text(pair: PairFit) -> str:
+    """Two diseases by PCGC: their h² and genetic covariance on the liability scale (``V(G)/Vp_tr1_L``,
+    ``V(G)/Vp_tr2_L``, ``C(G)_tr12_L``), per component with several, rG (and rG_k), then n."""
+    rows = [("V(G)/Vp_tr1_L", pair.vg[0][0], pair.vg_se[0][0]), ("V(G)/Vp_tr2_L", pair.vg[1][1], pair.vg_se[1][1]),
+            ("C(G)_tr12_L", pair.vg[0][1], pair.vg_se[0][1]), ("rG", pair.rg, pair.rg_se)]
+    for k, c in enumerate(pair.components):
+        rows += [(f"V(G{k + 1})/Vp_tr1_L", c.vg[0][0], c.vg_se[0][0]), (f"V(G{k + 1})/Vp_tr2_L", c.vg[1][1],
+                                                                         c.vg_se[1][1]),
+                 (f"C(G{k + 1})_tr12_L", c.vg[0][1], c.vg_se[0][1]), (f"rG{k + 1}", c.rg, c.rg_se)]
+    lines = ["Source\tVariance\tSE"] + [_row(*row) for row in rows]
+    lines += [f"(User-specified disease prevalence = {pair.prevalence[0]:.6f} for disease 1 and = "
+              f"{pair.prevalence[1]:.6f} for disease 2)", f"n\t{pair.n}"]
     return "\n".join(lines) + "\n"
 
 

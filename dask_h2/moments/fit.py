@@ -36,7 +36,7 @@ from dask_h2.kinship.standardize import USED
 from dask_h2.moments.equations import MIN_BLOCKS, MomentEstimates, TraitStatistics, fit_moments, jackknife_blocks
 from dask_h2.moments.pairs import fit_pair
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
-from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc
+from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
 from dask_h2.moments.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
 from dask_h2.moments.sketch import sketch_width
@@ -174,30 +174,35 @@ def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence, covariates: 
 
 @dataclass(frozen=True, kw_only=True)
 class SampleGroups:
-    """The sample groups of a moments fit, one set of probes each: ``masks`` (G masks (n,) bool), the group
-    ``of_trait`` (k,) of each trait's univariate fit and ``of_pair`` {(j₁, j₂): group} of each pair (its
-    complete samples); with ``weighted`` every trait has a group of its own (PCGC)."""
+    """The sample groups of a moments fit: ``masks`` (G masks (n,) bool), the group ``of_trait`` (k,) of each
+    trait's univariate fit and ``of_pair`` {(j₁, j₂): group} of each pair (its complete samples); with
+    ``weighted`` every trait has a group of its own (PCGC) and a pair of diseases a group on the probes
+    of its first disease's (``sources``: the group whose probes each group uses)."""
 
     masks: list[np.ndarray]
     of_trait: list[int]
     of_pair: dict[tuple[int, int], int]
     weighted: bool
+    sources: list[int]
 
 
 def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weighted: bool,
                   pairs: list[tuple[int, int]], names: np.ndarray) -> SampleGroups:
     """:class:`SampleGroups` of ``traits`` (n, k; NaN = missing) whose covariates are observed on
     ``covariates_observed`` (n,): one group per missingness pattern (per trait when ``weighted``), and one
-    per pair's complete samples unless they are a group already. Raises :class:`InputError` for a pair
-    without samples in common."""
+    per pair's complete samples unless they are a group already (``weighted``: one per pair of diseases,
+    which must share their samples). Raises :class:`InputError` for a pair without samples in common, or
+    of two diseases on different samples."""
     observed = ~np.isnan(traits) & covariates_observed[:, None]
     masks: list[np.ndarray] = []
+    sources: list[int] = []
 
     def group_of(mask: np.ndarray, new: bool = False) -> int:
         for g, existing in enumerate(masks):
             if not new and np.array_equal(existing, mask):
                 return g
         masks.append(mask)
+        sources.append(len(masks) - 1)
         return len(masks) - 1
 
     of_trait = [group_of(observed[:, j], new=weighted) for j in range(traits.shape[1])]
@@ -207,8 +212,13 @@ def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weight
         if both.sum() < 3:
             raise InputError(f"traits {names[a]} and {names[b]}: {int(both.sum())} samples with both traits and every "
                              "covariate; their genetic correlation needs samples in common")
-        of_pair[(a, b)] = group_of(both)
-    return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted)
+        if weighted and not np.array_equal(observed[:, a], observed[:, b]):
+            raise InputError(f"traits {names[a]} and {names[b]}: observed on different samples ({int(both.sum())} "
+                             "in common); the genetic correlation of two diseases by PCGC needs the same samples")
+        of_pair[(a, b)] = group_of(both, new=weighted)
+        if weighted:
+            sources[-1] = of_trait[a]
+    return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources)
 
 
 def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
@@ -244,7 +254,12 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     n, probes = X.shape[0], settings.n_probes
     observed_traits = np.nan_to_num(traits)
     bases, weights, risks = [], [], {}
+    pair_of_group = {g: pair for pair, g in groups.of_pair.items()}
     for g, mask in enumerate(groups.masks):
+        if groups.sources[g] != g:  # a pair of diseases: the form of the second on the first's probes
+            bases.append(bases[groups.sources[g]])
+            weights.append(weights[groups.of_trait[pair_of_group[g][1]]])
+            continue
         members = [j for j in kept if groups.of_trait[j] == g] or [a for (a, b), h in groups.of_pair.items() if h == g]
         if not members:  # the group of a trait left out (not estimable): no probes
             bases.append(np.zeros_like(X))
@@ -265,10 +280,11 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         else:
             weights.append(None)
     projection = Projection(masks=np.column_stack(groups.masks), bases=tuple(bases), n_probes=probes,
-                            weights=tuple(weights))
+                            weights=tuple(weights), sources=tuple(groups.sources))
     z = np.random.default_rng([settings.seed, 1]).standard_normal((n, probes))
     right = _Columns()
-    for g, u in enumerate(projection.weights):
+    for g in projection.probed:
+        u = projection.weights[g]
         right.add(("probes", g), projection.project(z if u is None else u[:, None] * z, g))
     for g in projection.weighted:
         right.add(("sums", g), bases[g])
@@ -283,13 +299,15 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
             right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
     for (a, b), g in groups.of_pair.items():
         for j in (a, b):
-            if ("trait", g, j) not in right.start:
+            if not groups.weighted and ("trait", g, j) not in right.start:
                 right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
     for g in range(len(groups.masks)):
         right.add(("basis", g), bases[g])
-    for j in sorted(scaled):
-        right.add(("weighted basis", j), scaled[j][:, None] ** 2 * bases[groups.of_trait[j]])
-    square_right = np.column_stack([scaled[j] ** 2 for j in sorted(scaled)]) if scaled else None
+    weighted = {(j, j): scaled[j] ** 2 for j in sorted(scaled)}  # v_a∘v_b of each disease and pair of diseases
+    weighted.update({(a, b): scaled[a] * scaled[b] for a, b in groups.of_pair if groups.weighted})
+    for key, values in weighted.items():
+        right.add(("weighted basis", key), values[:, None] * bases[groups.of_trait[key[0]]])
+    square_right = np.column_stack(list(weighted.values())) if weighted else None
     per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
     shape = (sum(map(len, per_block)), partition.size, n, projection.n_columns)
     with scratch_array(store, shape) as scratch:
@@ -313,18 +331,23 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     def projected_trait(g: int, j: int) -> np.ndarray:
         return projection.project(observed_traits[:, [j]], g)[:, 0]
 
+    def pcgc_statistics(a: int, b: int, g: int) -> PCGCStatistics:
+        """Diseases a and b (a = b: one disease) on group g: (w_mᵀPv_a)(w_mᵀPv_b) − Σ_i v_a,i v_b,i (Pw_m)_i²."""
+        own = groups.of_trait[a]
+        q, weighted_q = right.of(("basis", own), products, c), right.of(("weighted basis", (a, b)), products, c)
+        squares = products[:, right.width + list(weighted).index((a, b))].astype(np.float64)
+        gram = bases[own].T @ (weighted[(a, b)][:, None] * bases[own])  # QᵀV_aV_bQ
+        diagonal = squares - 2.0 * np.sum(q * weighted_q, axis=1) + np.sum((q @ gram) * q, axis=1)
+        x = right.of(("trait", own, a), products)[:, 0] * right.of(("trait", groups.of_trait[b], b), products)[:, 0]
+        return PCGCStatistics(component=component, block=first.block, residual_products=x - diagonal,
+                              cross_products=cross[..., g], block_products=local[..., g], n_probes=probes)
+
     fits = []
     for j in kept:
         g = groups.of_trait[j]
         x = right.of(("trait", g, j), products)[:, 0]
         if groups.weighted:
-            v2 = scaled[j] ** 2
-            q, weighted_q = right.of(("basis", g), products, c), right.of(("weighted basis", j), products, c)
-            squares = products[:, right.width + sorted(scaled).index(j)].astype(np.float64)
-            gram = bases[g].T @ (v2[:, None] * bases[g])  # QᵀV²Q
-            diagonal = squares - 2.0 * np.sum(q * weighted_q, axis=1) + np.sum((q @ gram) * q, axis=1)
-            stats = PCGCStatistics(component=component, block=first.block, residual_products=x**2 - diagonal,
-                                   cross_products=cross[..., g], block_products=local[..., g], n_probes=probes)
+            stats = pcgc_statistics(j, j, g)
             fits.append(_disease_fit(str(names[j]), stats, risks[j], prevalence=prevalence[j], partition=partition,
                                      n_fixed=c))
         else:
@@ -332,6 +355,13 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
             fits.append(_trait_fit(str(names[j]), statistics(g, x**2, y @ y), partition))
     pair_fits = []
     for (a, b), g in groups.of_pair.items():
+        if groups.weighted:
+            pair_fits.append(_disease_pair_fit(
+                (str(names[a]), str(names[b])), pcgc_statistics(a, a, groups.of_trait[a]),
+                pcgc_statistics(b, b, groups.of_trait[b]),
+                pcgc_statistics(a, b, g), (risks[a], risks[b]), prevalence=(prevalence[a], prevalence[b]),
+                partition=partition))
+            continue
         xa, xb = right.of(("trait", g, a), products)[:, 0], right.of(("trait", g, b), products)[:, 0]
         ya, yb = projected_trait(g, a), projected_trait(g, b)
         pair_fits.append(_pair_fit((str(names[a]), str(names[b])), statistics(g, xa**2, ya @ ya),
@@ -417,3 +447,31 @@ def _pair_fit(names: tuple[str, str], first: TraitStatistics, second: TraitStati
         h2=[t["V(G)/Vp_tr1"][0], t["V(G)/Vp_tr2"][0]], h2_se=[t["V(G)/Vp_tr1"][1], t["V(G)/Vp_tr2"][1]],
         rg=t["rG"][0], rg_se=t["rG"][1], re=t["rE"][0], n=2 * n, n_per_trait=[n, n], n_common=n,
         residual_covariance=True, components=components if partition.size > 1 else [])
+
+
+def _disease_pair_fit(names: tuple[str, str], first: PCGCStatistics, second: PCGCStatistics, cross: PCGCStatistics,
+                      risks: tuple[CaseProbabilities, CaseProbabilities], *, prevalence: tuple[float, float],
+                      partition: Partition) -> PairFit:
+    """Two diseases' PCGC fit on the liability scale: ``vg`` holds h²₁, h²₂ and their genetic covariance
+    (liability variances 1 given the fixed effects); no residual terms, Vp or likelihood."""
+    try:
+        estimates = fit_pcgc_pair(first, second, cross=cross)
+    except ValueError as exc:
+        raise InputError(f"traits {names[0]} and {names[1]}: {exc}") from None
+    h2, se = estimates.totals, estimates.totals_se
+    counts = np.bincount(first.component, minlength=partition.size)
+    components = [PairComponentFit(
+        name=partition.names[k], n_markers=int(counts[k]),
+        vg=[[float(estimates.h2[k, 0]), float(estimates.covariance[k])],
+            [float(estimates.covariance[k]), float(estimates.h2[k, 1])]],
+        vg_se=[[float(estimates.h2_se[k, 0]), float(estimates.covariance_se[k])],
+               [float(estimates.covariance_se[k]), float(estimates.h2_se[k, 1])]],
+        rg=float(estimates.rg_k[k]), rg_se=float(estimates.rg_k_se[k])) for k in range(partition.size)]
+    n = int(risks[0].u.size)
+    return PairFit(
+        traits=names, method="PCGC", path="moments", vg=[[h2[0], h2[2]], [h2[2], h2[1]]],
+        vg_se=[[se[0], se[2]], [se[2], se[1]]], ve=None, ve_se=None, vp=None, vp_se=None, h2=[h2[0], h2[1]],
+        h2_se=[se[0], se[1]], rg=estimates.rg, rg_se=estimates.rg_se, re=None, n=2 * n, n_per_trait=[n, n],
+        n_common=n, residual_covariance=False, components=components if partition.size > 1 else [],
+        prevalence=list(prevalence), case_fraction=[risks[0].case_fraction, risks[1].case_fraction],
+        h2_liability=[h2[0], h2[1]], h2_liability_se=[se[0], se[1]])

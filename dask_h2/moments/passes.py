@@ -53,32 +53,43 @@ class Projection:
     a group of Haseman–Elston fits (the bilinear form of its traces is P_g), or u (n,) for a PCGC
     trait's group (form P_g D P_g with D = diag(u²), probes P_g U z, and the diagonal a_k of
     P_g A_k P_g needed: its sums hold Σ_m w_m (Q_gᵀw_m)ᵀ, and one shared column Σ_m w_m²).
+    ``sources``: the group whose probes each group uses (itself by default); a group on another's
+    probes P U_s z (same samples and basis) is a form P D P on them, D = diag(u²) of its own
+    weights, for the cross traces tr(D_s A_k D A_l) of two diseases.
 
-    The sums' columns: B·G probe columns, then c_g columns for each weighted group, then (with a
-    weighted group) the squares' column."""
+    The sums' columns: B probe columns per group on its own probes, then c_g columns for each
+    weighted group on its own probes, then (with a weighted group) the squares' column."""
 
     masks: np.ndarray
     bases: tuple[np.ndarray, ...]
     n_probes: int
     weights: tuple[np.ndarray | None, ...] = ()
+    sources: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.weights:
             object.__setattr__(self, "weights", (None,) * self.masks.shape[1])
+        if not self.sources:
+            object.__setattr__(self, "sources", tuple(range(self.masks.shape[1])))
 
     @property
     def n_patterns(self) -> int:
         return self.masks.shape[1]
 
+    @cached_property
+    def probed(self) -> list[int]:
+        """The groups with probes of their own, in the order of their probe columns."""
+        return [g for g in range(self.n_patterns) if self.sources[g] == g]
+
     @property
     def weighted(self) -> list[int]:
-        """The groups with weights (PCGC traits), in order."""
-        return [g for g, u in enumerate(self.weights) if u is not None]
+        """The weighted groups with probes of their own (PCGC traits), in order."""
+        return [g for g in self.probed if self.weights[g] is not None]
 
     @property
     def n_products(self) -> int:
         """Columns of the sums that are Σ_m w_m L[m] (probes, then the weighted groups' bases)."""
-        return self.n_probes * self.n_patterns + sum(self.bases[g].shape[1] for g in self.weighted)
+        return self.n_probes * len(self.probed) + sum(self.bases[g].shape[1] for g in self.weighted)
 
     @property
     def n_columns(self) -> int:
@@ -93,6 +104,12 @@ class Projection:
         return sample_class.astype(np.int32).ravel(), membership.astype(np.float64)
 
     def columns(self, pattern: int) -> slice:
+        """The probe columns of the sums that group ``pattern`` uses (those of its source)."""
+        start = self.probed.index(self.sources[pattern]) * self.n_probes
+        return slice(start, start + self.n_probes)
+
+    def slot(self, pattern: int) -> slice:
+        """The columns of group ``pattern`` in :meth:`projected`."""
         return slice(pattern * self.n_probes, (pattern + 1) * self.n_probes)
 
     def project(self, values: np.ndarray, pattern: int) -> np.ndarray:
@@ -109,7 +126,7 @@ class Projection:
             for p in range(self.n_patterns):
                 projected = self.project(sums[k][:, self.columns(p)], p)
                 u = self.weights[p]
-                out[k][:, self.columns(p)] = projected if u is None else self.project(u[:, None] ** 2 * projected, p)
+                out[k][:, self.slot(p)] = projected if u is None else self.project(u[:, None] ** 2 * projected, p)
         return out
 
     def inner_products(self, sums: np.ndarray, projected: np.ndarray) -> np.ndarray:
@@ -117,9 +134,8 @@ class Projection:
         P_p D P_p H (K, n, B·P) from :meth:`projected`."""
         out = np.empty((sums.shape[0], projected.shape[0], self.n_patterns))
         for p in range(self.n_patterns):
-            columns = self.columns(p)
-            left = np.asarray(sums[:, :, columns], dtype=np.float64).reshape(sums.shape[0], -1)
-            out[:, :, p] = left @ projected[:, :, columns].reshape(projected.shape[0], -1).T
+            left = np.asarray(sums[:, :, self.columns(p)], dtype=np.float64).reshape(sums.shape[0], -1)
+            out[:, :, p] = left @ projected[:, :, self.slot(p)].reshape(projected.shape[0], -1).T
         return out
 
     def self_products(self, sums: np.ndarray) -> np.ndarray:
@@ -149,7 +165,7 @@ class Projection:
         """{weighted group g: a (K, n) float64}, a_k,i = Σ_m (P_g w_m)_i² over the markers of the sums
         H (K, n, ·), i.e. the diagonal of P_g A_k P_g: S − 2 rowsum(Q∘T) + rowsum((Q QᵀT)∘Q), from
         the squares S and T = Σ_m w_m (Q_gᵀw_m)ᵀ (the sums' own columns; 0 outside the group)."""
-        out, start = {}, self.n_probes * self.n_patterns
+        out, start = {}, self.n_probes * len(self.probed)
         squares = np.asarray(sums[:, :, -1], dtype=np.float64) if self.weighted else None
         for g in self.weighted:
             basis = self.bases[g]
@@ -389,10 +405,14 @@ def _block_products(scratch: zarr.Array, pieces: list[int], projection: Projecti
     for piece in pieces[1:]:
         sums += scratch[piece]
     local, cross = projection.self_products(sums), projection.inner_products(sums, projected)
-    for g, a in projection.diagonals(sums).items():  # Σ_i u_i⁴ a_jk,i a_l,i: the diagonal i = j, left out
-        weighted = a * projection.weights[g] ** 4
-        local[:, :, g] -= projection.n_probes * weighted @ a.T
-        cross[:, :, g] -= projection.n_probes * weighted @ diagonals[g].T
+    blocks = projection.diagonals(sums)
+    for g, u in enumerate(projection.weights):  # Σ_i u_s,i² u_i² a_jk,i a_l,i: the diagonal i = j, left out
+        if u is None:
+            continue
+        source = projection.sources[g]
+        weighted = blocks[source] * (projection.weights[source] * u) ** 2
+        local[:, :, g] -= projection.n_probes * weighted @ blocks[source].T
+        cross[:, :, g] -= projection.n_probes * weighted @ diagonals[source].T
     return np.stack([local, cross])
 
 

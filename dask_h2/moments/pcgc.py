@@ -134,9 +134,9 @@ class PCGCEstimates:
     n_markers: np.ndarray
 
 
-def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
-    """h² of one case-control trait by PCGC with several components (V h² = R, module docstring) and
-    delete-one-block jackknife SEs (R and V left out together; var_t held fixed)."""
+def pcgc_replicates(stats: PCGCStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h²_k (K,), their delete-one-block replicates (J', K) over the blocks with a marker in use, M_k (K,)).
+    With the residual products and traces of two diseases' cross equations, their genetic covariances."""
     size, blocks = stats.cross_products.shape[1], stats.cross_products.shape[0]
     layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
     counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
@@ -156,8 +156,60 @@ def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
     replicates = np.array([solve(total_counts - counts[j], total_residual - residual[j],
                                  total_cross - cross[j] - cross[j].T + stats.block_products[j])
                            for j in np.flatnonzero(counts.sum(axis=1) > 0)])
-    h2_se = jackknife_se(replicates)
+    return h2, replicates, total_counts
+
+
+def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
+    """h² of one case-control trait by PCGC with several components (V h² = R, module docstring) and
+    delete-one-block jackknife SEs (R and V left out together; var_t held fixed)."""
+    h2, replicates, counts = pcgc_replicates(stats)
     total_se = float(jackknife_se(replicates.sum(axis=1)[:, None])[0])
-    return PCGCEstimates(h2=h2, h2_se=h2_se, h2_total=float(h2.sum()), h2_total_se=total_se,
+    return PCGCEstimates(h2=h2, h2_se=jackknife_se(replicates), h2_total=float(h2.sum()), h2_total_se=total_se,
                          h2_marginal=float(h2.sum() / (1.0 + var_t)), h2_marginal_se=total_se / (1.0 + var_t),
-                         n_markers=total_counts.astype(np.int64))
+                         n_markers=counts.astype(np.int64))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCGCPairEstimates:
+    """Two diseases' liability-scale h²_k (K, 2), genetic covariance (K,) and rG_k (K,) per component, their
+    totals [h²₁, h²₂, C(G)] (3,) and rG = C(G)/√(h²₁h²₂), each with its jackknife SE."""
+
+    h2: np.ndarray
+    h2_se: np.ndarray
+    covariance: np.ndarray
+    covariance_se: np.ndarray
+    rg_k: np.ndarray
+    rg_k_se: np.ndarray
+    totals: np.ndarray
+    totals_se: np.ndarray
+    rg: float
+    rg_se: float
+
+
+def fit_pcgc_pair(first: PCGCStatistics, second: PCGCStatistics, *, cross: PCGCStatistics) -> PCGCPairEstimates:
+    """The genetic correlation of two diseases on the same samples (S-PCGC's cross equations, module
+    docstring: E[z₁_i z₂_j] = u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each and of their
+    ``cross`` equations (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i (Pw_m)_i², traces
+    tr(D₁A_k D₂A_l) less their diagonal); the three left out together by the jackknife."""
+    h2_first, replicates_first, _ = pcgc_replicates(first)
+    h2_second, replicates_second, _ = pcgc_replicates(second)
+    covariance, replicates_cross, _ = pcgc_replicates(cross)
+
+    def correlation(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        positive = (a > 0) & (b > 0)
+        return np.where(positive, c / np.sqrt(np.where(positive, a * b, 1.0)), np.nan)
+
+    def derived(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """[h²₁, h²₂, C(G), rG, rG_1 … rG_K]"""
+        va, vb, cg = a.sum(), b.sum(), c.sum()
+        return np.concatenate([[va, vb, cg], correlation(np.array([cg]), np.array([va]), np.array([vb])),
+                               correlation(c, a, b)])
+
+    values = derived(h2_first, h2_second, covariance)
+    replicated = np.array([derived(a, b, c) for a, b, c in zip(replicates_first, replicates_second, replicates_cross)])
+    se = jackknife_se(replicated)
+    return PCGCPairEstimates(h2=np.column_stack([h2_first, h2_second]),
+                             h2_se=np.column_stack([jackknife_se(replicates_first), jackknife_se(replicates_second)]),
+                             covariance=covariance, covariance_se=jackknife_se(replicates_cross), rg_k=values[4:],
+                             rg_k_se=se[4:], totals=values[:3], totals_se=se[:3], rg=float(values[3]),
+                             rg_se=float(se[3]))
