@@ -18,6 +18,7 @@ on the samples where it and every covariate are observed; PCs are those of all s
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from dask_h2.kinship.grm import count_markers, marker_chunks
 from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
 from dask_h2.kinship.standardize import USED
-from dask_h2.moments.equations import MIN_BLOCKS, MomentEstimates, TraitStatistics, fit_moments, jackknife_blocks
+from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
+                                       jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
 from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
@@ -321,15 +323,28 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                                   diagonals=projection.diagonals(first.totals), plan=plan, progress=progress)
     products, c = first.products, X.shape[1]
 
-    def statistics(g: int, residual: np.ndarray, yy: float) -> TraitStatistics:
-        within = right.of(("basis", g), products, c)
-        return TraitStatistics(component=component, block=first.block, residual_products=residual,
-                               trace_shares=first.squares[:, g] - np.sum(within**2, axis=1),
-                               cross_products=cross[..., g], block_products=local[..., g],
-                               yy=float(yy), n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
+    @functools.cache
+    def trace_shares(g: int) -> np.ndarray:
+        return first.squares[:, g] - np.sum(right.of(("basis", g), products, c) ** 2, axis=1)
 
+    @functools.cache
     def projected_trait(g: int, j: int) -> np.ndarray:
         return projection.project(observed_traits[:, [j]], g)[:, 0]
+
+    def statistics(g: int, a: int, b: int) -> TraitStatistics:
+        """Traits a and b (a = b: one trait) on group g."""
+        residual = right.of(("trait", g, a), products)[:, 0] * right.of(("trait", g, b), products)[:, 0]
+        return TraitStatistics(component=component, block=first.block, residual_products=residual,
+                               trace_shares=trace_shares(g), cross_products=cross[..., g], block_products=local[..., g],
+                               yy=float(projected_trait(g, a) @ projected_trait(g, b)),
+                               n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
+
+    @functools.cache
+    def solved(g: int, a: int, b: int) -> Solution:
+        try:
+            return solve_with_replicates(statistics(g, a, b))
+        except ValueError as exc:
+            raise InputError(f"traits {names[a]} and {names[b]}: {exc}") from None
 
     def pcgc_statistics(a: int, b: int, g: int) -> PCGCStatistics:
         """Diseases a and b (a = b: one disease) on group g: (w_mᵀPv_a)(w_mᵀPv_b) − Σ_i v_a,i v_b,i (Pw_m)_i²."""
@@ -345,14 +360,12 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     fits = []
     for j in kept:
         g = groups.of_trait[j]
-        x = right.of(("trait", g, j), products)[:, 0]
         if groups.weighted:
             stats = pcgc_statistics(j, j, g)
             fits.append(_disease_fit(str(names[j]), stats, risks[j], prevalence=prevalence[j], partition=partition,
                                      n_fixed=c))
         else:
-            y = projected_trait(g, j)
-            fits.append(_trait_fit(str(names[j]), statistics(g, x**2, y @ y), partition))
+            fits.append(_trait_fit(str(names[j]), statistics(g, j, j), partition))
     pair_fits = []
     for (a, b), g in groups.of_pair.items():
         if groups.weighted:
@@ -362,10 +375,8 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                 pcgc_statistics(a, b, g), (risks[a], risks[b]), prevalence=(prevalence[a], prevalence[b]),
                 partition=partition))
             continue
-        xa, xb = right.of(("trait", g, a), products)[:, 0], right.of(("trait", g, b), products)[:, 0]
-        ya, yb = projected_trait(g, a), projected_trait(g, b)
-        pair_fits.append(_pair_fit((str(names[a]), str(names[b])), statistics(g, xa**2, ya @ ya),
-                                   statistics(g, xb**2, yb @ yb), statistics(g, xa * xb, ya @ yb), partition))
+        pair_fits.append(_pair_fit((str(names[a]), str(names[b])), solved(g, a, a), solved(g, b, b), solved(g, a, b),
+                                   partition, n=int(groups.masks[g].sum())))
     return fits, pair_fits, first.table, int(component.size)
 
 
@@ -421,14 +432,11 @@ def _disease_fit(name: str, stats: PCGCStatistics, risk: CaseProbabilities, *, p
                     threshold_variance=risk.var_t)
 
 
-def _pair_fit(names: tuple[str, str], first: TraitStatistics, second: TraitStatistics, cross: TraitStatistics,
-              partition: Partition) -> PairFit:
-    try:
-        estimates = fit_pair(first, second, cross=cross)
-    except ValueError as exc:
-        raise InputError(f"traits {names[0]} and {names[1]}: {exc}") from None
+def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: Solution,
+              partition: Partition, n: int) -> PairFit:
+    estimates = fit_pair(first, second, cross=cross)
     t = estimates.totals
-    counts = np.bincount(first.component, minlength=partition.size)
+    counts = first.counts
 
     def matrix(values: np.ndarray) -> list[list[float]]:
         return [[float(values[0]), float(values[2])], [float(values[2]), float(values[1])]]
@@ -436,7 +444,6 @@ def _pair_fit(names: tuple[str, str], first: TraitStatistics, second: TraitStati
     components = [PairComponentFit(name=partition.names[k], n_markers=int(counts[k]), vg=matrix(estimates.vg[k]),
                                    vg_se=matrix(estimates.vg_se[k]), rg=float(estimates.rg_k[k]),
                                    rg_se=float(estimates.rg_k_se[k])) for k in range(partition.size)]
-    n = first.n_samples
     return PairFit(
         traits=names, method="RHE", path="moments",
         vg=[[t["V(G)_tr1"][0], t["C(G)_tr12"][0]], [t["C(G)_tr12"][0], t["V(G)_tr2"][0]]],

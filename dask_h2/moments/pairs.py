@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dask_h2.moments.equations import TraitStatistics, jackknife_se, solve_with_replicates
+from dask_h2.moments.equations import Solution, jackknife_se
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,29 +50,27 @@ def _correlation(covariance: np.ndarray, first: np.ndarray, second: np.ndarray) 
 
 def _derived(first: np.ndarray, second: np.ndarray, cross: np.ndarray) -> np.ndarray:
     """[V(G)₁, V(G)₂, C(G)] per component (3K), then :data:`TOTALS` (12,), then rG per component (K,), of
-    σ (K + 1,) of each trait and of their covariances."""
-    vg1, vg2, cg = first[:-1].sum(), second[:-1].sum(), cross[:-1].sum()
-    ve1, ve2, ce = first[-1], second[-1], cross[-1]
+    σ (..., K + 1) of each trait and of their covariances: (..., 4K + 12)."""
+    vg1, vg2, cg = first[..., :-1].sum(-1), second[..., :-1].sum(-1), cross[..., :-1].sum(-1)
+    ve1, ve2, ce = first[..., -1], second[..., -1], cross[..., -1]
     vp1, vp2 = vg1 + ve1, vg2 + ve2
-    totals = [vg1, vg2, cg, ve1, ve2, ce, vp1, vp2, vg1 / vp1, vg2 / vp2,
-              float(_correlation(np.array(cg), np.array(vg1), np.array(vg2))),
-              float(_correlation(np.array(ce), np.array(ve1), np.array(ve2)))]
-    per_component = np.column_stack([first[:-1], second[:-1], cross[:-1]]).ravel()
-    return np.concatenate([per_component, totals, _correlation(cross[:-1], first[:-1], second[:-1])])
+    totals = np.stack([vg1, vg2, cg, ve1, ve2, ce, vp1, vp2, vg1 / vp1, vg2 / vp2, _correlation(cg, vg1, vg2),
+                       _correlation(ce, ve1, ve2)], axis=-1)
+    per_component = np.stack([first[..., :-1], second[..., :-1], cross[..., :-1]], axis=-1)
+    per_component = per_component.reshape(per_component.shape[:-2] + (-1,))
+    return np.concatenate([per_component, totals, _correlation(cross[..., :-1], first[..., :-1], second[..., :-1])],
+                          axis=-1)
 
 
-def fit_pair(first: TraitStatistics, second: TraitStatistics, *, cross: TraitStatistics) -> PairEstimates:
-    """The bivariate moments fit of two traits from the statistics of each on the pair's samples and
-    ``cross`` (the same, with residual products (w_mᵀPy₁)(w_mᵀPy₂) and yy = y₁ᵀPy₂)."""
-    system, sigma1, replicates1, _ = solve_with_replicates(first)
-    _, sigma2, replicates2, _ = solve_with_replicates(second)
-    _, sigma12, replicates12, _ = solve_with_replicates(cross)
-    size = first.n_components
+def fit_pair(first: Solution, second: Solution, *, cross: Solution) -> PairEstimates:
+    """The bivariate moments fit of two traits from the :class:`Solution` of each on the pair's samples and
+    that of their ``cross`` statistics (residual products (w_mᵀPy₁)(w_mᵀPy₂) and yy = y₁ᵀPy₂)."""
+    sigma1, sigma2, sigma12 = first.sigma2, second.sigma2, cross.sigma2
+    size = sigma1.shape[0] - 1
     values = _derived(sigma1, sigma2, sigma12)
     with np.errstate(invalid="ignore", divide="ignore"):
-        replicated = np.array([_derived(a, b, c) for a, b, c in zip(replicates1, replicates2, replicates12)])
-    jackknife = jackknife_se(replicated)
-    A = system.lhs
+        jackknife = jackknife_se(_derived(first.replicates, second.replicates, cross.replicates))
+    A = first.system.lhs
     v1 = max(2.0 * sigma1 @ A @ sigma1, 0.0) / first.yy**2
     v2 = max(2.0 * sigma2 @ A @ sigma2, 0.0) / second.yy**2
     v12 = 2.0 * sigma12 @ A @ sigma12 / (first.yy * second.yy)
