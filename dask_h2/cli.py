@@ -114,7 +114,8 @@ def _add_prevalence(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prevalence", type=prevalence_list, metavar="K",
                         help="disease prevalence of case-control traits (0/1, or 1/2 with 0/-9 missing): one K for "
                              "every trait or K1,K2,... one per trait (NA for a quantitative one); adds h2 on the "
-                             "liability scale (Lee et al. 2011, as GCTA's --prevalence)")
+                             "liability scale (Lee et al. 2011, as GCTA's --prevalence); with --method pcgc every "
+                             "trait needs one (PCGC's h2 on the liability scale)")
 
 
 def _add_problem_options(parser: argparse.ArgumentParser) -> None:

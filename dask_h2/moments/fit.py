@@ -1,4 +1,6 @@
-"""The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix.
+"""The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix; PCGC for
+case-control traits (:mod:`dask_h2.moments.pcgc`) and the genetic correlation of trait pairs
+(:mod:`dask_h2.moments.pairs`) from the same pass.
 
 Passes over the genotypes (:mod:`dask_h2.moments.passes`):
 
@@ -14,7 +16,9 @@ counts its QC-filtered input).
 
 Samples, marker QC, covariates and missingness patterns follow the exact path: the
 same :class:`dask_h2.kinship.selection.Selection`, covariate files and rules (a trait is fitted
-on the samples where it and every covariate are observed; PCs are those of all samples).
+on the samples where it and every covariate are observed; PCs are those of all samples). Each
+group of samples (:class:`SampleGroups`: a missingness pattern, a pair's complete samples, a
+disease) has probes of its own.
 """
 from __future__ import annotations
 
