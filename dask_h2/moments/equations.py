@@ -178,14 +178,22 @@ class Solution:
     yy: float
 
 
-def solve_with_replicates(stats: TraitStatistics) -> Solution:
-    """The :class:`Solution` of one trait's statistics. With ``residual_products`` the products
-    (w_mᵀP y₁)(w_mᵀP y₂) of two traits and ``yy`` = y₁ᵀP y₂, σ holds their covariances."""
+def group_sums(stats: TraitStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """(markers, trace shares) summed per (block, component), each (J, K): the same for every trait of a
+    group of samples."""
+    layout = {"component": stats.component, "n_blocks": stats.n_blocks, "n_components": stats.n_components}
+    return (per_block(np.ones(stats.component.shape[0]), stats.block, **layout),
+            per_block(stats.trace_shares, stats.block, **layout))
+
+
+def solve_with_replicates(stats: TraitStatistics, *, shared: tuple[np.ndarray, np.ndarray] | None = None) -> Solution:
+    """The :class:`Solution` of one trait's statistics (``shared``: their :func:`group_sums`, when known).
+    With ``residual_products`` the products (w_mᵀP y₁)(w_mᵀP y₂) of two traits and ``yy`` = y₁ᵀP y₂, σ
+    holds their covariances."""
     size, blocks = stats.n_components, stats.n_blocks
     layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
-    counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
+    counts, trace = group_sums(stats) if shared is None else shared
     residual = per_block(stats.residual_products, stats.block, **layout)
-    trace = per_block(stats.trace_shares, stats.block, **layout)
     cross = stats.cross_products
     common = {"yy": stats.yy, "n_samples": stats.n_samples, "n_fixed": stats.n_fixed, "n_probes": stats.n_probes}
     totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(0), trace=trace.sum(0), cross=cross.sum(0))

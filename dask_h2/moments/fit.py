@@ -39,7 +39,7 @@ from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
 from dask_h2.kinship.standardize import USED
 from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
-                                       jackknife_blocks, solve_with_replicates)
+                                       group_sums, jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
 from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
@@ -335,18 +335,27 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     def projected_trait(g: int, j: int) -> np.ndarray:
         return projection.project(observed_traits[:, [j]], g)[:, 0]
 
+    @functools.cache
+    def column(g: int, j: int) -> np.ndarray:
+        return right.of(("trait", g, j), products)[:, 0]
+
     def statistics(g: int, a: int, b: int) -> TraitStatistics:
         """Traits a and b (a = b: one trait) on group g."""
-        residual = right.of(("trait", g, a), products)[:, 0] * right.of(("trait", g, b), products)[:, 0]
+        residual = column(g, a) * column(g, b)
         return TraitStatistics(component=component, block=first.block, residual_products=residual,
                                trace_shares=trace_shares(g), cross_products=cross[..., g], block_products=local[..., g],
                                yy=float(projected_trait(g, a) @ projected_trait(g, b)),
                                n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
 
+    shared: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each group's markers and trace shares per block
+
     @functools.cache
     def solved(g: int, a: int, b: int) -> Solution:
+        stats = statistics(g, a, b)
+        if g not in shared:
+            shared[g] = group_sums(stats)
         try:
-            return solve_with_replicates(statistics(g, a, b))
+            return solve_with_replicates(stats, shared=shared[g])
         except ValueError as exc:
             raise InputError(f"traits {names[a]} and {names[b]}: {exc}") from None
 
