@@ -30,6 +30,7 @@ import dask.array as da
 import numpy as np
 import zarr
 from distributed import Client
+from threadpoolctl import threadpool_limits
 
 from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
@@ -41,7 +42,8 @@ from dask_h2.kinship.standardize import USED
 from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
                                        group_sums, jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
-from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
+from dask_h2.moments.passes import (Projection, block_pass, block_pieces, chunk_bounds, moments_pass,
+                                    single_threaded_blas)
 from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
 from dask_h2.moments.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
@@ -134,7 +136,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
                                           progress=progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariate_names=covariates.names)
-        kept, refused = screen_traits(values, traits.names, X=X)  # constant, infinite, too few samples
+        with threadpool_limits(limits=1, user_api="blas"):  # a least-squares fit per trait: small products
+            kept, refused = screen_traits(values, traits.names, X=X)  # constant, infinite, too few samples
         kept = estimable([*refused, *kept])[0]
         if pair_list and len(kept) < values.shape[1]:
             raise InputError(f"{refused[0].reason}: cannot be fitted, so neither can its pairs")
@@ -250,6 +253,7 @@ class _Columns:
         return products[:, self.start[key]:self.start[key] + width].astype(np.float64)
 
 
+@single_threaded_blas  # the driver's many small products: threaded BLAS only waits for its threads there
 def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block: np.ndarray, traits: np.ndarray,
                 names: np.ndarray, X: np.ndarray, columns: list[str], partition: Partition, selection: Selection,
                 settings: MomentsSettings, plan: ComputePlan, progress: bool, *, groups: SampleGroups,
