@@ -74,8 +74,9 @@ def summary(label: str, estimates: np.ndarray, ses: np.ndarray | None, truth: fl
     replicates = estimates.size
     sd = estimates.std(ddof=1)
     mc = sd / np.sqrt(replicates)
-    line = (f"{label:<28}{estimates.mean():>9.4f}{mc:>8.4f}{100 * (estimates.mean() - truth) / truth:>+8.1f}"
-            f"{(estimates.mean() - truth) / mc:>+8.2f}{sd:>8.4f}")
+    bias = f"{100 * (estimates.mean() - truth) / truth:+.1f}" if truth else "-"
+    line = (f"{label:<28}{estimates.mean():>9.4f}{mc:>8.4f}{bias:>8}{(estimates.mean() - truth) / mc:>+8.2f}"
+            f"{sd:>8.4f}")
     if ses is not None:
         ratio = ses.mean() / sd
         line += f"{ses.mean():>9.4f}{ratio:>7.3f} ± {ratio / np.sqrt(2 * (replicates - 1)):.3f}"
@@ -84,18 +85,18 @@ def summary(label: str, estimates: np.ndarray, ses: np.ndarray | None, truth: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=30)
+    parser.add_argument("--replicates", type=int, default=30, help="case-control studies per K (0: none)")
     parser.add_argument("--prevalence", type=float, nargs="+", default=[0.1, 0.01])
     parser.add_argument("--h2", type=float, default=0.5, help="true h2 on the liability scale")
     parser.add_argument("--cases", type=int, default=1000, help="cases in the study (as many controls)")
     parser.add_argument("--markers", type=int, default=2000)
-    parser.add_argument("--rg-replicates", type=int, default=30)
+    parser.add_argument("--rg-replicates", type=int, default=30, help="pairs of traits for rG (0: none)")
     parser.add_argument("--rg", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=7000, help="replicate r uses seed + r")
     parser.add_argument("--jobs", type=int, default=1, help="replicates run in parallel processes")
     args = parser.parse_args()
     header = (f"{'':<28}{'mean':>9}{'MC SE':>8}{'bias %':>8}{'/MC SE':>8}{'SD':>8}{'mean SE':>9}{'SE/SD':>7}")
-    for prevalence in args.prevalence:
+    for prevalence in args.prevalence if args.replicates else []:
         tasks = [(args.seed + r, prevalence, args.h2, args.cases, args.markers) for r in range(args.replicates)]
         results, seconds = run_replicates(case_control, tasks, args.jobs)
         print(f"\nK = {prevalence}: {args.replicates} studies of {args.cases} cases + {args.cases} controls, "
