@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import dask.array as da
 import numpy as np
@@ -85,14 +86,15 @@ METHODS = ("RHE", "PCGC")
 
 def fit_store(store: str | Path, *, selection: Selection = Selection(), settings: MomentsSettings = MomentsSettings(),
               partition: str | Path | Partition | None = None, pcs: int = 10, covar: str | Path | None = None,
-              qcovar: str | Path | None = None, method: str = "RHE", prevalence=None, pairs: str | None = None,
+              qcovar: str | Path | None = None, method: str = "RHE",
+              prevalence: str | float | Sequence[float | None] | None = None, pairs: str | None = None,
               memory_limit: int | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
     """h² of every trait in ``store`` by randomized Haseman–Elston (``method="RHE"``, see the module
     docstring) or, for case-control traits with a ``prevalence`` each, by PCGC on the liability scale
     (``method="PCGC"``, :mod:`dask_h2.moments.pcgc`), one variance component per part of ``partition``
-    (``maf:e0,e1,…`` or a file; None = one component); with ``pairs`` (``"T1,T2"`` or ``"all"``, RHE) also
-    the genetic correlation of each pair on its complete samples (:mod:`dask_h2.moments.pairs`), in the
-    same pass.
+    (``maf:e0,e1,…`` or a file; None = one component); with ``pairs`` (``"T1,T2"`` or ``"all"``) also the
+    genetic correlation of each pair on its complete samples (RHE, :mod:`dask_h2.moments.pairs`; PCGC,
+    two diseases on the same samples, :func:`dask_h2.moments.pcgc.fit_pcgc_pair`), in the same pass.
 
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
     memory (:func:`dask_h2.planning.moments_plan`)."""
@@ -160,8 +162,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
 RISK_MODEL = "ascertained probit on the fixed effects (intercept, PCs, covariates)"
 
 
-def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence, covariates: np.ndarray
-              ) -> tuple[np.ndarray, list[float]]:
+def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence: str | float | Sequence[float | None] | None,
+              covariates: np.ndarray) -> tuple[np.ndarray, list[float]]:
     """The traits (n, k) in their 0/1 coding and their prevalences for PCGC: every trait needs one and
     cases and controls among the samples where it and every covariate are observed."""
     prevalences = parse_prevalence(prevalence, names)
