@@ -25,34 +25,46 @@ import numpy as np
 from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.greml.univariate import fit_traits
 from dask_h2.kinship.grm import kinship
+from dask_h2.results import TraitFit
 from replicates import run_replicates
 
 ROWS = 2000  # population genotypes drawn this many people at a time
 
 
-def replicate(args: tuple) -> np.ndarray:
-    """ĥ²_O, SE_O, ĥ²_L, SE_L and P of one simulated study."""
-    seed, prevalence, h2, cases, m = args
+def study(seed: int, *, prevalence: float, h2: float, cases: int, markers: int) -> tuple[np.ndarray, np.ndarray]:
+    """(genotypes (2·cases, markers) int8, disease (2·cases,) 0/1) of one simulated study (module docstring)."""
     rng = np.random.default_rng(seed)
     population = int(round(cases / prevalence * 1.2))
-    frequency = rng.uniform(0.05, 0.5, m)
-    effects = rng.standard_normal(m) / np.sqrt(2.0 * frequency * (1.0 - frequency))
-    genotypes = np.empty((population, m), dtype=np.int8)
+    frequency = rng.uniform(0.05, 0.5, markers)
+    effects = rng.standard_normal(markers) / np.sqrt(2.0 * frequency * (1.0 - frequency))
+    genotypes = np.empty((population, markers), dtype=np.int8)
     genetic = np.empty(population)
     for start in range(0, population, ROWS):  # g = Σ_j β_j (x_j − 2p_j)/√(2p_j(1 − p_j)): population-standardized
-        block = rng.binomial(2, frequency, size=(min(ROWS, population - start), m)).astype(np.int8)
+        block = rng.binomial(2, frequency, size=(min(ROWS, population - start), markers)).astype(np.int8)
         genotypes[start:start + block.shape[0]] = block
         genetic[start:start + block.shape[0]] = (block - 2.0 * frequency) @ effects
     genetic = (genetic - genetic.mean()) / genetic.std()
     liability = np.sqrt(h2) * genetic + np.sqrt(1.0 - h2) * rng.standard_normal(population)
     disease = liability > np.quantile(liability, 1.0 - prevalence)
-    study = np.concatenate([rng.choice(np.flatnonzero(disease), cases, replace=False),
-                            rng.choice(np.flatnonzero(~disease), cases, replace=False)])
+    chosen = np.concatenate([rng.choice(np.flatnonzero(disease), cases, replace=False),
+                             rng.choice(np.flatnonzero(~disease), cases, replace=False)])
+    return genotypes[chosen], disease[chosen].astype(np.float64)
+
+
+def greml_lee(genotypes: np.ndarray, y: np.ndarray, *, prevalence: float) -> TraitFit:
+    """REML of the 0/1 trait ``y`` on K of the study's ``genotypes`` (n, m), no PCs, with Lee's h²_L."""
     with dask.config.set(scheduler="synchronous"):
-        K = kinship(da.from_array(np.ascontiguousarray(genotypes[study].T), chunks=(1000, -1)))
-    y = disease[study].astype(np.float64)
+        K = kinship(da.from_array(np.ascontiguousarray(genotypes.T), chunks=(1000, -1)))
     (fit,) = fit_traits(eigendecompose(K.matrix, overwrite=True), y, names=["disease"], method="REML", pcs=0,
                         prevalence=[prevalence])
+    return fit
+
+
+def replicate(args: tuple) -> np.ndarray:
+    """ĥ²_O, SE_O, ĥ²_L, SE_L and P of one simulated study."""
+    seed, prevalence, h2, cases, m = args
+    genotypes, y = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=m)
+    fit = greml_lee(genotypes, y, prevalence=prevalence)
     return np.array([fit.h2, fit.h2_se, fit.h2_liability, fit.h2_liability_se, fit.case_fraction])
 
 

@@ -29,6 +29,7 @@ from dask_h2.io.reports import format_table
 from dask_h2.kinship.selection import Selection
 from dask_h2.kinship.standardize import SCALES, MarkerQC
 from dask_h2.moments.equations import MIN_BLOCKS
+from dask_h2.moments.fit import METHODS as MOMENTS_METHODS
 from dask_h2.moments.fit import MomentsSettings, fit_store
 from dask_h2.results import FitReport
 from dask_h2.store import open_store, read_strings
@@ -289,8 +290,8 @@ class Inputs:
         if not given:
             raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
-        if method == "RHE":
-            self._check_moments(bivariate=bivariate, prevalence=prevalence)
+        if method in MOMENTS_METHODS:
+            self._check_moments(method=method, bivariate=bivariate, prevalence=prevalence)
             return
         several = self.components or self.grm_list is not None
         if self.partition is not None and not self.components:
@@ -315,15 +316,20 @@ class Inputs:
             raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
 
-    def _check_moments(self, *, bivariate: str | None, prevalence: Prevalence) -> None:
+    def _check_moments(self, *, method: str, bivariate: str | None, prevalence: Prevalence) -> None:
         if self.store is None:
             raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
-                                 method="rhe", store=NAMED, grm=NAMED)
-        exact_only = {"prevalence": prevalence, "bivariate": bivariate, "components": self.components or None,
-                      "pheno": self.pheno, "grm_cutoff": self.grm_cutoff}
+                                 method=method, store=NAMED, grm=NAMED)
+        if method == "PCGC" and prevalence is None:
+            raise ParameterError("{method} fits case-control traits on the liability scale: give their {prevalence}",
+                                 method="pcgc", prevalence=NAMED)
+        if method == "RHE" and prevalence is not None:
+            raise ParameterError("{prevalence} goes with {method} (or reml, ml), not rhe", prevalence=NAMED,
+                                 method="pcgc")
+        exact_only = {"components": self.components or None, "pheno": self.pheno, "grm_cutoff": self.grm_cutoff}
         for name, value in exact_only.items():
             if value is not None:
-                raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not rhe",
+                raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not {method.lower()}",
                                      **{name: NAMED}, method="reml")
 
 
@@ -380,9 +386,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         A file listing one GCTA GRM prefix per line (GCTA's ``--mgrm``): one variance component each.
     pheno : str or Path, optional
         Phenotypes of the GCTA files' samples, ``FID IID y1 y2 …``, matched by IID.
-    method : {"REML", "ML", "RHE"}
+    method : {"REML", "ML", "RHE", "PCGC"}
         REML or ML from K's eigendecomposition, or RHE: randomized Haseman–Elston from the genotypes,
-        with no n × n matrix (any case).
+        with no n × n matrix (any case); or PCGC: h² of case-control traits on the liability scale
+        from the genotypes (as RHE), unbiased under case-control ascertainment (needs ``prevalence``).
     pcs : int
         Top PCs of K used as fixed effects, with the intercept and covariates.
     covar, qcovar : str or Path, optional
@@ -391,9 +398,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         Keep h² (and variances, |rG|) within their bounds; False allows h² < 0.
     prevalence : float, str or sequence, optional
         Population prevalence K of case-control traits (one for all, or one per trait, NA/None for a
-        quantitative one): adds h² on the liability scale (REML, ML).
+        quantitative one): adds h² on the liability scale (REML, ML); with PCGC every trait needs one.
     bivariate : str, optional
-        ``"T1,T2"`` or ``"all"``: bivariate REML of trait pairs (rG), in the report's ``pairs``.
+        ``"T1,T2"`` or ``"all"``: bivariate fit of trait pairs (rG), in the report's ``pairs``: REML, or
+        with RHE the moments fit of each pair on the samples with both traits, in the same pass.
     components : bool
         One variance component per part of the store's partitioned GRM (its ``partition``, or the one
         kept in the store), fitted by AI-REML (GCTA's ``--mgrm``).
@@ -442,13 +450,14 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     ...
     dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
     """
-    method = check(method, one_of("REML", "ML", "RHE"), parameter="method")
+    method = check(method, one_of("REML", "ML", *MOMENTS_METHODS), parameter="method")
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                     grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
-    if method == "RHE":
+    if method in MOMENTS_METHODS:
         return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
-                         qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
+                         qcovar=qcovar, method=method, prevalence=prevalence, pairs=bivariate,
+                         memory_limit=memory_limit, client=client, progress=progress)
     problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                    covar=covar, qcovar=qcovar, selection=selection, grm_cutoff=grm_cutoff, memory_limit=memory_limit,
                    client=client, progress=progress)

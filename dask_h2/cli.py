@@ -77,11 +77,12 @@ def _selection(args: argparse.Namespace) -> api.Selection:
 
 
 def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> None:
-    methods = ("REML", "ML", "RHE") if moments else ("REML", "ML")
+    methods = ("REML", "ML", "RHE", "PCGC") if moments else ("REML", "ML")
     parser.add_argument("--method", type=str.upper, choices=methods, default="REML",
                         help="REML (GCTA's standard, default), ML with the degenerate directions removed"
                              + (", or RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
-                                "scale; see the options below)" if moments else ""))
+                                "scale; see the options below), or PCGC: h2 of case-control traits on the liability "
+                                "scale as RHE, unbiased under ascertainment (with --prevalence)" if moments else ""))
     parser.add_argument("--pcs", type=non_negative_int, default=DEMO_PCS,
                         help="top PCs of K used as fixed effects (default 10; 0 for none)")
     parser.add_argument("--covar", type=existing_file, metavar="FILE",
@@ -125,7 +126,8 @@ def _add_prevalence(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prevalence", type=prevalence_list, metavar="K",
                         help="disease prevalence of case-control traits (0/1, or 1/2 with 0/-9 missing): one K for "
                              "every trait or K1,K2,... one per trait (NA for a quantitative one); adds h2 on the "
-                             "liability scale (Lee et al. 2011, as GCTA's --prevalence)")
+                             "liability scale (Lee et al. 2011, as GCTA's --prevalence); with --method pcgc every "
+                             "trait needs one (PCGC's h2 on the liability scale)")
 
 
 def _add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -233,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bivariate", metavar="T1,T2",
                    help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
                         "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
-                        "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too")
+                        "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too; with --method rhe "
+                        "the moments fit of every pair on its samples with both traits, in the same pass")
     p.add_argument(
         "--max-iter",
         type=positive_int,

@@ -16,12 +16,13 @@ import scipy.stats
 @dataclass(frozen=True, kw_only=True)
 class ComponentFit:
     """One variance component of a trait (one GRM, or one part of a partition of the markers):
-    its ``n_markers``, ``sigma2`` σ²_k and ``h2`` h²_k = σ²_k / Vp, each with its SE."""
+    its ``n_markers``, ``sigma2`` σ²_k and ``h2`` h²_k = σ²_k / Vp, each with its SE (PCGC: h²_k on the
+    liability scale, no σ²_k)."""
 
     name: str
     n_markers: int
-    sigma2: float
-    sigma2_se: float
+    sigma2: float | None
+    sigma2_se: float | None
     h2: float
     h2_se: float
 
@@ -31,21 +32,23 @@ class TraitFit:
     """The fit of one trait: h² and the variance components with their SEs, on ``n`` samples.
 
     With several components, ``h2`` and ``sigma_g2`` are their totals and ``components`` lists each.
-    The likelihood's quantities are those of REML or ML (``None`` for a moments estimate).
+    The likelihood's quantities are those of REML or ML (``None`` for a moments estimate). PCGC
+    (case-control traits) estimates h² on the liability scale directly: ``h2`` = ``h2_liability``, the
+    h² conditional on the fixed effects, and has no σ² or Vp (``None``).
     """
 
     name: str
-    method: str  # REML, ML or RHE
+    method: str  # REML, ML, RHE or PCGC
     h2: float
     h2_se: float
     h2_ci_low: float | None = None  # 95% profile-likelihood interval (see dask_h2.greml.interval)
     h2_ci_high: float | None = None
-    sigma_g2: float
-    sigma_g2_se: float
-    sigma_e2: float
-    sigma_e2_se: float
-    vp: float
-    vp_se: float
+    sigma_g2: float | None
+    sigma_g2_se: float | None
+    sigma_e2: float | None
+    sigma_e2_se: float | None
+    vp: float | None
+    vp_se: float | None
     delta: float | None = None  # σ²e/σ²g: inf at h² = 0, 0 at h² = 1
     logL: float | None = None
     logL0: float | None = None  # at h² = 0
@@ -62,6 +65,9 @@ class TraitFit:
     case_fraction: float | None = None  # P, proportion of cases among the n fitted samples
     h2_liability: float | None = None  # h2 on the liability scale (Lee et al. 2011), see liability_factor
     h2_liability_se: float | None = None
+    h2_marginal: float | None = None  # PCGC: h²_L / (1 + threshold_variance), of the whole liability's variance
+    h2_marginal_se: float | None = None
+    threshold_variance: float | None = None  # PCGC: liability variance explained by the fixed effects (var_t)
 
     @property
     def likelihood(self) -> bool:
@@ -70,42 +76,59 @@ class TraitFit:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PairComponentFit:
+    """One variance component of a pair's moments fit: ``vg`` [[V(G_k)₁, C(G_k)], [C(G_k), V(G_k)₂]] and
+    ``rg`` = C(G_k)/√(V(G_k)₁V(G_k)₂), with SEs."""
+
+    name: str
+    n_markers: int
+    vg: list[list[float]]
+    vg_se: list[list[float]]
+    rg: float
+    rg_se: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class PairFit:
     """The bivariate fit of two traits. 2 × 2 matrices are [[trait 1, covariance], [covariance, trait 2]].
 
     ``n`` is GCTA's: the observations of both traits together (n₁ + n₂); ``n_per_trait`` and
-    ``n_common`` (samples with both) say where they come from. ``path`` is ``eigen`` or ``dense``.
+    ``n_common`` (samples with both) say where they come from. ``path`` is ``eigen`` or ``dense``
+    (REML), or ``moments`` (RHE: no likelihood, its quantities ``None``; ``components`` per component;
+    PCGC, two diseases: ``vg`` their liability-scale h² and genetic covariance, no residual terms).
     """
 
     traits: tuple[str, str]
     vg: list[list[float]]
     vg_se: list[list[float]]
-    ve: list[list[float]]
-    ve_se: list[list[float]]
-    vp: list[float]
-    vp_se: list[float]
+    ve: list[list[float]] | None  # None: PCGC (liability scale, no residual terms)
+    ve_se: list[list[float]] | None
+    vp: list[float] | None
+    vp_se: list[float] | None
     h2: list[float]
     h2_se: list[float]
     rg: float
     rg_se: float
-    re: float  # residual correlation Ce/√(Ve₁Ve₂)
-    logL: float
-    logL_rg0: float
-    lrt_rg0: float
-    pval_rg0: float  # P(χ²₁ > LRT): rG = 0 lies inside (−1, 1)
-    logL_rg1: float
-    lrt_rg1: float
-    pval_rg1: float  # ½ P(χ²₁ > LRT): rG = 1 is a bound
-    logL_rg_minus1: float
-    lrt_rg_minus1: float
-    pval_rg_minus1: float
+    re: float | None  # residual correlation Ce/√(Ve₁Ve₂)
+    logL: float | None = None
+    logL_rg0: float | None = None
+    lrt_rg0: float | None = None
+    pval_rg0: float | None = None  # P(χ²₁ > LRT): rG = 0 lies inside (−1, 1)
+    logL_rg1: float | None = None
+    lrt_rg1: float | None = None
+    pval_rg1: float | None = None  # ½ P(χ²₁ > LRT): rG = 1 is a bound
+    logL_rg_minus1: float | None = None
+    lrt_rg_minus1: float | None = None
+    pval_rg_minus1: float | None = None
     n: int
     n_per_trait: list[int]
     n_common: int
     residual_covariance: bool  # Ce estimated (False: too few samples with both traits)
     path: str
-    boundary: bool  # a variance at 0 or a correlation at ±1
-    converged: bool  # the fit and the three null fits of the LRTs
+    boundary: bool | None = None  # a variance at 0 or a correlation at ±1 (REML)
+    converged: bool | None = None  # the fit and the three null fits of the LRTs (REML)
+    method: str = "REML"
+    components: list[PairComponentFit] = field(default_factory=list)
     prevalence: list[float | None] = field(default_factory=lambda: [None, None])
     case_fraction: list[float | None] = field(default_factory=lambda: [None, None])
     h2_liability: list[float | None] = field(default_factory=lambda: [None, None])
@@ -159,9 +182,11 @@ def trait_dict(fit: TraitFit) -> dict:
 
 
 def pair_dict(pair: PairFit) -> dict:
-    """A pair's JSON object; the liability-scale keys only when a trait is case-control."""
+    """A pair's JSON object; the liability-scale keys only when a trait is case-control; what does not apply
+    to a moments fit (``None``, no components) left out."""
     case_control = any(k is not None for k in pair.prevalence)
-    return {k: json_ready(v) for k, v in asdict(pair).items() if case_control or k not in LIABILITY_KEYS}
+    return {k: json_ready(v) for k, v in asdict(pair).items() if (case_control or k not in LIABILITY_KEYS)
+            and not (v is None or (k == "components" and v == []))}
 
 
 def json_ready(value):

@@ -251,3 +251,24 @@ def read_traits(root: zarr.Group, store: str | Path) -> tuple[np.ndarray, np.nda
         raise InputError(f"{store}: the store has no phenotypes to fit")
     check_names(names, where=f"{store}: trait_name", what="trait name")
     return root["traits"][:], names
+
+
+def parse_pairs(spec: str, names: Sequence[str]) -> list[tuple[int, int]]:
+    """The trait pairs of ``--bivariate T1,T2`` or ``--bivariate all`` (every pair), as column indices."""
+    names = [str(name) for name in names]
+    if spec == "all":
+        if len(names) < 2:
+            raise ParameterError(
+                f"{{bivariate}}: needs at least two traits, there is {len(names)} ({', '.join(names)})", bivariate=spec
+            )
+        return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    parts = [part.strip() for part in spec.split(",")]
+    if len(parts) != 2:
+        raise ParameterError("{bivariate}: expected two trait names T1,T2 (or all)", bivariate=spec)
+    missing = [part for part in parts if part not in names]
+    if missing:
+        raise ParameterError(f"{{bivariate}}: no trait named {missing[0]!r} (traits: {', '.join(names)})",
+                             bivariate=spec)
+    if parts[0] == parts[1]:
+        raise ParameterError("{bivariate}: the same trait twice; give two different traits", bivariate=spec)
+    return [(names.index(parts[0]), names.index(parts[1]))]

@@ -10,7 +10,8 @@ import zarr
 import dense_reference as dense
 from conftest import centred_kinship
 from dask_h2.io.convert import simulate_to
-from dask_h2.greml.bivariate import Shape, fit_bivariate, fit_pair, pair_map, parse_pairs
+from dask_h2.greml.bivariate import Shape, fit_bivariate, fit_pair, pair_map
+from dask_h2.traits import parse_pairs
 from dask_h2.cli import main
 from dask_h2.kinship.eigen import eigendecompose
 from dask_h2.errors import InputError

@@ -29,7 +29,7 @@ import scipy.stats
 
 from dask_h2.greml.aireml import MAX_ITER, AIResult, QuadraticMap, delta_se, maximize
 from dask_h2.kinship.eigen import Eigen
-from dask_h2.errors import InputError, ParameterError
+from dask_h2.errors import InputError
 from dask_h2.greml.univariate import inverse_or_nan, rotate
 from dask_h2.traits import case_control_traits, case_fraction, collinear_pair, complete_cases, screen_traits
 from dask_h2.greml.pair_model import (E11, E12, E22, G11, G12, G22, MIN_COMMON, PairModel, dense_pair_model,
@@ -211,27 +211,6 @@ def _correlation(value: np.ndarray, index: tuple[int, int, int], unit: np.ndarra
         if i < unit.shape[0]:
             gradient += derivative * unit[i]
     return float(r), gradient
-
-
-def parse_pairs(spec: str, names: Sequence[str]) -> list[tuple[int, int]]:
-    """The trait pairs of ``--bivariate T1,T2`` or ``--bivariate all`` (every pair), as column indices."""
-    names = [str(name) for name in names]
-    if spec == "all":
-        if len(names) < 2:
-            raise ParameterError(
-                f"{{bivariate}}: needs at least two traits, there is {len(names)} ({', '.join(names)})", bivariate=spec
-            )
-        return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
-    parts = [part.strip() for part in spec.split(",")]
-    if len(parts) != 2:
-        raise ParameterError("{bivariate}: expected two trait names T1,T2 (or all)", bivariate=spec)
-    missing = [part for part in parts if part not in names]
-    if missing:
-        raise ParameterError(f"{{bivariate}}: no trait named {missing[0]!r} (traits: {', '.join(names)})",
-                             bivariate=spec)
-    if parts[0] == parts[1]:
-        raise ParameterError("{bivariate}: the same trait twice; give two different traits", bivariate=spec)
-    return [(names.index(parts[0]), names.index(parts[1]))]
 
 
 def fit_bivariate(eigen: Eigen, traits: np.ndarray, *, names: Sequence[str], pairs: Sequence[tuple[int, int]],

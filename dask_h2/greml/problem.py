@@ -13,13 +13,13 @@ import numpy as np
 
 from dask_h2.checks import check, checked_arguments, one_of
 from dask_h2.greml.aireml import MAX_ITER
-from dask_h2.greml.bivariate import fit_bivariate, parse_pairs
+from dask_h2.greml.bivariate import fit_bivariate
 from dask_h2.greml.components import fit_components
 from dask_h2.greml.likelihood import Method
 from dask_h2.greml.univariate import RotatedTrait, fit_all, fixed_effects, rotated_traits
 from dask_h2.kinship.eigen import Eigen
 from dask_h2.results import FitReport, NotEstimable
-from dask_h2.traits import Traits, case_control_traits, estimable, parse_prevalence
+from dask_h2.traits import Traits, case_control_traits, estimable, parse_pairs, parse_prevalence
 
 
 @dataclass(frozen=True, kw_only=True)

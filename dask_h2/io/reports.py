@@ -17,6 +17,8 @@ def hsq_text(fit: TraitFit) -> str:
     number of genetic components, all dropped under the null; a case-control trait with a
     prevalence adds GCTA's liability-scale lines.
     """
+    if fit.method == "PCGC":
+        return pcgc_hsq_text(fit)
     if not fit.likelihood:
         return moments_hsq_text(fit)
     if fit.components:
@@ -44,6 +46,21 @@ def moments_hsq_text(fit: TraitFit) -> str:
     rows = variances + [("V(e)", fit.sigma_e2, fit.sigma_e2_se), ("Vp", fit.vp, fit.vp_se)] + ratios + total
     lines = ["Source\tVariance\tSE"] + [_row(*row) for row in rows]
     return "\n".join(lines + [f"n\t{fit.n}"]) + "\n"
+
+
+def pcgc_hsq_text(fit: TraitFit) -> str:
+    """A PCGC fit: h² on the liability scale (conditional on the fixed effects) of each component as
+    ``V(G)/Vp_L`` (``V(G1)/Vp_L`` …, then their sum), the marginal h² ``V(G)/Vp_L_marginal`` =
+    h²_L / (1 + var_t), ``var_t`` (no SE: held fixed), the prevalence and case fraction, then n. PCGC
+    has no variances on any scale, nor a likelihood."""
+    ratios, total = component_rows(fit.components, fit.h2, h2_se=fit.h2_se)[1:]
+    rows = [(f"{name}_L", value, se) for name, value, se in ratios]
+    rows += [(f"{name}_L", value, se) if name else (name, value, se) for name, value, se in total]
+    lines = ["Source\tVariance\tSE"] + [_row(*row) for row in rows]
+    lines += [_row("V(G)/Vp_L_marginal", fit.h2_marginal, fit.h2_marginal_se), f"var_t\t{fit.threshold_variance:.6f}",
+              f"(Proportion of cases in the sample = {fit.case_fraction:.6f}; User-specified disease prevalence = "
+              f"{fit.prevalence:.6f})", f"n\t{fit.n}"]
+    return "\n".join(lines) + "\n"
 
 
 Row = tuple[str, float | None, float | None]
@@ -75,6 +92,8 @@ def bivariate_hsq_text(pair: PairFit) -> str:
     Ce, five) components, Vp and V(G)/Vp of each trait, the liability-scale lines of case-control traits,
     rG, and the LRT of rG = 0 with GCTA's one-tailed P (½ P(χ²₁ > LRT); the JSON's ``pval_rg0`` is
     two-sided); n counts both traits' observations, as GCTA's."""
+    if pair.method == "PCGC":
+        return pcgc_bivariate_hsq_text(pair)
     components = [("V(G)_tr1", 0, 0, pair.vg, pair.vg_se), ("V(G)_tr2", 1, 1, pair.vg, pair.vg_se),
                   ("C(G)_tr12", 0, 1, pair.vg, pair.vg_se), ("V(e)_tr1", 0, 0, pair.ve, pair.ve_se),
                   ("V(e)_tr2", 1, 1, pair.ve, pair.ve_se), ("C(e)_tr12", 0, 1, pair.ve, pair.ve_se)]
@@ -95,9 +114,31 @@ def bivariate_hsq_text(pair: PairFit) -> str:
                           f"prevalence = {pair.prevalence[t]:.6f} for disease {t + 1})")
         lines += [LIABILITY_HEADER, proportion]
         lines += [_row(f"V(G)/Vp_tr{t + 1}_L", pair.h2_liability[t], pair.h2_liability_se[t]) for t in binary]
+    if pair.logL is None:  # a moments fit: rE, the components, no likelihood
+        lines += [_row("rG", pair.rg, pair.rg_se), f"rE\t{pair.re:.6f}"]
+        for k, c in enumerate(pair.components):
+            lines += [_row(f"V(G{k + 1})_tr1", c.vg[0][0], c.vg_se[0][0]), _row(f"V(G{k + 1})_tr2", c.vg[1][1],
+                                                                               c.vg_se[1][1]),
+                      _row(f"C(G{k + 1})_tr12", c.vg[0][1], c.vg_se[0][1]), _row(f"rG{k + 1}", c.rg, c.rg_se)]
+        return "\n".join(lines + [f"n\t{pair.n}"]) + "\n"
     lines += [_row("rG", pair.rg, pair.rg_se), f"logL\t{pair.logL:.3f}",
               f"logL0\t{pair.logL_rg0:.3f} (when rG fixed at 0.000)", f"LRT\t{pair.lrt_rg0:.3f}", "df\t1",
               f"Pval\t{0.5 * pair.pval_rg0:.4e} (one-tailed test)", f"n\t{pair.n}"]
+    return "\n".join(lines) + "\n"
+
+
+def pcgc_bivariate_hsq_text(pair: PairFit) -> str:
+    """Two diseases by PCGC: their h² and genetic covariance on the liability scale (``V(G)/Vp_tr1_L``,
+    ``V(G)/Vp_tr2_L``, ``C(G)_tr12_L``), per component with several, rG (and rG_k), then n."""
+    rows = [("V(G)/Vp_tr1_L", pair.vg[0][0], pair.vg_se[0][0]), ("V(G)/Vp_tr2_L", pair.vg[1][1], pair.vg_se[1][1]),
+            ("C(G)_tr12_L", pair.vg[0][1], pair.vg_se[0][1]), ("rG", pair.rg, pair.rg_se)]
+    for k, c in enumerate(pair.components):
+        rows += [(f"V(G{k + 1})/Vp_tr1_L", c.vg[0][0], c.vg_se[0][0]), (f"V(G{k + 1})/Vp_tr2_L", c.vg[1][1],
+                                                                         c.vg_se[1][1]),
+                 (f"C(G{k + 1})_tr12_L", c.vg[0][1], c.vg_se[0][1]), (f"rG{k + 1}", c.rg, c.rg_se)]
+    lines = ["Source\tVariance\tSE"] + [_row(*row) for row in rows]
+    lines += [f"(User-specified disease prevalence = {pair.prevalence[0]:.6f} for disease 1 and = "
+              f"{pair.prevalence[1]:.6f} for disease 2)", f"n\t{pair.n}"]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +186,7 @@ def format_table(report: FitReport, truth: list[float] | None = None) -> str:
     if report.pairs:
         lines = _pair_rows(report.pairs)
     else:
-        lines = _trait_rows(report.traits, truth, moments=report.method == "RHE")
+        lines = _trait_rows(report.traits, truth, moments=not any(t.likelihood for t in report.traits))
     lines += [f"{t.name:<16}not estimable: {t.reason}" for t in report.not_estimable]
     markers = (f"{report.n_markers_used} markers used ({report.n_markers_dropped} dropped)"
                if report.n_markers_used is not None else "markers used unknown (a GRM without .grm.N.bin)")
@@ -190,7 +231,8 @@ def _pair_rows(pairs: list[PairFit]) -> list[str]:
     lines = [f"{'trait 1':<14}{'trait 2':<14}{'n':>7}{'h2 1':>8}{'h2 2':>8}{'rG':>9}{'SE':>8}{'LRT rG=0':>10}"
              f"{'P':>10}{'LRT rG=1':>10}{'path':>7}"]
     for p in pairs:
+        tests = ("-", "-", "-") if p.lrt_rg0 is None else (f"{p.lrt_rg0:.3f}", f"{p.pval_rg0:.3g}", f"{p.lrt_rg1:.3f}")
         lines.append(f"{p.traits[0]:<14}{p.traits[1]:<14}{p.n:>7}{p.h2[0]:>8.4f}{p.h2[1]:>8.4f}{p.rg:>9.4f}"
-                     f"{p.rg_se:>8.4f}{p.lrt_rg0:>10.3f}{p.pval_rg0:>10.3g}{p.lrt_rg1:>10.3f}{p.path:>7}")
-        lines += [] if p.converged else [NOT_CONVERGED]
+                     f"{p.rg_se:>8.4f}{tests[0]:>10}{tests[1]:>10}{tests[2]:>10}{p.path:>7}")
+        lines += [NOT_CONVERGED] if p.converged is False else []
     return lines

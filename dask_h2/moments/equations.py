@@ -72,14 +72,15 @@ class TraitStatistics:
 
 @dataclass(frozen=True, kw_only=True)
 class MomentSystem:
-    """The normal equations of one fit: ``lhs`` (K + 1, K + 1) σ = ``rhs`` (K + 1,), last entry σ²_e."""
+    """The normal equations of one fit: ``lhs`` (..., K + 1, K + 1) σ = ``rhs`` (..., K + 1), last entry σ²_e
+    (a leading axis: one system per jackknife replicate)."""
 
     lhs: np.ndarray
     rhs: np.ndarray
 
     def solve(self) -> np.ndarray:
-        """σ²_1..σ²_K, σ²_e (K + 1,)."""
-        return np.linalg.solve(self.lhs, self.rhs)
+        """σ²_1..σ²_K, σ²_e (..., K + 1)."""
+        return np.linalg.solve(self.lhs, self.rhs[..., None])[..., 0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,15 +106,17 @@ class MomentEstimates:
 def per_block(values: np.ndarray, block: np.ndarray, *, component: np.ndarray, n_blocks: int,
               n_components: int) -> np.ndarray:
     """Σ of ``values`` (m, ...) over the markers of each (block, component): (J, K, ...)."""
-    out = np.zeros((n_blocks, n_components) + values.shape[1:])
-    np.add.at(out, (block, component), values)
-    return out
+    index = block * n_components + component
+    flat = values.reshape(values.shape[0], -1)
+    out = np.stack([np.bincount(index, weights=flat[:, q], minlength=n_blocks * n_components)
+                    for q in range(flat.shape[1])], axis=-1)
+    return out.reshape((n_blocks, n_components) + values.shape[1:])
 
 
 @dataclass(frozen=True, kw_only=True)
 class MarkerSums:
     """Sums over the markers in use, per component k: ``counts`` M_k (K,), ``residual`` Σ_{m∈k} r_m (K,),
-    ``trace`` Σ_{m∈k} s_m (K,) and ``cross`` ⟨H_k, PH_l⟩ (K, K)."""
+    ``trace`` Σ_{m∈k} s_m (K,) and ``cross`` ⟨H_k, PH_l⟩ (K, K) (each with a leading axis for several fits)."""
 
     counts: np.ndarray
     residual: np.ndarray
@@ -125,13 +128,13 @@ def moment_system(sums: MarkerSums, *, yy: float, n_samples: int, n_fixed: int, 
     """The normal equations from the marker ``sums``, ``yy`` = yᵀP y, the samples, the fixed effects' rank
     and the probes B."""
     counts = sums.counts
-    size = counts.shape[0]
-    lhs = np.empty((size + 1, size + 1))
-    cross = 0.5 * (sums.cross + sums.cross.T)  # ⟨H_k, PH_l⟩ = ⟨H_l, PH_k⟩ up to rounding
-    lhs[:size, :size] = cross / (n_probes * np.outer(counts, counts))
-    lhs[:size, size] = lhs[size, :size] = sums.trace / counts
-    lhs[size, size] = n_samples - n_fixed
-    rhs = np.append(sums.residual / counts, yy)
+    size, lead = counts.shape[-1], counts.shape[:-1]
+    lhs = np.empty(lead + (size + 1, size + 1))
+    cross = 0.5 * (sums.cross + np.swapaxes(sums.cross, -1, -2))  # ⟨H_k, PH_l⟩ = ⟨H_l, PH_k⟩ up to rounding
+    lhs[..., :size, :size] = cross / (n_probes * counts[..., :, None] * counts[..., None, :])
+    lhs[..., :size, size] = lhs[..., size, :size] = sums.trace / counts
+    lhs[..., size, size] = n_samples - n_fixed
+    rhs = np.concatenate([sums.residual / counts, np.full(lead + (1,), yy)], axis=-1)
     return MomentSystem(lhs=lhs, rhs=rhs)
 
 
@@ -144,29 +147,10 @@ def heritabilities(sigma2: np.ndarray) -> np.ndarray:
 
 def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     """σ² and h² of one trait, with delete-one-block jackknife SEs over ``stats.block``."""
-    size, blocks = stats.n_components, stats.n_blocks
-    layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
-    counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
-    residual = per_block(stats.residual_products, stats.block, **layout)
-    trace = per_block(stats.trace_shares, stats.block, **layout)
-    cross = stats.cross_products
-    common = {"yy": stats.yy, "n_samples": stats.n_samples, "n_fixed": stats.n_fixed, "n_probes": stats.n_probes}
-    totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(0), trace=trace.sum(0), cross=cross.sum(0))
-    empty = np.flatnonzero(totals.counts == 0)
-    if empty.size:
-        raise ValueError(f"component {int(empty[0])} has no markers")
-    system = moment_system(totals, **common)
-    sigma2 = system.solve()
+    size = stats.n_components
+    solution = solve_with_replicates(stats)
+    system, sigma2, replicates, counts = solution.system, solution.sigma2, solution.replicates, solution.counts
     scale = scale_variance(system, sigma2, yy=stats.yy)
-    leave_out = []
-    for j in np.flatnonzero(counts.sum(axis=1) > 0):  # a block whose markers all failed QC changes nothing
-        left = MarkerSums(counts=totals.counts - counts[j], residual=totals.residual - residual[j],
-                          trace=totals.trace - trace[j],
-                          cross=totals.cross - cross[j] - cross[j].T + stats.block_products[j])
-        if np.any(left.counts == 0):
-            raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
-        leave_out.append(moment_system(left, **common).solve())
-    replicates = np.array(leave_out)  # (J, K + 1)
     derived = heritabilities(sigma2)
     total, sigma_g2, vp = size, size + 1, size + 2
     scaled = np.zeros(derived.shape[0], dtype=bool)
@@ -177,8 +161,55 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     return MomentEstimates(sigma2=sigma2, sigma2_se=sigma2_se, h2=derived[:size], h2_se=derived_se[:size],
                            h2_total=float(derived[total]), h2_total_se=float(derived_se[total]),
                            sigma_g2=float(derived[sigma_g2]), sigma_g2_se=float(derived_se[sigma_g2]),
-                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=totals.counts.astype(np.int64),
-                           n_blocks=len(leave_out))
+                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=counts.astype(np.int64),
+                           n_blocks=replicates.shape[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solution:
+    """The normal equations ``system``, their solution ``sigma2`` σ (K + 1,), its delete-one-block
+    ``replicates`` (J', K + 1) over the blocks with a marker in use, the markers ``counts`` M_k (K,) and
+    ``yy`` (the right-hand side's last entry)."""
+
+    system: MomentSystem
+    sigma2: np.ndarray
+    replicates: np.ndarray
+    counts: np.ndarray
+    yy: float
+
+
+def group_sums(stats: TraitStatistics) -> tuple[np.ndarray, np.ndarray]:
+    """(markers, trace shares) summed per (block, component), each (J, K): the same for every trait of a
+    group of samples."""
+    layout = {"component": stats.component, "n_blocks": stats.n_blocks, "n_components": stats.n_components}
+    return (per_block(np.ones(stats.component.shape[0]), stats.block, **layout),
+            per_block(stats.trace_shares, stats.block, **layout))
+
+
+def solve_with_replicates(stats: TraitStatistics, *, shared: tuple[np.ndarray, np.ndarray] | None = None) -> Solution:
+    """The :class:`Solution` of one trait's statistics (``shared``: their :func:`group_sums`, when known).
+    With ``residual_products`` the products (w_mᵀP y₁)(w_mᵀP y₂) of two traits and ``yy`` = y₁ᵀP y₂, σ
+    holds their covariances."""
+    size, blocks = stats.n_components, stats.n_blocks
+    layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
+    counts, trace = group_sums(stats) if shared is None else shared
+    residual = per_block(stats.residual_products, stats.block, **layout)
+    cross = stats.cross_products
+    common = {"yy": stats.yy, "n_samples": stats.n_samples, "n_fixed": stats.n_fixed, "n_probes": stats.n_probes}
+    totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(0), trace=trace.sum(0), cross=cross.sum(0))
+    empty = np.flatnonzero(totals.counts == 0)
+    if empty.size:
+        raise ValueError(f"component {int(empty[0])} has no markers")
+    system = moment_system(totals, **common)
+    kept = np.flatnonzero(counts.sum(axis=1) > 0)  # a block whose markers all failed QC changes nothing
+    left = MarkerSums(counts=totals.counts - counts[kept], residual=totals.residual - residual[kept],
+                      trace=totals.trace - trace[kept],
+                      cross=totals.cross - cross[kept] - np.swapaxes(cross[kept], 1, 2) + stats.block_products[kept])
+    if np.any(left.counts == 0):
+        j = int(kept[np.flatnonzero((left.counts == 0).any(axis=1))[0]])
+        raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
+    return Solution(system=system, sigma2=system.solve(), replicates=moment_system(left, **common).solve(),
+                    counts=totals.counts, yy=stats.yy)
 
 
 def scale_variance(system: MomentSystem, sigma2: np.ndarray, *, yy: float) -> float:

@@ -1,4 +1,6 @@
-"""The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix.
+"""The moments path on a store: randomized Haseman–Elston with jackknife SEs, no n × n matrix; PCGC for
+case-control traits (:mod:`dask_h2.moments.pcgc`) and the genetic correlation of trait pairs
+(:mod:`dask_h2.moments.pairs`) from the same pass.
 
 Passes over the genotypes (:mod:`dask_h2.moments.passes`):
 
@@ -14,17 +16,22 @@ counts its QC-filtered input).
 
 Samples, marker QC, covariates and missingness patterns follow the exact path: the
 same :class:`dask_h2.kinship.selection.Selection`, covariate files and rules (a trait is fitted
-on the samples where it and every covariate are observed; PCs are those of all samples).
+on the samples where it and every covariate are observed; PCs are those of all samples). Each
+group of samples (:class:`SampleGroups`: a missingness pattern, a pair's complete samples, a
+disease) has probes of its own.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import dask.array as da
 import numpy as np
 import zarr
 from distributed import Client
+from threadpoolctl import threadpool_limits
 
 from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
@@ -34,16 +41,20 @@ from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.king import analysed_samples, describe_relatives
 from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
-from dask_h2.moments.equations import MIN_BLOCKS, MomentEstimates, TraitStatistics, fit_moments, jackknife_blocks
-from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
+from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
+                                       group_sums, jackknife_blocks, solve_with_replicates)
+from dask_h2.moments.pairs import fit_pair
+from dask_h2.moments.passes import (Projection, block_pass, block_pieces, chunk_bounds, moments_pass,
+                                    single_threaded_blas)
+from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
 from dask_h2.moments.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
 from dask_h2.moments.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
-from dask_h2.results import ComponentFit, FitReport, TraitFit
+from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, TraitFit
 from dask_h2.store import open_store, read_strings
-from dask_h2.traits import (check_full_rank, design_matrix, estimable, missingness_patterns, read_traits,
-                            screen_traits, store_traits)
+from dask_h2.traits import (case_control_traits, check_complete_cases, design_matrix, estimable, parse_pairs,
+                            parse_prevalence, read_traits, screen_traits, store_traits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,12 +82,20 @@ class MomentsSettings:
             object.__setattr__(self, name, check(getattr(self, name), validate, parameter=name))
 
 
+METHODS = ("RHE", "PCGC")
+
+
 def fit_store(store: str | Path, *, selection: Selection = Selection(), settings: MomentsSettings = MomentsSettings(),
               partition: str | Path | Partition | None = None, pcs: int = 10, covar: str | Path | None = None,
-              qcovar: str | Path | None = None, memory_limit: int | None = None, client: Client | None = None,
-              progress: bool = True) -> FitReport:
-    """h² of every trait in ``store`` by randomized Haseman–Elston (see the module docstring), one
-    variance component per part of ``partition`` (``maf:e0,e1,…`` or a file; None = one component).
+              qcovar: str | Path | None = None, method: str = "RHE",
+              prevalence: str | float | Sequence[float | None] | None = None, pairs: str | None = None,
+              memory_limit: int | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
+    """h² of every trait in ``store`` by randomized Haseman–Elston (``method="RHE"``, see the module
+    docstring) or, for case-control traits with a ``prevalence`` each, by PCGC on the liability scale
+    (``method="PCGC"``, :mod:`dask_h2.moments.pcgc`), one variance component per part of ``partition``
+    (``maf:e0,e1,…`` or a file; None = one component); with ``pairs`` (``"T1,T2"`` or ``"all"``) also the
+    genetic correlation of each pair on its complete samples (RHE, :mod:`dask_h2.moments.pairs`; PCGC,
+    two diseases on the same samples, :func:`dask_h2.moments.pcgc.fit_pcgc_pair`), in the same pass.
 
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
     memory (:func:`dask_h2.planning.moments_plan`)."""
@@ -91,9 +110,15 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     if not 0 <= pcs <= n - 3:  # a fit needs 2 samples beyond its fixed effects (intercept and PCs at least)
         raise ParameterError(f"{{pcs}}: must be between 0 and {n - 3} for {n} samples", pcs=pcs)
     covariates = traits.covariates
-    n_patterns = len(missingness_patterns(traits.values, covariates.values))
+    values, prevalences = traits.values, None
+    if method == "PCGC":
+        values, prevalences = _diseases(values, traits.names, prevalence=prevalence, covariates=covariates.values)
+    pair_list = [] if pairs is None else parse_pairs(pairs, traits.names)
+    plan_groups = sample_groups(values, ~np.isnan(covariates.values).any(axis=1), weighted=method == "PCGC",
+                                pairs=pair_list, names=traits.names)
     n_fixed = 1 + pcs + covariates.values.shape[1]
-    probe_columns = settings.n_probes * n_patterns
+    n_groups, n_weighted = len(plan_groups.masks), (len(plan_groups.masks) if method == "PCGC" else 0)
+    probe_columns = settings.n_probes * n_groups + n_weighted * (n_fixed + 1) + (1 if n_weighted else 0)
     block = np.full(variants.size, -1)
     try:
         block[variants] = jackknife_blocks(int(variants.sum()), settings.n_blocks)
@@ -105,7 +130,7 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                 n,
                 root["call_dosage"].shape[0],
                 sum_columns=max(partition.size * probe_columns, sketch_width(pcs, n) if pcs else 0),
-                right_columns=probe_columns + traits.values.shape[1] + n_fixed * n_patterns,
+                right_columns=probe_columns + values.shape[1] + 2 * len(pair_list) + n_fixed * (n_groups + n_weighted),
                 memory_limit=memory_limit,
                 store_chunk=root["call_dosage"].chunks[0],
             )
@@ -116,10 +141,14 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
                                           progress=progress)
         X, columns = design_matrix(components.vectors, covariates.values, covariate_names=covariates.names)
-        kept, refused = screen_traits(traits.values, traits.names, X=X)  # constant, infinite, too few samples
+        with threadpool_limits(limits=1, user_api="blas"):  # a least-squares fit per trait: small products
+            kept, refused = screen_traits(values, traits.names, X=X)  # constant, infinite, too few samples
         kept = estimable([*refused, *kept])[0]
-        fits, table, used = _fit_traits(store, dosage, variants, block, traits.values[:, kept], traits.names[kept], X,
-                                        columns, partition, selection, settings, plan, progress)
+        if pair_list and len(kept) < values.shape[1]:
+            raise InputError(f"{refused[0].reason}: cannot be fitted, so neither can its pairs")
+        fits, pair_fits, table, used = _fit_traits(
+            store, dosage, variants, block, values, traits.names, X, columns, partition, selection, settings, plan,
+            progress, groups=plan_groups, kept=kept, prevalence=prevalences)
     _, counts = count_markers(table)
     counts["outside_partition"] = int((table[:, 1] == USED).sum() - used)
     extra = {**selection.describe(counts), "n_samples_removed": traits.n_samples_removed,
@@ -127,8 +156,84 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
              "random_vectors": settings.n_probes, "seed": settings.seed, "jackknife_blocks": int(block.max() + 1),
              "components": list(partition.names), "pc_eigenvalues": components.values.tolist(),
              "pc_markers": components.n_markers, "passes_over_genotypes": 1, "pc_sketch_passes": components.passes}
+    if method == "PCGC":
+        extra["risk_model"] = RISK_MODEL
     return FitReport(traits=fits, n_samples=n, n_markers_used=used, n_markers_dropped=len(variant_id) - used,
-                     scale=selection.scale, pcs=pcs, method="RHE", extra=extra, not_estimable=refused)
+                     scale=selection.scale, pcs=pcs, method=method, extra=extra, not_estimable=refused,
+                     pairs=pair_fits)
+
+
+RISK_MODEL = "ascertained probit on the fixed effects (intercept, PCs, covariates)"
+
+
+def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence: str | float | Sequence[float | None] | None,
+              covariates: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """The traits (n, k) in their 0/1 coding and their prevalences for PCGC: every trait needs one and
+    cases and controls among the samples where it and every covariate are observed."""
+    prevalences = parse_prevalence(prevalence, names)
+    missing = [str(name) for name, k in zip(names, prevalences) if k is None]
+    if missing:
+        raise ParameterError(f"{{method}}: PCGC fits case-control traits with a {{prevalence}}; trait {missing[0]} "
+                             "has none (fit quantitative traits with rhe)", method="pcgc", prevalence=NAMED)
+    coded, _ = case_control_traits(values, names, prevalence=prevalences)
+    coded = np.column_stack([y - 1.0 if np.nanmax(y) == 2.0 else y for y in coded.T])  # PLINK's 1/2 as 0/1
+    observed = ~np.isnan(covariates).any(axis=1)
+    for j, name in enumerate(names):
+        y = coded[observed, j]
+        cases = int(np.nansum(y == 1.0))
+        if cases == 0 or cases == int((~np.isnan(y)).sum()):
+            raise InputError(f"trait {name}: {cases} cases and {int((~np.isnan(y)).sum()) - cases} controls among "
+                             "its samples with every covariate; PCGC needs both")
+    return coded, prevalences
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleGroups:
+    """The sample groups of a moments fit: ``masks`` (G masks (n,) bool), the group ``of_trait`` (k,) of each
+    trait's univariate fit and ``of_pair`` {(j₁, j₂): group} of each pair (its complete samples); with
+    ``weighted`` every trait has a group of its own (PCGC) and a pair of diseases a group on the probes
+    of its first disease's (``sources``: the group whose probes each group uses)."""
+
+    masks: list[np.ndarray]
+    of_trait: list[int]
+    of_pair: dict[tuple[int, int], int]
+    weighted: bool
+    sources: list[int]
+
+
+def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weighted: bool,
+                  pairs: list[tuple[int, int]], names: np.ndarray) -> SampleGroups:
+    """:class:`SampleGroups` of ``traits`` (n, k; NaN = missing) whose covariates are observed on
+    ``covariates_observed`` (n,): one group per missingness pattern (per trait when ``weighted``), and one
+    per pair's complete samples unless they are a group already (``weighted``: one per pair of diseases,
+    which must share their samples). Raises :class:`InputError` for a pair without samples in common, or
+    of two diseases on different samples."""
+    observed = ~np.isnan(traits) & covariates_observed[:, None]
+    masks: list[np.ndarray] = []
+    sources: list[int] = []
+
+    def group_of(mask: np.ndarray, new: bool = False) -> int:
+        for g, existing in enumerate(masks):
+            if not new and np.array_equal(existing, mask):
+                return g
+        masks.append(mask)
+        sources.append(len(masks) - 1)
+        return len(masks) - 1
+
+    of_trait = [group_of(observed[:, j], new=weighted) for j in range(traits.shape[1])]
+    of_pair = {}
+    for a, b in pairs:
+        both = observed[:, a] & observed[:, b]
+        if both.sum() < 3:
+            raise InputError(f"traits {names[a]} and {names[b]}: {int(both.sum())} samples with both traits and every "
+                             "covariate; their genetic correlation needs samples in common")
+        if weighted and not np.array_equal(observed[:, a], observed[:, b]):
+            raise InputError(f"traits {names[a]} and {names[b]}: observed on different samples ({int(both.sum())} "
+                             "in common); the genetic correlation of two diseases by PCGC needs the same samples")
+        of_pair[(a, b)] = group_of(both, new=weighted)
+        if weighted:
+            sources[-1] = of_trait[a]
+    return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources)
 
 
 def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
@@ -136,79 +241,166 @@ def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
     return dosage if samples.all() else dosage[:, np.flatnonzero(samples)]
 
 
+class _Columns:
+    """Positions of named blocks of columns in the right-hand side, in the order they are added."""
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.start: dict = {}
+        self.width = 0
+
+    def add(self, key, values: np.ndarray) -> None:
+        self.start[key] = self.width
+        self.blocks.append(values)
+        self.width += values.shape[1]
+
+    def of(self, key, products: np.ndarray, width: int = 1) -> np.ndarray:
+        """The ``width`` columns of ``key`` in ``products`` (m, w) as float64."""
+        return products[:, self.start[key]:self.start[key] + width].astype(np.float64)
+
+
+@single_threaded_blas  # the driver's many small products: threaded BLAS only waits for its threads there
 def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block: np.ndarray, traits: np.ndarray,
                 names: np.ndarray, X: np.ndarray, columns: list[str], partition: Partition, selection: Selection,
-                settings: MomentsSettings, plan: ComputePlan, progress: bool) -> tuple[list[TraitFit], np.ndarray, int]:
-    """Both moments passes for every trait at once (one set of probes per missingness pattern):
-    the fits, the marker table (M, 4) and the number of markers used."""
-    n, size, probes = X.shape[0], partition.size, settings.n_probes
-    masks, bases, members = [], [], []
-    for key, traits_of_pattern in missingness_patterns(traits, X).items():
-        observed = np.frombuffer(key, dtype=bool)
-        what = f"trait {names[traits_of_pattern[0]]} ({observed.sum()} samples with the trait and every covariate)"
-        check_full_rank(X[observed], columns, what=what)
-        basis = np.zeros_like(X)
-        basis[observed] = np.linalg.qr(X[observed])[0]
-        masks.append(observed)
-        bases.append(basis)
-        members.append(traits_of_pattern)
-    projection = Projection(masks=np.column_stack(masks), bases=tuple(bases), n_probes=probes)
-    z = np.random.default_rng([settings.seed, 1]).standard_normal((n, probes))
+                settings: MomentsSettings, plan: ComputePlan, progress: bool, *, groups: SampleGroups,
+                kept: list[int], prevalence: list[float] | None
+                ) -> tuple[list[TraitFit], list[PairFit], np.ndarray, int]:
+    """Both moments passes for every trait and pair at once (one set of probes per sample group): the
+    fits, the pairs' fits, the marker table (M, 4) and the number of markers used."""
+    n, probes = X.shape[0], settings.n_probes
     observed_traits = np.nan_to_num(traits)
-    right = np.hstack([projection.project(z, p) for p in range(len(masks))]
-                      + [projection.project(observed_traits[:, members[p]], p) for p in range(len(masks))]
-                      + [bases[p] for p in range(len(masks))])
-    n_probe_columns = probes * len(masks)
+    bases, weights, risks = [], [], {}
+    pair_of_group = {g: pair for pair, g in groups.of_pair.items()}
+    for g, mask in enumerate(groups.masks):
+        if groups.sources[g] != g:  # a pair of diseases: the form of the second on the first's probes
+            bases.append(bases[groups.sources[g]])
+            weights.append(weights[groups.of_trait[pair_of_group[g][1]]])
+            continue
+        members = [j for j in kept if groups.of_trait[j] == g] or [a for (a, b), h in groups.of_pair.items() if h == g]
+        if not members:  # the group of a trait left out (not estimable): no probes
+            bases.append(np.zeros_like(X))
+            weights.append(None)
+            continue
+        what = check_complete_cases(mask, names[members[0]], X=X, columns=columns)
+        basis = np.zeros_like(X)
+        basis[mask] = np.linalg.qr(X[mask])[0]
+        bases.append(basis)
+        if groups.weighted:
+            (j,) = members
+            try:
+                risks[j] = case_probabilities(traits[mask, j], prevalence=prevalence[j], X=X[mask])
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                raise InputError(f"{what}: the risk model cannot be fitted: {exc}") from None
+            weights.append(np.zeros(n))
+            weights[-1][mask] = risks[j].u
+        else:
+            weights.append(None)
+    projection = Projection(masks=np.column_stack(groups.masks), bases=tuple(bases), n_probes=probes,
+                            weights=tuple(weights), sources=tuple(groups.sources))
+    z = np.random.default_rng([settings.seed, 1]).standard_normal((n, probes))
+    right = _Columns()
+    for g in projection.probed:
+        u = projection.weights[g]
+        right.add(("probes", g), projection.project(z if u is None else u[:, None] * z, g))
+    for g in projection.weighted:
+        right.add(("sums", g), bases[g])
+    scaled = {}  # v = u∘z of each PCGC trait over all samples
+    for j in kept:
+        g = groups.of_trait[j]
+        if groups.weighted:
+            scaled[j] = np.zeros(n)
+            scaled[j][groups.masks[g]] = risks[j].u * risks[j].z
+            right.add(("trait", g, j), projection.project(scaled[j][:, None], g))
+        else:
+            right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
+    for (a, b), g in groups.of_pair.items():
+        for j in (a, b):
+            if not groups.weighted and ("trait", g, j) not in right.start:
+                right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
+    for g in range(len(groups.masks)):
+        right.add(("basis", g), bases[g])
+    weighted = {(j, j): scaled[j] ** 2 for j in sorted(scaled)}  # v_a∘v_b of each disease and pair of diseases
+    weighted.update({(a, b): scaled[a] * scaled[b] for a, b in groups.of_pair if groups.weighted})
+    for key, values in weighted.items():
+        right.add(("weighted basis", key), values[:, None] * bases[groups.of_trait[key[0]]])
+    square_right = np.column_stack(list(weighted.values())) if weighted else None
     per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
-    with scratch_array(store, (sum(map(len, per_block)), size, n, n_probe_columns)) as scratch:
-        first = moments_pass(
-            dosage,
-            selected=variants,
-            block=block,
-            scale=selection.scale,
-            qc=selection.qc,
-            partition=partition,
-            right=right,
-            projection=projection,
-            scratch=scratch,
-            pieces=per_chunk,
-            plan=plan,
-            progress=progress,
-        )
+    shape = (sum(map(len, per_block)), partition.size, n, projection.n_columns)
+    with scratch_array(store, shape) as scratch:
+        first = moments_pass(dosage, selected=variants, block=block, scale=selection.scale, qc=selection.qc,
+                             partition=partition, right=np.hstack(right.blocks), square_right=square_right,
+                             projection=projection, scratch=scratch, pieces=per_chunk, plan=plan, progress=progress)
         component = first.component
         _check_components(component, partition)
-        local, cross = block_pass(
-            scratch,
-            pieces=per_block,
-            projection=projection,
-            projected=projection.projected(first.totals),
-            plan=plan,
-            progress=progress,
-        )
-    fits: dict[int, TraitFit] = {}
-    trait_column = n_probe_columns
-    basis_column = n_probe_columns + sum(len(m) for m in members)
-    for p, traits_of_pattern in enumerate(members):
-        within = first.products[:, basis_column:basis_column + X.shape[1]]
-        trace_shares = first.squares[:, p] - np.sum(within.astype(np.float64) ** 2, axis=1)
-        for j in traits_of_pattern:
-            y = projection.project(observed_traits[:, [j]], p)[:, 0]
-            stats = TraitStatistics(
-                component=component,
-                block=first.block,
-                residual_products=first.products[:, trait_column].astype(np.float64) ** 2,
-                trace_shares=trace_shares,
-                cross_products=cross[..., p],
-                block_products=local[..., p],
-                yy=float(y @ y),
-                n_samples=int(masks[p].sum()),
-                n_fixed=X.shape[1],
-                n_probes=probes,
-            )
-            fits[j] = _trait_fit(str(names[j]), stats, partition)
-            trait_column += 1
-        basis_column += X.shape[1]
-    return [fits[j] for j in sorted(fits)], first.table, int(component.size)
+        local, cross = block_pass(scratch, pieces=per_block, projection=projection,
+                                  projected=projection.projected(first.totals),
+                                  diagonals=projection.diagonals(first.totals), plan=plan, progress=progress)
+    products, c = first.products, X.shape[1]
+
+    @functools.cache
+    def trace_shares(g: int) -> np.ndarray:
+        return first.squares[:, g] - np.sum(right.of(("basis", g), products, c) ** 2, axis=1)
+
+    @functools.cache
+    def projected_trait(g: int, j: int) -> np.ndarray:
+        return projection.project(observed_traits[:, [j]], g)[:, 0]
+
+    @functools.cache
+    def column(g: int, j: int) -> np.ndarray:
+        return right.of(("trait", g, j), products)[:, 0]
+
+    def statistics(g: int, a: int, b: int) -> TraitStatistics:
+        """Traits a and b (a = b: one trait) on group g."""
+        residual = column(g, a) * column(g, b)
+        return TraitStatistics(component=component, block=first.block, residual_products=residual,
+                               trace_shares=trace_shares(g), cross_products=cross[..., g], block_products=local[..., g],
+                               yy=float(projected_trait(g, a) @ projected_trait(g, b)),
+                               n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
+
+    shared: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each group's markers and trace shares per block
+
+    @functools.cache
+    def solved(g: int, a: int, b: int) -> Solution:
+        stats = statistics(g, a, b)
+        if g not in shared:
+            shared[g] = group_sums(stats)
+        try:
+            return solve_with_replicates(stats, shared=shared[g])
+        except ValueError as exc:
+            raise InputError(f"traits {names[a]} and {names[b]}: {exc}") from None
+
+    def pcgc_statistics(a: int, b: int, g: int) -> PCGCStatistics:
+        """Diseases a and b (a = b: one disease) on group g: (w_mᵀPv_a)(w_mᵀPv_b) − Σ_i v_a,i v_b,i (Pw_m)_i²."""
+        own = groups.of_trait[a]
+        q, weighted_q = right.of(("basis", own), products, c), right.of(("weighted basis", (a, b)), products, c)
+        squares = products[:, right.width + list(weighted).index((a, b))].astype(np.float64)
+        gram = bases[own].T @ (weighted[(a, b)][:, None] * bases[own])  # QᵀV_aV_bQ
+        diagonal = squares - 2.0 * np.sum(q * weighted_q, axis=1) + np.sum((q @ gram) * q, axis=1)
+        x = right.of(("trait", own, a), products)[:, 0] * right.of(("trait", groups.of_trait[b], b), products)[:, 0]
+        return PCGCStatistics(component=component, block=first.block, residual_products=x - diagonal,
+                              cross_products=cross[..., g], block_products=local[..., g], n_probes=probes)
+
+    fits = []
+    for j in kept:
+        g = groups.of_trait[j]
+        if groups.weighted:
+            stats = pcgc_statistics(j, j, g)
+            fits.append(_disease_fit(str(names[j]), stats, risks[j], prevalence=prevalence[j], partition=partition,
+                                     n_fixed=c))
+        else:
+            fits.append(_trait_fit(str(names[j]), statistics(g, j, j), partition))
+    pair_fits = []
+    for (a, b), g in groups.of_pair.items():
+        if groups.weighted:
+            pair_fits.append(_disease_pair_fit(
+                (str(names[a]), str(names[b])), pcgc_statistics(a, a, groups.of_trait[a]),
+                pcgc_statistics(b, b, groups.of_trait[b]),
+                pcgc_statistics(a, b, g), (risks[a], risks[b]), prevalence=(prevalence[a], prevalence[b]),
+                partition=partition))
+            continue
+        pair_fits.append(_pair_fit((str(names[a]), str(names[b])), solved(g, a, a), solved(g, b, b), solved(g, a, b),
+                                   partition, n=int(groups.masks[g].sum())))
+    return fits, pair_fits, first.table, int(component.size)
 
 
 def _check_components(component: np.ndarray, partition: Partition) -> None:
@@ -244,3 +436,72 @@ def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> Trait
         n_fixed=stats.n_fixed,
         components=components,
     )
+
+
+def _disease_fit(name: str, stats: PCGCStatistics, risk: CaseProbabilities, *, prevalence: float,
+                 partition: Partition, n_fixed: int) -> TraitFit:
+    try:
+        estimates = fit_pcgc(stats, var_t=risk.var_t)
+    except ValueError as exc:
+        raise InputError(f"trait {name}: {exc}") from None
+    components = [ComponentFit(name=partition.names[k], n_markers=int(estimates.n_markers[k]), sigma2=None,
+                               sigma2_se=None, h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
+                  for k in range(partition.size)]
+    return TraitFit(name=name, method="PCGC", h2=estimates.h2_total, h2_se=estimates.h2_total_se, sigma_g2=None,
+                    sigma_g2_se=None, sigma_e2=None, sigma_e2_se=None, vp=None, vp_se=None, n=int(risk.u.size),
+                    n_fixed=n_fixed, components=components, prevalence=prevalence, case_fraction=risk.case_fraction,
+                    h2_liability=estimates.h2_total, h2_liability_se=estimates.h2_total_se,
+                    h2_marginal=estimates.h2_marginal, h2_marginal_se=estimates.h2_marginal_se,
+                    threshold_variance=risk.var_t)
+
+
+def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: Solution,
+              partition: Partition, n: int) -> PairFit:
+    estimates = fit_pair(first, second, cross=cross)
+    t = estimates.totals
+    counts = first.counts
+
+    def matrix(values: np.ndarray) -> list[list[float]]:
+        return [[float(values[0]), float(values[2])], [float(values[2]), float(values[1])]]
+
+    components = [PairComponentFit(name=partition.names[k], n_markers=int(counts[k]), vg=matrix(estimates.vg[k]),
+                                   vg_se=matrix(estimates.vg_se[k]), rg=float(estimates.rg_k[k]),
+                                   rg_se=float(estimates.rg_k_se[k])) for k in range(partition.size)]
+    return PairFit(
+        traits=names, method="RHE", path="moments",
+        vg=[[t["V(G)_tr1"][0], t["C(G)_tr12"][0]], [t["C(G)_tr12"][0], t["V(G)_tr2"][0]]],
+        vg_se=[[t["V(G)_tr1"][1], t["C(G)_tr12"][1]], [t["C(G)_tr12"][1], t["V(G)_tr2"][1]]],
+        ve=[[t["V(e)_tr1"][0], t["C(e)_tr12"][0]], [t["C(e)_tr12"][0], t["V(e)_tr2"][0]]],
+        ve_se=[[t["V(e)_tr1"][1], t["C(e)_tr12"][1]], [t["C(e)_tr12"][1], t["V(e)_tr2"][1]]],
+        vp=[t["Vp_tr1"][0], t["Vp_tr2"][0]], vp_se=[t["Vp_tr1"][1], t["Vp_tr2"][1]],
+        h2=[t["V(G)/Vp_tr1"][0], t["V(G)/Vp_tr2"][0]], h2_se=[t["V(G)/Vp_tr1"][1], t["V(G)/Vp_tr2"][1]],
+        rg=t["rG"][0], rg_se=t["rG"][1], re=t["rE"][0], n=2 * n, n_per_trait=[n, n], n_common=n,
+        residual_covariance=True, components=components if partition.size > 1 else [])
+
+
+def _disease_pair_fit(names: tuple[str, str], first: PCGCStatistics, second: PCGCStatistics, cross: PCGCStatistics,
+                      risks: tuple[CaseProbabilities, CaseProbabilities], *, prevalence: tuple[float, float],
+                      partition: Partition) -> PairFit:
+    """Two diseases' PCGC fit on the liability scale: ``vg`` holds h²₁, h²₂ and their genetic covariance
+    (liability variances 1 given the fixed effects); no residual terms, Vp or likelihood."""
+    try:
+        estimates = fit_pcgc_pair(first, second, cross=cross)
+    except ValueError as exc:
+        raise InputError(f"traits {names[0]} and {names[1]}: {exc}") from None
+    h2, se = estimates.totals, estimates.totals_se
+    counts = np.bincount(first.component, minlength=partition.size)
+    components = [PairComponentFit(
+        name=partition.names[k], n_markers=int(counts[k]),
+        vg=[[float(estimates.h2[k, 0]), float(estimates.covariance[k])],
+            [float(estimates.covariance[k]), float(estimates.h2[k, 1])]],
+        vg_se=[[float(estimates.h2_se[k, 0]), float(estimates.covariance_se[k])],
+               [float(estimates.covariance_se[k]), float(estimates.h2_se[k, 1])]],
+        rg=float(estimates.rg_k[k]), rg_se=float(estimates.rg_k_se[k])) for k in range(partition.size)]
+    n = int(risks[0].u.size)
+    return PairFit(
+        traits=names, method="PCGC", path="moments", vg=[[h2[0], h2[2]], [h2[2], h2[1]]],
+        vg_se=[[se[0], se[2]], [se[2], se[1]]], ve=None, ve_se=None, vp=None, vp_se=None, h2=[h2[0], h2[1]],
+        h2_se=[se[0], se[1]], rg=estimates.rg, rg_se=estimates.rg_se, re=None, n=2 * n, n_per_trait=[n, n],
+        n_common=n, residual_covariance=False, components=components if partition.size > 1 else [],
+        prevalence=list(prevalence), case_fraction=[risks[0].case_fraction, risks[1].case_fraction],
+        h2_liability=[h2[0], h2[1]], h2_liability_se=[se[0], se[1]])

@@ -63,31 +63,39 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ro
 
 
 def left_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,
-                  sample_class: np.ndarray | None = None, n_classes: int = 0,
+                  sample_class: np.ndarray | None = None, n_classes: int = 0, square_right: np.ndarray | None = None,
                   tile: int = SAMPLE_TILE) -> tuple[np.ndarray, np.ndarray | None]:
-    """W R (m, w) float32 of the standardized chunk W (m, n) and ``right`` R (n, w) float32 C-ordered;
-    with ``sample_class`` (n,) int in [0, n_classes), also Σ w_mi² over each class (m, n_classes) float64."""
+    """W R (m, w) float32 of the standardized chunk W (m, n) and ``right`` R (n, w) float32 C-ordered,
+    followed by (W∘W) S (m, s) when ``square_right`` S (n, s) float32 C-ordered is given; with
+    ``sample_class`` (n,) int in [0, n_classes), also Σ w_mi² over each class (m, n_classes) float64."""
     m, w = dosage.shape[0], right.shape[1]
+    s = 0 if square_right is None else square_right.shape[1]
     product = np.zeros((m, w), dtype=np.float32)
+    weighted = np.zeros((m, s), dtype=np.float32)
     sums = None if sample_class is None else np.zeros((m, n_classes))
     squares = None if sums is None else (sample_class, sums)
     for block, start, stop, z in _tiles(dosage, centre, inverse_scale, slice(0, m), tile, squares):
         if w:
             sgemm(1.0, right[start:stop].T, z.T, beta=1.0, c=product[block].T, overwrite_c=1)
-    return product, sums
+        if s:
+            weighted[block] += np.square(z) @ square_right[start:stop]
+    return (np.hstack([product, weighted]) if s else product), sums
 
 
 def right_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, left: np.ndarray,
-                   groups: Sequence[slice], tile: int = SAMPLE_TILE,
-                   outputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+                   groups: Sequence[slice], tile: int = SAMPLE_TILE, outputs: Sequence[np.ndarray] | None = None,
+                   squares: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Σ_{m∈g} w_m L[m] (n, v) float32 for each contiguous row range g of ``groups``, with
     ``left`` L (m, v) and W (m, n) the standardized chunk; added into ``outputs`` (one (n, v)
-    float32 C-ordered array per group) when given, else into new zeros."""
+    float32 array per group, rows contiguous) when given, else into new zeros; with ``squares``
+    (one (n,) float32 array per group), Σ_{m∈g} w_m∘w_m is added into them too."""
     n, v = dosage.shape[1], left.shape[1]
     outputs = [np.zeros((n, v), dtype=np.float32) for _ in groups] if outputs is None else outputs
     buffer = np.empty(min(tile, n) * v, dtype=np.float32)
-    for rows, out in zip(groups, outputs):
+    for g, (rows, out) in enumerate(zip(groups, outputs)):
         for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile):
             piece = buffer[: (stop - start) * v].reshape(v, stop - start).T  # (t, v) Fortran-ordered
             out[start:stop] += sgemm(1.0, z.T, left[block].T, c=piece, trans_b=1, overwrite_c=1)
+            if squares is not None:
+                squares[g][start:stop] += np.einsum("ij,ij->j", z, z)
     return list(outputs)

@@ -1,0 +1,117 @@
+"""PCGC (moments path) against GREML + Lee on ascertained case-control studies, and the moments rG's SE.
+
+Usage: python benchmarks/pcgc_simulation.py [--replicates 30] [--prevalence 0.1 0.01] [--h2 0.5]
+       [--cases 1000] [--markers 2000] [--rg-replicates 30] [--rg 0.5] [--seed 7000] [--jobs 1]
+
+Case-control part: each replicate is liability_simulation.py's study (a population of
+cases / K × 1.2 people, independent markers all causal, h²_L = h² in the population, 1,000 cases
+and 1,000 controls drawn from it), written to a store and fitted twice: PCGC on the moments path
+(``dask_h2.api.fit(method="PCGC")``, 10 probes, 100 jackknife blocks, no PCs) and REML + Lee's
+transformation (the exact path's ``--prevalence``). Columns: mean ĥ²_L and its Monte-Carlo SE,
+bias in % and in MC SEs, SD over replicates, mean reported SE, SE/SD (± its sampling error
+SE/SD/√(2(R − 1))).
+
+rG part: two quantitative traits on 2,000 samples and 1,000 markers (a new genotype matrix per
+replicate, p ~ U(0.05, 0.5)), h² = 0.5 each, per-marker effects bivariate normal with correlation
+``--rg``, residual correlation 0.3; the moments fit ``fit(method="RHE", bivariate="t1,t2")``:
+mean rG, MC SE, SD and mean jackknife SE.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dask_h2 import api
+from dask_h2.store import create_store, mark_complete, write_traits
+from liability_simulation import greml_lee, study
+from replicates import run_replicates
+
+
+def write_study(path: Path, genotypes: np.ndarray, traits: np.ndarray, names: list[str]) -> Path:
+    """A store of ``genotypes`` (n, m) int8 and ``traits`` (n, k)."""
+    n, m = genotypes.shape
+    root = create_store(path, n_variants=m, sample_id=np.array([f"s{i}" for i in range(n)]),
+                        variant_id=np.array([f"v{j}" for j in range(m)]), chunk_variants=m, attrs={})
+    root["call_dosage"][:] = genotypes.T
+    write_traits(root, traits, trait_name=np.array(names, dtype=object))
+    mark_complete(root)
+    return path
+
+
+def case_control(args: tuple) -> np.ndarray:
+    """PCGC ĥ²_L, its SE, GREML + Lee ĥ²_L, its SE, of one study."""
+    seed, prevalence, h2, cases, markers = args
+    genotypes, y = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers)
+    with tempfile.TemporaryDirectory() as folder:
+        store = write_study(Path(folder) / "study.zarr", genotypes, y[:, None], ["disease"])
+        (pcgc,) = api.fit(store, method="PCGC", prevalence=prevalence, pcs=0, progress=False,
+                          moments=api.MomentsSettings(seed=seed)).traits
+    greml = greml_lee(genotypes, y, prevalence=prevalence)
+    return np.array([pcgc.h2, pcgc.h2_se, greml.h2_liability, greml.h2_liability_se])
+
+
+def correlated(args: tuple) -> np.ndarray:
+    """Moments rG and its SE of one pair of simulated traits."""
+    seed, rg, n, markers = args
+    rng = np.random.default_rng(seed)
+    frequency = rng.uniform(0.05, 0.5, markers)
+    genotypes = rng.binomial(2, frequency, size=(n, markers)).astype(np.int8)
+    w = (genotypes - 2 * frequency) / np.sqrt(2 * frequency * (1 - frequency))
+    effects = rng.multivariate_normal([0, 0], [[1, rg], [rg, 1]], size=markers) * np.sqrt(0.5 / markers)
+    noise = rng.multivariate_normal([0, 0], [[1, 0.3], [0.3, 1]], size=n) * np.sqrt(0.5)
+    traits = w @ effects + noise
+    with tempfile.TemporaryDirectory() as folder:
+        store = write_study(Path(folder) / "pair.zarr", genotypes, traits, ["t1", "t2"])
+        (pair,) = api.fit(store, method="RHE", bivariate="t1,t2", pcs=0, progress=False,
+                          moments=api.MomentsSettings(seed=seed)).pairs
+    return np.array([pair.rg, pair.rg_se])
+
+
+def summary(label: str, estimates: np.ndarray, ses: np.ndarray | None, truth: float) -> str:
+    replicates = estimates.size
+    sd = estimates.std(ddof=1)
+    mc = sd / np.sqrt(replicates)
+    bias = f"{100 * (estimates.mean() - truth) / truth:+.1f}" if truth else "-"
+    line = (f"{label:<28}{estimates.mean():>9.4f}{mc:>8.4f}{bias:>8}{(estimates.mean() - truth) / mc:>+8.2f}"
+            f"{sd:>8.4f}")
+    if ses is not None:
+        ratio = ses.mean() / sd
+        line += f"{ses.mean():>9.4f}{ratio:>7.3f} ± {ratio / np.sqrt(2 * (replicates - 1)):.3f}"
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=30, help="case-control studies per K (0: none)")
+    parser.add_argument("--prevalence", type=float, nargs="+", default=[0.1, 0.01])
+    parser.add_argument("--h2", type=float, default=0.5, help="true h2 on the liability scale")
+    parser.add_argument("--cases", type=int, default=1000, help="cases in the study (as many controls)")
+    parser.add_argument("--markers", type=int, default=2000)
+    parser.add_argument("--rg-replicates", type=int, default=30, help="pairs of traits for rG (0: none)")
+    parser.add_argument("--rg", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=7000, help="replicate r uses seed + r")
+    parser.add_argument("--jobs", type=int, default=1, help="replicates run in parallel processes")
+    args = parser.parse_args()
+    header = (f"{'':<28}{'mean':>9}{'MC SE':>8}{'bias %':>8}{'/MC SE':>8}{'SD':>8}{'mean SE':>9}{'SE/SD':>7}")
+    for prevalence in args.prevalence if args.replicates else []:
+        tasks = [(args.seed + r, prevalence, args.h2, args.cases, args.markers) for r in range(args.replicates)]
+        results, seconds = run_replicates(case_control, tasks, args.jobs)
+        print(f"\nK = {prevalence}: {args.replicates} studies of {args.cases} cases + {args.cases} controls, "
+              f"{args.markers} causal markers, true h2_L = {args.h2} ({seconds:.0f} s)")
+        print(header)
+        print(summary("PCGC (moments path)", results[:, 0], results[:, 1], args.h2))
+        print(summary("GREML + Lee (exact path)", results[:, 2], results[:, 3], args.h2))
+    if args.rg_replicates:
+        tasks = [(args.seed + r, args.rg, 2000, 1000) for r in range(args.rg_replicates)]
+        results, seconds = run_replicates(correlated, tasks, args.jobs)
+        print(f"\nrG = {args.rg}: {args.rg_replicates} pairs of quantitative traits, 2000 samples, 1000 markers, "
+              f"h2 = 0.5 each, rE = 0.3 ({seconds:.0f} s)")
+        print(header)
+        print(summary("moments rG (RHE bivariate)", results[:, 0], results[:, 1], args.rg))
+
+
+if __name__ == "__main__":
+    main()

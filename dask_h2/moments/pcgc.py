@@ -1,0 +1,215 @@
+"""PCGC for case-control traits (Golan, Lander & Rosset 2014; S-PCGC, Weissbrod, Flint & Rosset 2018),
+from the moments pass's statistics (pure numpy and scipy).
+
+A disease is a liability-threshold trait: l_i = c(x_i) + g_i + e_i, Var(g + e | x) = 1,
+Var(g | x) = h²_L, case iff l_i exceeds a threshold; the study over-samples cases. The
+covariates x_i (intercept, PCs, covariates) give each individual a population risk k_i and
+a study risk p_i (:func:`case_probabilities`); with u_i = φ(t_i) √(p_i(1 − p_i)) / (k_i(1 − k_i)),
+t_i = Φ⁻¹(1 − k_i), and z_i = (y_i − p_i)/√(p_i(1 − p_i)), to first order in h²
+
+    E[z_i z_j] = u_i u_j Σ_k h²_k K_k,ij      (i ≠ j),
+
+K_k the kinship of component k of the genotypes projected off the fixed effects (P K_k P). The
+diagonal i = j carries no information on h² and is left out: with v = u∘z, D = diag(u²),
+A_k = P W_k W_kᵀ P and a_k its diagonal,
+
+    R_k  = Σ_{i≠j} v_i v_j K_k,ij          = [Σ_{m∈k} (w_mᵀP v)² − Σ_i v_i² a_k,i] / M_k
+    V_kl = Σ_{i≠j} u_i² u_j² K_k,ij K_l,ij = [tr(D A_k D A_l) − Σ_i u_i⁴ a_k,i a_l,i] / (M_k M_l)
+
+and V h² = R (h²_k on the liability scale conditional on the covariates). The trace is
+estimated with probes P U z_b (:mod:`dask_h2.moments.passes`); the jackknife leaves marker blocks
+out of R and V together, as the Haseman–Elston fit (:mod:`dask_h2.moments.equations`). The
+marginal h² (the fraction of the whole liability variance) is h²_cond / (1 + var_t), var_t the
+population variance of the thresholds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+import scipy.stats
+
+from dask_h2.moments.equations import jackknife_se, per_block
+
+CLIP = 1e-12  # population risks are kept in [CLIP, 1 − CLIP] (S-PCGC: u_i = 0 beyond)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseProbabilities:
+    """Per-individual quantities (r,) of a case-control trait on its r samples: study risk ``p``,
+    population risk ``k``, weight ``u`` and standardized trait ``z``; ``var_t`` the population variance
+    of the thresholds t_i = Φ⁻¹(1 − k_i) (liability variance due to the covariates), ``case_fraction`` P
+    and ``n_clipped`` individuals whose k_i was clipped to [1e-12, 1 − 1e-12]."""
+
+    p: np.ndarray
+    k: np.ndarray
+    u: np.ndarray
+    z: np.ndarray
+    var_t: float
+    case_fraction: float
+    n_clipped: int
+
+
+def case_probabilities(y: np.ndarray, *, prevalence: float, X: np.ndarray) -> CaseProbabilities:
+    """The risk model of a 0/1 trait ``y`` (r,) with fixed effects ``X`` (r, c) (its first column the
+    intercept) and population prevalence K: the ascertained probit (SPEC: exact when the covariates act
+    linearly on the liability), k_i = Φ(x_iᵀγ) in the population and p_i = k_i / (k_i + a(1 − k_i)) in
+    the study, a = K(1 − P)/(P(1 − K)) the controls' sampling rate relative to the cases', γ by maximum
+    likelihood. With the intercept alone k_i = K and p_i = P exactly.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1, 1, 0, 1, 0.0])
+    >>> risk = case_probabilities(y, prevalence=0.1, X=np.ones((6, 1)))
+    >>> float(risk.p[0]), float(risk.k[0]), risk.var_t
+    (0.5, 0.1, 0.0)
+    """
+    y = np.asarray(y, dtype=np.float64)
+    case_fraction = float(y.mean())
+    a = prevalence * (1.0 - case_fraction) / (case_fraction * (1.0 - prevalence))
+    varying = np.ptp(X, axis=0) > 0
+    if not varying.any():
+        k = np.full(y.shape, prevalence)
+    else:
+        k = scipy.stats.norm.cdf(X @ _ascertained_probit(y, X, a=a, prevalence=prevalence))
+    clipped = (k < CLIP) | (k > 1.0 - CLIP)
+    k = np.clip(k, CLIP, 1.0 - CLIP)
+    p = k / (k + a * (1.0 - k)) if varying.any() else np.full(y.shape, case_fraction)
+    t = scipy.stats.norm.isf(k)
+    u = scipy.stats.norm.pdf(t) * np.sqrt(p * (1.0 - p)) / (k * (1.0 - k))
+    case = y > 0.5
+    var_t = 0.0 if not varying.any() else float(
+        prevalence * (1.0 - prevalence) * (t[case].mean() - t[~case].mean()) ** 2
+        + prevalence * t[case].var() + (1.0 - prevalence) * t[~case].var())
+    return CaseProbabilities(p=p, k=k, u=u, z=(y - p) / np.sqrt(p * (1.0 - p)), var_t=var_t,
+                             case_fraction=case_fraction, n_clipped=int(clipped.sum()))
+
+
+def _ascertained_probit(y: np.ndarray, X: np.ndarray, *, a: float, prevalence: float) -> np.ndarray:
+    """γ (c,) maximizing Σ_i log P(y_i | x_i, in the study) with k_i = Φ(x_iᵀγ) and
+    P(case | x_i, study) = k_i / (k_i + a(1 − k_i)) (BFGS with the exact gradient, from k_i = K)."""
+    log_a = np.log(a)
+
+    def objective(gamma: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = X @ gamma
+        log_k, log_not_k = scipy.stats.norm.logcdf(eta), scipy.stats.norm.logcdf(-eta)
+        log_study = np.logaddexp(log_k, log_a + log_not_k)  # log(k + a(1 − k))
+        log_density = scipy.stats.norm.logpdf(eta)
+        value = -np.sum(y * log_k + (1.0 - y) * (log_a + log_not_k) - log_study)
+        slope = (y * np.exp(log_density - log_k) - (1.0 - y) * np.exp(log_density - log_not_k)
+                 - (1.0 - a) * np.exp(log_density - log_study))
+        return float(value), -(X.T @ slope)
+
+    start = np.linalg.lstsq(X, np.full(y.shape, scipy.stats.norm.ppf(prevalence)), rcond=None)[0]
+    return scipy.optimize.minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8}).x
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCGCStatistics:
+    """What the passes give for one case-control trait (markers used, in any fixed order): ``component``
+    (m,) and ``block`` (m,) of each marker; ``residual_products`` (m,) = (w_mᵀP v)² − Σ_i v_i² (P w_m)_i²;
+    ``cross_products`` (J, K, K) = ⟨H_jk, P D P H_l⟩ − B Σ_i u_i⁴ a_jk,i a_l,i and ``block_products``
+    (J, K, K) the same within block j; ``n_probes`` B."""
+
+    component: np.ndarray
+    block: np.ndarray
+    residual_products: np.ndarray
+    cross_products: np.ndarray
+    block_products: np.ndarray
+    n_probes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCGCEstimates:
+    """h²_k (K,) on the liability scale conditional on the covariates, their total and the marginal
+    total h²_cond / (1 + var_t), each with its jackknife SE; ``n_markers`` (K,)."""
+
+    h2: np.ndarray
+    h2_se: np.ndarray
+    h2_total: float
+    h2_total_se: float
+    h2_marginal: float
+    h2_marginal_se: float
+    n_markers: np.ndarray
+
+
+def pcgc_replicates(stats: PCGCStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h²_k (K,), their delete-one-block replicates (J', K) over the blocks with a marker in use, M_k (K,)).
+    With the residual products and traces of two diseases' cross equations, their genetic covariances."""
+    size, blocks = stats.cross_products.shape[1], stats.cross_products.shape[0]
+    layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
+    counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
+    residual = per_block(stats.residual_products, stats.block, **layout)
+    cross = stats.cross_products
+
+    def solve(markers: np.ndarray, numerator: np.ndarray, traces: np.ndarray) -> np.ndarray:
+        if np.any(markers == 0):
+            raise ValueError("a component lies entirely in one jackknife block: its standard error is undefined")
+        lhs = 0.5 * (traces + traces.T) / (stats.n_probes * np.outer(markers, markers))
+        return np.linalg.solve(lhs, numerator / markers)
+
+    total_counts, total_residual, total_cross = counts.sum(0), residual.sum(0), cross.sum(0)
+    if np.any(total_counts == 0):
+        raise ValueError(f"component {int(np.flatnonzero(total_counts == 0)[0])} has no markers")
+    h2 = solve(total_counts, total_residual, total_cross)
+    replicates = np.array([solve(total_counts - counts[j], total_residual - residual[j],
+                                 total_cross - cross[j] - cross[j].T + stats.block_products[j])
+                           for j in np.flatnonzero(counts.sum(axis=1) > 0)])
+    return h2, replicates, total_counts
+
+
+def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
+    """h² of one case-control trait by PCGC with several components (V h² = R, module docstring) and
+    delete-one-block jackknife SEs (R and V left out together; var_t held fixed)."""
+    h2, replicates, counts = pcgc_replicates(stats)
+    total_se = float(jackknife_se(replicates.sum(axis=1)[:, None])[0])
+    return PCGCEstimates(h2=h2, h2_se=jackknife_se(replicates), h2_total=float(h2.sum()), h2_total_se=total_se,
+                         h2_marginal=float(h2.sum() / (1.0 + var_t)), h2_marginal_se=total_se / (1.0 + var_t),
+                         n_markers=counts.astype(np.int64))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCGCPairEstimates:
+    """Two diseases' liability-scale h²_k (K, 2), genetic covariance (K,) and rG_k (K,) per component, their
+    totals [h²₁, h²₂, C(G)] (3,) and rG = C(G)/√(h²₁h²₂), each with its jackknife SE."""
+
+    h2: np.ndarray
+    h2_se: np.ndarray
+    covariance: np.ndarray
+    covariance_se: np.ndarray
+    rg_k: np.ndarray
+    rg_k_se: np.ndarray
+    totals: np.ndarray
+    totals_se: np.ndarray
+    rg: float
+    rg_se: float
+
+
+def fit_pcgc_pair(first: PCGCStatistics, second: PCGCStatistics, *, cross: PCGCStatistics) -> PCGCPairEstimates:
+    """The genetic correlation of two diseases on the same samples (S-PCGC's cross equations, module
+    docstring: E[z₁_i z₂_j] = u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each and of their
+    ``cross`` equations (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i (Pw_m)_i², traces
+    tr(D₁A_k D₂A_l) less their diagonal); the three left out together by the jackknife."""
+    h2_first, replicates_first, _ = pcgc_replicates(first)
+    h2_second, replicates_second, _ = pcgc_replicates(second)
+    covariance, replicates_cross, _ = pcgc_replicates(cross)
+
+    def correlation(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        positive = (a > 0) & (b > 0)
+        return np.where(positive, c / np.sqrt(np.where(positive, a * b, 1.0)), np.nan)
+
+    def derived(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """[h²₁, h²₂, C(G), rG, rG_1 … rG_K]"""
+        va, vb, cg = a.sum(), b.sum(), c.sum()
+        return np.concatenate([[va, vb, cg], correlation(np.array([cg]), np.array([va]), np.array([vb])),
+                               correlation(c, a, b)])
+
+    values = derived(h2_first, h2_second, covariance)
+    replicated = np.array([derived(a, b, c) for a, b, c in zip(replicates_first, replicates_second, replicates_cross)])
+    se = jackknife_se(replicated)
+    return PCGCPairEstimates(h2=np.column_stack([h2_first, h2_second]),
+                             h2_se=np.column_stack([jackknife_se(replicates_first), jackknife_se(replicates_second)]),
+                             covariance=covariance, covariance_se=jackknife_se(replicates_cross), rg_k=values[4:],
+                             rg_k_se=se[4:], totals=values[:3], totals_se=se[:3], rg=float(values[3]),
+                             rg_se=float(se[3]))
