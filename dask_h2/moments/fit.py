@@ -2,7 +2,7 @@
 
 Passes over the genotypes (:mod:`dask_h2.moments.passes`):
 
-1. with PCs, sketch passes for the top PCs (:mod:`dask_h2.moments.pcs`), cached in the store;
+1. with PCs, sketch passes for the top PCs (:mod:`dask_h2.kinship.pcs`), cached in the store;
 2. one pass over every chunk: the marker table, and the products with the probes, the projected
    traits and the bases of the fixed effects; each chunk writes its part of every jackknife
    block's sums to the run's scratch (:mod:`dask_h2.moments.scratch`; 4·J·K·n·B bytes for one
@@ -35,9 +35,9 @@ from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
 from dask_h2.kinship.standardize import USED
 from dask_h2.moments.equations import MIN_BLOCKS, MomentEstimates, TraitStatistics, fit_moments, jackknife_blocks
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, chunk_bounds, moments_pass
-from dask_h2.moments.pcs import principal_components
+from dask_h2.kinship.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
-from dask_h2.moments.sketch import sketch_width
+from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, TraitFit
 from dask_h2.store import open_store, read_strings
