@@ -384,11 +384,15 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
     if method in STREAMED:
-        report = fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
-                           qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
+        def moments_fit() -> FitReport:
+            return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
+                             qcovar=qcovar, memory_limit=memory_limit, client=client, progress=progress)
+
+        def start() -> dict[str, np.ndarray]:
+            return {t.name: np.array([c.h2 for c in t.components]) for t in moments_fit().traits}
+
         if method == "RHE":
-            return report
-        start = {t.name: np.array([c.h2 for c in t.components]) for t in report.traits}
+            return moments_fit()
         return mc_reml_fit_store(store, start=start, selection=selection, settings=mc_reml, partition=partition,
                                  pcs=pcs, pc_passes=moments.pc_passes, pc_markers=moments.pc_markers, covar=covar,
                                  qcovar=qcovar, max_iter=max_iter, memory_limit=memory_limit, client=client,

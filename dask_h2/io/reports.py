@@ -145,7 +145,7 @@ def format_table(report: FitReport, truth: list[float] | None = None) -> str:
     if report.pairs:
         lines = _pair_rows(report.pairs)
     else:
-        lines = _trait_rows(report.traits, truth, moments=report.method == "RHE")
+        lines = _trait_rows(report.traits, truth, moments=not any(t.likelihood for t in report.traits))
     lines += [f"{t.name:<16}not estimable: {t.reason}" for t in report.not_estimable]
     lines.append(f"{report.n_samples} samples, {report.n_markers_used} markers used "
                  f"({report.n_markers_dropped} dropped), scale={report.scale}, PCs={report.pcs}")
@@ -172,8 +172,15 @@ def _trait_rows(traits: list, truth: list[float] | None, moments: bool) -> list[
         if t.prevalence is not None:
             lines.append(f"  {'liability scale':<28}{t.h2_liability:>10.4f}{t.h2_liability_se:>9.4f}  "
                          f"(prevalence {t.prevalence:g}, cases {t.case_fraction:.4f} of the sample)")
-        lines += [NOT_CONVERGED] if t.converged is False else []
+        lines += [_not_converged(t)] if t.converged is False else []
     return lines
+
+
+def _not_converged(fit: TraitFit) -> str:
+    if fit.cg_residual is None:
+        return NOT_CONVERGED
+    return (f"  MC-REML did not converge (largest relative CG residual of its last solve {fit.cg_residual:.3g}): the "
+            "estimates above are its last iterate")
 
 
 def _pair_rows(pairs: list[PairFit]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import dask.array as da
 import numpy as np
@@ -71,15 +72,16 @@ class MCRemlSettings:
             object.__setattr__(self, name, check(getattr(self, name), validate, parameter=name))
 
 
-def fit_store(store: str | Path, *, start: dict[str, np.ndarray], selection: Selection = Selection(),
+def fit_store(store: str | Path, *, start: Callable[[], dict[str, np.ndarray]], selection: Selection = Selection(),
               settings: MCRemlSettings = MCRemlSettings(), partition: str | Path | Partition | None = None,
               pcs: int = 10, pc_passes: int = 2, pc_markers: int = 50_000, covar: str | Path | None = None,
               qcovar: str | Path | None = None, max_iter: int = 100, memory_limit: int | None = None,
               client: Client | None = None, progress: bool = True) -> FitReport:
     """h² of every trait in ``store`` by MC-REML (module docstring), one variance component per part of
-    ``partition`` (None = one), from the starting h² (K,) of each trait in ``start`` (by name; 0.25 in
-    all for a trait not in it), in at most ``max_iter`` iterations. The PCs are the moments path's
-    (``pc_passes`` sketch passes over about ``pc_markers`` markers). ``memory_limit`` (bytes, default
+    ``partition`` (None = one), from the starting h² (K,) of each trait that ``start()`` gives (by name;
+    0.25 in all for a trait not in it; called once the memory plan fits), in at most ``max_iter``
+    iterations. The PCs are the moments path's (``pc_passes`` sketch passes over about ``pc_markers``
+    markers). ``memory_limit`` (bytes, default
     2 GiB; per worker on a cluster) must hold the genotypes (:func:`dask_h2.planning.mcreml_plan`)."""
     root = open_store(store)
     sample_id, variant_id = read_strings(root, "sample_id"), read_strings(root, "variant_id")
@@ -97,6 +99,7 @@ def fit_store(store: str | Path, *, start: dict[str, np.ndarray], selection: Sel
                                memory_limit=memory_limit, store_chunk=root["call_dosage"].chunks[0])
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit, mc_samples=settings.mc_samples) from None
+        starts = start()
         dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=pc_passes, markers=pc_markers, plan=plan, progress=progress)
@@ -107,7 +110,7 @@ def fit_store(store: str | Path, *, start: dict[str, np.ndarray], selection: Sel
                                    partition=partition, plan=plan, progress=progress)
         _check_components(genotypes.counts, partition)
         values, trait_names = traits.values[:, kept], traits.names[kept]
-        projections, problems = _problems(values, trait_names, X, names, start, partition.size)
+        projections, problems = _problems(values, trait_names, X, names, starts, partition.size)
         environment = np.random.default_rng([settings.seed, 2]).standard_normal((n, settings.mc_samples))
         draws = MonteCarlo(environment=environment,
                            genetic=draws_pass(genotypes, seed=settings.seed, n_draws=settings.mc_samples))
