@@ -375,6 +375,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     ('REML', 1, True)
     >>> fit(tmp / "demo.zarr", method="RHE", pcs=2, moments=MomentsSettings(n_blocks=20), progress=False).method
     'RHE'
+    >>> report = fit(tmp / "demo.zarr", method="MC-REML", pcs=2, moments=MomentsSettings(n_blocks=20), progress=False)
+    >>> report.method, report.extra["mc_samples"], report.traits[0].converged
+    ('MC-REML', 100, True)
     >>> fit(tmp / "demo.zarr", partition="maf:0,0.5")
     Traceback (most recent call last):
     ...

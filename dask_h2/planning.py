@@ -329,13 +329,14 @@ def exact_path_bytes(n_samples: int) -> int:
 
 
 def check_driver_memory(n_samples: int, what: str) -> None:
-    """Raise :class:`InputError` naming ``--method rhe`` when the exact path for ``n_samples``
+    """Raise :class:`InputError` naming ``--method mc-reml`` and ``--method rhe`` when the exact path for ``n_samples``
     cannot fit this machine's memory."""
     needed, total = exact_path_bytes(n_samples), psutil.virtual_memory().total
     if needed > total:
         raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
                          f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
-                         "--method rhe estimates h2 from the genotypes with no n x n matrix")
+                         "--method mc-reml (REML) or --method rhe (moments) estimate h2 from the genotypes with no "
+                         "n x n matrix")
 
 
 def mcreml_peak_bytes(plan: ComputePlan, *, n_samples: int, n_markers: int, columns: int, components: int,
