@@ -15,6 +15,9 @@ SD 1/√T = 0.1 and the SE ratio at √(1 + 1/T) ≈ 1.005 (the AI at the last i
 Scale (``--scale``): one store, MC-REML only, run as ``dask-h2 fit --method mc-reml`` under
 :mod:`measure` (wall, peak RSS), then the time of one pass with T + 1 = 101 columns per trait
 (the genotypes held in memory, as in the fit) so that wall ≈ passes × one-pass time can be checked.
+
+One pass (``--one-pass``): the CPU time of a pass at B = 2 and B = 101 right-hand sides, the inputs
+of the cost model in deploy/README.md.
 """
 from __future__ import annotations
 
@@ -118,15 +121,16 @@ def scale(args: argparse.Namespace) -> None:
     for fit in report["traits"]:
         print(f"  {fit['name']}: h2 {fit['h2']:.4f} ({fit['h2_se']:.4f}), converged {fit['converged']}")
     one = one_pass_seconds(store, columns=len(report["traits"]) * (report["mc_samples"] + 1),
-                           memory_limit=args.memory_limit)
+                           memory_limit=args.memory_limit)[0]
     ratio = run["wall"] / (passes * one)
     print(f"one pass with {len(report['traits']) * (report['mc_samples'] + 1)} columns: {one:.1f} s; passes x one "
           f"pass = {passes * one:.0f} s against the fit's wall {run['wall']:.0f} s (ratio {ratio:.2f}; the rest: "
           "reading, the RHE start, the PCs; the AI solves' passes have K + 1 columns per trait, not T + 1)")
 
 
-def one_pass_seconds(store: Path, *, columns: int, memory_limit: str) -> float:
-    """Median wall of 3 passes with ``columns`` right-hand sides over the genotypes held in memory."""
+def one_pass_seconds(store: Path, *, columns: int, memory_limit: str) -> tuple[float, float]:
+    """Median wall and CPU seconds (of this process: the local threads) of 3 passes with ``columns``
+    right-hand sides over the genotypes held in memory."""
     from dask_h2.kinship.grm import marker_chunks
     from dask_h2.kinship.partition import Partition
     from dask_h2.kinship.selection import Selection
@@ -143,12 +147,27 @@ def one_pass_seconds(store: Path, *, columns: int, memory_limit: str) -> float:
     held = hold_genotypes(dosage, selected=np.ones(m, bool), scale=Selection().scale, qc=Selection().qc,
                           partition=Partition(), plan=plan, progress=False)
     x = np.random.default_rng(0).standard_normal((n, columns))
-    walls = []
+    walls, cpus = [], []
     for _ in range(3):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         product_pass(held, x, weights=np.ones((1, columns)), columns=np.arange(columns), split=False)
         walls.append(time.perf_counter() - start)
-    return float(np.median(walls))
+        cpus.append(time.process_time() - cpu)
+    return float(np.median(walls)), float(np.median(cpus))
+
+
+def one_pass(args: argparse.Namespace) -> None:
+    """The cost model's inputs: CPU per pass at B = 2 and B = 101, split into a part per genotype and a
+    part per genotype and right-hand side."""
+    store, _ = simulated(Path(args.workdir), n=args.samples, m=args.markers, seed=1)
+    genotypes = args.samples * args.markers
+    (wall_2, cpu_2), (wall_101, cpu_101) = (one_pass_seconds(store, columns=b, memory_limit=args.memory_limit)
+                                            for b in (2, 101))
+    per_column = (cpu_101 - cpu_2) / 99 / genotypes
+    fixed = cpu_2 / genotypes - 2 * per_column
+    print(f"one pass at {args.samples} x {args.markers}: B = 2 CPU {cpu_2:.2f} s (wall {wall_2:.2f} s), B = 101 CPU "
+          f"{cpu_101:.2f} s (wall {wall_101:.2f} s): {fixed * 1e9:.2f} ns per genotype + {per_column * 1e9:.3f} ns "
+          f"per genotype and right-hand side ({4e-9 / per_column * 1e9 / 1e9:.0f} GFlop/s per CPU second)")
 
 
 def main() -> None:
@@ -160,9 +179,10 @@ def main() -> None:
     parser.add_argument("--components", type=lambda s: [int(x) for x in s.split(",")], default=[1, 3])
     parser.add_argument("--workdir", default="/tmp/dask-h2-mcreml")
     parser.add_argument("--scale", action="store_true")
+    parser.add_argument("--one-pass", action="store_true", help="only the one-pass CPU times of the cost model")
     parser.add_argument("--memory-limit", default="8GB")
     args = parser.parse_args()
-    (scale if args.scale else agreement)(args)
+    (one_pass if args.one_pass else scale if args.scale else agreement)(args)
 
 
 if __name__ == "__main__":
