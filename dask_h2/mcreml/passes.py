@@ -69,11 +69,6 @@ class HeldGenotypes:
     table: np.ndarray
     counts: np.ndarray
     plan: ComputePlan
-    n_samples: int
-
-    @property
-    def n_components(self) -> int:
-        return self.counts.shape[0]
 
 
 def hold_genotypes(dosage: Any, *, selected: np.ndarray, scale: Scale, qc: MarkerQC, partition: Partition,
@@ -95,7 +90,7 @@ def hold_genotypes(dosage: Any, *, selected: np.ndarray, scale: Scale, qc: Marke
     component = partition.components(0, table.shape[0], allele_frequency=table[:, 0])
     used = (table[:, 1] == USED) & (component != NO_COMPONENT)
     counts = np.bincount(component[used], minlength=partition.size)
-    return HeldGenotypes(chunks=chunks, table=table, counts=counts, plan=plan, n_samples=dosage.shape[1])
+    return HeldGenotypes(chunks=chunks, table=table, counts=counts, plan=plan)
 
 
 def _table(chunk: HeldChunk) -> np.ndarray:

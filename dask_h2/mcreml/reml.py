@@ -67,19 +67,27 @@ class TraitState:
 
 @dataclass(frozen=True, kw_only=True)
 class ScoreRequest:
+    """A trait's need: its Monte Carlo score at ``theta`` (K + 1,)."""
+
     theta: np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)
 class InformationRequest:
+    """A trait's need: its average information at ``theta`` from the ``right``-hand sides (n, K + 1),
+    x_0 and Q K_k x_0."""
+
     theta: np.ndarray
-    right: np.ndarray  # (n, K + 1): x_0 and Q K_k x_0
+    right: np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)
 class Score:
+    """The answer to a :class:`ScoreRequest`: the ``score`` (K + 1,) and the average information's
+    ``right``-hand sides (n, K + 1) at the same θ."""
+
     score: np.ndarray
-    right: np.ndarray  # the average information's right-hand sides (n, K + 1)
+    right: np.ndarray
 
 
 def start_theta(h2: np.ndarray) -> np.ndarray:
@@ -135,6 +143,8 @@ class MonteCarlo:
 
 @dataclass(frozen=True, kw_only=True)
 class SolverSettings:
+    """Every CG solve stops when each column's ‖r‖/‖b‖ < ``tolerance``, or after ``max_iter`` iterations."""
+
     tolerance: float
     max_iter: int
 
