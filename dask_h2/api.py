@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from distributed import Client
 
 from dask_h2.checks import check, checked_arguments, instance_of, one_of, path_like
@@ -28,6 +29,8 @@ from dask_h2.kinship.partition import Partition
 from dask_h2.io.reports import format_table
 from dask_h2.kinship.selection import Selection
 from dask_h2.kinship.standardize import SCALES, MarkerQC
+from dask_h2.mcreml.fit import MCRemlSettings
+from dask_h2.mcreml.fit import fit_store as mc_reml_fit_store
 from dask_h2.moments.equations import MIN_BLOCKS
 from dask_h2.moments.fit import METHODS as MOMENTS_METHODS
 from dask_h2.moments.fit import MomentsSettings, fit_store
@@ -35,6 +38,7 @@ from dask_h2.results import FitReport
 from dask_h2.store import open_store, read_strings
 
 Prevalence = str | float | Sequence[float | None] | None
+STREAMED = (*MOMENTS_METHODS, "MC-REML")  # the methods that estimate from the genotypes, with no n × n matrix
 def _partition(value: object) -> str | Path | Partition:
     return value if isinstance(value, Partition) else path_like(value)
 
@@ -42,10 +46,12 @@ def _partition(value: object) -> str | Path | Partition:
 # every function of the API checks its arguments as the command line checks its options
 _checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
                              moments=instance_of(MomentsSettings, "a MomentsSettings"),
+                             mc_reml=instance_of(MCRemlSettings, "an MCRemlSettings"),
                              client=instance_of(Client, "a distributed.Client"), partition=_partition)
 
 __all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table",
-           "plot", "Selection", "MarkerQC", "MomentsSettings", "FitReport", "SCALES", "MIN_BLOCKS", "MAX_ITER"]
+           "plot", "Selection", "MarkerQC", "MomentsSettings", "MCRemlSettings", "FitReport", "SCALES", "MIN_BLOCKS",
+           "MAX_ITER"]
 
 
 @_checked
@@ -290,8 +296,8 @@ class Inputs:
         if not given:
             raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
-        if method in MOMENTS_METHODS:
-            self._check_moments(method=method, bivariate=bivariate, prevalence=prevalence)
+        if method in STREAMED:
+            self._check_streamed(method=method, bivariate=bivariate, prevalence=prevalence)
             return
         several = self.components or self.grm_list is not None
         if self.partition is not None and not self.components:
@@ -316,7 +322,7 @@ class Inputs:
             raise ParameterError("give a {store}, or {grm} (or {grm_list}) with {pheno}", store=NAMED, grm=NAMED,
                                  grm_list=NAMED, pheno=NAMED)
 
-    def _check_moments(self, *, method: str, bivariate: str | None, prevalence: Prevalence) -> None:
+    def _check_streamed(self, *, method: str, bivariate: str | None, prevalence: Prevalence) -> None:
         if self.store is None:
             raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
                                  method=method, store=NAMED, grm=NAMED)
@@ -327,6 +333,8 @@ class Inputs:
             raise ParameterError("{prevalence} goes with {method} (or reml, ml), not rhe", prevalence=NAMED,
                                  method="pcgc")
         exact_only = {"components": self.components or None, "pheno": self.pheno, "grm_cutoff": self.grm_cutoff}
+        if method == "MC-REML":
+            exact_only.update(prevalence=prevalence, bivariate=bivariate)
         for name, value in exact_only.items():
             if value is not None:
                 raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not {method.lower()}",
@@ -372,9 +380,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         qcovar: str | Path | None = None, constrain: bool = True, prevalence: Prevalence = None,
         bivariate: str | None = None, components: bool = False, partition: str | Path | Partition | None = None,
         max_iter: int = MAX_ITER, selection: Selection = Selection(), grm_cutoff: float | None = None,
-        moments: MomentsSettings = MomentsSettings(), memory_limit: int | str | None = None,
-        client: Client | None = None, progress: bool = True) -> FitReport:
-    """h² of every trait (or rG of trait pairs) by the exact path (REML, ML) or the moments path (RHE).
+        moments: MomentsSettings = MomentsSettings(), mc_reml: MCRemlSettings = MCRemlSettings(),
+        memory_limit: int | str | None = None, client: Client | None = None, progress: bool = True) -> FitReport:
+    """h² of every trait (or rG of trait pairs) by the exact path (REML, ML), the moments path (RHE, PCGC) or
+    Monte Carlo REML (MC-REML).
 
     Parameters
     ----------
@@ -386,10 +395,12 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         A file listing one GCTA GRM prefix per line (GCTA's ``--mgrm``): one variance component each.
     pheno : str or Path, optional
         Phenotypes of the GCTA files' samples, ``FID IID y1 y2 …``, matched by IID.
-    method : {"REML", "ML", "RHE", "PCGC"}
-        REML or ML from K's eigendecomposition, or RHE: randomized Haseman–Elston from the genotypes,
-        with no n × n matrix (any case); or PCGC: h² of case-control traits on the liability scale
-        from the genotypes (as RHE), unbiased under case-control ascertainment (needs ``prevalence``).
+    method : {"REML", "ML", "RHE", "PCGC", "MC-REML"}
+        REML or ML from K's eigendecomposition; RHE: randomized Haseman–Elston from the genotypes,
+        with no n × n matrix; PCGC: h² of case-control traits on the liability scale from the genotypes
+        (as RHE), unbiased under case-control ascertainment (needs ``prevalence``); MC-REML: REML from
+        the genotypes with no n × n matrix, by Monte Carlo average-information steps (BOLT-REML's
+        algorithm) started from the RHE estimate (any case).
     pcs : int
         Top PCs of K used as fixed effects, with the intercept and covariates.
     covar, qcovar : str or Path, optional
@@ -407,9 +418,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         kept in the store), fitted by AI-REML (GCTA's ``--mgrm``).
     partition : str, Path or Partition, optional
         The parts: ``maf:e0,e1,…`` or a file of ``variant component`` lines; with ``components``, or one
-        component per part with ``method="RHE"``.
+        component per part with ``method="RHE"`` or ``"MC-REML"``.
     max_iter : int
-        AI-REML iterations at most (several components, bivariate).
+        AI-REML iterations at most (several components, bivariate, MC-REML).
     selection : Selection
         Scaling, marker QC, sample/marker lists and the relatives left out (``king_cutoff``).
     grm_cutoff : float, optional
@@ -417,7 +428,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         all samples): of every pair with K_ij above it, the sample with more such pairs (the later one on a
         tie), all at once (not greedy).
     moments : MomentsSettings
-        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``).
+        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``; with
+        ``"MC-REML"`` its start and PCs).
+    mc_reml : MCRemlSettings
+        MC-REML's simulated traits, seed and CG tolerance (``method="MC-REML"``).
     memory_limit : int or str, optional
         Working memory of the GRM or of the moments passes (bytes or ``"2GB"``; per worker on a cluster).
     client : distributed.Client, optional
@@ -445,19 +459,33 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     ('REML', 1, True)
     >>> fit(tmp / "demo.zarr", method="RHE", pcs=2, moments=MomentsSettings(n_blocks=20), progress=False).method
     'RHE'
+    >>> report = fit(tmp / "demo.zarr", method="MC-REML", pcs=2, moments=MomentsSettings(n_blocks=20), progress=False)
+    >>> report.method, report.extra["mc_samples"], report.traits[0].converged
+    ('MC-REML', 100, True)
     >>> fit(tmp / "demo.zarr", partition="maf:0,0.5")
     Traceback (most recent call last):
     ...
     dask_h2.errors.ParameterError: partition goes with components=True or method='rhe' (one variance component per part)
     """
-    method = check(method, one_of("REML", "ML", *MOMENTS_METHODS), parameter="method")
+    method = check(method, one_of("REML", "ML", *STREAMED), parameter="method")
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                     grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
-    if method in MOMENTS_METHODS:
-        return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
-                         qcovar=qcovar, method=method, prevalence=prevalence, pairs=bivariate,
-                         memory_limit=memory_limit, client=client, progress=progress)
+    if method in STREAMED:
+        def moments_fit(method: str = method) -> FitReport:
+            return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
+                             qcovar=qcovar, method=method, prevalence=prevalence, pairs=bivariate,
+                             memory_limit=memory_limit, client=client, progress=progress)
+
+        def start() -> dict[str, np.ndarray]:
+            return {t.name: np.array([c.h2 for c in t.components]) for t in moments_fit("RHE").traits}
+
+        if method in MOMENTS_METHODS:
+            return moments_fit()
+        return mc_reml_fit_store(store, start=start, selection=selection, settings=mc_reml, partition=partition,
+                                 pcs=pcs, pc_passes=moments.pc_passes, pc_markers=moments.pc_markers, covar=covar,
+                                 qcovar=qcovar, max_iter=max_iter, memory_limit=memory_limit, client=client,
+                                 progress=progress)
     problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                    covar=covar, qcovar=qcovar, selection=selection, grm_cutoff=grm_cutoff, memory_limit=memory_limit,
                    client=client, progress=progress)

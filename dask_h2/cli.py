@@ -77,12 +77,14 @@ def _selection(args: argparse.Namespace) -> api.Selection:
 
 
 def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> None:
-    methods = ("REML", "ML", "RHE", "PCGC") if moments else ("REML", "ML")
+    methods = ("REML", "ML", "RHE", "PCGC", "MC-REML") if moments else ("REML", "ML")
     parser.add_argument("--method", type=str.upper, choices=methods, default="REML",
                         help="REML (GCTA's standard, default), ML with the degenerate directions removed"
-                             + (", or RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
-                                "scale; see the options below), or PCGC: h2 of case-control traits on the liability "
-                                "scale as RHE, unbiased under ascertainment (with --prevalence)" if moments else ""))
+                             + (", RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
+                                "scale; see the options below), PCGC: h2 of case-control traits on the liability "
+                                "scale as RHE, unbiased under ascertainment (with --prevalence), or MC-REML: REML "
+                                "from the genotypes with no n x n matrix (BOLT-REML's Monte Carlo algorithm, started "
+                                "from RHE)" if moments else ""))
     parser.add_argument("--pcs", type=non_negative_int, default=DEMO_PCS,
                         help="top PCs of K used as fixed effects (default 10; 0 for none)")
     parser.add_argument("--covar", type=existing_file, metavar="FILE",
@@ -92,14 +94,15 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
     parser.add_argument("--no-constrain", action="store_true",
                         help="allow h2 < 0 (GCTA's --reml-no-constrain): unbiased near 0, not a variance")
     parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
-                        help="working memory of the GRM or of the moments passes, e.g. 2GB (default 2 GiB; per "
-                             "worker on a cluster)")
+                        help="working memory of the GRM, of the moments passes or of MC-REML (which holds the "
+                             "genotypes in it), e.g. 2GB (default 2 GiB; per worker on a cluster)")
     parser.add_argument("--grm-cutoff", type=number_in(0.0, 2.0, low_open=True), metavar="X",
                         help="exact path: leave out samples as GCTA's --grm-cutoff does from K (of each pair with "
                              "K above X, the one with more such pairs)")
     _add_grm_options(parser)
     if moments:
         _add_moments_options(parser)
+        _add_mc_reml_options(parser)
 
 
 def _add_moments_options(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +110,8 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--random-vectors", type=integer(2), default=10, metavar="B",
                        help="probe vectors for the traces tr(K_k K_l) (default 10, as RHE-mc)")
     group.add_argument(
-        "--seed", type=non_negative_int, default=1, help="seed of the probe vectors (default 1; recorded in the JSON)"
+        "--seed", type=non_negative_int, default=1,
+        help="seed of the probe vectors and of MC-REML's simulated traits (default 1; in the JSON)"
     )
     group.add_argument("--jackknife-blocks", type=integer(api.MIN_BLOCKS), default=100, metavar="J",
                        help=f"marker blocks of the jackknife SE, of equal numbers of markers (default 100, as RHE-mc; "
@@ -120,6 +124,23 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
                        help="variance components: MAF bins (e.g. maf:0.01,0.05,0.1,0.2,0.5) or a file of "
                             "'variant component' lines; one K_k per part (default: one component); also the "
                             "parts of fit --mgrm (default there: the partition of the store's partitioned GRM)")
+
+
+def _add_mc_reml_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Monte Carlo REML (--method mc-reml; also takes --seed, --partition and the "
+                                      "moments options of its start)")
+    group.add_argument("--mc-samples", type=integer(2), default=api.MCRemlSettings.mc_samples, metavar="T",
+                       help=f"simulated traits of the Monte Carlo score (default {api.MCRemlSettings.mc_samples}, "
+                            "BOLT-REML's; the SEs carry a factor sqrt(1 + 1/T), the estimate differs from exact REML "
+                            "by about SE/sqrt(T))")
+    group.add_argument("--cg-tolerance", type=number_in(0.0, 0.1, low_open=True),
+                       default=api.MCRemlSettings.cg_tolerance, metavar="TOL",
+                       help=f"conjugate gradients stop when every column's |r|/|b| is below TOL (default "
+                            f"{api.MCRemlSettings.cg_tolerance:g}, BOLT-LMM's --CGtol)")
+    group.add_argument("--cg-max-iter", type=positive_int, default=api.MCRemlSettings.cg_max_iter, metavar="N",
+                       help=f"conjugate-gradient iterations at most per solve (default "
+                            f"{api.MCRemlSettings.cg_max_iter}); a trait whose solve has not converged is reported "
+                            "converged: false with its residual")
 
 
 def _add_prevalence(parser: argparse.ArgumentParser) -> None:
@@ -294,6 +315,9 @@ def _fit_options(args: argparse.Namespace) -> dict:
     if hasattr(args, "random_vectors"):
         options["moments"] = api.MomentsSettings(n_probes=args.random_vectors, n_blocks=args.jackknife_blocks,
                                                  seed=args.seed, pc_passes=args.pc_passes, pc_markers=args.pc_markers)
+    if hasattr(args, "mc_samples"):
+        options["mc_reml"] = api.MCRemlSettings(mc_samples=args.mc_samples, seed=args.seed,
+                                                cg_tolerance=args.cg_tolerance, cg_max_iter=args.cg_max_iter)
     return options
 
 

@@ -16,6 +16,8 @@ M markers in chunks of m, fan-in s, t tasks in flight):
   asked for (a filtered table, the related pairs) come back to the driver, about 60 bytes each.
 - **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.moments.passes`): chunks, thin
   products and n-row float32 sums; never n².
+- **MC-REML** (:func:`mcreml_peak_bytes`, :mod:`dask_h2.mcreml`): the int8 genotypes held in memory
+  for all its passes, plus the moments passes' kind of thin products; never n².
 - **exact path's driver** (:func:`exact_path_bytes`): K, LAPACK's workspace and the
   eigenvectors, 32·n².
 
@@ -349,13 +351,14 @@ def exact_path_bytes(n_samples: int) -> int:
 
 
 def check_driver_memory(n_samples: int, what: str) -> None:
-    """Raise :class:`InputError` naming ``--method rhe`` when the exact path for ``n_samples``
+    """Raise :class:`InputError` naming ``--method mc-reml`` and ``--method rhe`` when the exact path for ``n_samples``
     cannot fit this machine's memory."""
     needed, total = exact_path_bytes(n_samples), psutil.virtual_memory().total
     if needed > total:
         raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
                          f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
-                         "--method rhe estimates h2 from the genotypes with no n x n matrix")
+                         "--method mc-reml (REML) or --method rhe (moments) estimate h2 from the genotypes with no "
+                         "n x n matrix")
 
 
 def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: int | None = None,
@@ -377,3 +380,51 @@ def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: i
         raise OverBudget(needed=plan.peak_bytes(n_samples), limit=where.limit,
                          what=f"the KING-robust kinship of {n_samples} samples in tiles of {t}")
     return plan
+
+
+def mcreml_peak_bytes(plan: ComputePlan, *, n_samples: int, n_markers: int, columns: int, components: int,
+                      workers: int = 1, tile: int = 2048) -> int:
+    """Predicted peak (bytes) of one worker (or this machine) in an MC-REML fit (:mod:`dask_h2.mcreml`).
+
+    The genotypes stay in memory for all the passes: the used markers' int8 rows, ``n_markers`` × n
+    bytes over the cluster's ``workers`` (with their centres and scales, 16·M). Each of the
+    ``dask_threads`` tasks of a pass holds a float32 tile (4·m·tile), its products with the
+    ``columns`` B right-hand sides (4·m·B, twice: Z and its weighted copy) and its float32 n-row
+    outputs for ``components`` K (4·K·n·B); the tree of outputs holds :func:`tree_buffers` of those;
+    the right-hand sides (4·n·B) are shared. Locally the driver's CG vectors (x, r, p, V·p, the
+    right-hand sides and the draws: about 8·(6 + K)·n·B) are in the same process.
+    """
+    n, m, b = n_samples, plan.chunk_markers, columns
+    persisted = -(-n_markers * (n + 16) // workers)
+    outputs = 4 * components * n * b
+    task = 4 * m * tile + 8 * m * b + outputs
+    driver = 8 * (6 + components) * n * b if workers == 1 else 0
+    return (persisted + plan.dask_threads * task + tree_buffers(n_markers, m, split_every=plan.split_every) * outputs
+            + 4 * n * b + driver)
+
+
+def mcreml_plan(n_samples: int, n_markers: int, *, columns: int, components: int, memory_limit: int | None = None,
+                store_chunk: int | None = None) -> ComputePlan:
+    """Marker chunks and fan-in for MC-REML's passes within ``memory_limit`` bytes (default 2 GiB) per worker
+    (or locally), the genotypes held in memory (:func:`mcreml_peak_bytes`): the moments path's chunks
+    (:func:`plan_moments`), smaller when the peak does not fit. Raises :class:`OverBudget` when even the
+    smallest chunks do not fit (the persisted genotypes alone may not)."""
+    where = budget(memory_limit)
+    threads = where.threads or where.cores
+    workers = max(1, where.total_threads // threads) if where.cluster else 1
+    step = store_chunk or CHUNK_MULTIPLE
+    shape = {"n_samples": n_samples, "n_markers": n_markers, "columns": columns, "components": components,
+             "workers": workers}
+    balanced = -(-n_markers // (4 * where.total_threads)) // step * step
+    top = max(step, min(TASK_BYTES // max(n_samples, 1) // step * step, balanced, MAX_CHUNK // step * step))
+    for chunk in range(top, 0, -step):
+        plan = min((ComputePlan(chunk_markers=chunk, split_every=s, dask_threads=threads, blas_threads=1)
+                    for s in FAN_INS), key=lambda p: (mcreml_peak_bytes(p, **shape), -p.split_every))
+        if mcreml_peak_bytes(plan, **shape) <= where.limit:
+            return plan
+    needed = mcreml_peak_bytes(ComputePlan(chunk_markers=step, split_every=2, dask_threads=threads, blas_threads=1),
+                               **shape)
+    persisted = format_bytes(-(-n_markers * (n_samples + 16) // workers))
+    raise OverBudget(needed=needed, limit=where.limit,
+                     what=f"MC-REML for {n_samples} samples x {n_markers} markers ({persisted} of genotypes held per "
+                          f"worker)")

@@ -60,6 +60,7 @@ class TraitFit:
     beta: list[float] | None = None  # GLS estimate at ĥ², in the order of the fixed effects
     n_null_removed: int | None = None  # directions of null(K) ∩ span(X) removed (ML only)
     converged: bool | None = None  # False: an iterative fit (AI-REML) stopped at its iteration limit
+    cg_residual: float | None = None  # MC-REML: largest relative CG residual of the last solve (≥ tolerance: failed)
     components: list[ComponentFit] = field(default_factory=list)
     prevalence: float | None = None  # the K of a case-control trait; with it:
     case_fraction: float | None = None  # P, proportion of cases among the n fitted samples

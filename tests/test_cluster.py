@@ -35,6 +35,7 @@ BLAS_THREADS = plan_grm(N_SAMPLES, N_MARKERS).blas_threads
 TIMEOUT = 120  # seconds for any one computation on the cluster
 KILL_PLAN = ComputePlan(chunk_markers=STORE_CHUNK, split_every=2, dask_threads=1, blas_threads=BLAS_THREADS)
 MOMENTS = {"method": "RHE", "moments": MomentsSettings(n_blocks=20, seed=5), "partition": "maf:0,0.2,0.5"}
+MC_REML = {**MOMENTS, "method": "MC-REML"}
 
 pytestmark = [pytest.mark.slow,  # the second step of .ci/run (pytest -m slow)
               pytest.mark.skipif(missing_tools() is not None, reason=f"no local cluster: {missing_tools()}")]
@@ -97,7 +98,15 @@ def local_moments(store, tmp_path_factory, local):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, s3, local, local_moments):
+def local_mc_reml(store, tmp_path_factory, local):
+    """The MC-REML fit of a copy of the store on local threads."""
+    assert active_client() is None
+    copy = shutil.copytree(store, tmp_path_factory.mktemp("local_mc_reml") / "sim.zarr")
+    return api.fit(copy, **MC_REML, pcs=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, s3, local, local_moments, local_mc_reml):
     """Scheduler + 2 worker processes of 1 thread, with the S3 credentials in their environment."""
     with deployed_cluster(tmp_path_factory.mktemp("cluster"), workers=2, blas_threads=BLAS_THREADS,
                           env=s3 or {}) as deployed:
@@ -122,6 +131,18 @@ def test_moments_fit_on_the_cluster_equals_the_local_run(cluster, store, local_m
     for ours, theirs in zip(report.traits, local_moments.traits):
         for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
             assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-12), field  # same operations
+
+
+def test_mc_reml_on_the_cluster_equals_the_local_run(cluster, store, local_mc_reml, tmp_path):
+    """The genotypes persisted on the 2 workers; every pass the same operations as on local threads."""
+    _, client = cluster
+    copy = shutil.copytree(store, tmp_path / "sim.zarr")
+    report = api.fit(copy, **MC_REML, pcs=3, progress=False, client=client)
+    assert report.extra["passes_over_genotypes"] == local_mc_reml.extra["passes_over_genotypes"]
+    for ours, theirs in zip(report.traits, local_mc_reml.traits, strict=True):
+        assert ours.converged and theirs.converged
+        for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
+            assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-9), field
 
 
 def test_cli_uses_the_scheduler_from_the_environment(cluster, store, tmp_path):

@@ -14,7 +14,7 @@ from dask_h2.cli import main
 from dask_h2.errors import InputError
 from dask_h2.io.convert import simulate_to
 from dask_h2.io.simulate import SimulationDesign
-from dask_h2.moments.pcs import RHE_GROUP
+from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.store import write_traits
 from test_pcgc import exact_traces  # noqa: F401 (a fixture)
 from test_rhe import M, N, standardized

@@ -79,6 +79,9 @@ MOMENTS_OPTIONS = [  # fit and run: the moments estimator's
     ["--jackknife-blocks", "1"], ["--jackknife-blocks", "2.5"], ["--pc-passes", "0"], ["--pc-markers", "-1"],
     ["--method", "rhe", "--partition", "maf:abc"], ["--method", "rhe", "--partition", "maf:0.3,0.1"],
     ["--method", "rhe", "--partition", "{d}/absent.txt"], ["--method", "rhe", "--pcs", "58"],
+    ["--mc-samples", "1"], ["--mc-samples", "abc"], ["--cg-tolerance", "0"], ["--cg-tolerance", "0.5"],
+    ["--cg-max-iter", "0"], ["--method", "mc-reml", "--pcs", "58"], ["--method", "mc-reml", "--bivariate", "all"],
+    ["--method", "mc-reml", "--memory-limit", "1MB"],
 ]
 PREVALENCE_OPTIONS = [  # fit and run: the liability scale's
     ["--prevalence", "0"], ["--prevalence", "1.5"], ["--prevalence", "abc"], ["--prevalence", "0.1,0.2,0.3"],

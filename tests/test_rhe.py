@@ -21,7 +21,7 @@ from dask_h2.cli import main
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.moments.equations import jackknife_blocks, jackknife_se
 from dask_h2.moments.fit import MomentsSettings
-from dask_h2.moments.pcs import RHE_GROUP
+from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits
 
@@ -232,7 +232,7 @@ def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, 
     monkeypatch.setattr(dask_h2.planning.psutil, "virtual_memory", lambda: SimpleNamespace(total=2**20))
     assert main(["--quiet", "fit", str(store), "--out", str(tmp_path / "exact")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "300 samples" in err and "--method rhe" in err
+    assert "\n" not in err and "300 samples" in err and "--method rhe" in err and "--method mc-reml" in err
     assert main(["--quiet", "fit", str(store), "--method", "rhe", "--pcs", "0", "--out", str(tmp_path / "rhe")]) == 0
 
 

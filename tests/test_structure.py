@@ -15,11 +15,11 @@ LAYERS = [  # bottom up: a module imports its own layer and those below, never o
     ["kinship"],
     ["io"],
     ["traits"],
-    ["greml", "moments"],
+    ["greml", "moments", "mcreml"],
     ["api"],
     ["cli", "command", "__main__", "__init__"],
 ]
-PATHS = ("greml", "moments")  # the estimation paths: neither imports the other
+PATHS = ("greml", "moments", "mcreml")  # the estimation paths: none imports another
 
 
 def module_name(path: Path) -> str:

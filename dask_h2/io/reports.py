@@ -214,7 +214,7 @@ def _trait_rows(traits: list, truth: list[float] | None, moments: bool) -> list[
         if t.prevalence is not None:
             lines.append(f"  {'liability scale':<28}{t.h2_liability:>10.4f}{t.h2_liability_se:>9.4f}  "
                          f"(prevalence {t.prevalence:g}, cases {t.case_fraction:.4f} of the sample)")
-        lines += [NOT_CONVERGED] if t.converged is False else []
+        lines += [_not_converged(t)] if t.converged is False else []
     if truth is not None and traits:
         lines.append(_sampling_noise(traits, truth))
     return lines
@@ -225,6 +225,13 @@ def _sampling_noise(traits: list, truth: list[float]) -> str:
     distances = ", ".join(f"{abs(t.h2 - h) / t.h2_se:.1f}" if t.h2_se > 0 else "-" for t, h in zip(traits, truth))
     return (f"distance from the true h2, in SEs: {distances}; one simulated data set: about 1 estimate in 3 lies "
             "beyond 1 SE and 1 in 20 beyond 2 SE by sampling noise alone (the SE shrinks as 1/n)")
+
+
+def _not_converged(fit: TraitFit) -> str:
+    if fit.cg_residual is None:
+        return NOT_CONVERGED
+    return (f"  MC-REML did not converge (largest relative CG residual of its last solve {fit.cg_residual:.3g}): the "
+            "estimates above are its last iterate")
 
 
 def _pair_rows(pairs: list[PairFit]) -> list[str]:

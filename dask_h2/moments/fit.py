@@ -4,7 +4,7 @@ case-control traits (:mod:`dask_h2.moments.pcgc`) and the genetic correlation of
 
 Passes over the genotypes (:mod:`dask_h2.moments.passes`):
 
-1. with PCs, sketch passes for the top PCs (:mod:`dask_h2.moments.pcs`), cached in the store;
+1. with PCs, sketch passes for the top PCs (:mod:`dask_h2.kinship.pcs`), cached in the store;
 2. one pass over every chunk: the marker table, and the products with the probes, the projected
    traits and the bases of the fixed effects; each chunk writes its part of every jackknife
    block's sums to the run's scratch (:mod:`dask_h2.moments.scratch`; 4·J·K·n·B bytes for one
@@ -41,15 +41,15 @@ from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.king import analysed_samples, describe_relatives
 from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
+from dask_h2.kinship.pcs import principal_components
+from dask_h2.kinship.tasks import chunk_bounds, single_threaded_blas
 from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
                                        group_sums, jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
-from dask_h2.moments.passes import (Projection, block_pass, block_pieces, chunk_bounds, moments_pass,
-                                    single_threaded_blas)
+from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
 from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
-from dask_h2.moments.pcs import principal_components
 from dask_h2.moments.scratch import scratch_array
-from dask_h2.moments.sketch import sketch_width
+from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, TraitFit
 from dask_h2.store import open_store, read_strings

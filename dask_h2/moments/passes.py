@@ -1,13 +1,11 @@
 """The passes of the moments path over the genotypes, as Dask graphs of one task per marker chunk.
 
 Every pass reads each chunk of ``call_dosage`` (all samples of the analysis) once,
-standardizes it tile by tile (:mod:`dask_h2.moments.streamed`) and multiplies it with thin
+standardizes it tile by tile (:mod:`dask_h2.kinship.streamed`) and multiplies it with thin
 matrices; its outputs, per-marker rows and n-row sums, meet in one tree reduction, which
 consumes each chunk's result as soon as it is ready.
 No task holds an n × n or n × M array.
 
-- :func:`sketch_pass`: the sketch Y = Σ_m w_m w_mᵀ Ω (n, q) of K for the PCs
-  (:mod:`dask_h2.moments.sketch`), over the chunks it is given (the PCs may use a subset).
 - :func:`moments_pass` (the one pass over every chunk): the marker table (allele frequency,
   status, centre, inverse scale) and, for a right-hand side R (n, w) = [probes U | projected
   traits | covariate bases], the products w_mᵀR per used marker, the squares of w_m summed
@@ -22,27 +20,24 @@ the jackknife's cross terms need H_l, which is known only once every chunk has b
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Iterable, Sequence
 
 import dask
 import dask.array as da
 import dask.bag as db
 import numpy as np
 import zarr
-from threadpoolctl import threadpool_limits
 
-from dask_h2.cluster import active_client, compute
-from dask_h2.kinship.grm import chunk_marker_table, sum_partials
+from dask_h2.cluster import compute
+from dask_h2.kinship.grm import chunk_marker_table
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.progress import dask_progress
 from dask_h2.planning import ComputePlan
 from dask_h2.kinship.standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
-from dask_h2.moments.streamed import left_products, right_products
-
-T = TypeVar("T")
+from dask_h2.kinship.streamed import left_products, right_products
+from dask_h2.kinship.tasks import chunk_bounds, shared, single_threaded_blas
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,58 +214,6 @@ def chunk_rows(table: np.ndarray, component: np.ndarray, *, block: np.ndarray) -
     return ChunkRows(rows=rows, component=component[rows], block=block[rows])
 
 
-def chunk_bounds(chunks: Sequence[int]) -> list[tuple[int, int]]:
-    """(start, stop) of consecutive chunks of the given sizes."""
-    ends = np.cumsum([0, *chunks])
-    return [(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
-
-
-def _shared(value: Any) -> Any:
-    """A large constant input of many tasks: scattered to every worker on a cluster, else one graph key."""
-    client = active_client()
-    if client is not None:
-        return client.scatter(value, broadcast=True, hash=False)
-    return dask.delayed(value, pure=True)
-
-
-def single_threaded_blas(task: Callable[..., T]) -> Callable[..., T]:
-    """``task`` with BLAS on one thread, on local threads and on any cluster worker alike: thin GEMMs
-    gain nothing from more, and a fixed thread count makes the float32 rounding, hence the estimate,
-    the same whatever the workers' BLAS settings."""
-    @functools.wraps(task)
-    def run(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
-            return task(*args, **kwargs)
-
-    return run
-
-
-@single_threaded_blas
-def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
-                  omega: np.ndarray) -> np.ndarray:
-    table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc)
-    used = table[:, 1] == USED
-    block, centre, inverse_scale = dosage[used], table[used, 2], table[used, 3]
-    left = left_products(block, centre=centre, inverse_scale=inverse_scale, right=omega)[0]
-    return right_products(
-        block, centre=centre, inverse_scale=inverse_scale, left=left, groups=[slice(0, block.shape[0])]
-    )[0][None]
-
-
-def sketch_pass(dosage: da.Array, *, selected: np.ndarray, scale: Scale, qc: MarkerQC, plan: ComputePlan,
-                omega: np.ndarray, progress: bool = True) -> np.ndarray:
-    """Y = Σ_{m used} w_m w_mᵀ Ω (n, q) float64 over int8 ``dosage`` (M, n) chunked along markers only,
-    ``selected`` (M,) bool."""
-    bounds = chunk_bounds(dosage.chunks[0])
-    shared = _shared(np.ascontiguousarray(omega, dtype=np.float32))
-    task = dask.delayed(_sketch_chunk, pure=True)
-    shape = (1, dosage.shape[1], omega.shape[1])
-    sketches = da.concatenate([da.from_delayed(task(block, selected[a:b], scale, qc, shared), shape, np.float32)
-                               for block, (a, b) in zip(dosage.to_delayed().ravel(), bounds)])
-    with dask_progress("sketch pass", enabled=progress):
-        return compute(sum_partials(sketches, plan.split_every)[0], plan=plan)[0]
-
-
 @single_threaded_blas
 def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarray, start: int, scale: Scale,
                    qc: MarkerQC, partition: Partition, right: np.ndarray, square_right: np.ndarray | None,
@@ -363,8 +306,8 @@ def moments_pass(dosage: da.Array, *, selected: np.ndarray, block: np.ndarray, s
     the squares' products (W∘W)S; chunk t writes its sums of block j to ``scratch[pieces[t][j]]``
     (K, n, ``projection.n_columns``)."""
     bounds = chunk_bounds(dosage.chunks[0])
-    right_shared, projection_shared = _shared(np.ascontiguousarray(right, dtype=np.float32)), _shared(projection)
-    squares_shared = None if square_right is None else _shared(np.ascontiguousarray(square_right, dtype=np.float32))
+    right_shared, projection_shared = shared(np.ascontiguousarray(right, dtype=np.float32)), shared(projection)
+    squares_shared = None if square_right is None else shared(np.ascontiguousarray(square_right, dtype=np.float32))
     task = dask.delayed(_moments_chunk, pure=True)
     outputs = [task(chunk, selected[a:b], block[a:b], a, scale, qc, partition, right_shared, squares_shared,
                     projection_shared, scratch, pieces[t])
@@ -424,8 +367,8 @@ def block_pass(scratch: zarr.Array, *, pieces: list[list[int]], projection: Proj
     P D P and B·Σ_i u_i⁴ a_jk,i a_jl,i (resp. a_l,i, ``diagonals[g]`` (K, n) the totals' a) is taken
     off, so that the products over B are the traces with the diagonal i = j removed."""
     size = projected.shape[0]
-    shared_projection, shared_totals = _shared(projection), _shared(projected)
-    shared_diagonals = _shared(diagonals or {})
+    shared_projection, shared_totals = shared(projection), shared(projected)
+    shared_diagonals = shared(diagonals or {})
     task = dask.delayed(_block_products, pure=True)
     parts = [da.from_delayed(task(scratch, of_block, shared_projection, shared_totals, shared_diagonals),
                              (2, size, size, projection.n_patterns), np.float64)[:, None] for of_block in pieces]

@@ -1,5 +1,5 @@
-"""The moments path's PCs: the top eigenvectors of K from sketch passes over evenly spaced marker
-chunks (:mod:`dask_h2.moments.sketch`), cached in ``STORE/rhe`` with the key of what made them
+"""The PCs of the streamed paths (moments, MC-REML): the top eigenvectors of K from sketch passes over
+evenly spaced marker chunks (:mod:`dask_h2.kinship.sketch`), cached in ``STORE/rhe`` with the key of what made them
 (the samples, markers, QC, scale and PC settings), so that later fits of the same data skip them."""
 from __future__ import annotations
 
@@ -7,16 +7,22 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 
+from dask_h2.cluster import compute
+from dask_h2.kinship.grm import chunk_marker_table, sum_partials
 from dask_h2.kinship.selection import Selection, cache_key
-from dask_h2.moments.passes import chunk_bounds, sketch_pass
-from dask_h2.moments.sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
+from dask_h2.kinship.sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
+from dask_h2.kinship.standardize import USED, MarkerQC, Scale
+from dask_h2.kinship.streamed import left_products, right_products
+from dask_h2.kinship.tasks import chunk_bounds, shared, single_threaded_blas
 from dask_h2.planning import ComputePlan
+from dask_h2.progress import dask_progress
 from dask_h2.store import cached_group, mark_group_complete
 
-RHE_GROUP = "rhe"  # in the store: the PCs of the moments path, with their key
+RHE_GROUP = "rhe"  # in the store: the PCs of the streamed paths (named after the first), with their key
 PC_SEED = 0  # the sketch's own seed: the PCs are the same whatever seed the probes use
 log = logging.getLogger("dask_h2")
 
@@ -86,3 +92,29 @@ def _sketch(dosage: da.Array, *, variants: np.ndarray, selection: Selection, pcs
     values, vectors = nystrom_eigen(omega, sketch, n_pcs=pcs)
     used = int(selected.sum())
     return PrincipalComponents(vectors=vectors, values=values / max(used, 1), n_markers=used, passes=passes)
+
+
+@single_threaded_blas
+def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: MarkerQC,
+                  omega: np.ndarray) -> np.ndarray:
+    table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc)
+    used = table[:, 1] == USED
+    block, centre, inverse_scale = dosage[used], table[used, 2], table[used, 3]
+    left = left_products(block, centre=centre, inverse_scale=inverse_scale, right=omega)[0]
+    return right_products(
+        block, centre=centre, inverse_scale=inverse_scale, left=left, groups=[slice(0, block.shape[0])]
+    )[0][None]
+
+
+def sketch_pass(dosage: da.Array, *, selected: np.ndarray, scale: Scale, qc: MarkerQC, plan: ComputePlan,
+                omega: np.ndarray, progress: bool = True) -> np.ndarray:
+    """Y = Σ_{m used} w_m w_mᵀ Ω (n, q) float64 over int8 ``dosage`` (M, n) chunked along markers only,
+    ``selected`` (M,) bool."""
+    bounds = chunk_bounds(dosage.chunks[0])
+    omega_shared = shared(np.ascontiguousarray(omega, dtype=np.float32))
+    task = dask.delayed(_sketch_chunk, pure=True)
+    shape = (1, dosage.shape[1], omega.shape[1])
+    sketches = da.concatenate([da.from_delayed(task(block, selected[a:b], scale, qc, omega_shared), shape, np.float32)
+                               for block, (a, b) in zip(dosage.to_delayed().ravel(), bounds)])
+    with dask_progress("sketch pass", enabled=progress):
+        return compute(sum_partials(sketches, plan.split_every)[0], plan=plan)[0]

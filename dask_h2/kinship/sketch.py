@@ -1,7 +1,7 @@
 """Top eigenvectors of K from a randomized sketch Y = K Ω (pure numpy): the PCs of the moments path.
 
 K = WWᵀ/M is never formed: a pass over the genotypes gives Y = K Ω for a thin Ω (n, q) with
-orthonormal columns (:func:`dask_h2.moments.passes.sketch_pass`), and the Nyström approximation
+orthonormal columns (:func:`dask_h2.kinship.pcs.sketch_pass`), and the Nyström approximation
 K ≈ Y (ΩᵀY)⁻¹ Yᵀ, eigendecomposed stably with a small shift (Tropp, Yurtsever, Udell and
 Cevher 2017, "Fixed-rank approximation of a positive-semidefinite matrix from streaming
 data", algorithm 3), gives its top eigenpairs. Each further pass (a power iteration,
