@@ -21,10 +21,12 @@ def chunk_bounds(chunks: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def shared(value: Any) -> Any:
-    """A large constant input of many tasks: scattered to every worker on a cluster, else one graph key."""
+    """A large constant input of many tasks: scattered to every worker on a cluster, else one graph key.
+    It is scattered whole, as one future, whatever its type (``Client.scatter`` would scatter a dict's or
+    a list's items one by one)."""
     client = active_client()
     if client is not None:
-        return client.scatter(value, broadcast=True, hash=False)
+        return client.scatter([value], broadcast=True, hash=False)[0]
     return dask.delayed(value, pure=True)
 
 
