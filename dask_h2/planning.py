@@ -34,7 +34,7 @@ import psutil
 from dask.utils import format_bytes
 
 from dask_h2.cluster import active_client, worker_budget
-from dask_h2.errors import NAMED, InputError, ParameterError
+from dask_h2.errors import NAMED, ParameterError
 
 DEFAULT_MEMORY_LIMIT = 2 * 2**30  # bytes: leaves room for the eigendecomposition within 2.5 GB
 MIN_CHUNK, MAX_CHUNK, CHUNK_MULTIPLE = 256, 32768, 256
@@ -351,14 +351,22 @@ def exact_path_bytes(n_samples: int) -> int:
 
 
 def check_driver_memory(n_samples: int, what: str) -> None:
-    """Raise :class:`InputError` naming ``--method mc-reml`` and ``--method rhe`` when the exact path for ``n_samples``
-    cannot fit this machine's memory."""
+    """Raise :class:`ParameterError` (naming the ``method`` parameter: the streamed methods need no
+    n × n matrix) when the exact path for ``n_samples`` cannot fit this machine's memory.
+
+    Examples
+    --------
+    >>> check_driver_memory(10**6, "big.zarr")
+    Traceback (most recent call last):
+    ...
+    dask_h2.errors.ParameterError: big.zarr: the exact path holds K and its eigendecomposition for 1000000 samples ...
+    """
     needed, total = exact_path_bytes(n_samples), psutil.virtual_memory().total
     if needed > total:
-        raise InputError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on this "
-                         f"machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
-                         "--method mc-reml (REML) or --method rhe (moments) estimate h2 from the genotypes with no "
-                         "n x n matrix")
+        raise ParameterError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on "
+                             f"this machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
+                             "a {method} that estimates h2 from the genotypes needs no n x n matrix (mc-reml: REML, "
+                             "rhe: moments)", method=NAMED)
 
 
 def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: int | None = None,
