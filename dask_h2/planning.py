@@ -365,8 +365,8 @@ def check_driver_memory(n_samples: int, what: str) -> None:
     if needed > total:
         raise ParameterError(f"{what}: the exact path holds K and its eigendecomposition for {n_samples} samples on "
                              f"this machine, about {needed / 2**30:.0f} GiB, more than its {total / 2**30:.0f} GiB; "
-                             "a {method} that estimates h2 from the genotypes needs no n x n matrix (mc-reml: REML, "
-                             "rhe: moments)", method=NAMED)
+                             "{method} mc-reml (REML) and rhe (moments) estimate h2 from the genotypes with no "
+                             "n x n matrix", method=NAMED)
 
 
 def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: int | None = None,

@@ -232,7 +232,7 @@ def test_exact_path_beyond_this_machine_names_the_moments_path(store, tmp_path, 
     monkeypatch.setattr(dask_h2.planning.psutil, "virtual_memory", lambda: SimpleNamespace(total=2**20))
     assert main(["--quiet", "fit", str(store), "--out", str(tmp_path / "exact")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "300 samples" in err and "--method rhe" in err and "--method mc-reml" in err
+    assert "\n" not in err and "300 samples" in err and "--method mc-reml (REML) and rhe (moments) estimate" in err
     assert main(["--quiet", "fit", str(store), "--method", "rhe", "--pcs", "0", "--out", str(tmp_path / "rhe")]) == 0
 
 
