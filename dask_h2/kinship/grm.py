@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
+import zarr
 from scipy.linalg.blas import ssyrk
 
 from dask_h2.cluster import compute
@@ -251,6 +252,12 @@ def symmetrize_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
         diagonal[lower] = diagonal.T[lower]
         matrix[stop:, start:stop] = matrix[start:stop, stop:].T
     return matrix
+
+
+def sample_columns(dosage: zarr.Array, samples: np.ndarray) -> da.Array:
+    """A store's int8 ``dosage`` (M, N) as a Dask array over the samples analysed, ``samples`` (N,) bool."""
+    columns = da.from_zarr(dosage)
+    return columns if samples.all() else columns[:, np.flatnonzero(samples)]
 
 
 def marker_chunks(dosage: da.Array, chunk_markers: int, *, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dask_h2.errors import InputError, ParameterError
+from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.checks import OptionError, check_unambiguous, comma_list, number_in
 
 NO_COMPONENT = -1
@@ -55,6 +55,15 @@ class Partition:
             variant_sha = hashlib.sha1(np.ascontiguousarray(self.variant_component, dtype=np.int64)).hexdigest()
         return {"names": list(self.names), "maf_edges": list(self.maf_edges) if self.maf_edges else None,
                 "variants_sha1": variant_sha}
+
+
+def check_components(counts: np.ndarray, partition: Partition) -> None:
+    """Raise :class:`ParameterError` naming the first part of ``partition`` whose marker count in
+    ``counts`` (P,) is 0 after QC: its variance component could not be estimated."""
+    if not counts.all():
+        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
+        raise ParameterError(f"{{partition}}: component {empty!r} has no markers after QC and monomorphic markers are "
+                             "dropped", partition=NAMED)
 
 
 def parse_partition(spec: str | Path | None, variant_id: np.ndarray) -> Partition:

@@ -41,3 +41,9 @@ def single_threaded_blas(task: Callable[..., T]) -> Callable[..., T]:
 
     return run
 
+
+
+def only(partition: Sequence[T]) -> T:
+    """The one result of a Dask bag partition of one chunk (the first step of a pass's tree reduction)."""
+    (chunk,) = partition
+    return chunk

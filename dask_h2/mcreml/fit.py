@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import dask.array as da
 import numpy as np
-import zarr
 from distributed import Client
 
 from dask_h2.checks import check, integer, non_negative_int, number_in, positive_int
 from dask_h2.cluster import using
-from dask_h2.errors import NAMED, ParameterError
-from dask_h2.kinship.grm import count_markers, marker_chunks
-from dask_h2.kinship.partition import Partition, parse_partition
+from dask_h2.errors import ParameterError
+from dask_h2.kinship.grm import count_markers, marker_chunks, sample_columns
+from dask_h2.kinship.partition import Partition, check_components, parse_partition
 from dask_h2.kinship.pcs import principal_components
 from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
 from dask_h2.kinship.standardize import USED
@@ -100,7 +98,7 @@ def fit_store(store: str | Path, *, start: Callable[[], dict[str, np.ndarray]], 
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit, mc_samples=settings.mc_samples) from None
         starts = start()
-        dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, selected=variants)[0]
+        dosage = marker_chunks(sample_columns(root["call_dosage"], samples), plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=pc_passes, markers=pc_markers, plan=plan, progress=progress)
         X, names = design_matrix(components.vectors, covariates.values, covariate_names=covariates.names)
@@ -108,7 +106,7 @@ def fit_store(store: str | Path, *, start: Callable[[], dict[str, np.ndarray]], 
         kept = estimable([*refused, *kept])[0]
         genotypes = hold_genotypes(dosage, selected=variants, scale=selection.scale, qc=selection.qc,
                                    partition=partition, plan=plan, progress=progress)
-        _check_components(genotypes.counts, partition)
+        check_components(genotypes.counts, partition)
         values, trait_names = traits.values[:, kept], traits.names[kept]
         projections, problems = _problems(values, trait_names, X, names, starts, partition.size)
         environment = np.random.default_rng([settings.seed, 2]).standard_normal((n, settings.mc_samples))
@@ -132,18 +130,6 @@ def fit_store(store: str | Path, *, start: Callable[[], dict[str, np.ndarray]], 
              "passes_over_genotypes": 2 + passes}
     return FitReport(traits=fits, n_samples=n, n_markers_used=used, n_markers_dropped=len(variant_id) - used,
                      scale=selection.scale, pcs=pcs, method="MC-REML", extra=extra, not_estimable=refused)
-
-
-def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
-    dosage = da.from_zarr(root["call_dosage"])
-    return dosage if samples.all() else dosage[:, np.flatnonzero(samples)]
-
-
-def _check_components(counts: np.ndarray, partition: Partition) -> None:
-    if not counts.all():
-        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
-        raise ParameterError(f"{{partition}}: component {empty!r} has no markers after QC and monomorphic markers are "
-                             "dropped", partition=NAMED)
 
 
 def _problems(values: np.ndarray, names: np.ndarray, X: np.ndarray, columns: list[str], start: dict[str, np.ndarray],

@@ -16,7 +16,7 @@ No task holds an n × n or n × M array.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import dask
 import dask.bag as db
@@ -27,7 +27,7 @@ from dask_h2.kinship.grm import chunk_marker_table
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.kinship.standardize import USED, MarkerQC, Scale
 from dask_h2.kinship.streamed import left_products, right_products
-from dask_h2.kinship.tasks import chunk_bounds, shared, single_threaded_blas
+from dask_h2.kinship.tasks import chunk_bounds, only, shared, single_threaded_blas
 from dask_h2.planning import ComputePlan
 from dask_h2.progress import dask_progress
 
@@ -126,11 +126,6 @@ def _chunk_draws(chunk: HeldChunk, seed: int, n_draws: int, inverse_root: np.nda
     return [{"quad": np.zeros((size, 0)), "out": out}]
 
 
-def _only(partition: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    (chunk,) = partition
-    return chunk
-
-
 def _add(results: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     results = list(results)
     quad, out = results[0]["quad"].copy(), results[0]["out"].astype(np.float64)
@@ -141,7 +136,7 @@ def _add(results: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _reduce(genotypes: HeldGenotypes, outputs: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    merged = db.from_delayed(outputs).reduction(_only, _add, split_every=genotypes.plan.split_every)
+    merged = db.from_delayed(outputs).reduction(only, _add, split_every=genotypes.plan.split_every)
     (result,) = compute(merged, plan=genotypes.plan)
     return result["quad"], np.asarray(result["out"], dtype=np.float64)
 

@@ -29,15 +29,14 @@ from typing import Sequence
 
 import dask.array as da
 import numpy as np
-import zarr
 from distributed import Client
 from threadpoolctl import threadpool_limits
 
 from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
 from dask_h2.errors import NAMED, InputError, ParameterError
-from dask_h2.kinship.grm import count_markers, marker_chunks
-from dask_h2.kinship.partition import Partition, parse_partition
+from dask_h2.kinship.grm import count_markers, marker_chunks, sample_columns
+from dask_h2.kinship.partition import Partition, check_components, parse_partition
 from dask_h2.kinship.king import analysed_samples, describe_relatives
 from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
@@ -136,7 +135,7 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
             )
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit, n_probes=settings.n_probes) from None
-        dosage = marker_chunks(_columns(root, samples), plan.chunk_markers, selected=variants)[0]
+        dosage = marker_chunks(sample_columns(root["call_dosage"], samples), plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
                                           progress=progress)
@@ -236,11 +235,6 @@ def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weight
     return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources)
 
 
-def _columns(root: zarr.Group, samples: np.ndarray) -> da.Array:
-    dosage = da.from_zarr(root["call_dosage"])
-    return dosage if samples.all() else dosage[:, np.flatnonzero(samples)]
-
-
 class _Columns:
     """Positions of named blocks of columns in the right-hand side, in the order they are added."""
 
@@ -331,7 +325,7 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                              partition=partition, right=np.hstack(right.blocks), square_right=square_right,
                              projection=projection, scratch=scratch, pieces=per_chunk, plan=plan, progress=progress)
         component = first.component
-        _check_components(component, partition)
+        check_components(np.bincount(component, minlength=partition.size), partition)
         local, cross = block_pass(scratch, pieces=per_block, projection=projection,
                                   projected=projection.projected(first.totals),
                                   diagonals=projection.diagonals(first.totals), plan=plan, progress=progress)
@@ -401,15 +395,6 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         pair_fits.append(_pair_fit((str(names[a]), str(names[b])), solved(g, a, a), solved(g, b, b), solved(g, a, b),
                                    partition, n=int(groups.masks[g].sum())))
     return fits, pair_fits, first.table, int(component.size)
-
-
-def _check_components(component: np.ndarray, partition: Partition) -> None:
-    """Every component must keep a marker after QC."""
-    counts = np.bincount(component, minlength=partition.size)
-    if not counts.all():
-        empty = partition.names[int(np.flatnonzero(counts == 0)[0])]
-        raise ParameterError(f"{{partition}}: component {empty!r} has no markers after QC and monomorphic markers are "
-                             "dropped", partition=NAMED)
 
 
 def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> TraitFit:

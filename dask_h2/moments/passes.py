@@ -37,7 +37,7 @@ from dask_h2.progress import dask_progress
 from dask_h2.planning import ComputePlan
 from dask_h2.kinship.standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
 from dask_h2.kinship.streamed import left_products, right_products
-from dask_h2.kinship.tasks import chunk_bounds, shared, single_threaded_blas
+from dask_h2.kinship.tasks import chunk_bounds, only, shared, single_threaded_blas
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,7 +312,7 @@ def moments_pass(dosage: da.Array, *, selected: np.ndarray, block: np.ndarray, s
     outputs = [task(chunk, selected[a:b], block[a:b], a, scale, qc, partition, right_shared, squares_shared,
                     projection_shared, scratch, pieces[t])
                for t, (chunk, (a, b)) in enumerate(zip(dosage.to_delayed().ravel(), bounds))]
-    merged = db.from_delayed(outputs).reduction(_only, _merge_chunks, split_every=plan.split_every)
+    merged = db.from_delayed(outputs).reduction(only, _merge_chunks, split_every=plan.split_every)
     with dask_progress("moments pass", enabled=progress):
         (result,) = compute(merged, plan=plan)
     return MomentsPassResult(
@@ -322,11 +322,6 @@ def moments_pass(dosage: da.Array, *, selected: np.ndarray, block: np.ndarray, s
         squares=np.concatenate(result["squares"]),
         totals=result["totals"],
     )
-
-
-def _only(partition: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    (chunk,) = partition
-    return chunk
 
 
 def _merge_chunks(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
