@@ -10,7 +10,7 @@ from dask_h2.errors import InputError
 from dask_h2.io.tables import is_missing
 
 from dask_h2.io.phenotypes import plink_coding, read_phenotypes
-from dask_h2.io.sources import GenotypeSource
+from dask_h2.io.sources import GenotypeSource, file_source
 
 BED_MAGIC = b"\x6c\x1b\x01"  # PLINK 1 .bed, variant-major
 
@@ -55,15 +55,8 @@ def bed_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: int
         values[values < 0] = -1
         return np.ascontiguousarray(values.T)
 
-    attrs = {
-        "source": str(path.resolve()),
-        "source_format": "PLINK bed",
-        "phenotype_file": str(pheno) if pheno else None,
-        "mpheno": mpheno,
-    }
-    return GenotypeSource(
-        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
-    )
+    return file_source(path, source_format="PLINK bed", sample_id=sample_id, variant_id=variant_id,
+                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno)
 
 
 def _fam_phenotype(path: Path, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

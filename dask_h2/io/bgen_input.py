@@ -23,7 +23,7 @@ import numpy as np
 from dask_h2.errors import InputError
 from dask_h2.io.hard_calls import DEFAULT_HARD_CALL_THRESHOLD, DOSAGE_ONE, HARD_CALL_RULE, hard_calls
 from dask_h2.io.phenotypes import read_phenotypes
-from dask_h2.io.sources import GenotypeSource, marker_blocks
+from dask_h2.io.sources import GenotypeSource, file_source, marker_blocks
 
 PIECE = 32  # markers decoded into a cache-resident float32 buffer at a time
 
@@ -102,17 +102,9 @@ def bgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
                 hard_calls(exact[None], out=block[k:k + 1], hard_call_threshold=threshold)
         return block
 
-    attrs = {
-        "source": str(path.resolve()),
-        "source_format": "BGEN",
-        "phenotype_file": str(pheno) if pheno else None,
-        "mpheno": mpheno,
-        "hard_call_rule": HARD_CALL_RULE,
-        "hard_call_threshold": threshold,
-    }
-    return GenotypeSource(
-        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
-    )
+    return file_source(path, source_format="BGEN", sample_id=sample_id, variant_id=variant_id,
+                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno,
+                       hard_call_rule=HARD_CALL_RULE, hard_call_threshold=threshold)
 
 
 def _alt_dosage(path: Path, reader: bgen.BgenReader, index: int, name: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dask_h2.kinship.standardize import _compiled
+from dask_h2.kinship.standardize import compiled
 
 HARD_CALL_RULE = "plink2 --hard-call-threshold"  # recorded in the store beside the threshold
 DEFAULT_HARD_CALL_THRESHOLD = 0.1  # plink2's default
@@ -91,4 +91,4 @@ def _hard_calls_kernel(dosage, out, t, band, ambiguous):
         ambiguous[j] = near
 
 
-_hard_calls = _compiled(_hard_calls_kernel)
+_hard_calls = compiled(_hard_calls_kernel)

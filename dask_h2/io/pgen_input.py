@@ -22,11 +22,12 @@ from dask_h2.errors import InputError
 from dask_h2.io.hard_calls import HARD_CALL_RULE, hard_calls
 from dask_h2.io.phenotypes import plink_coding, read_phenotypes
 from dask_h2.io.tables import is_missing
-from dask_h2.io.sources import GenotypeSource, marker_blocks
+from dask_h2.io.sources import GenotypeSource, file_source, marker_blocks
 
 PSAM_NOT_TRAITS = {"FID", "IID", "SID", "PAT", "MAT", "SEX"}  # the .psam's columns that are not phenotypes
 log = logging.getLogger("dask_h2")
 DOSAGE_PIECE = 64  # markers whose float32 dosages are held at a time per thread
+STORED_CALLS = "the .pgen's stored hard calls"  # the rule recorded when no threshold is given (as plink2 --pfile)
 
 
 def pgen_files(path: Path) -> tuple[Path, Path, Path]:
@@ -145,14 +146,7 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
             done.result()
         return block
 
-    attrs = {
-        "source": str(pgen.resolve()),
-        "source_format": "PLINK 2 pgen",
-        "phenotype_file": str(pheno) if pheno else None,
-        "mpheno": mpheno,
-        "hard_call_rule": HARD_CALL_RULE if hard_call_threshold is not None else "the .pgen's stored hard calls",
-        "hard_call_threshold": hard_call_threshold,
-    }
-    return GenotypeSource(
-        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
-    )
+    return file_source(pgen, source_format="PLINK 2 pgen", sample_id=sample_id, variant_id=variant_id,
+                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno,
+                       hard_call_rule=HARD_CALL_RULE if hard_call_threshold is not None else STORED_CALLS,
+                       hard_call_threshold=hard_call_threshold)

@@ -49,6 +49,18 @@ class GenotypeSource:
         return len(self.variant_id)
 
 
+def file_source(path: Path, *, source_format: str, sample_id: np.ndarray, variant_id: np.ndarray,
+                read_block: BlockReader, table: tuple[np.ndarray, np.ndarray], pheno: str | Path | None,
+                mpheno: int | None, **extra: Any) -> GenotypeSource:
+    """The source of a genotype file (.bed, .pgen, BGEN, VCF Zarr) whose phenotypes ``table`` are read
+    already, with the attributes every such store records (the file and its format, the phenotype file
+    and column) and the ``extra`` ones of its format."""
+    attrs = {"source": str(path.resolve()), "source_format": source_format,
+             "phenotype_file": str(pheno) if pheno else None, "mpheno": mpheno, **extra}
+    return GenotypeSource(sample_id=sample_id, variant_id=variant_id, read_block=read_block,
+                          phenotypes=lambda: table, attrs=attrs)
+
+
 def marker_blocks(n_variants: int, chunk: int) -> Iterator[tuple[int, int]]:
     """(start, stop) of consecutive marker blocks of ``chunk`` markers."""
     for start in range(0, n_variants, chunk):

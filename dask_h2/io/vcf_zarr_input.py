@@ -14,7 +14,7 @@ import zarr
 from dask_h2.errors import InputError
 
 from dask_h2.io.phenotypes import read_phenotypes
-from dask_h2.io.sources import GenotypeSource
+from dask_h2.io.sources import GenotypeSource, file_source
 
 
 def is_vcf_zarr(path: str | Path) -> bool:
@@ -67,12 +67,5 @@ def vcf_zarr_source(path: str | Path, *, pheno: str | Path | None = None, mpheno
         dosage[(calls == -1).any(axis=2)] = -1
         return dosage
 
-    attrs = {
-        "source": str(path.resolve()),
-        "source_format": "VCF Zarr",
-        "phenotype_file": str(pheno) if pheno else None,
-        "mpheno": mpheno,
-    }
-    return GenotypeSource(
-        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=lambda: table, attrs=attrs
-    )
+    return file_source(path, source_format="VCF Zarr", sample_id=sample_id, variant_id=variant_id,
+                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno)
