@@ -199,7 +199,7 @@ def test_kernels_compile_uncached_where_numba_finds_no_writable_cache(monkeypatc
         return real_njit(**options)
 
     monkeypatch.setattr(numba, "njit", njit_without_cache_folder)
-    add_one = standardize._compiled(lambda x: x + 1)
+    add_one = standardize.compiled(lambda x: x + 1)
     assert add_one(41) == 42 and hasattr(add_one, "py_func")
 
 

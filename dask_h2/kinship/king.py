@@ -40,7 +40,7 @@ from scipy.linalg.blas import sgemm, ssyrk
 from dask_h2.cluster import compute, using
 from dask_h2.errors import output_errors
 from dask_h2.kinship.selection import Selection, mask_digest, sample_mask, variant_mask
-from dask_h2.kinship.standardize import _compiled
+from dask_h2.kinship.standardize import compiled
 from dask_h2.planning import KingPlan, OverBudget, king_plan
 from dask_h2.progress import dask_progress
 from dask_h2.store import cached_group, genotypes_key, mark_group_complete, open_store, read_strings
@@ -134,10 +134,10 @@ def _tile_kinship(xx, totals_rows, miss_rows, totals_cols, miss_cols, out):
                 out[a, b] = -np.inf if s > 0 else np.nan
 
 
-_tile_kinship = _compiled(_tile_kinship)
-_prepare_calls = _compiled(_prepare_calls)
-_missing_lists = _compiled(_missing_lists)
-_add_missing_sums = _compiled(_add_missing_sums)
+_tile_kinship = compiled(_tile_kinship)
+_prepare_calls = compiled(_prepare_calls)
+_missing_lists = compiled(_missing_lists)
+_add_missing_sums = compiled(_add_missing_sums)
 
 
 @dataclass

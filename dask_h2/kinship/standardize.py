@@ -28,7 +28,7 @@ def numba_cache_dir() -> Path:
     return Path(numba.config.CACHE_DIR or Path(user_cache_dir("dask-h2", appauthor=False)) / "numba")
 
 
-def _compiled(function):
+def compiled(function):
     """``function`` compiled by numba, nogil, its machine code cached in :func:`numba_cache_dir`;
     uncached (compiled once per process, about a second) where that folder cannot be written."""
     folder = numba_cache_dir()
@@ -58,7 +58,7 @@ def marker_moments(dosage: np.ndarray) -> np.ndarray:
     return moments
 
 
-@_compiled
+@compiled
 def _count_calls(dosage, moments):
     for i in range(dosage.shape[0]):
         observed = ones = twos = 0
@@ -159,7 +159,7 @@ def standardize(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.nda
     return out
 
 
-@_compiled
+@compiled
 def _standardize_calls(dosage, start, stop, centre, inverse_scale, out):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):
@@ -169,7 +169,7 @@ def _standardize_calls(dosage, start, stop, centre, inverse_scale, out):
             values[j] = (np.float32(call) - mean) * factor if call >= 0 else zero
 
 
-@_compiled
+@compiled
 def _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, sums):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):
@@ -183,7 +183,7 @@ def _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, 
         sums[i, 0] += total
 
 
-@_compiled
+@compiled
 def _standardize_calls_class_squares(dosage, start, stop, centre, inverse_scale, sample_class, out, sums):
     zero = np.float32(0.0)
     for i in range(dosage.shape[0]):
