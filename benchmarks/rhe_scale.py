@@ -54,8 +54,8 @@ with ThreadPoolExecutor(os.cpu_count()) as pool:
     list(pool.map(lambda b: dosage[b[0]:b[1]].shape, bounds))
 decode = time.perf_counter() - start
 chunk = dosage[:step]
-table = chunk_marker_table(chunk, np.ones((step, 1), bool), "hwe", MarkerQC())
-w = standardize(chunk, table[:, 2], table[:, 3])
+table = chunk_marker_table(chunk, selected=np.ones((step, 1), bool), scale="hwe", qc=MarkerQC())
+w = standardize(chunk, centre=table[:, 2], inverse_scale=table[:, 3])
 z = np.random.default_rng(0).standard_normal((dosage.shape[1], 10), dtype=np.float32)
 u = np.random.default_rng(1).standard_normal((step, 10), dtype=np.float32)
 def seconds(product, repeats=8):
