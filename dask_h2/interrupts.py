@@ -9,6 +9,7 @@ heavy, so that the command's entry point can install it before Dask, Zarr and nu
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -50,10 +51,12 @@ def report(interrupt: KeyboardInterrupt) -> int:
 
     A Zarr call that the interrupt cut short before its coroutine was scheduled leaves that
     coroutine unawaited, and an object it cut short while being built (an event loop) fails in
-    its finalizer; Python would print both when the interrupted frames are freed. The command
-    is ending: they are dropped."""
+    its finalizer; Python would print both when the interrupted frames are freed, and Zarr's exit
+    handler warns when its I/O thread, still busy, does not stop within 0.2 s ("Thread did not
+    finish cleanly"). The command is ending: they are dropped."""
     warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
     sys.unraisablehook = lambda unraisable: None
+    logging.getLogger("zarr.core.sync").setLevel(logging.ERROR)
     settle_zarr_io()
     print("dask-h2: interrupted", file=sys.stderr)
     return exit_code(interrupt)
