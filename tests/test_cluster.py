@@ -2,6 +2,7 @@
 local threaded run, survival of a killed worker, and a store on an S3-compatible server."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -171,6 +172,48 @@ def test_a_worker_killed_during_the_grm_leaves_the_answer_unchanged(store, local
         result = job.result(timeout=TIMEOUT).matrix
         assert victim not in client.nthreads() and len(client.nthreads()) == 1
     np.testing.assert_allclose(result / np.abs(local[2]).max(), local[2] / np.abs(local[2]).max(), rtol=0, atol=1e-10)
+
+
+def test_a_worker_killed_during_mc_reml_leaves_the_estimate_unchanged(store, local_mc_reml, tmp_path):
+    """worker-2 SIGKILLed while it runs a task of a CG solve (after the first REML iteration): its persisted
+    genotype chunks are read again by worker-1 and the fit ends where the local run does."""
+    copy = shutil.copytree(store, tmp_path / "sim.zarr")
+    with deployed_cluster(tmp_path / "run", workers=2, blas_threads=BLAS_THREADS) as deployed, \
+            Client(deployed.address, timeout=30) as client, ThreadPoolExecutor(1) as pool:
+        victim = next(address for address, worker in client.scheduler_info()["workers"].items()
+                      if worker["name"] == "worker-2")
+        armed, killed = [], []
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + TIMEOUT
+            while not client.processing().get(victim) and time.monotonic() < deadline:
+                time.sleep(0.002)
+            deployed.kill_worker(2)
+            killed.append(time.monotonic())
+
+        class FirstIteration(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if "iteration 1," in record.getMessage() and not armed:
+                    armed.append(pool.submit(kill_when_busy))
+
+        handler, logger = FirstIteration(), logging.getLogger("dask_h2")
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            report = api.fit(copy, **MC_REML, pcs=3, progress=False, client=client)
+            ended = time.monotonic()
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        armed[0].result(timeout=TIMEOUT)
+        assert killed[0] < ended, "the fit ended before worker-2 was killed"
+        assert victim not in client.nthreads() and len(client.nthreads()) == 1
+    assert report.extra["passes_over_genotypes"] == local_mc_reml.extra["passes_over_genotypes"]
+    for ours, theirs in zip(report.traits, local_mc_reml.traits, strict=True):
+        assert ours.converged
+        for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
+            assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-9), field
 
 
 def test_store_on_s3_is_read_by_the_workers(cluster, store, local, s3):

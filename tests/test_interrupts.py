@@ -1,6 +1,7 @@
 """Interrupts at any moment: SIGINT (Ctrl-C), SIGTERM and SIGKILL during `convert`, `grm` and `run`
 leave a state that the plain re-run of the same command resumes or redoes, ending exactly as an
-uninterrupted run; SIGINT and SIGTERM end with one line, `dask-h2: interrupted`, and nothing else.
+uninterrupted run; SIGINT and SIGTERM end with one line, `dask-h2: interrupted`, and nothing else
+(also during an MC-REML fit's iterations).
 
 A moment is random: either from the start of the command or from when its output first appears
 on disk, plus a random delay within the measured length of that phase. Where the signal lands
@@ -351,3 +352,23 @@ def test_interrupt_while_the_dependencies_load_is_one_line():
     os.kill(child.pid, signal.SIGINT)
     code, err = child.finish()
     assert code in (130, 2, -signal.SIGINT) and "Traceback" not in err and len(err.splitlines()) <= 1, err
+
+
+def test_mc_reml_interrupted_during_a_reml_iteration_is_one_line(inputs, tmp_path):
+    """SIGINT after MC-REML's first iteration (CG solves running): one line, exit 130, no report written."""
+    store = shutil.copytree(inputs["plain"], tmp_path / "in.zarr")  # the fit caches its PCs in the store
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "mc"
+    child = subprocess.Popen([sys.executable, "-m", "dask_h2", "fit", str(store), "--method", "mc-reml",
+                              "--pcs", "2", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    said = []
+    for line in child.stderr:
+        said.append(line)
+        if "MC-REML" in line and "iteration 1," in line:
+            os.kill(child.pid, signal.SIGINT)
+            break
+    rest = child.communicate(timeout=TIMEOUT)[1]
+    assert said and "iteration 1," in said[-1], "".join(said)
+    assert child.returncode == 130 and rest.strip() == "dask-h2: interrupted", (child.returncode, rest)
+    assert not list(out.parent.iterdir())
