@@ -1,20 +1,26 @@
 """MC-REML against the exact path's REML, and MC-REML at a scale the exact path cannot fit.
 
 Usage: python benchmarks/mcreml_vs_exact.py [--samples 5000] [--markers 20000] [--seeds 3]
-       [--mc-seeds 1] [--components 1,3] [--workdir /tmp/dask-h2-mcreml]
+       [--mc-seeds 1] [--mc-samples 100] [--components 1,3] [--workdir /tmp/dask-h2-mcreml]
        python benchmarks/mcreml_vs_exact.py --scale [--samples 50000] [--markers 20000]
+       python benchmarks/mcreml_vs_exact.py --replicates 100 --samples 2000 --markers 5000 [--jobs 2]
 
 Agreement (default): simulates ``--seeds`` stores (3 subpopulations, 1 % missing calls, traits of
 h² = 0.6 and 0.3) with a quantitative covariate; for 1 component and for 3 MAF components fits
-MC-REML (``--pcs 10``, its start the RHE estimate, T = 100) and the exact path's REML with the same
+MC-REML (``--pcs 10``, its start the RHE estimate, T = ``--mc-samples``) and the exact path's REML with the same
 fixed effects (the covariate and MC-REML's PCs, read from the store, as covariates). Prints per trait
 and component dev = (MC-REML − REML) / SE_REML and the SE ratio, with the passes over the
 genotypes, the CG iterations and the walls; the Monte Carlo theory (BOLT-REML's) puts dev at
-SD 1/√T = 0.1 and the SE ratio at √(1 + 1/T) ≈ 1.005 (the AI at the last iterate aside).
+SD 1/√T (0.1 at T = 100) and the SE ratio at √(1 + 1/T) (1.005) (the AI at the last iterate aside).
 
 Scale (``--scale``): one store, MC-REML only, run as ``dask-h2 fit --method mc-reml`` under
 :mod:`measure` (wall, peak RSS), then the time of one pass with T + 1 = 101 columns per trait
 (the genotypes held in memory, as in the fit) so that wall ≈ passes × one-pass time can be checked.
+
+Replicates (``--replicates R``): R simulated data sets (new genotypes, effects and MC-REML seed each;
+``--jobs`` processes), each fitted by MC-REML and by the exact path's REML with the same fixed effects
+as above (1 component): SD(MC-REML)/SD(REML) of ĥ² per true h² with a bootstrap 95 % interval, the
+mean SE ratio and the RMS of dev. Theory: SD ratio √(1 + 1/T) ≈ 1.005.
 
 One pass (``--one-pass``): the CPU time of a pass at B = 2 and B = 101 right-hand sides, the inputs
 of the cost model in deploy/README.md.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,6 +39,7 @@ import zarr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import gib, measured  # noqa: E402
+from replicates import run_replicates  # noqa: E402
 
 from dask_h2 import api  # noqa: E402
 from dask_h2.io.convert import simulate_to  # noqa: E402
@@ -41,13 +49,14 @@ from dask_h2.store import is_complete  # noqa: E402
 
 PARTITION = "maf:0,0.1,0.25,0.5"
 PCS = 10
+TRUE_H2 = (0.6, 0.3)
 
 
 def simulated(folder: Path, *, n: int, m: int, seed: int) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / f"sim_{n}x{m}_s{seed}.zarr"
     if not is_complete(store):
-        simulate_to(store, SimulationDesign(n_samples=n, n_markers=m, h2=(0.6, 0.3), seed=seed), progress=False)
+        simulate_to(store, SimulationDesign(n_samples=n, n_markers=m, h2=TRUE_H2, seed=seed), progress=False)
     covariate = folder / f"age_{n}_s{seed}.txt"
     values = np.random.default_rng(seed + 100).normal(50, 10, n)
     covariate.write_text("".join(f"ind{i + 1} ind{i + 1} {v}\n" for i, v in enumerate(values)))
@@ -80,7 +89,7 @@ def agreement(args: argparse.Namespace) -> None:
             for mc_seed in range(1, args.mc_seeds + 1):
                 start = time.perf_counter()
                 mc = api.fit(store, method="MC-REML", pcs=PCS, qcovar=covariate, partition=partition,
-                             mc_reml=api.MCRemlSettings(seed=mc_seed), progress=False)
+                             mc_reml=api.MCRemlSettings(seed=mc_seed, mc_samples=args.mc_samples), progress=False)
                 mc_wall = time.perf_counter() - start
                 if mc_seed == 1:
                     start = time.perf_counter()
@@ -103,9 +112,42 @@ def agreement(args: argparse.Namespace) -> None:
                               flush=True)
     devs, ratios = np.array([r["dev"] for r in rows]), np.array([r["se_ratio"] for r in rows])
     print(f"\n{len(rows)} estimates: |dev| max {np.abs(devs).max():.3f}, RMS {np.sqrt(np.mean(devs ** 2)):.3f} "
-          f"(theory 1/sqrt(T) = 0.100), share |dev| < 0.1: {np.mean(np.abs(devs) < 0.1):.2f}; SE ratio "
+          f"(theory 1/sqrt(T) = {args.mc_samples ** -0.5:.3f}), share |dev| < 0.1: {np.mean(np.abs(devs) < 0.1):.2f}; "
+          "SE ratio "
           f"{ratios.min():.4f}..{ratios.max():.4f}")
-    Path(args.workdir, "agreement.json").write_text(json.dumps(rows, indent=1))
+    Path(args.workdir, f"agreement_T{args.mc_samples}.json").write_text(json.dumps(rows, indent=1))
+
+
+def replicate(task: tuple[int, int, int, str]) -> list[tuple[float, float, float, float]]:
+    """(MC-REML ĥ², its SE, REML ĥ², its SE) of each trait of data set ``seed`` (its store removed after)."""
+    seed, n, m, workdir = task
+    folder = Path(workdir) / f"replicate_{seed}"
+    store, covariate = simulated(folder, n=n, m=m, seed=seed)
+    mc = api.fit(store, method="MC-REML", pcs=PCS, qcovar=covariate, mc_reml=api.MCRemlSettings(seed=seed),
+                 progress=False)
+    exact = api.fit(store, method="REML", pcs=0, qcovar=with_pcs(store, covariate), progress=False)
+    shutil.rmtree(folder)
+    assert all(fit.converged for fit in mc.traits)
+    return [(a.h2, a.h2_se, b.h2, b.h2_se) for a, b in zip(mc.traits, exact.traits, strict=True)]
+
+
+def replicates(args: argparse.Namespace) -> None:
+    tasks = [(seed, args.samples, args.markers, args.workdir) for seed in range(1, args.replicates + 1)]
+    results, seconds = run_replicates(replicate, tasks, jobs=args.jobs)  # (R, traits, 4)
+    rng = np.random.default_rng(0)
+    print(f"{args.replicates} data sets of {args.samples} x {args.markers}, {PCS} PCs and a covariate, T = "
+          f"{api.MCRemlSettings().mc_samples}, MC seed = data set ({seconds:.0f} s, {args.jobs} processes)")
+    print(f"{'true h2':>8}{'SD MC-REML':>12}{'SD REML':>9}{'SD ratio':>10}{'95% bootstrap':>17}{'SE ratio':>10}"
+          f"{'RMS dev':>9}{'mean MC':>9}{'mean REML':>10}")
+    for j, truth in enumerate(TRUE_H2):
+        mc, mc_se, exact, exact_se = results[:, j].T
+        ratio = mc.std(ddof=1) / exact.std(ddof=1)
+        draws = rng.integers(0, len(mc), (2000, len(mc)))
+        boot = mc[draws].std(axis=1, ddof=1) / exact[draws].std(axis=1, ddof=1)
+        low, high = np.percentile(boot, [2.5, 97.5])
+        print(f"{truth:>8.2f}{mc.std(ddof=1):>12.4f}{exact.std(ddof=1):>9.4f}{ratio:>10.4f}{low:>9.4f}..{high:.4f}"
+              f"{np.mean(mc_se / exact_se):>10.4f}{np.sqrt(np.mean(((mc - exact) / exact_se) ** 2)):>9.3f}"
+              f"{mc.mean():>9.4f}{exact.mean():>10.4f}")
 
 
 def scale(args: argparse.Namespace) -> None:
@@ -176,13 +218,16 @@ def main() -> None:
     parser.add_argument("--markers", type=int, default=20000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--mc-seeds", type=int, default=1)
+    parser.add_argument("--mc-samples", type=int, default=api.MCRemlSettings().mc_samples, help="T of MC-REML")
     parser.add_argument("--components", type=lambda s: [int(x) for x in s.split(",")], default=[1, 3])
     parser.add_argument("--workdir", default="/tmp/dask-h2-mcreml")
     parser.add_argument("--scale", action="store_true")
     parser.add_argument("--one-pass", action="store_true", help="only the one-pass CPU times of the cost model")
     parser.add_argument("--memory-limit", default="8GB")
+    parser.add_argument("--replicates", type=int, default=0, help="SD(MC-REML)/SD(REML) over this many data sets")
+    parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
-    (one_pass if args.one_pass else scale if args.scale else agreement)(args)
+    (one_pass if args.one_pass else scale if args.scale else replicates if args.replicates else agreement)(args)
 
 
 if __name__ == "__main__":
