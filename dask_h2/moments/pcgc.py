@@ -187,10 +187,11 @@ class PCGCPairEstimates:
 
 
 def fit_pcgc_pair(first: PCGCStatistics, second: PCGCStatistics, *, cross: PCGCStatistics) -> PCGCPairEstimates:
-    """The genetic correlation of two diseases on the same samples (S-PCGC's cross equations, module
-    docstring: E[z₁_i z₂_j] = u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each and of their
-    ``cross`` equations (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i (Pw_m)_i², traces
-    tr(D₁A_k D₂A_l) less their diagonal); the three left out together by the jackknife."""
+    """The genetic correlation of two diseases (S-PCGC's cross equations, module docstring: E[z₁_i z₂_j] =
+    u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each (on its own samples) and of their
+    ``cross`` equations on the samples with both (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i
+    (Pw_m)_i², traces tr(D₁A_k D₂A_l) less their diagonal, P and A_k those of these samples; u, z of each
+    disease from its own risk model); the three left out together by the jackknife."""
     h2_first, replicates_first, _ = pcgc_replicates(first)
     h2_second, replicates_second, _ = pcgc_replicates(second)
     covariance, replicates_cross, _ = pcgc_replicates(cross)
