@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
-from dask_h2.errors import NAMED, InputError, ParameterError
+from dask_h2.errors import InputError, ParameterError
 from dask_h2.kinship.grm import count_markers, marker_chunks, sample_columns
 from dask_h2.kinship.partition import Partition, check_components, parse_partition
 from dask_h2.kinship.king import analysed_samples, describe_relatives
@@ -47,14 +47,15 @@ from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, Tr
                                        group_sums, jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
-from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
+from dask_h2.liability import RISK_MODEL, CaseProbabilities, case_probabilities, disease_fit, disease_traits
+from dask_h2.moments.pcgc import PCGCStatistics, fit_pcgc, fit_pcgc_pair
 from dask_h2.moments.scratch import scratch_array
 from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, TraitFit
 from dask_h2.store import open_store, read_strings
-from dask_h2.traits import (case_control_traits, check_complete_cases, design_matrix, estimable, parse_pairs,
-                            parse_prevalence, read_traits, screen_traits, store_traits)
+from dask_h2.traits import (check_complete_cases, design_matrix, estimable, parse_pairs, read_traits, screen_traits,
+                            store_traits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +114,7 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     covariates = traits.covariates
     values, prevalences = traits.values, None
     if method == "PCGC":
-        values, prevalences = _diseases(values, traits.names, prevalence=prevalence, covariates=covariates.values)
+        values, prevalences = disease_traits(values, traits.names, prevalence=prevalence, covariates=covariates.values)
     pair_list = [] if pairs is None else parse_pairs(pairs, traits.names)
     plan_groups = sample_groups(values, ~np.isnan(covariates.values).any(axis=1), weighted=method == "PCGC",
                                 pairs=pair_list, names=traits.names)
@@ -162,30 +163,6 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     return FitReport(traits=fits, n_samples=n, n_markers_used=used, n_markers_dropped=len(variant_id) - used,
                      scale=selection.scale, pcs=pcs, method=method, extra=extra, not_estimable=refused,
                      pairs=pair_fits)
-
-
-RISK_MODEL = "ascertained probit on the fixed effects (intercept, PCs, covariates)"
-
-
-def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence: str | float | Sequence[float | None] | None,
-              covariates: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """The traits (n, k) in their 0/1 coding and their prevalences for PCGC: every trait needs one and
-    cases and controls among the samples where it and every covariate are observed."""
-    prevalences = parse_prevalence(prevalence, names)
-    missing = [str(name) for name, k in zip(names, prevalences) if k is None]
-    if missing:
-        raise ParameterError(f"{{method}}: PCGC fits case-control traits with a {{prevalence}}; trait {missing[0]} "
-                             "has none (fit quantitative traits with rhe)", method="pcgc", prevalence=NAMED)
-    coded, _ = case_control_traits(values, names, prevalence=prevalences)
-    coded = np.column_stack([y - 1.0 if np.nanmax(y) == 2.0 else y for y in coded.T])  # PLINK's 1/2 as 0/1
-    observed = ~np.isnan(covariates).any(axis=1)
-    for j, name in enumerate(names):
-        y = coded[observed, j]
-        cases = int(np.nansum(y == 1.0))
-        if cases == 0 or cases == int((~np.isnan(y)).sum()):
-            raise InputError(f"trait {name}: {cases} cases and {int((~np.isnan(y)).sum()) - cases} controls among "
-                             "its samples with every covariate; PCGC needs both")
-    return coded, prevalences
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -453,15 +430,8 @@ def _disease_fit(name: str, stats: PCGCStatistics, risk: CaseProbabilities, *, p
         estimates = fit_pcgc(stats, var_t=risk.var_t)
     except ValueError as exc:
         raise InputError(f"trait {name}: {exc}") from None
-    components = [ComponentFit(name=partition.names[k], n_markers=int(estimates.n_markers[k]), sigma2=None,
-                               sigma2_se=None, h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
-                  for k in range(partition.size)]
-    return TraitFit(name=name, method="PCGC", h2=estimates.h2_total, h2_se=estimates.h2_total_se, sigma_g2=None,
-                    sigma_g2_se=None, sigma_e2=None, sigma_e2_se=None, vp=None, vp_se=None, n=int(risk.u.size),
-                    n_fixed=n_fixed, components=components, prevalence=prevalence, case_fraction=risk.case_fraction,
-                    h2_liability=estimates.h2_total, h2_liability_se=estimates.h2_total_se,
-                    h2_marginal=estimates.h2_marginal, h2_marginal_se=estimates.h2_marginal_se,
-                    threshold_variance=risk.var_t)
+    return disease_fit(name, estimates, risk=risk, prevalence=prevalence, n_fixed=n_fixed,
+                       component_names=partition.names)
 
 
 def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: Solution,
