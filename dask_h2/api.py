@@ -17,6 +17,7 @@ from distributed import Client
 from dask_h2.checks import check, checked_arguments, instance_of, one_of, path_like
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.greml.aireml import MAX_ITER
+from dask_h2.greml.pcgc import gcta_pcgc
 from dask_h2.greml.problem import ComponentsProblem, FitProblem
 from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
 from dask_h2.io import convert as conversion
@@ -323,12 +324,16 @@ class Inputs:
                                  grm_list=NAMED, pheno=NAMED)
 
     def _check_streamed(self, *, method: str, bivariate: str | None, prevalence: Prevalence) -> None:
-        if self.store is None:
-            raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
-                                 method=method, store=NAMED, grm=NAMED)
         if method == "PCGC" and prevalence is None:
             raise ParameterError("{method} fits case-control traits on the liability scale: give their {prevalence}",
                                  method="pcgc", prevalence=NAMED)
+        if method == "PCGC" and self.grm is not None:
+            self._check_pcgc_of_grm(bivariate=bivariate)
+            return
+        if self.store is None:
+            also = " or one {grm}" if method == "PCGC" else " (it cannot use {grm})"
+            raise ParameterError("{method} estimates from the genotypes: give a {store}" + also,
+                                 method=method, store=NAMED, grm=NAMED)
         if method == "RHE" and prevalence is not None:
             raise ParameterError("{prevalence} goes with {method} (or reml, ml), not rhe", prevalence=NAMED,
                                  method="pcgc")
@@ -339,6 +344,16 @@ class Inputs:
             if value is not None:
                 raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not {method.lower()}",
                                      **{name: NAMED}, method="reml")
+
+    def _check_pcgc_of_grm(self, *, bivariate: str | None) -> None:
+        """PCGC from a GCTA GRM (the exact path's, :func:`dask_h2.greml.pcgc.gcta_pcgc`)."""
+        if self.pheno is None:
+            raise ParameterError("{grm} goes with {pheno} (the traits of its samples)", grm=NAMED, pheno=NAMED)
+        for name, value in (("bivariate", bivariate), ("partition", self.partition),
+                            ("components", self.components or None)):
+            if value is not None:
+                raise ParameterError(f"{{{name}}} goes with a {{store}} under {{method}}, not with {{grm}}",
+                                     **{name: NAMED}, store=NAMED, method="pcgc", grm=NAMED)
 
 
 @_checked
@@ -480,6 +495,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         def start() -> dict[str, np.ndarray]:
             return {t.name: np.array([c.h2 for c in t.components]) for t in moments_fit("RHE").traits}
 
+        if method == "PCGC" and grm is not None:
+            return gcta_pcgc(grm, pheno=pheno, prevalence=prevalence, pcs=pcs, covar=covar, qcovar=qcovar,
+                             grm_cutoff=grm_cutoff, n_blocks=moments.n_blocks)
         if method in MOMENTS_METHODS:
             return moments_fit()
         return mc_reml_fit_store(store, start=start, selection=selection, settings=mc_reml, partition=partition,

@@ -143,9 +143,9 @@ def disease_traits(values: np.ndarray, names: np.ndarray, *, prevalence: str | f
 
 
 def disease_fit(name: str, estimates: PCGCEstimates, *, risk: CaseProbabilities, prevalence: float, n_fixed: int,
-                component_names: Sequence[str] = ()) -> TraitFit:
+                component_names: Sequence[str]) -> TraitFit:
     """The report's fit of disease ``name`` (``method`` PCGC) from its ``estimates`` and ``risk`` model on its
-    samples, with one component per name of ``component_names`` (none: the total only)."""
+    samples, with the ``component_names`` (K,) of its components."""
     components = [ComponentFit(name=component, n_markers=int(estimates.n_markers[k]), sigma2=None, sigma2_se=None,
                                h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
                   for k, component in enumerate(component_names)]
