@@ -413,7 +413,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     method : {"REML", "ML", "RHE", "PCGC", "MC-REML"}
         REML or ML from K's eigendecomposition; RHE: randomized Haseman–Elston from the genotypes,
         with no n × n matrix; PCGC: h² of case-control traits on the liability scale from the genotypes
-        (as RHE), unbiased under case-control ascertainment (needs ``prevalence``); MC-REML: REML from
+        (as RHE) or from a ``grm`` with ``pheno`` (exact traces; SEs by a jackknife over blocks of samples,
+        :mod:`dask_h2.greml.pcgc`), unbiased under case-control ascertainment (needs ``prevalence``); MC-REML: REML from
         the genotypes with no n × n matrix, by Monte Carlo average-information steps (BOLT-REML's
         algorithm) started from the RHE estimate (any case).
     pcs : int
@@ -427,7 +428,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         quantitative one): adds h² on the liability scale (REML, ML); with PCGC every trait needs one.
     bivariate : str, optional
         ``"T1,T2"`` or ``"all"``: bivariate fit of trait pairs (rG), in the report's ``pairs``: REML, or
-        with RHE the moments fit of each pair on the samples with both traits, in the same pass.
+        with RHE the moments fit of each pair on the samples with both traits, in the same pass; with PCGC
+        (a store) the rG of two diseases, each on its own samples, their cross term on the samples with both.
     components : bool
         One variance component per part of the store's partitioned GRM (its ``partition``, or the one
         kept in the store), fitted by AI-REML (GCTA's ``--mgrm``).
@@ -443,8 +445,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         all samples): of every pair with K_ij above it, the sample with more such pairs (the later one on a
         tie), all at once (not greedy).
     moments : MomentsSettings
-        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``; with
-        ``"MC-REML"`` its start and PCs).
+        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"`` or
+        ``"PCGC"``; with ``"MC-REML"`` its start and PCs; PCGC from a ``grm`` uses ``n_blocks`` only, as
+        blocks of samples).
     mc_reml : MCRemlSettings
         MC-REML's simulated traits, seed and CG tolerance (``method="MC-REML"``).
     memory_limit : int or str, optional
