@@ -8,8 +8,8 @@ become the report's :class:`PCGCEstimates` and :class:`~dask_h2.results.TraitFit
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.optimize

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import zarr
+from test_pcgc import PREVALENCE, exact_traces, store  # noqa: F401 (fixtures)
+from test_rhe import N, standardized
 
 from dask_h2 import api
 from dask_h2.cli import main
@@ -17,8 +19,6 @@ from dask_h2.io.gcta import write_grm
 from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.liability import case_probabilities
 from dask_h2.store import read_strings
-from test_pcgc import PREVALENCE, exact_traces, store  # noqa: F401 (fixtures)
-from test_rhe import N, standardized
 
 
 def literal(kinships, X, risk, keep):

@@ -20,8 +20,8 @@ touch block b sum to 2 Σ_{i∈b} w_i t_i,0 − Σ_{i∈b} w_i t_i,b.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
