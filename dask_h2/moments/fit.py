@@ -22,9 +22,8 @@ disease) has probes of its own.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -178,7 +177,7 @@ class SampleGroups:
     of_pair: dict[tuple[int, int], int]
     weighted: bool
     sources: list[int]
-    disease: list[int] = dataclasses.field(default_factory=list)
+    disease: list[int] = field(default_factory=list)
 
 
 def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weighted: bool,
@@ -314,11 +313,11 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                 right.add(("trait", home(g, j), j), projection.project(values, home(g, j)))
     for g in range(len(groups.masks)):
         right.add(("basis", g), bases[g])
-    group_of = {(j, j): groups.of_trait[j] for j in sorted(scaled)}  # the group of each disease and pair of diseases
-    group_of.update({pair: g for pair, g in groups.of_pair.items() if groups.weighted})
-    weighted = {(a, b): scaled[a] * scaled[b] for a, b in group_of}  # v_a∘v_b (0 outside the samples of both)
+    disease_groups = {(j, j): groups.of_trait[j] for j in sorted(scaled)}  # of each disease and pair of diseases
+    disease_groups.update({pair: g for pair, g in groups.of_pair.items() if groups.weighted})
+    weighted = {(a, b): scaled[a] * scaled[b] for a, b in disease_groups}  # v_a∘v_b (0 outside the samples of both)
     for key, values in weighted.items():
-        right.add(("weighted basis", key), values[:, None] * bases[group_of[key]])
+        right.add(("weighted basis", key), values[:, None] * bases[disease_groups[key]])
     square_right = np.column_stack(list(weighted.values())) if weighted else None
     per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
     shape = (sum(map(len, per_block)), partition.size, n, projection.n_columns)
