@@ -17,6 +17,7 @@ from distributed import Client
 from dask_h2.checks import check, checked_arguments, instance_of, one_of, path_like
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.greml.aireml import MAX_ITER
+from dask_h2.greml.pcgc import gcta_pcgc
 from dask_h2.greml.problem import ComponentsProblem, FitProblem
 from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
 from dask_h2.io import convert as conversion
@@ -323,12 +324,16 @@ class Inputs:
                                  grm_list=NAMED, pheno=NAMED)
 
     def _check_streamed(self, *, method: str, bivariate: str | None, prevalence: Prevalence) -> None:
-        if self.store is None:
-            raise ParameterError("{method} estimates from the genotypes: give a {store} (it cannot use {grm})",
-                                 method=method, store=NAMED, grm=NAMED)
         if method == "PCGC" and prevalence is None:
             raise ParameterError("{method} fits case-control traits on the liability scale: give their {prevalence}",
                                  method="pcgc", prevalence=NAMED)
+        if method == "PCGC" and self.grm is not None:
+            self._check_pcgc_of_grm(bivariate=bivariate)
+            return
+        if self.store is None:
+            also = " or one {grm}" if method == "PCGC" else " (it cannot use {grm})"
+            raise ParameterError("{method} estimates from the genotypes: give a {store}" + also,
+                                 method=method, store=NAMED, grm=NAMED)
         if method == "RHE" and prevalence is not None:
             raise ParameterError("{prevalence} goes with {method} (or reml, ml), not rhe", prevalence=NAMED,
                                  method="pcgc")
@@ -339,6 +344,16 @@ class Inputs:
             if value is not None:
                 raise ParameterError(f"{{{name}}} goes with {{method}} or ml (the exact path), not {method.lower()}",
                                      **{name: NAMED}, method="reml")
+
+    def _check_pcgc_of_grm(self, *, bivariate: str | None) -> None:
+        """PCGC from a GCTA GRM (the exact path's, :func:`dask_h2.greml.pcgc.gcta_pcgc`)."""
+        if self.pheno is None:
+            raise ParameterError("{grm} goes with {pheno} (the traits of its samples)", grm=NAMED, pheno=NAMED)
+        for name, value in (("bivariate", bivariate), ("partition", self.partition),
+                            ("components", self.components or None)):
+            if value is not None:
+                raise ParameterError(f"{{{name}}} goes with a {{store}} under {{method}}, not with {{grm}}",
+                                     **{name: NAMED}, store=NAMED, method="pcgc", grm=NAMED)
 
 
 @_checked
@@ -398,7 +413,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     method : {"REML", "ML", "RHE", "PCGC", "MC-REML"}
         REML or ML from K's eigendecomposition; RHE: randomized Haseman–Elston from the genotypes,
         with no n × n matrix; PCGC: h² of case-control traits on the liability scale from the genotypes
-        (as RHE), unbiased under case-control ascertainment (needs ``prevalence``); MC-REML: REML from
+        (as RHE) or from a ``grm`` with ``pheno`` (exact traces; SEs by a jackknife over blocks of samples,
+        :mod:`dask_h2.greml.pcgc`), unbiased under case-control ascertainment (needs ``prevalence``); MC-REML: REML from
         the genotypes with no n × n matrix, by Monte Carlo average-information steps (BOLT-REML's
         algorithm) started from the RHE estimate (any case).
     pcs : int
@@ -412,7 +428,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         quantitative one): adds h² on the liability scale (REML, ML); with PCGC every trait needs one.
     bivariate : str, optional
         ``"T1,T2"`` or ``"all"``: bivariate fit of trait pairs (rG), in the report's ``pairs``: REML, or
-        with RHE the moments fit of each pair on the samples with both traits, in the same pass.
+        with RHE the moments fit of each pair on the samples with both traits, in the same pass; with PCGC
+        (a store) the rG of two diseases, each on its own samples, their cross term on the samples with both.
     components : bool
         One variance component per part of the store's partitioned GRM (its ``partition``, or the one
         kept in the store), fitted by AI-REML (GCTA's ``--mgrm``).
@@ -428,8 +445,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         all samples): of every pair with K_ij above it, the sample with more such pairs (the later one on a
         tie), all at once (not greedy).
     moments : MomentsSettings
-        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"``; with
-        ``"MC-REML"`` its start and PCs).
+        The moments estimator's probes, seed, jackknife blocks and PC sketch (``method="RHE"`` or
+        ``"PCGC"``; with ``"MC-REML"`` its start and PCs; PCGC from a ``grm`` uses ``n_blocks`` only, as
+        blocks of samples).
     mc_reml : MCRemlSettings
         MC-REML's simulated traits, seed and CG tolerance (``method="MC-REML"``).
     memory_limit : int or str, optional
@@ -480,6 +498,9 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
         def start() -> dict[str, np.ndarray]:
             return {t.name: np.array([c.h2 for c in t.components]) for t in moments_fit("RHE").traits}
 
+        if method == "PCGC" and grm is not None:
+            return gcta_pcgc(grm, pheno=pheno, prevalence=prevalence, pcs=pcs, covar=covar, qcovar=qcovar,
+                             grm_cutoff=grm_cutoff, n_blocks=moments.n_blocks)
         if method in MOMENTS_METHODS:
             return moments_fit()
         return mc_reml_fit_store(store, start=start, selection=selection, settings=mc_reml, partition=partition,

@@ -82,7 +82,8 @@ def _add_fit_options(parser: argparse.ArgumentParser, moments: bool = True) -> N
                         help="REML (GCTA's standard, default), ML with the degenerate directions removed"
                              + (", RHE: randomized Haseman-Elston from the genotypes, no n x n matrix (biobank "
                                 "scale; see the options below), PCGC: h2 of case-control traits on the liability "
-                                "scale as RHE, unbiased under ascertainment (with --prevalence), or MC-REML: REML "
+                                "scale as RHE (or from --grm with --pheno), unbiased under ascertainment (with "
+                                "--prevalence), or MC-REML: REML "
                                 "from the genotypes with no n x n matrix (BOLT-REML's Monte Carlo algorithm, started "
                                 "from RHE)" if moments else ""))
     parser.add_argument("--pcs", type=non_negative_int, default=DEMO_PCS,
@@ -115,7 +116,8 @@ def _add_moments_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--jackknife-blocks", type=integer(api.MIN_BLOCKS), default=100, metavar="J",
                        help=f"marker blocks of the jackknife SE, of equal numbers of markers (default 100, as RHE-mc; "
-                            f"at least {api.MIN_BLOCKS}, at most the markers selected)")
+                            f"at least {api.MIN_BLOCKS}, at most the markers selected); with --grm and --method pcgc, "
+                            "blocks of samples (sample i in block i mod J)")
     group.add_argument("--pc-passes", type=positive_int, default=2, metavar="Q",
                        help="sketch passes for the randomized PCs (default 2; the PCs are cached in the store)")
     group.add_argument("--pc-markers", type=non_negative_int, default=50_000, metavar="N",
@@ -257,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bivariate REML of two traits (or 'all' for every pair; GCTA's --reml-bivar): genetic and "
                         "residual covariances, rG with its SE and the LRTs of rG = 0, 1, -1; writes "
                         "PREFIX.<T1>.<T2>.hsq; traits on different samples are fitted too; with --method rhe "
-                        "the moments fit of every pair on its samples with both traits, in the same pass")
+                        "the moments fit of every pair on its samples with both traits, in the same pass; with "
+                        "--method pcgc the rG of two diseases (each on its samples, the cross term on those with "
+                        "both)")
     p.add_argument(
         "--max-iter",
         type=positive_int,

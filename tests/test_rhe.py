@@ -19,7 +19,8 @@ from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.errors import InputError, ParameterError
-from dask_h2.moments.equations import jackknife_blocks, jackknife_se
+from dask_h2.jackknife import jackknife_se
+from dask_h2.moments.equations import jackknife_blocks
 from dask_h2.moments.fit import MomentsSettings
 from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign

@@ -10,11 +10,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dask_h2"
 LAYERS = [  # bottom up: a module imports its own layer and those below, never one above
-    ["errors", "checks", "progress", "interrupts"],
+    ["errors", "checks", "progress", "interrupts", "jackknife"],
     ["store", "results", "cluster", "planning"],
     ["kinship"],
     ["io"],
     ["traits"],
+    ["liability"],  # case-control traits by PCGC: shared by the moments and the exact path
     ["greml", "moments", "mcreml"],
     ["api"],
     ["cli", "command", "__main__", "__init__"],

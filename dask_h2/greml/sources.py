@@ -87,24 +87,28 @@ def gcta_problem(prefix: str | Path, *, pheno: str | Path, grm_cutoff: float | N
     """The fit problem of a GCTA GRM (``PREFIX.grm.bin/.grm.N.bin/.grm.id``) with phenotypes
     from ``pheno`` (FID IID y1 y2 …), matched by IID; no store is involved. ``grm_cutoff``: only the
     samples GCTA's ``--grm-cutoff`` keeps."""
+    K, iid, description = gcta_kinship(prefix, grm_cutoff=grm_cutoff)
+    return FitProblem(
+        eigen=eigendecompose(K.copy(), overwrite=True),
+        traits=file_traits(pheno, iid, covar=covar, qcovar=qcovar),
+        subset_eigen=dense_subset_eigen(K),
+        grm=description,
+        kinship_block=lambda rows, cols: K[np.ix_(rows, cols)],
+    )
+
+
+def gcta_kinship(prefix: str | Path, *,
+                 grm_cutoff: float | None = None) -> tuple[np.ndarray, np.ndarray, GRMDescription]:
+    """K (n, n) of a GCTA GRM, the IIDs (n,) of its samples and its description for the report; with
+    ``grm_cutoff``, on the samples GCTA's ``--grm-cutoff`` keeps."""
     gcta = read_grm(prefix)
     K, iid, extra = gcta.kinship, gcta.iid, {"grm": str(prefix)}
     if grm_cutoff is not None:
         kept = ~grm_cutoff_removed(K, grm_cutoff)
         K, iid = K[np.ix_(kept, kept)], iid[kept]
         extra.update(grm_cutoff=grm_cutoff, n_grm_cutoff_removed=int((~kept).sum()))
-    return FitProblem(
-        eigen=eigendecompose(K.copy(), overwrite=True),
-        traits=_file_traits(pheno, iid, covar, qcovar),
-        subset_eigen=dense_subset_eigen(K),
-        grm=GRMDescription(
-            n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else None,
-            n_markers_dropped=0,
-            scale="gcta-grm",
-            extra=extra,
-        ),
-        kinship_block=lambda rows, cols: K[np.ix_(rows, cols)],
-    )
+    return K, iid, GRMDescription(n_markers_used=int(gcta.n_markers.max()) if gcta.n_markers is not None else None,
+                                  n_markers_dropped=0, scale="gcta-grm", extra=extra)
 
 
 def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: str | Path | None = None,
@@ -136,13 +140,14 @@ def gcta_components_problem(grm_list: str | Path, *, pheno: str | Path, covar: s
     return ComponentsProblem(kinships=kinships, component_names=tuple(Path(p).name for p in prefixes),
                              n_markers=n_markers,
                              combined=lambda: eigendecompose(np.tensordot(weights, kinships, axes=1), overwrite=True),
-                             traits=_file_traits(pheno, iid, covar, qcovar),
+                             traits=file_traits(pheno, iid, covar=covar, qcovar=qcovar),
                              grm=GRMDescription(n_markers_used=int(np.sum(n_markers)) if n_markers.all() else None,
                                                 n_markers_dropped=0,
                                                 scale="gcta-grm", extra={"mgrm": str(grm_list)}))
 
 
-def _file_traits(pheno: str | Path, iid: np.ndarray, covar: str | Path | None, qcovar: str | Path | None) -> Traits:
+def file_traits(pheno: str | Path, iid: np.ndarray, *, covar: str | Path | None = None,
+                qcovar: str | Path | None = None) -> Traits:
     """The traits of a phenotype file and the covariates of the samples ``iid`` (n,)."""
     values, names = read_phenotypes(pheno, iid)
     return Traits(

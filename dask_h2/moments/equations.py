@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dask_h2.jackknife import jackknife_se
+
 
 @dataclass(frozen=True, kw_only=True)
 class TraitStatistics:
@@ -223,12 +225,6 @@ def with_scale(jackknife: np.ndarray, values: np.ndarray, *, scale: float) -> np
     """SEs (q,) from the ``jackknife`` SEs (q,) and the variance ``scale`` · value² of the trait's scale for
     quantities of degree one in y² (``values`` (q,), 0 for the scale-free ones)."""
     return np.sqrt(jackknife**2 + scale * values**2)
-
-
-def jackknife_se(replicates: np.ndarray) -> np.ndarray:
-    """Delete-one-group jackknife SE of each column of ``replicates`` (J, q): sqrt((J−1)/J Σ (θ_j − θ̄)²)."""
-    n = replicates.shape[0]
-    return np.sqrt((n - 1) / n * np.sum((replicates - replicates.mean(axis=0)) ** 2, axis=0))
 
 
 MIN_BLOCKS = 20  # the jackknife's variance has J − 1 degrees of freedom: below 20 its SE is off by 16 % or more

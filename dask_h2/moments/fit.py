@@ -23,7 +23,7 @@ disease) has probes of its own.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
-from dask_h2.errors import NAMED, InputError, ParameterError
+from dask_h2.errors import InputError, ParameterError
 from dask_h2.kinship.grm import count_markers, marker_chunks, sample_columns
 from dask_h2.kinship.partition import Partition, check_components, parse_partition
 from dask_h2.kinship.king import analysed_samples, describe_relatives
@@ -46,14 +46,15 @@ from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, Tr
                                        group_sums, jackknife_blocks, solve_with_replicates)
 from dask_h2.moments.pairs import fit_pair
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
-from dask_h2.moments.pcgc import CaseProbabilities, PCGCStatistics, case_probabilities, fit_pcgc, fit_pcgc_pair
+from dask_h2.liability import RISK_MODEL, CaseProbabilities, case_probabilities, disease_fit, disease_traits
+from dask_h2.moments.pcgc import PCGCStatistics, fit_pcgc, fit_pcgc_pair
 from dask_h2.moments.scratch import scratch_array
 from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, TraitFit
 from dask_h2.store import open_store, read_strings
-from dask_h2.traits import (case_control_traits, check_complete_cases, design_matrix, estimable, parse_pairs,
-                            parse_prevalence, read_traits, screen_traits, store_traits)
+from dask_h2.traits import (check_complete_cases, design_matrix, estimable, parse_pairs, read_traits, screen_traits,
+                            store_traits)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +95,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     (``method="PCGC"``, :mod:`dask_h2.moments.pcgc`), one variance component per part of ``partition``
     (``maf:e0,e1,…`` or a file; None = one component); with ``pairs`` (``"T1,T2"`` or ``"all"``) also the
     genetic correlation of each pair on its complete samples (RHE, :mod:`dask_h2.moments.pairs`; PCGC,
-    two diseases on the same samples, :func:`dask_h2.moments.pcgc.fit_pcgc_pair`), in the same pass.
+    :func:`dask_h2.moments.pcgc.fit_pcgc_pair`: each disease's h² and risk model on its own samples, their
+    cross term on the samples with both), in the same pass.
 
     ``memory_limit`` (bytes, default 2 GiB; per worker on a cluster) bounds the passes' working
     memory (:func:`dask_h2.planning.moments_plan`)."""
@@ -111,7 +113,7 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
     covariates = traits.covariates
     values, prevalences = traits.values, None
     if method == "PCGC":
-        values, prevalences = _diseases(values, traits.names, prevalence=prevalence, covariates=covariates.values)
+        values, prevalences = disease_traits(values, traits.names, prevalence=prevalence, covariates=covariates.values)
     pair_list = [] if pairs is None else parse_pairs(pairs, traits.names)
     plan_groups = sample_groups(values, ~np.isnan(covariates.values).any(axis=1), weighted=method == "PCGC",
                                 pairs=pair_list, names=traits.names)
@@ -162,77 +164,61 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
                      pairs=pair_fits)
 
 
-RISK_MODEL = "ascertained probit on the fixed effects (intercept, PCs, covariates)"
-
-
-def _diseases(values: np.ndarray, names: np.ndarray, *, prevalence: str | float | Sequence[float | None] | None,
-              covariates: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    """The traits (n, k) in their 0/1 coding and their prevalences for PCGC: every trait needs one and
-    cases and controls among the samples where it and every covariate are observed."""
-    prevalences = parse_prevalence(prevalence, names)
-    missing = [str(name) for name, k in zip(names, prevalences) if k is None]
-    if missing:
-        raise ParameterError(f"{{method}}: PCGC fits case-control traits with a {{prevalence}}; trait {missing[0]} "
-                             "has none (fit quantitative traits with rhe)", method="pcgc", prevalence=NAMED)
-    coded, _ = case_control_traits(values, names, prevalence=prevalences)
-    coded = np.column_stack([y - 1.0 if np.nanmax(y) == 2.0 else y for y in coded.T])  # PLINK's 1/2 as 0/1
-    observed = ~np.isnan(covariates).any(axis=1)
-    for j, name in enumerate(names):
-        y = coded[observed, j]
-        cases = int(np.nansum(y == 1.0))
-        if cases == 0 or cases == int((~np.isnan(y)).sum()):
-            raise InputError(f"trait {name}: {cases} cases and {int((~np.isnan(y)).sum()) - cases} controls among "
-                             "its samples with every covariate; PCGC needs both")
-    return coded, prevalences
-
-
 @dataclass(frozen=True, kw_only=True)
 class SampleGroups:
     """The sample groups of a moments fit: ``masks`` (G masks (n,) bool), the group ``of_trait`` (k,) of each
     trait's univariate fit and ``of_pair`` {(j₁, j₂): group} of each pair (its complete samples); with
-    ``weighted`` every trait has a group of its own (PCGC) and a pair of diseases a group on the probes
-    of its first disease's (``sources``: the group whose probes each group uses)."""
+    ``weighted`` (PCGC) every trait has a group of its own, ``disease`` (G,) names the disease whose weights
+    u each group carries, and a pair of diseases has a group on the probes of a group of one of its diseases
+    on the pair's samples (``sources``: the group whose probes each group uses)."""
 
     masks: list[np.ndarray]
     of_trait: list[int]
     of_pair: dict[tuple[int, int], int]
     weighted: bool
     sources: list[int]
+    disease: list[int] = field(default_factory=list)
 
 
 def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weighted: bool,
                   pairs: list[tuple[int, int]], names: np.ndarray) -> SampleGroups:
     """:class:`SampleGroups` of ``traits`` (n, k; NaN = missing) whose covariates are observed on
     ``covariates_observed`` (n,): one group per missingness pattern (per trait when ``weighted``), and one
-    per pair's complete samples unless they are a group already (``weighted``: one per pair of diseases,
-    which must share their samples). Raises :class:`InputError` for a pair without samples in common, or
-    of two diseases on different samples."""
+    per pair's complete samples unless they are a group already. ``weighted``: a pair of diseases has a
+    group carrying the second disease's weights on the probes of the first's own group when its samples are
+    the pair's (or the other way round), else on the probes of a group of its own (the first disease's
+    weights on the pair's samples). Raises :class:`InputError` for a pair with fewer than 3 samples in
+    common."""
     observed = ~np.isnan(traits) & covariates_observed[:, None]
     masks: list[np.ndarray] = []
     sources: list[int] = []
+    disease: list[int] = []
 
-    def group_of(mask: np.ndarray, new: bool = False) -> int:
+    def group_of(mask: np.ndarray, new: bool = False, source: int | None = None, of: int | None = None) -> int:
         for g, existing in enumerate(masks):
             if not new and np.array_equal(existing, mask):
                 return g
         masks.append(mask)
-        sources.append(len(masks) - 1)
+        sources.append(len(masks) - 1 if source is None else source)
+        if of is not None:
+            disease.append(of)
         return len(masks) - 1
 
-    of_trait = [group_of(observed[:, j], new=weighted) for j in range(traits.shape[1])]
+    of_trait = [group_of(observed[:, j], new=weighted, of=j) for j in range(traits.shape[1])]
     of_pair = {}
     for a, b in pairs:
         both = observed[:, a] & observed[:, b]
         if both.sum() < 3:
             raise InputError(f"traits {names[a]} and {names[b]}: {int(both.sum())} samples with both traits and every "
                              "covariate; their genetic correlation needs samples in common")
-        if weighted and not np.array_equal(observed[:, a], observed[:, b]):
-            raise InputError(f"traits {names[a]} and {names[b]}: observed on different samples ({int(both.sum())} "
-                             "in common); the genetic correlation of two diseases by PCGC needs the same samples")
-        of_pair[(a, b)] = group_of(both, new=weighted)
-        if weighted:
-            sources[-1] = of_trait[a]
-    return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources)
+        if not weighted:
+            of_pair[(a, b)] = group_of(both)
+            continue
+        first, second = (b, a) if np.array_equal(observed[:, b], both) else (a, b)
+        source = of_trait[first] if np.array_equal(observed[:, first], both) else group_of(both, new=True, of=first)
+        of_pair[(a, b)] = group_of(both, new=True, source=source, of=second)
+    return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources,
+                        disease=disease)
 
 
 class _Columns:
@@ -264,14 +250,17 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
     n, probes = X.shape[0], settings.n_probes
     observed_traits = np.nan_to_num(traits)
     bases, weights, risks = [], [], {}
-    pair_of_group = {g: pair for pair, g in groups.of_pair.items()}
     for g, mask in enumerate(groups.masks):
-        if groups.sources[g] != g:  # a pair of diseases: the form of the second on the first's probes
+        if groups.sources[g] != g:  # a pair of diseases: the form of one on the probes of the other
             bases.append(bases[groups.sources[g]])
-            weights.append(weights[groups.of_trait[pair_of_group[g][1]]])
+            weights.append(np.where(mask, weights[groups.of_trait[groups.disease[g]]], 0.0))
             continue
-        members = [j for j in kept if groups.of_trait[j] == g] or [a for (a, b), h in groups.of_pair.items() if h == g]
-        if not members:  # the group of a trait left out (not estimable): no probes
+        if groups.weighted:
+            members = [groups.disease[g]]
+        else:
+            members = [j for j in kept if groups.of_trait[j] == g] or [a for (a, b), h in groups.of_pair.items()
+                                                                      if h == g]
+        if not members or members[0] not in kept:  # the group of a trait left out (not estimable): no probes
             bases.append(np.zeros_like(X))
             weights.append(None)
             continue
@@ -279,16 +268,19 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         basis = np.zeros_like(X)
         basis[mask] = np.linalg.qr(X[mask])[0]
         bases.append(basis)
-        if groups.weighted:
-            (j,) = members
+        if not groups.weighted:
+            weights.append(None)
+            continue
+        (j,) = members
+        if g == groups.of_trait[j]:  # the disease's own samples: its risk model
             try:
                 risks[j] = case_probabilities(traits[mask, j], prevalence=prevalence[j], X=X[mask])
             except (ValueError, np.linalg.LinAlgError) as exc:
                 raise InputError(f"{what}: the risk model cannot be fitted: {exc}") from None
             weights.append(np.zeros(n))
             weights[-1][mask] = risks[j].u
-        else:
-            weights.append(None)
+        else:  # its weights on a pair's samples, for probes of their own
+            weights.append(np.where(mask, weights[groups.of_trait[j]], 0.0))
     projection = Projection(masks=np.column_stack(groups.masks), bases=tuple(bases), n_probes=probes,
                             weights=tuple(weights), sources=tuple(groups.sources))
     z = np.random.default_rng([settings.seed, 1]).standard_normal((n, probes))
@@ -307,16 +299,25 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
             right.add(("trait", g, j), projection.project(scaled[j][:, None], g))
         else:
             right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
+
+    def home(g: int, j: int) -> int:
+        """The group whose column holds trait j on group g's samples: its own when those are its samples."""
+        if groups.weighted and not np.array_equal(groups.masks[g], groups.masks[groups.of_trait[j]]):
+            return groups.sources[g]
+        return groups.of_trait[j] if groups.weighted else g
+
     for (a, b), g in groups.of_pair.items():
         for j in (a, b):
-            if not groups.weighted and ("trait", g, j) not in right.start:
-                right.add(("trait", g, j), projection.project(observed_traits[:, [j]], g))
+            if ("trait", home(g, j), j) not in right.start:
+                values = scaled[j][:, None] if groups.weighted else observed_traits[:, [j]]
+                right.add(("trait", home(g, j), j), projection.project(values, home(g, j)))
     for g in range(len(groups.masks)):
         right.add(("basis", g), bases[g])
-    weighted = {(j, j): scaled[j] ** 2 for j in sorted(scaled)}  # v_a∘v_b of each disease and pair of diseases
-    weighted.update({(a, b): scaled[a] * scaled[b] for a, b in groups.of_pair if groups.weighted})
+    disease_groups = {(j, j): groups.of_trait[j] for j in sorted(scaled)}  # of each disease and pair of diseases
+    disease_groups.update({pair: g for pair, g in groups.of_pair.items() if groups.weighted})
+    weighted = {(a, b): scaled[a] * scaled[b] for a, b in disease_groups}  # v_a∘v_b (0 outside the samples of both)
     for key, values in weighted.items():
-        right.add(("weighted basis", key), values[:, None] * bases[groups.of_trait[key[0]]])
+        right.add(("weighted basis", key), values[:, None] * bases[disease_groups[key]])
     square_right = np.column_stack(list(weighted.values())) if weighted else None
     per_chunk, per_block = block_pieces(chunk_bounds(dosage.chunks[0]), block)
     shape = (sum(map(len, per_block)), partition.size, n, projection.n_columns)
@@ -365,12 +366,11 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
 
     def pcgc_statistics(a: int, b: int, g: int) -> PCGCStatistics:
         """Diseases a and b (a = b: one disease) on group g: (w_mᵀPv_a)(w_mᵀPv_b) − Σ_i v_a,i v_b,i (Pw_m)_i²."""
-        own = groups.of_trait[a]
-        q, weighted_q = right.of(("basis", own), products, c), right.of(("weighted basis", (a, b)), products, c)
+        q, weighted_q = right.of(("basis", g), products, c), right.of(("weighted basis", (a, b)), products, c)
         squares = products[:, right.width + list(weighted).index((a, b))].astype(np.float64)
-        gram = bases[own].T @ (weighted[(a, b)][:, None] * bases[own])  # QᵀV_aV_bQ
+        gram = bases[g].T @ (weighted[(a, b)][:, None] * bases[g])  # QᵀV_aV_bQ
         diagonal = squares - 2.0 * np.sum(q * weighted_q, axis=1) + np.sum((q @ gram) * q, axis=1)
-        x = right.of(("trait", own, a), products)[:, 0] * right.of(("trait", groups.of_trait[b], b), products)[:, 0]
+        x = right.of(("trait", home(g, a), a), products)[:, 0] * right.of(("trait", home(g, b), b), products)[:, 0]
         return PCGCStatistics(component=component, block=first.block, residual_products=x - diagonal,
                               cross_products=cross[..., g], block_products=local[..., g], n_probes=probes)
 
@@ -390,7 +390,7 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                 (str(names[a]), str(names[b])), pcgc_statistics(a, a, groups.of_trait[a]),
                 pcgc_statistics(b, b, groups.of_trait[b]),
                 pcgc_statistics(a, b, g), (risks[a], risks[b]), prevalence=(prevalence[a], prevalence[b]),
-                partition=partition))
+                partition=partition, n_common=int(groups.masks[g].sum())))
             continue
         pair_fits.append(_pair_fit((str(names[a]), str(names[b])), solved(g, a, a), solved(g, b, b), solved(g, a, b),
                                    partition, n=int(groups.masks[g].sum())))
@@ -429,15 +429,8 @@ def _disease_fit(name: str, stats: PCGCStatistics, risk: CaseProbabilities, *, p
         estimates = fit_pcgc(stats, var_t=risk.var_t)
     except ValueError as exc:
         raise InputError(f"trait {name}: {exc}") from None
-    components = [ComponentFit(name=partition.names[k], n_markers=int(estimates.n_markers[k]), sigma2=None,
-                               sigma2_se=None, h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
-                  for k in range(partition.size)]
-    return TraitFit(name=name, method="PCGC", h2=estimates.h2_total, h2_se=estimates.h2_total_se, sigma_g2=None,
-                    sigma_g2_se=None, sigma_e2=None, sigma_e2_se=None, vp=None, vp_se=None, n=int(risk.u.size),
-                    n_fixed=n_fixed, components=components, prevalence=prevalence, case_fraction=risk.case_fraction,
-                    h2_liability=estimates.h2_total, h2_liability_se=estimates.h2_total_se,
-                    h2_marginal=estimates.h2_marginal, h2_marginal_se=estimates.h2_marginal_se,
-                    threshold_variance=risk.var_t)
+    return disease_fit(name, estimates, risk=risk, prevalence=prevalence, n_fixed=n_fixed,
+                       component_names=partition.names)
 
 
 def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: Solution,
@@ -466,9 +459,10 @@ def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: 
 
 def _disease_pair_fit(names: tuple[str, str], first: PCGCStatistics, second: PCGCStatistics, cross: PCGCStatistics,
                       risks: tuple[CaseProbabilities, CaseProbabilities], *, prevalence: tuple[float, float],
-                      partition: Partition) -> PairFit:
-    """Two diseases' PCGC fit on the liability scale: ``vg`` holds h²₁, h²₂ and their genetic covariance
-    (liability variances 1 given the fixed effects); no residual terms, Vp or likelihood."""
+                      partition: Partition, n_common: int) -> PairFit:
+    """Two diseases' PCGC fit on the liability scale: ``vg`` holds h²₁, h²₂ (each on its own samples) and
+    their genetic covariance (on the ``n_common`` samples of both; liability variances 1 given the fixed
+    effects); no residual terms, Vp or likelihood."""
     try:
         estimates = fit_pcgc_pair(first, second, cross=cross)
     except ValueError as exc:
@@ -482,11 +476,11 @@ def _disease_pair_fit(names: tuple[str, str], first: PCGCStatistics, second: PCG
         vg_se=[[float(estimates.h2_se[k, 0]), float(estimates.covariance_se[k])],
                [float(estimates.covariance_se[k]), float(estimates.h2_se[k, 1])]],
         rg=float(estimates.rg_k[k]), rg_se=float(estimates.rg_k_se[k])) for k in range(partition.size)]
-    n = int(risks[0].u.size)
+    n = [int(risk.u.size) for risk in risks]
     return PairFit(
         traits=names, method="PCGC", path="moments", vg=[[h2[0], h2[2]], [h2[2], h2[1]]],
         vg_se=[[se[0], se[2]], [se[2], se[1]]], ve=None, ve_se=None, vp=None, vp_se=None, h2=[h2[0], h2[1]],
-        h2_se=[se[0], se[1]], rg=estimates.rg, rg_se=estimates.rg_se, re=None, n=2 * n, n_per_trait=[n, n],
-        n_common=n, residual_covariance=False, components=components if partition.size > 1 else [],
+        h2_se=[se[0], se[1]], rg=estimates.rg, rg_se=estimates.rg_se, re=None, n=sum(n), n_per_trait=n,
+        n_common=n_common, residual_covariance=False, components=components if partition.size > 1 else [],
         prevalence=list(prevalence), case_fraction=[risks[0].case_fraction, risks[1].case_fraction],
         h2_liability=[h2[0], h2[1]], h2_liability_se=[se[0], se[1]])

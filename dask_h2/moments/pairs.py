@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dask_h2.moments.equations import Solution, jackknife_se
+from dask_h2.jackknife import jackknife_se
+from dask_h2.moments.equations import Solution
 
 
 @dataclass(frozen=True, kw_only=True)

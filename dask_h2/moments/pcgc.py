@@ -4,8 +4,8 @@ from the moments pass's statistics (pure numpy and scipy).
 A disease is a liability-threshold trait: l_i = c(x_i) + g_i + e_i, Var(g + e | x) = 1,
 Var(g | x) = h²_L, case iff l_i exceeds a threshold; the study over-samples cases. The
 covariates x_i (intercept, PCs, covariates) give each individual a population risk k_i and
-a study risk p_i (:func:`case_probabilities`); with u_i = φ(t_i) √(p_i(1 − p_i)) / (k_i(1 − k_i)),
-t_i = Φ⁻¹(1 − k_i), and z_i = (y_i − p_i)/√(p_i(1 − p_i)), to first order in h²
+a study risk p_i (:func:`dask_h2.liability.case_probabilities`); with
+u_i = φ(t_i) √(p_i(1 − p_i)) / (k_i(1 − k_i)), t_i = Φ⁻¹(1 − k_i), and z_i = (y_i − p_i)/√(p_i(1 − p_i)), to first order in h²
 
     E[z_i z_j] = u_i u_j Σ_k h²_k K_k,ij      (i ≠ j),
 
@@ -27,82 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
-import scipy.stats
 
-from dask_h2.moments.equations import jackknife_se, per_block
-
-CLIP = 1e-12  # population risks are kept in [CLIP, 1 − CLIP] (S-PCGC: u_i = 0 beyond)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CaseProbabilities:
-    """Per-individual quantities (r,) of a case-control trait on its r samples: study risk ``p``,
-    population risk ``k``, weight ``u`` and standardized trait ``z``; ``var_t`` the population variance
-    of the thresholds t_i = Φ⁻¹(1 − k_i) (liability variance due to the covariates), ``case_fraction`` P
-    and ``n_clipped`` individuals whose k_i was clipped to [1e-12, 1 − 1e-12]."""
-
-    p: np.ndarray
-    k: np.ndarray
-    u: np.ndarray
-    z: np.ndarray
-    var_t: float
-    case_fraction: float
-    n_clipped: int
-
-
-def case_probabilities(y: np.ndarray, *, prevalence: float, X: np.ndarray) -> CaseProbabilities:
-    """The risk model of a 0/1 trait ``y`` (r,) with fixed effects ``X`` (r, c) (its first column the
-    intercept) and population prevalence K: the ascertained probit (SPEC: exact when the covariates act
-    linearly on the liability), k_i = Φ(x_iᵀγ) in the population and p_i = k_i / (k_i + a(1 − k_i)) in
-    the study, a = K(1 − P)/(P(1 − K)) the controls' sampling rate relative to the cases', γ by maximum
-    likelihood. With the intercept alone k_i = K and p_i = P exactly.
-
-    Examples
-    --------
-    >>> y = np.array([0, 1, 1, 0, 1, 0.0])
-    >>> risk = case_probabilities(y, prevalence=0.1, X=np.ones((6, 1)))
-    >>> float(risk.p[0]), float(risk.k[0]), risk.var_t
-    (0.5, 0.1, 0.0)
-    """
-    y = np.asarray(y, dtype=np.float64)
-    case_fraction = float(y.mean())
-    a = prevalence * (1.0 - case_fraction) / (case_fraction * (1.0 - prevalence))
-    varying = np.ptp(X, axis=0) > 0
-    if not varying.any():
-        k = np.full(y.shape, prevalence)
-    else:
-        k = scipy.stats.norm.cdf(X @ _ascertained_probit(y, X, a=a, prevalence=prevalence))
-    clipped = (k < CLIP) | (k > 1.0 - CLIP)
-    k = np.clip(k, CLIP, 1.0 - CLIP)
-    p = k / (k + a * (1.0 - k)) if varying.any() else np.full(y.shape, case_fraction)
-    t = scipy.stats.norm.isf(k)
-    u = scipy.stats.norm.pdf(t) * np.sqrt(p * (1.0 - p)) / (k * (1.0 - k))
-    case = y > 0.5
-    var_t = 0.0 if not varying.any() else float(
-        prevalence * (1.0 - prevalence) * (t[case].mean() - t[~case].mean()) ** 2
-        + prevalence * t[case].var() + (1.0 - prevalence) * t[~case].var())
-    return CaseProbabilities(p=p, k=k, u=u, z=(y - p) / np.sqrt(p * (1.0 - p)), var_t=var_t,
-                             case_fraction=case_fraction, n_clipped=int(clipped.sum()))
-
-
-def _ascertained_probit(y: np.ndarray, X: np.ndarray, *, a: float, prevalence: float) -> np.ndarray:
-    """γ (c,) maximizing Σ_i log P(y_i | x_i, in the study) with k_i = Φ(x_iᵀγ) and
-    P(case | x_i, study) = k_i / (k_i + a(1 − k_i)) (BFGS with the exact gradient, from k_i = K)."""
-    log_a = np.log(a)
-
-    def objective(gamma: np.ndarray) -> tuple[float, np.ndarray]:
-        eta = X @ gamma
-        log_k, log_not_k = scipy.stats.norm.logcdf(eta), scipy.stats.norm.logcdf(-eta)
-        log_study = np.logaddexp(log_k, log_a + log_not_k)  # log(k + a(1 − k))
-        log_density = scipy.stats.norm.logpdf(eta)
-        value = -np.sum(y * log_k + (1.0 - y) * (log_a + log_not_k) - log_study)
-        slope = (y * np.exp(log_density - log_k) - (1.0 - y) * np.exp(log_density - log_not_k)
-                 - (1.0 - a) * np.exp(log_density - log_study))
-        return float(value), -(X.T @ slope)
-
-    start = np.linalg.lstsq(X, np.full(y.shape, scipy.stats.norm.ppf(prevalence)), rcond=None)[0]
-    return scipy.optimize.minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8}).x
+from dask_h2.jackknife import jackknife_se
+from dask_h2.liability import PCGCEstimates, pcgc_estimates
+from dask_h2.moments.equations import per_block
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,20 +46,6 @@ class PCGCStatistics:
     cross_products: np.ndarray
     block_products: np.ndarray
     n_probes: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class PCGCEstimates:
-    """h²_k (K,) on the liability scale conditional on the covariates, their total and the marginal
-    total h²_cond / (1 + var_t), each with its jackknife SE; ``n_markers`` (K,)."""
-
-    h2: np.ndarray
-    h2_se: np.ndarray
-    h2_total: float
-    h2_total_se: float
-    h2_marginal: float
-    h2_marginal_se: float
-    n_markers: np.ndarray
 
 
 def pcgc_replicates(stats: PCGCStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,12 +75,9 @@ def pcgc_replicates(stats: PCGCStatistics) -> tuple[np.ndarray, np.ndarray, np.n
 
 def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
     """h² of one case-control trait by PCGC with several components (V h² = R, module docstring) and
-    delete-one-block jackknife SEs (R and V left out together; var_t held fixed)."""
+    delete-one-block jackknife SEs over markers (R and V left out together; var_t held fixed)."""
     h2, replicates, counts = pcgc_replicates(stats)
-    total_se = float(jackknife_se(replicates.sum(axis=1)[:, None])[0])
-    return PCGCEstimates(h2=h2, h2_se=jackknife_se(replicates), h2_total=float(h2.sum()), h2_total_se=total_se,
-                         h2_marginal=float(h2.sum() / (1.0 + var_t)), h2_marginal_se=total_se / (1.0 + var_t),
-                         n_markers=counts.astype(np.int64))
+    return pcgc_estimates(h2, replicates, var_t=var_t, n_markers=counts.astype(np.int64))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,10 +98,11 @@ class PCGCPairEstimates:
 
 
 def fit_pcgc_pair(first: PCGCStatistics, second: PCGCStatistics, *, cross: PCGCStatistics) -> PCGCPairEstimates:
-    """The genetic correlation of two diseases on the same samples (S-PCGC's cross equations, module
-    docstring: E[z₁_i z₂_j] = u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each and of their
-    ``cross`` equations (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i (Pw_m)_i², traces
-    tr(D₁A_k D₂A_l) less their diagonal); the three left out together by the jackknife."""
+    """The genetic correlation of two diseases (S-PCGC's cross equations, module docstring: E[z₁_i z₂_j] =
+    u₁_i u₂_j Σ_k ρ_k K_k,ij for i ≠ j), from the statistics of each (on its own samples) and of their
+    ``cross`` equations on the samples with both (residual products (w_mᵀPv₁)(w_mᵀPv₂) − Σ_i v₁_i v₂_i
+    (Pw_m)_i², traces tr(D₁A_k D₂A_l) less their diagonal, P and A_k those of these samples; u, z of each
+    disease from its own risk model); the three left out together by the jackknife."""
     h2_first, replicates_first, _ = pcgc_replicates(first)
     h2_second, replicates_second, _ = pcgc_replicates(second)
     covariance, replicates_cross, _ = pcgc_replicates(cross)
