@@ -31,40 +31,52 @@ from replicates import run_replicates
 ROWS = 2000  # population genotypes drawn this many people at a time
 
 
-def study(seed: int, *, prevalence: float, h2: float, cases: int, markers: int) -> tuple[np.ndarray, np.ndarray]:
-    """(genotypes (2·cases, markers) int8, disease (2·cases,) 0/1) of one simulated study (module docstring)."""
+def study(seed: int, *, prevalence: float, h2: float, cases: int, markers: int, covariate_effect: float = 0.0,
+          rg: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(genotypes (2·cases, markers) int8, diseases (2·cases, d) 0/1, covariate (2·cases,) 0/1) of one simulated
+    study (module docstring). A sex-like covariate s ~ Bernoulli(0.5) adds ``covariate_effect`` · s to every
+    liability (h² stays the share of the liability variance not due to s). With ``rg`` a second disease of the
+    same h² and prevalence, per-marker effects of correlation ``rg`` and independent environments, observed on
+    the study's samples (ascertained on the first)."""
     rng = np.random.default_rng(seed)
     population = int(round(cases / prevalence * 1.2))
+    diseases = 1 if rg is None else 2
     frequency = rng.uniform(0.05, 0.5, markers)
-    effects = rng.standard_normal(markers) / np.sqrt(2.0 * frequency * (1.0 - frequency))
+    correlation = np.array([[1.0, rg or 0.0], [rg or 0.0, 1.0]])[:diseases, :diseases]
+    effects = rng.multivariate_normal(np.zeros(diseases), correlation, size=markers)
+    effects /= np.sqrt(2.0 * frequency * (1.0 - frequency))[:, None]
     genotypes = np.empty((population, markers), dtype=np.int8)
-    genetic = np.empty(population)
+    genetic = np.empty((population, diseases))
     for start in range(0, population, ROWS):  # g = Σ_j β_j (x_j − 2p_j)/√(2p_j(1 − p_j)): population-standardized
         block = rng.binomial(2, frequency, size=(min(ROWS, population - start), markers)).astype(np.int8)
         genotypes[start:start + block.shape[0]] = block
         genetic[start:start + block.shape[0]] = (block - 2.0 * frequency) @ effects
-    genetic = (genetic - genetic.mean()) / genetic.std()
-    liability = np.sqrt(h2) * genetic + np.sqrt(1.0 - h2) * rng.standard_normal(population)
-    disease = liability > np.quantile(liability, 1.0 - prevalence)
-    chosen = np.concatenate([rng.choice(np.flatnonzero(disease), cases, replace=False),
-                             rng.choice(np.flatnonzero(~disease), cases, replace=False)])
-    return genotypes[chosen], disease[chosen].astype(np.float64)
+    genetic = (genetic - genetic.mean(axis=0)) / genetic.std(axis=0)
+    covariate = rng.integers(0, 2, population).astype(np.float64)
+    liability = (np.sqrt(h2) * genetic + np.sqrt(1.0 - h2) * rng.standard_normal((population, diseases))
+                 + covariate_effect * covariate[:, None])
+    disease = liability > np.quantile(liability, 1.0 - prevalence, axis=0)
+    chosen = np.concatenate([rng.choice(np.flatnonzero(disease[:, 0]), cases, replace=False),
+                             rng.choice(np.flatnonzero(~disease[:, 0]), cases, replace=False)])
+    return genotypes[chosen], disease[chosen].astype(np.float64), covariate[chosen]
 
 
-def greml_lee(genotypes: np.ndarray, y: np.ndarray, *, prevalence: float) -> TraitFit:
-    """REML of the 0/1 trait ``y`` on K of the study's ``genotypes`` (n, m), no PCs, with Lee's h²_L."""
+def greml_lee(genotypes: np.ndarray, y: np.ndarray, *, prevalence: float,
+              covariates: np.ndarray | None = None) -> TraitFit:
+    """REML of the 0/1 trait ``y`` on K of the study's ``genotypes`` (n, m), no PCs, the ``covariates`` (n, c)
+    as fixed effects, with Lee's h²_L."""
     with dask.config.set(scheduler="synchronous"):
         K = kinship(da.from_array(np.ascontiguousarray(genotypes.T), chunks=(1000, -1)))
     (fit,) = fit_traits(eigendecompose(K.matrix, overwrite=True), y, names=["disease"], method="REML", pcs=0,
-                        prevalence=[prevalence])
+                        covariates=covariates, prevalence=[prevalence])
     return fit
 
 
 def replicate(args: tuple) -> np.ndarray:
     """ĥ²_O, SE_O, ĥ²_L, SE_L and P of one simulated study."""
     seed, prevalence, h2, cases, m = args
-    genotypes, y = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=m)
-    fit = greml_lee(genotypes, y, prevalence=prevalence)
+    genotypes, y, _ = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=m)
+    fit = greml_lee(genotypes, y[:, 0], prevalence=prevalence)
     return np.array([fit.h2, fit.h2_se, fit.h2_liability, fit.h2_liability_se, fit.case_fraction])
 
 

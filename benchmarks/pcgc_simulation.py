@@ -1,20 +1,26 @@
-"""PCGC (moments path) against GREML + Lee on ascertained case-control studies, and the moments rG's SE.
+"""PCGC (moments path) against GREML + Lee on ascertained case-control studies, and the moments rG.
 
-Usage: python benchmarks/pcgc_simulation.py [--replicates 30] [--prevalence 0.1 0.01] [--h2 0.5]
-       [--cases 1000] [--markers 2000] [--rg-replicates 30] [--rg 0.5] [--seed 7000] [--jobs 1]
+Usage: python benchmarks/pcgc_simulation.py [--replicates 100] [--prevalence 0.1 0.01] [--h2 0.2 0.5]
+       [--covariate-effect 1.0] [--cases 1000] [--markers 2000] [--rg-replicates 100] [--rg 0 0.5]
+       [--seed 7000] [--jobs 1]
 
-Case-control part: each replicate is liability_simulation.py's study (a population of
-cases / K × 1.2 people, independent markers all causal, h²_L = h² in the population, 1,000 cases
-and 1,000 controls drawn from it), written to a store and fitted twice: PCGC on the moments path
-(``dask_h2.api.fit(method="PCGC")``, 10 probes, 100 jackknife blocks, no PCs) and REML + Lee's
-transformation (the exact path's ``--prevalence``). Columns: mean ĥ²_L and its Monte-Carlo SE,
-bias in % and in MC SEs, SD over replicates, mean reported SE, SE/SD (± its sampling error
-SE/SD/√(2(R − 1))).
+Case-control grid (K × h²_L, ``--replicates`` studies each): each replicate is liability_simulation.py's
+study (a population of cases / K × 1.2 people, independent markers all causal, h²_L = h² in the
+population, 1,000 cases and 1,000 controls drawn from it), written to a store and fitted twice: PCGC
+on the moments path (``dask_h2.api.fit(method="PCGC")``, 10 probes, 100 jackknife blocks, no PCs)
+and REML + Lee's transformation (the exact path's ``--prevalence``) on the same data. Then the same
+with a sex-like 0/1 covariate s (Bernoulli 0.5) adding ``--covariate-effect`` · s to the liability
+(K = 0.1, h²_L = 0.5 of the liability not due to s), both methods given s as a covariate. Columns:
+mean ĥ²_L and its Monte-Carlo SE, bias in % and in MC SEs, SD over replicates, mean reported SE,
+SE/SD (± its sampling error SE/SD/√(2(R − 1))).
 
-rG part: two quantitative traits on 2,000 samples and 1,000 markers (a new genotype matrix per
-replicate, p ~ U(0.05, 0.5)), h² = 0.5 each, per-marker effects bivariate normal with correlation
-``--rg``, residual correlation 0.3; the moments fit ``fit(method="RHE", bivariate="t1,t2")``:
-mean rG, MC SE, SD and mean jackknife SE.
+rG (``--rg-replicates`` each, per ``--rg``): two quantitative traits on 2,000 samples and 1,000 markers
+(a new genotype matrix per replicate, p ~ U(0.05, 0.5)), h² = 0.5 each, per-marker effects bivariate
+normal with correlation rG, residual correlation 0.3, fitted by ``fit(method="RHE",
+bivariate="t1,t2")``; and two diseases (K = 0.1 each, h²_L = 0.5, per-marker liability effects of
+correlation rG, independent environments; 1,000 cases and 1,000 controls of the first, the second
+observed on the same samples) by ``fit(method="PCGC", bivariate=...)``: mean rG, MC SE, SD and mean
+jackknife SE.
 """
 from __future__ import annotations
 
@@ -42,15 +48,31 @@ def write_study(path: Path, genotypes: np.ndarray, traits: np.ndarray, names: li
 
 
 def case_control(args: tuple) -> np.ndarray:
-    """PCGC ĥ²_L, its SE, GREML + Lee ĥ²_L, its SE, of one study."""
-    seed, prevalence, h2, cases, markers = args
-    genotypes, y = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers)
+    """PCGC ĥ²_L, its SE, GREML + Lee ĥ²_L, its SE, of one study (with the covariate when it has an effect)."""
+    seed, prevalence, h2, cases, markers, effect = args
+    genotypes, y, sex = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers,
+                              covariate_effect=effect)
     with tempfile.TemporaryDirectory() as folder:
-        store = write_study(Path(folder) / "study.zarr", genotypes, y[:, None], ["disease"])
-        (pcgc,) = api.fit(store, method="PCGC", prevalence=prevalence, pcs=0, progress=False,
+        store = write_study(Path(folder) / "study.zarr", genotypes, y, ["disease"])
+        covariate = None
+        if effect:
+            covariate = Path(folder) / "sex.txt"
+            covariate.write_text("".join(f"s{i} s{i} {v:g}\n" for i, v in enumerate(sex)))
+        (pcgc,) = api.fit(store, method="PCGC", prevalence=prevalence, pcs=0, qcovar=covariate, progress=False,
                           moments=api.MomentsSettings(seed=seed)).traits
-    greml = greml_lee(genotypes, y, prevalence=prevalence)
+    greml = greml_lee(genotypes, y[:, 0], prevalence=prevalence, covariates=sex[:, None] if effect else None)
     return np.array([pcgc.h2, pcgc.h2_se, greml.h2_liability, greml.h2_liability_se])
+
+
+def disease_pair(args: tuple) -> np.ndarray:
+    """PCGC rG and its SE of one study of two diseases."""
+    seed, rg, prevalence, h2, cases, markers = args
+    genotypes, y, _ = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers, rg=rg)
+    with tempfile.TemporaryDirectory() as folder:
+        store = write_study(Path(folder) / "pair.zarr", genotypes, y, ["d1", "d2"])
+        (pair,) = api.fit(store, method="PCGC", prevalence=prevalence, bivariate="d1,d2", pcs=0, progress=False,
+                          moments=api.MomentsSettings(seed=seed)).pairs
+    return np.array([pair.rg, pair.rg_se])
 
 
 def correlated(args: tuple) -> np.ndarray:
@@ -85,32 +107,44 @@ def summary(label: str, estimates: np.ndarray, ses: np.ndarray | None, truth: fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=30, help="case-control studies per K (0: none)")
+    parser.add_argument("--replicates", type=int, default=100, help="case-control studies per setting (0: none)")
     parser.add_argument("--prevalence", type=float, nargs="+", default=[0.1, 0.01])
-    parser.add_argument("--h2", type=float, default=0.5, help="true h2 on the liability scale")
+    parser.add_argument("--h2", type=float, nargs="+", default=[0.2, 0.5], help="true h2 on the liability scale")
+    parser.add_argument("--covariate-effect", type=float, default=1.0,
+                        help="liability shift of the 0/1 covariate in the covariate setting (0: no such setting)")
     parser.add_argument("--cases", type=int, default=1000, help="cases in the study (as many controls)")
     parser.add_argument("--markers", type=int, default=2000)
-    parser.add_argument("--rg-replicates", type=int, default=30, help="pairs of traits for rG (0: none)")
-    parser.add_argument("--rg", type=float, default=0.5)
+    parser.add_argument("--rg-replicates", type=int, default=100, help="pairs of traits per rG (0: none)")
+    parser.add_argument("--rg", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--seed", type=int, default=7000, help="replicate r uses seed + r")
     parser.add_argument("--jobs", type=int, default=1, help="replicates run in parallel processes")
     args = parser.parse_args()
     header = (f"{'':<28}{'mean':>9}{'MC SE':>8}{'bias %':>8}{'/MC SE':>8}{'SD':>8}{'mean SE':>9}{'SE/SD':>7}")
-    for prevalence in args.prevalence if args.replicates else []:
-        tasks = [(args.seed + r, prevalence, args.h2, args.cases, args.markers) for r in range(args.replicates)]
+    settings = [(k, h2, 0.0) for k in args.prevalence for h2 in args.h2] if args.replicates else []
+    if args.replicates and args.covariate_effect:
+        settings.append((0.1, 0.5, args.covariate_effect))
+    for prevalence, h2, effect in settings:
+        tasks = [(args.seed + r, prevalence, h2, args.cases, args.markers, effect) for r in range(args.replicates)]
         results, seconds = run_replicates(case_control, tasks, args.jobs)
+        with_covariate = f", a 0/1 covariate shifting the liability by {effect} (fitted)" if effect else ""
         print(f"\nK = {prevalence}: {args.replicates} studies of {args.cases} cases + {args.cases} controls, "
-              f"{args.markers} causal markers, true h2_L = {args.h2} ({seconds:.0f} s)")
+              f"{args.markers} causal markers, true h2_L = {h2}{with_covariate} ({seconds:.0f} s)")
         print(header)
-        print(summary("PCGC (moments path)", results[:, 0], results[:, 1], args.h2))
-        print(summary("GREML + Lee (exact path)", results[:, 2], results[:, 3], args.h2))
-    if args.rg_replicates:
-        tasks = [(args.seed + r, args.rg, 2000, 1000) for r in range(args.rg_replicates)]
+        print(summary("PCGC (moments path)", results[:, 0], results[:, 1], h2))
+        print(summary("GREML + Lee (exact path)", results[:, 2], results[:, 3], h2))
+    for rg in args.rg if args.rg_replicates else []:
+        tasks = [(args.seed + r, rg, 2000, 1000) for r in range(args.rg_replicates)]
         results, seconds = run_replicates(correlated, tasks, args.jobs)
-        print(f"\nrG = {args.rg}: {args.rg_replicates} pairs of quantitative traits, 2000 samples, 1000 markers, "
+        print(f"\nrG = {rg}: {args.rg_replicates} pairs of quantitative traits, 2000 samples, 1000 markers, "
               f"h2 = 0.5 each, rE = 0.3 ({seconds:.0f} s)")
         print(header)
-        print(summary("moments rG (RHE bivariate)", results[:, 0], results[:, 1], args.rg))
+        print(summary("moments rG (RHE bivariate)", results[:, 0], results[:, 1], rg))
+        tasks = [(args.seed + r, rg, 0.1, 0.5, args.cases, args.markers) for r in range(args.rg_replicates)]
+        results, seconds = run_replicates(disease_pair, tasks, args.jobs)
+        print(f"\nrG = {rg}: {args.rg_replicates} studies of two diseases (K = 0.1, h2_L = 0.5 each, rE = 0), "
+              f"{args.cases} cases + {args.cases} controls of the first ({seconds:.0f} s)")
+        print(header)
+        print(summary("PCGC rG (two diseases)", results[:, 0], results[:, 1], rg))
 
 
 if __name__ == "__main__":
