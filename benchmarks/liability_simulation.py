@@ -32,12 +32,12 @@ ROWS = 2000  # population genotypes drawn this many people at a time
 
 
 def study(seed: int, *, prevalence: float, h2: float, cases: int, markers: int, covariate_effect: float = 0.0,
-          rg: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          rg: float | None = None, ascertained: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(genotypes (2·cases, markers) int8, diseases (2·cases, d) 0/1, covariate (2·cases,) 0/1) of one simulated
     study (module docstring). A sex-like covariate s ~ Bernoulli(0.5) adds ``covariate_effect`` · s to every
     liability (h² stays the share of the liability variance not due to s). With ``rg`` a second disease of the
     same h² and prevalence, per-marker effects of correlation ``rg`` and independent environments, observed on
-    the study's samples (ascertained on the first)."""
+    the study's samples (ascertained on the first). Not ``ascertained``: 2·cases people drawn at random."""
     rng = np.random.default_rng(seed)
     population = int(round(cases / prevalence * 1.2))
     diseases = 1 if rg is None else 2
@@ -57,7 +57,8 @@ def study(seed: int, *, prevalence: float, h2: float, cases: int, markers: int, 
                  + covariate_effect * covariate[:, None])
     disease = liability > np.quantile(liability, 1.0 - prevalence, axis=0)
     chosen = np.concatenate([rng.choice(np.flatnonzero(disease[:, 0]), cases, replace=False),
-                             rng.choice(np.flatnonzero(~disease[:, 0]), cases, replace=False)])
+                             rng.choice(np.flatnonzero(~disease[:, 0]), cases, replace=False)]) if ascertained \
+        else rng.choice(population, 2 * cases, replace=False)
     return genotypes[chosen], disease[chosen].astype(np.float64), covariate[chosen]
 
 

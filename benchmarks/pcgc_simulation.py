@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/pcgc_simulation.py [--replicates 100] [--prevalence 0.1 0.01] [--h2 0.2 0.5]
        [--covariate-effect 1.0] [--cases 1000] [--markers 2000] [--rg-replicates 100] [--rg 0 0.5]
+       [--rg-designs quantitative ascertained random] [--random-prevalence 0.3]
        [--seed 7000] [--jobs 1]
 
 Case-control grid (K × h²_L, ``--replicates`` studies each): each replicate is liability_simulation.py's
@@ -18,9 +19,11 @@ rG (``--rg-replicates`` each, per ``--rg``): two quantitative traits on 2,000 sa
 (a new genotype matrix per replicate, p ~ U(0.05, 0.5)), h² = 0.5 each, per-marker effects bivariate
 normal with correlation rG, residual correlation 0.3, fitted by ``fit(method="RHE",
 bivariate="t1,t2")``; and two diseases (K = 0.1 each, h²_L = 0.5, per-marker liability effects of
-correlation rG, independent environments; 1,000 cases and 1,000 controls of the first, the second
-observed on the same samples) by ``fit(method="PCGC", bivariate=...)``: mean rG, MC SE, SD and mean
-jackknife SE.
+correlation rG, independent environments), either ascertained on the first (its cases and as many of
+its controls, the second observed on them: the second is then not ascertained on itself, as PCGC's
+risk model assumes) or drawn at random from the population (K = ``--random-prevalence``, no
+ascertainment, the model exact for both), by ``fit(method="PCGC", bivariate=...)``: mean rG, MC SE,
+SD and mean jackknife SE.
 """
 from __future__ import annotations
 
@@ -66,8 +69,9 @@ def case_control(args: tuple) -> np.ndarray:
 
 def disease_pair(args: tuple) -> np.ndarray:
     """PCGC rG and its SE of one study of two diseases."""
-    seed, rg, prevalence, h2, cases, markers = args
-    genotypes, y, _ = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers, rg=rg)
+    seed, rg, prevalence, h2, cases, markers, ascertained = args
+    genotypes, y, _ = study(seed, prevalence=prevalence, h2=h2, cases=cases, markers=markers, rg=rg,
+                            ascertained=ascertained)
     with tempfile.TemporaryDirectory() as folder:
         store = write_study(Path(folder) / "pair.zarr", genotypes, y, ["d1", "d2"])
         (pair,) = api.fit(store, method="PCGC", prevalence=prevalence, bivariate="d1,d2", pcs=0, progress=False,
@@ -116,6 +120,12 @@ def main() -> None:
     parser.add_argument("--markers", type=int, default=2000)
     parser.add_argument("--rg-replicates", type=int, default=100, help="pairs of traits per rG (0: none)")
     parser.add_argument("--rg", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--rg-designs", nargs="+", default=["quantitative", "ascertained", "random"],
+                        choices=["quantitative", "ascertained", "random"],
+                        help="rG settings: two quantitative traits; two diseases in a study ascertained on the first; "
+                             "two diseases in a random sample of the population")
+    parser.add_argument("--random-prevalence", type=float, default=0.3,
+                        help="K of both diseases in the random-sample design")
     parser.add_argument("--seed", type=int, default=7000, help="replicate r uses seed + r")
     parser.add_argument("--jobs", type=int, default=1, help="replicates run in parallel processes")
     args = parser.parse_args()
@@ -133,19 +143,24 @@ def main() -> None:
         print(summary("PCGC (moments path)", results[:, 0], results[:, 1], h2))
         print(summary("GREML + Lee (exact path)", results[:, 2], results[:, 3], h2))
     for rg in args.rg if args.rg_replicates else []:
-        tasks = [(args.seed + r, rg, 2000, 1000) for r in range(args.rg_replicates)]
-        results, seconds = run_replicates(correlated, tasks, args.jobs)
-        print(f"\nrG = {rg}: {args.rg_replicates} pairs of quantitative traits, 2000 samples, 1000 markers, "
-              f"h2 = 0.5 each, rE = 0.3 ({seconds:.0f} s)")
-        print(header)
-        print(summary("moments rG (RHE bivariate)", results[:, 0], results[:, 1], rg))
-        tasks = [(args.seed + r, rg, 0.1, 0.5, args.cases, args.markers) for r in range(args.rg_replicates)]
-        results, seconds = run_replicates(disease_pair, tasks, args.jobs)
-        print(f"\nrG = {rg}: {args.rg_replicates} studies of two diseases (K = 0.1, h2_L = 0.5 each, rE = 0), "
-              f"{args.cases} cases + {args.cases} controls of the first ({seconds:.0f} s)")
-        print(header)
-        print(summary("PCGC rG (two diseases)", results[:, 0], results[:, 1], rg))
-
+        if "quantitative" in args.rg_designs:
+            tasks = [(args.seed + r, rg, 2000, 1000) for r in range(args.rg_replicates)]
+            results, seconds = run_replicates(correlated, tasks, args.jobs)
+            print(f"\nrG = {rg}: {args.rg_replicates} pairs of quantitative traits, 2000 samples, 1000 markers, "
+                  f"h2 = 0.5 each, rE = 0.3 ({seconds:.0f} s)")
+            print(header)
+            print(summary("moments rG (RHE bivariate)", results[:, 0], results[:, 1], rg))
+        for design in [d for d in ("ascertained", "random") if d in args.rg_designs]:
+            prevalence = 0.1 if design == "ascertained" else args.random_prevalence
+            tasks = [(args.seed + r, rg, prevalence, 0.5, args.cases, args.markers, design == "ascertained")
+                     for r in range(args.rg_replicates)]
+            results, seconds = run_replicates(disease_pair, tasks, args.jobs)
+            how = (f"{args.cases} cases + {args.cases} controls of the first, the second observed on them"
+                   if design == "ascertained" else f"{2 * args.cases} people drawn at random")
+            print(f"\nrG = {rg}: {args.rg_replicates} studies of two diseases (K = {prevalence}, h2_L = 0.5 each, "
+                  f"rE = 0), {how} ({seconds:.0f} s)")
+            print(header)
+            print(summary(f"PCGC rG ({design})", results[:, 0], results[:, 1], rg))
 
 if __name__ == "__main__":
     main()
