@@ -43,7 +43,7 @@ TOTALS = ("V(G)_tr1", "V(G)_tr2", "C(G)_tr12", "V(e)_tr1", "V(e)_tr2", "C(e)_tr1
           "V(G)/Vp_tr1", "V(G)/Vp_tr2", "rG", "rE")
 
 
-def _correlation(covariance: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def correlation(covariance: np.ndarray, *, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """covariance / √(first · second), NaN unless both variances are positive."""
     positive = (first > 0) & (second > 0)
     return np.where(positive, covariance / np.sqrt(np.where(positive, first * second, 1.0)), np.nan)
@@ -55,12 +55,12 @@ def _derived(first: np.ndarray, second: np.ndarray, cross: np.ndarray) -> np.nda
     vg1, vg2, cg = first[..., :-1].sum(-1), second[..., :-1].sum(-1), cross[..., :-1].sum(-1)
     ve1, ve2, ce = first[..., -1], second[..., -1], cross[..., -1]
     vp1, vp2 = vg1 + ve1, vg2 + ve2
-    totals = np.stack([vg1, vg2, cg, ve1, ve2, ce, vp1, vp2, vg1 / vp1, vg2 / vp2, _correlation(cg, vg1, vg2),
-                       _correlation(ce, ve1, ve2)], axis=-1)
+    totals = np.stack([vg1, vg2, cg, ve1, ve2, ce, vp1, vp2, vg1 / vp1, vg2 / vp2,
+                       correlation(cg, first=vg1, second=vg2), correlation(ce, first=ve1, second=ve2)], axis=-1)
     per_component = np.stack([first[..., :-1], second[..., :-1], cross[..., :-1]], axis=-1)
     per_component = per_component.reshape(per_component.shape[:-2] + (-1,))
-    return np.concatenate([per_component, totals, _correlation(cross[..., :-1], first[..., :-1], second[..., :-1])],
-                          axis=-1)
+    rg_k = correlation(cross[..., :-1], first=first[..., :-1], second=second[..., :-1])
+    return np.concatenate([per_component, totals, rg_k], axis=-1)
 
 
 def fit_pair(first: Solution, second: Solution, *, cross: Solution) -> PairEstimates:

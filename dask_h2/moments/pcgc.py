@@ -31,6 +31,7 @@ import numpy as np
 from dask_h2.jackknife import jackknife_se
 from dask_h2.liability import PCGCEstimates, pcgc_estimates
 from dask_h2.moments.equations import per_block
+from dask_h2.moments.pairs import correlation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,15 +108,11 @@ def fit_pcgc_pair(first: PCGCStatistics, second: PCGCStatistics, *, cross: PCGCS
     h2_second, replicates_second, _ = pcgc_replicates(second)
     covariance, replicates_cross, _ = pcgc_replicates(cross)
 
-    def correlation(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        positive = (a > 0) & (b > 0)
-        return np.where(positive, c / np.sqrt(np.where(positive, a * b, 1.0)), np.nan)
-
     def derived(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
         """[h²₁, h²₂, C(G), rG, rG_1 … rG_K]"""
         va, vb, cg = a.sum(), b.sum(), c.sum()
-        return np.concatenate([[va, vb, cg], correlation(np.array([cg]), np.array([va]), np.array([vb])),
-                               correlation(c, a, b)])
+        rg = correlation(np.array([cg]), first=np.array([va]), second=np.array([vb]))
+        return np.concatenate([[va, vb, cg], rg, correlation(c, first=a, second=b)])
 
     values = derived(h2_first, h2_second, covariance)
     replicated = np.array([derived(a, b, c) for a, b, c in zip(replicates_first, replicates_second, replicates_cross)])
