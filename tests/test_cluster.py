@@ -161,8 +161,7 @@ def test_a_worker_killed_during_the_grm_leaves_the_answer_unchanged(store, local
     slow = dosage_of(store).map_blocks(lambda block: (time.sleep(0.3), block)[1])  # 12 chunks: ~2 s on 2 workers
     with deployed_cluster(tmp_path, workers=2, blas_threads=BLAS_THREADS) as deployed, \
             Client(deployed.address, timeout=30) as client, ThreadPoolExecutor(1) as pool:
-        victim = next(address for address, worker in client.scheduler_info()["workers"].items()
-                      if worker["name"] == "worker-2")
+        victim = address_of(client, "worker-2")
         job = pool.submit(kinship, slow, plan=KILL_PLAN)
         deadline = time.monotonic() + TIMEOUT
         while not client.has_what().get(victim) and not job.done() and time.monotonic() < deadline:
@@ -180,8 +179,7 @@ def test_a_worker_killed_during_mc_reml_leaves_the_estimate_unchanged(store, loc
     copy = shutil.copytree(store, tmp_path / "sim.zarr")
     with deployed_cluster(tmp_path / "run", workers=2, blas_threads=BLAS_THREADS) as deployed, \
             Client(deployed.address, timeout=30) as client, ThreadPoolExecutor(1) as pool:
-        victim = next(address for address, worker in client.scheduler_info()["workers"].items()
-                      if worker["name"] == "worker-2")
+        victim = address_of(client, "worker-2")
         armed, killed = [], []
 
         def kill_when_busy() -> None:
@@ -234,6 +232,11 @@ def test_store_on_s3_is_read_by_the_workers(cluster, store, local, s3):
     tiled = api.grm(url, progress=False, tile=64, recompute=True, client=client)  # the workers write K's tiles
     assert fs.exists("dask-h2/sim.zarr/grm/kinship/c/3/3") and tiled.kinship.chunks == (64, 64)
     np.testing.assert_allclose(tiled.kinship[:], local[0], rtol=0, atol=1e-6)  # float32 products, other blocking
+
+
+def address_of(client: Client, name: str) -> str:
+    """The address of the worker the deploy script named ``name``."""
+    return next(address for address, worker in client.scheduler_info()["workers"].items() if worker["name"] == name)
 
 
 def assert_same(kinship_matrix, report, local_kinship, local_report):
