@@ -7,7 +7,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import dask
 import numpy as np
-from threadpoolctl import threadpool_limits
+import scipy.linalg.blas  # noqa: F401  (loaded before the BLAS controller looks for the BLAS libraries)
+from threadpoolctl import ThreadpoolController
 
 from dask_h2.cluster import active_client
 
@@ -30,17 +31,23 @@ def shared(value: Any) -> Any:
     return dask.delayed(value, pure=True)
 
 
+@functools.cache
+def blas_controller() -> ThreadpoolController:
+    """The process's BLAS libraries (numpy's and scipy's), found once: looking for them takes about 2 ms,
+    more than many a task's own work."""
+    return ThreadpoolController()
+
+
 def single_threaded_blas(task: Callable[..., T]) -> Callable[..., T]:
     """``task`` with BLAS on one thread, on local threads and on any cluster worker alike: thin GEMMs
     gain nothing from more, and a fixed thread count makes the float32 rounding, hence the estimate,
     the same whatever the workers' BLAS settings."""
     @functools.wraps(task)
     def run(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_controller().limit(limits=1, user_api="blas"):
             return task(*args, **kwargs)
 
     return run
-
 
 
 def only(partition: Sequence[T]) -> T:
