@@ -141,33 +141,40 @@ def collinear_pair(y1: np.ndarray, y2: np.ndarray, *, X: np.ndarray, tolerance: 
 
 def screen_traits(traits: np.ndarray, names: Sequence[str], *, X: np.ndarray) -> tuple[list[int], list[NotEstimable]]:
     """The columns of ``traits`` (n, k; NaN = missing) that can be fitted with the fixed effects
-    ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_trait`)."""
-    covariates_observed = ~np.isnan(X).any(axis=1)
-    kept, refused = [], []
-    for j in range(traits.shape[1]):
-        observed = covariates_observed & ~np.isnan(traits[:, j])
-        reason = degenerate_trait(traits[observed, j], X[observed], n_candidates=int(covariates_observed.sum()))
-        if reason:
-            refused.append(NotEstimable(index=j, name=str(names[j]), reason=f"trait {names[j]}: {reason}"))
-        else:
-            kept.append(j)
+    ``X`` (n, p; NaN = missing), and the others as :class:`NotEstimable` (:func:`degenerate_values`,
+    or values that X fits exactly); the traits observed on the same samples share one least-squares fit."""
+    n_candidates = int((~np.isnan(X).any(axis=1)).sum())
+    reasons: dict[int, str | None] = {}
+    for key, members in missingness_patterns(traits, X).items():
+        observed = np.frombuffer(key, dtype=bool)
+        values, fixed = traits[observed][:, members], X[observed]
+        reasons.update({j: degenerate_values(values[:, i], n_fixed=fixed.shape[1], n_candidates=n_candidates)
+                        for i, j in enumerate(members)})
+        fitted = [i for i, j in enumerate(members) if reasons[j] is None]
+        if fitted:
+            y = values[:, fitted]
+            residual = y - fixed @ np.linalg.lstsq(fixed, y, rcond=None)[0]
+            exact = np.linalg.norm(residual, axis=0) <= RANK_TOLERANCE * np.linalg.norm(y, axis=0)
+            reasons.update({members[i]: f"fitted exactly by the fixed effects over its {y.shape[0]} samples: no "
+                                        "variance to partition" for i in np.asarray(fitted)[exact]})
+    kept = [j for j in range(traits.shape[1]) if reasons[j] is None]
+    refused = [NotEstimable(index=j, name=str(names[j]), reason=f"trait {names[j]}: {reasons[j]}")
+               for j in range(traits.shape[1]) if reasons[j] is not None]
     return kept, refused
 
 
-def degenerate_trait(y: np.ndarray, X: np.ndarray, *, n_candidates: int) -> str | None:
-    """Why the observed values ``y`` (r,) of a trait with fixed effects ``X`` (r, p) on the same
-    samples cannot be fitted, or None: a non-finite value, fewer than p + 2 samples (of the
-    ``n_candidates`` with every covariate), a constant, or values that X fits exactly."""
+def degenerate_values(y: np.ndarray, *, n_fixed: int, n_candidates: int) -> str | None:
+    """Why the observed values ``y`` (r,) of a trait with ``n_fixed`` fixed effects cannot be fitted, or
+    None: a non-finite value, fewer than ``n_fixed`` + 2 samples (of the ``n_candidates`` with every
+    covariate) or a constant. (:func:`screen_traits` also refuses values that the fixed effects fit
+    exactly.)"""
     if np.isinf(y).any():
         return f"non-finite value {y[np.isinf(y)][0]} (only finite values or NA are allowed)"
-    if y.size <= X.shape[1] + 1:
-        return (f"{y.size} of {n_candidates} samples observed, too few for {X.shape[1]} fixed effects "
-                f"(at least {X.shape[1] + 2} needed)")
+    if y.size <= n_fixed + 1:
+        return (f"{y.size} of {n_candidates} samples observed, too few for {n_fixed} fixed effects "
+                f"(at least {n_fixed + 2} needed)")
     if np.all(y == y[0]):
         return f"constant ({y[0]:g}) over its {y.size} samples: no variance to partition"
-    residual = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
-    if np.linalg.norm(residual) <= RANK_TOLERANCE * np.linalg.norm(y):
-        return f"fitted exactly by the fixed effects over its {y.size} samples: no variance to partition"
     return None
 
 

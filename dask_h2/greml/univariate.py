@@ -144,7 +144,7 @@ def rotated_traits(
     covariate_names: Sequence[str] | None = None,
     subset_eigen: Callable[[np.ndarray], Eigen] | None = None) -> Iterator[RotatedTrait | NotEstimable]:
     """Every column of ``traits`` (n, k; NaN = missing) on its complete cases, in the eigenbasis,
-    or :class:`NotEstimable` saying why it cannot be fitted (see :func:`degenerate_trait`).
+    or :class:`NotEstimable` saying why it cannot be fitted (see :func:`dask_h2.traits.screen_traits`).
 
     A sample enters a trait's fit when the trait and every covariate (n, c; NaN = missing)
     are observed for it. Traits are grouped by that pattern; a pattern that lacks samples
