@@ -254,9 +254,13 @@ def symmetrize_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
     return matrix
 
 
-def sample_columns(dosage: zarr.Array, samples: np.ndarray) -> da.Array:
-    """A store's int8 ``dosage`` (M, N) as a Dask array over the samples analysed, ``samples`` (N,) bool."""
-    columns = da.from_zarr(dosage)
+def sample_columns(dosage: zarr.Array, samples: np.ndarray, *, chunk_markers: int = 0) -> da.Array:
+    """A store's int8 ``dosage`` (M, N) as a Dask array over the samples analysed, ``samples`` (N,) bool,
+    in blocks of all samples and the store's marker chunks merged up to ``chunk_markers`` (never split;
+    0: the store's chunks), each read by one task into one buffer (no copy to join chunks)."""
+    store_chunk = dosage.chunks[0]
+    merged = max(1, chunk_markers // store_chunk) * store_chunk
+    columns = da.from_zarr(dosage, chunks=(merged, dosage.shape[1]))
     return columns if samples.all() else columns[:, np.flatnonzero(samples)]
 
 

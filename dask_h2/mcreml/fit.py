@@ -98,7 +98,8 @@ def fit_store(store: str | Path, *, start: Callable[[], dict[str, np.ndarray]], 
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit, mc_samples=settings.mc_samples) from None
         starts = start()
-        dosage = marker_chunks(sample_columns(root["call_dosage"], samples), plan.chunk_markers, selected=variants)[0]
+        dosage = marker_chunks(sample_columns(root["call_dosage"], samples, chunk_markers=plan.chunk_markers),
+                               plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=pc_passes, markers=pc_markers, plan=plan, progress=progress)
         X, names = design_matrix(components.vectors, covariates.values, covariate_names=covariates.names)

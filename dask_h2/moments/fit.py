@@ -137,7 +137,8 @@ def fit_store(store: str | Path, *, selection: Selection = Selection(), settings
             )
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit, n_probes=settings.n_probes) from None
-        dosage = marker_chunks(sample_columns(root["call_dosage"], samples), plan.chunk_markers, selected=variants)[0]
+        dosage = marker_chunks(sample_columns(root["call_dosage"], samples, chunk_markers=plan.chunk_markers),
+                               plan.chunk_markers, selected=variants)[0]
         components = principal_components(store, dosage, variants=variants, selection=selection, samples=samples,
                                           pcs=pcs, passes=settings.pc_passes, markers=settings.pc_markers, plan=plan,
                                           progress=progress)
