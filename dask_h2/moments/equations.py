@@ -42,23 +42,25 @@ from dask_h2.jackknife import jackknife_se
 
 
 @dataclass(frozen=True, kw_only=True)
-class TraitStatistics:
-    """What the passes over the genotypes give for one trait (markers used, in any fixed order).
+class GroupStatistics:
+    """What the passes over the genotypes give for F fits on one group of samples (a fit: one trait, or the
+    cross terms of two traits), markers used in any fixed order.
 
-    ``component`` (m,) int and ``block`` (m,) int of each marker; ``residual_products`` (m,)
-    = (w_mᵀ P y)²; ``trace_shares`` (m,) = ‖w_m‖² − ‖Qᵀ w_m‖² over the trait's samples;
+    ``component`` (m,) int and ``block`` (m,) int of each marker; ``residual_sums`` (J, K, F) = Σ over
+    the markers of block j and component k of (w_mᵀP y_a)(w_mᵀP y_b) for fit f of traits a and b
+    (:func:`residual_sums`); ``trace_shares`` (m,) = ‖w_m‖² − ‖Qᵀ w_m‖² over the group's samples;
     ``cross_products`` (J, K, K) = ⟨H_jk, P H_l⟩; ``block_products`` (J, K, K) = ⟨H_jk, P H_jl⟩;
-    ``yy`` = yᵀP y, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B. Blocks without
-    a marker in use are left out of the jackknife.
+    ``yy`` (F,) = y_aᵀP y_b, ``n_samples`` and ``n_fixed`` (rank of C), ``n_probes`` = B. Blocks
+    without a marker in use are left out of the jackknife.
     """
 
     component: np.ndarray
     block: np.ndarray
-    residual_products: np.ndarray
+    residual_sums: np.ndarray
     trace_shares: np.ndarray
     cross_products: np.ndarray
     block_products: np.ndarray
-    yy: float
+    yy: np.ndarray
     n_samples: int
     n_fixed: int
     n_probes: int
@@ -72,17 +74,43 @@ class TraitStatistics:
         return self.block_products.shape[0]
 
 
+def residual_sums(columns: np.ndarray, fits: np.ndarray, *, block: np.ndarray, component: np.ndarray,
+                  n_blocks: int, n_components: int) -> np.ndarray:
+    """Σ_{m ∈ (j, k)} c_m,a c_m,b (J, K, F) over the markers of each (block j, component k), for the
+    per-marker ``columns`` (m, T) c_m,t = w_mᵀP y_t and the ``fits`` (F, 2) pairs of columns (a, b): one
+    product CᵀC (T, T) per (block, component), so that every pair of T traits costs m·T² operations
+    and no (m, F) array.
+
+    Examples
+    --------
+    >>> c = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    >>> residual_sums(c, np.array([[0, 1]]), block=np.array([0, 0, 1]), component=np.zeros(3, int),
+    ...               n_blocks=2, n_components=1)[:, 0, 0]
+    array([14., 30.])
+    """
+    index = block * n_components + component
+    order = np.argsort(index, kind="stable")
+    starts = np.searchsorted(index[order], np.arange(n_blocks * n_components + 1))
+    out = np.zeros((n_blocks * n_components, fits.shape[0]))
+    for q in range(n_blocks * n_components):
+        if starts[q + 1] > starts[q]:
+            part = columns[order[starts[q]:starts[q + 1]]]
+            out[q] = (part.T @ part)[fits[:, 0], fits[:, 1]]
+    return out.reshape(n_blocks, n_components, fits.shape[0])
+
+
 @dataclass(frozen=True, kw_only=True)
 class MomentSystem:
-    """The normal equations of one fit: ``lhs`` (..., K + 1, K + 1) σ = ``rhs`` (..., K + 1), last entry σ²_e
-    (a leading axis: one system per jackknife replicate)."""
+    """The normal equations of F fits on one group of samples: ``lhs`` (..., K + 1, K + 1) σ = ``rhs``
+    (F, ..., K + 1), last entry σ²_e (the ``...`` axis: one system per jackknife replicate); the fits
+    share ``lhs``."""
 
     lhs: np.ndarray
     rhs: np.ndarray
 
     def solve(self) -> np.ndarray:
-        """σ²_1..σ²_K, σ²_e (..., K + 1)."""
-        return np.linalg.solve(self.lhs, self.rhs[..., None])[..., 0]
+        """σ²_1..σ²_K, σ²_e (F, ..., K + 1): one factorization of each ``lhs`` for all the fits."""
+        return np.moveaxis(np.linalg.solve(self.lhs, np.moveaxis(self.rhs, 0, -1)), -1, 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,8 +145,9 @@ def per_block(values: np.ndarray, block: np.ndarray, *, component: np.ndarray, n
 
 @dataclass(frozen=True, kw_only=True)
 class MarkerSums:
-    """Sums over the markers in use, per component k: ``counts`` M_k (K,), ``residual`` Σ_{m∈k} r_m (K,),
-    ``trace`` Σ_{m∈k} s_m (K,) and ``cross`` ⟨H_k, PH_l⟩ (K, K) (each with a leading axis for several fits)."""
+    """Sums over the markers in use, per component k: ``counts`` M_k (..., K), ``trace`` Σ_{m∈k} s_m (..., K)
+    and ``cross`` ⟨H_k, PH_l⟩ (..., K, K) (the ``...`` axis: one per jackknife replicate), and ``residual``
+    Σ_{m∈k} r_m (F, ..., K) of each of F fits."""
 
     counts: np.ndarray
     residual: np.ndarray
@@ -126,9 +155,9 @@ class MarkerSums:
     cross: np.ndarray
 
 
-def moment_system(sums: MarkerSums, *, yy: float, n_samples: int, n_fixed: int, n_probes: int) -> MomentSystem:
-    """The normal equations from the marker ``sums``, ``yy`` = yᵀP y, the samples, the fixed effects' rank
-    and the probes B."""
+def moment_system(sums: MarkerSums, *, yy: np.ndarray, n_samples: int, n_fixed: int, n_probes: int) -> MomentSystem:
+    """The normal equations from the marker ``sums``, ``yy`` (F,) = yᵀP y of each fit, the samples, the fixed
+    effects' rank and the probes B."""
     counts = sums.counts
     size, lead = counts.shape[-1], counts.shape[:-1]
     lhs = np.empty(lead + (size + 1, size + 1))
@@ -136,8 +165,8 @@ def moment_system(sums: MarkerSums, *, yy: float, n_samples: int, n_fixed: int, 
     lhs[..., :size, :size] = cross / (n_probes * counts[..., :, None] * counts[..., None, :])
     lhs[..., :size, size] = lhs[..., size, :size] = sums.trace / counts
     lhs[..., size, size] = n_samples - n_fixed
-    rhs = np.concatenate([sums.residual / counts, np.full(lead + (1,), yy)], axis=-1)
-    return MomentSystem(lhs=lhs, rhs=rhs)
+    yy = np.broadcast_to(np.reshape(yy, (-1,) + (1,) * (len(lead) + 1)), (len(yy),) + lead + (1,))
+    return MomentSystem(lhs=lhs, rhs=np.concatenate([sums.residual / counts, yy], axis=-1))
 
 
 def heritabilities(sigma2: np.ndarray) -> np.ndarray:
@@ -147,12 +176,12 @@ def heritabilities(sigma2: np.ndarray) -> np.ndarray:
     return np.concatenate([h2, [h2.sum(), sigma2[:-1].sum(), vp]])
 
 
-def fit_moments(stats: TraitStatistics) -> MomentEstimates:
-    """σ² and h² of one trait, with delete-one-block jackknife SEs over ``stats.block``."""
-    size = stats.n_components
-    solution = solve_with_replicates(stats)
-    system, sigma2, replicates, counts = solution.system, solution.sigma2, solution.replicates, solution.counts
-    scale = scale_variance(system, sigma2, yy=stats.yy)
+def fit_moments(solution: Solution, fit: int) -> MomentEstimates:
+    """σ² and h² of one trait, fit ``fit`` of ``solution`` (a trait's own fit, not the cross terms of two),
+    with delete-one-block jackknife SEs."""
+    system, sigma2, replicates = solution.system, solution.sigma2[fit], solution.replicates[fit]
+    size = sigma2.shape[0] - 1
+    scale = scale_variance(system, sigma2, yy=float(solution.yy[fit]))
     derived = heritabilities(sigma2)
     total, sigma_g2, vp = size, size + 1, size + 2
     scaled = np.zeros(derived.shape[0], dtype=bool)
@@ -163,55 +192,52 @@ def fit_moments(stats: TraitStatistics) -> MomentEstimates:
     return MomentEstimates(sigma2=sigma2, sigma2_se=sigma2_se, h2=derived[:size], h2_se=derived_se[:size],
                            h2_total=float(derived[total]), h2_total_se=float(derived_se[total]),
                            sigma_g2=float(derived[sigma_g2]), sigma_g2_se=float(derived_se[sigma_g2]),
-                           vp=float(derived[vp]), vp_se=float(derived_se[vp]), n_markers=counts.astype(np.int64),
-                           n_blocks=replicates.shape[0])
+                           vp=float(derived[vp]), vp_se=float(derived_se[vp]),
+                           n_markers=solution.counts.astype(np.int64), n_blocks=replicates.shape[0])
 
 
 @dataclass(frozen=True, kw_only=True)
 class Solution:
-    """The normal equations ``system``, their solution ``sigma2`` σ (K + 1,), its delete-one-block
-    ``replicates`` (J', K + 1) over the blocks with a marker in use, the markers ``counts`` M_k (K,) and
-    ``yy`` (the right-hand side's last entry)."""
+    """The normal equations ``system`` of F fits on one group of samples, their solutions ``sigma2`` σ
+    (F, K + 1), their delete-one-block ``replicates`` (F, J', K + 1) over the blocks with a marker in use,
+    the markers ``counts`` M_k (K,) and ``yy`` (F,) (the right-hand sides' last entries)."""
 
     system: MomentSystem
     sigma2: np.ndarray
     replicates: np.ndarray
     counts: np.ndarray
-    yy: float
+    yy: np.ndarray
+
+    def take(self, fits: np.ndarray) -> Solution:
+        """The fits ``fits`` (P,) int of this solution, in that order."""
+        return Solution(system=MomentSystem(lhs=self.system.lhs, rhs=self.system.rhs[fits]), sigma2=self.sigma2[fits],
+                        replicates=self.replicates[fits], counts=self.counts, yy=self.yy[fits])
 
 
-def group_sums(stats: TraitStatistics) -> tuple[np.ndarray, np.ndarray]:
-    """(markers, trace shares) summed per (block, component), each (J, K): the same for every trait of a
-    group of samples."""
-    layout = {"component": stats.component, "n_blocks": stats.n_blocks, "n_components": stats.n_components}
-    return (per_block(np.ones(stats.component.shape[0]), stats.block, **layout),
-            per_block(stats.trace_shares, stats.block, **layout))
-
-
-def solve_with_replicates(stats: TraitStatistics, *, shared: tuple[np.ndarray, np.ndarray] | None = None) -> Solution:
-    """The :class:`Solution` of one trait's statistics (``shared``: their :func:`group_sums`, when known).
-    With ``residual_products`` the products (w_mᵀP y₁)(w_mᵀP y₂) of two traits and ``yy`` = y₁ᵀP y₂, σ
-    holds their covariances."""
+def solve_with_replicates(stats: GroupStatistics) -> Solution:
+    """The :class:`Solution` of the F fits of ``stats``: for a fit of one trait its variance components,
+    for the cross terms of two traits (residual sums of (w_mᵀP y₁)(w_mᵀP y₂), yy = y₁ᵀP y₂) their
+    covariances. Raises ValueError when a component has no markers or lies in one jackknife block."""
     size, blocks = stats.n_components, stats.n_blocks
     layout = {"component": stats.component, "n_blocks": blocks, "n_components": size}
-    counts, trace = group_sums(stats) if shared is None else shared
-    residual = per_block(stats.residual_products, stats.block, **layout)
-    cross = stats.cross_products
+    counts = per_block(np.ones(stats.component.shape[0]), stats.block, **layout)
+    trace = per_block(stats.trace_shares, stats.block, **layout)
+    residual, cross = np.moveaxis(stats.residual_sums, -1, 0), stats.cross_products  # (F, J, K), (J, K, K)
     common = {"yy": stats.yy, "n_samples": stats.n_samples, "n_fixed": stats.n_fixed, "n_probes": stats.n_probes}
-    totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(0), trace=trace.sum(0), cross=cross.sum(0))
+    totals = MarkerSums(counts=counts.sum(0), residual=residual.sum(1), trace=trace.sum(0), cross=cross.sum(0))
     empty = np.flatnonzero(totals.counts == 0)
     if empty.size:
         raise ValueError(f"component {int(empty[0])} has no markers")
     system = moment_system(totals, **common)
     kept = np.flatnonzero(counts.sum(axis=1) > 0)  # a block whose markers all failed QC changes nothing
-    left = MarkerSums(counts=totals.counts - counts[kept], residual=totals.residual - residual[kept],
+    left = MarkerSums(counts=totals.counts - counts[kept], residual=totals.residual[:, None] - residual[:, kept],
                       trace=totals.trace - trace[kept],
                       cross=totals.cross - cross[kept] - np.swapaxes(cross[kept], 1, 2) + stats.block_products[kept])
     if np.any(left.counts == 0):
         j = int(kept[np.flatnonzero((left.counts == 0).any(axis=1))[0]])
         raise ValueError(f"a component lies entirely in jackknife block {j}: its standard error is undefined")
     return Solution(system=system, sigma2=system.solve(), replicates=moment_system(left, **common).solve(),
-                    counts=totals.counts, yy=stats.yy)
+                    counts=totals.counts, yy=np.asarray(stats.yy, dtype=np.float64))
 
 
 def scale_variance(system: MomentSystem, sigma2: np.ndarray, *, yy: float) -> float:

@@ -42,9 +42,9 @@ from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
 from dask_h2.kinship.pcs import principal_components
 from dask_h2.kinship.tasks import chunk_bounds, single_threaded_blas
-from dask_h2.moments.equations import (MIN_BLOCKS, MomentEstimates, Solution, TraitStatistics, fit_moments,
-                                       group_sums, jackknife_blocks, solve_with_replicates)
-from dask_h2.moments.pairs import fit_pair
+from dask_h2.moments.equations import (MIN_BLOCKS, GroupStatistics, MomentEstimates, Solution, fit_moments,
+                                       jackknife_blocks, residual_sums, solve_with_replicates)
+from dask_h2.moments.pairs import PairEstimates, fit_pairs
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
 from dask_h2.liability import RISK_MODEL, CaseProbabilities, case_probabilities, disease_fit, disease_traits
 from dask_h2.moments.pcgc import PCGCStatistics, fit_pcgc, fit_pcgc_pair
@@ -190,33 +190,35 @@ def sample_groups(traits: np.ndarray, covariates_observed: np.ndarray, *, weight
     the pair's (or the other way round), else on the probes of a group of its own (the first disease's
     weights on the pair's samples). Raises :class:`InputError` for a pair with fewer than 3 samples in
     common."""
-    observed = ~np.isnan(traits) & covariates_observed[:, None]
+    observed = np.ascontiguousarray((~np.isnan(traits) & covariates_observed[:, None]).T)  # (k, n)
     masks: list[np.ndarray] = []
     sources: list[int] = []
     disease: list[int] = []
+    first_of: dict[bytes, int] = {}  # the first group on each set of samples
 
     def group_of(mask: np.ndarray, new: bool = False, source: int | None = None, of: int | None = None) -> int:
-        for g, existing in enumerate(masks):
-            if not new and np.array_equal(existing, mask):
-                return g
+        key = np.packbits(mask).tobytes()
+        if not new and key in first_of:
+            return first_of[key]
+        first_of.setdefault(key, len(masks))
         masks.append(mask)
         sources.append(len(masks) - 1 if source is None else source)
         if of is not None:
             disease.append(of)
         return len(masks) - 1
 
-    of_trait = [group_of(observed[:, j], new=weighted, of=j) for j in range(traits.shape[1])]
+    of_trait = [group_of(observed[j], new=weighted, of=j) for j in range(traits.shape[1])]
     of_pair = {}
     for a, b in pairs:
-        both = observed[:, a] & observed[:, b]
+        both = observed[a] & observed[b]
         if both.sum() < 3:
             raise InputError(f"traits {names[a]} and {names[b]}: {int(both.sum())} samples with both traits and every "
                              "covariate; their genetic correlation needs samples in common")
         if not weighted:
             of_pair[(a, b)] = group_of(both)
             continue
-        first, second = (b, a) if np.array_equal(observed[:, b], both) else (a, b)
-        source = of_trait[first] if np.array_equal(observed[:, first], both) else group_of(both, new=True, of=first)
+        first, second = (b, a) if np.array_equal(observed[b], both) else (a, b)
+        source = of_trait[first] if np.array_equal(observed[first], both) else group_of(both, new=True, of=first)
         of_pair[(a, b)] = group_of(both, new=True, source=source, of=second)
     return SampleGroups(masks=masks, of_trait=of_trait, of_pair=of_pair, weighted=weighted, sources=sources,
                         disease=disease)
@@ -338,32 +340,27 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         return first.squares[:, g] - np.sum(right.of(("basis", g), products, c) ** 2, axis=1)
 
     @functools.cache
-    def projected_trait(g: int, j: int) -> np.ndarray:
-        return projection.project(observed_traits[:, [j]], g)[:, 0]
-
-    @functools.cache
     def column(g: int, j: int) -> np.ndarray:
         return right.of(("trait", g, j), products)[:, 0]
 
-    def statistics(g: int, a: int, b: int) -> TraitStatistics:
-        """Traits a and b (a = b: one trait) on group g."""
-        residual = column(g, a) * column(g, b)
-        return TraitStatistics(component=component, block=first.block, residual_products=residual,
-                               trace_shares=trace_shares(g), cross_products=cross[..., g], block_products=local[..., g],
-                               yy=float(projected_trait(g, a) @ projected_trait(g, b)),
-                               n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
-
-    shared: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each group's markers and trace shares per block
-
-    @functools.cache
-    def solved(g: int, a: int, b: int) -> Solution:
-        stats = statistics(g, a, b)
-        if g not in shared:
-            shared[g] = group_sums(stats)
+    def solve(g: int, fits: list[tuple[int, int]]) -> Solution:
+        """The fits (a, b) (a = b: one trait; else the cross terms of two) on group g, solved together."""
+        traits_on = sorted({j for fit in fits for j in fit})
+        at = {j: i for i, j in enumerate(traits_on)}
+        pairs = np.array([[at[a], at[b]] for a, b in fits])
+        projected = projection.project(observed_traits[:, traits_on], g)
+        sums = residual_sums(np.column_stack([column(g, j) for j in traits_on]), pairs, block=first.block,
+                             component=component, n_blocks=cross.shape[0], n_components=partition.size)
+        stats = GroupStatistics(component=component, block=first.block, residual_sums=sums,
+                                trace_shares=trace_shares(g), cross_products=cross[..., g],
+                                block_products=local[..., g], yy=(projected.T @ projected)[pairs[:, 0], pairs[:, 1]],
+                                n_samples=int(groups.masks[g].sum()), n_fixed=c, n_probes=probes)
         try:
-            return solve_with_replicates(stats, shared=shared[g])
+            return solve_with_replicates(stats)
         except ValueError as exc:
-            raise InputError(f"traits {names[a]} and {names[b]}: {exc}") from None
+            a, b = fits[0]
+            raise InputError(f"trait {names[a]}: {exc}" if a == b else f"traits {names[a]} and {names[b]}: {exc}"
+                             ) from None
 
     def pcgc_statistics(a: int, b: int, g: int) -> PCGCStatistics:
         """Diseases a and b (a = b: one disease) on group g: (w_mᵀPv_a)(w_mᵀPv_b) − Σ_i v_a,i v_b,i (Pw_m)_i²."""
@@ -375,6 +372,18 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
         return PCGCStatistics(component=component, block=first.block, residual_products=x - diagonal,
                               cross_products=cross[..., g], block_products=local[..., g], n_probes=probes)
 
+    fits_of: dict[int, list[tuple[int, int]]] = {}  # each group's Haseman–Elston fits, solved together
+    if not groups.weighted:
+        for j in kept:
+            fits_of.setdefault(groups.of_trait[j], []).append((j, j))
+        for (a, b), g in groups.of_pair.items():
+            fits_of.setdefault(g, []).extend([(a, a), (b, b), (a, b)])
+    position = {g: {fit: i for i, fit in enumerate(dict.fromkeys(fits))} for g, fits in fits_of.items()}
+    solutions = {g: solve(g, list(at)) for g, at in position.items()}
+
+    def of(g: int, fits: list[tuple[int, int]]) -> Solution:
+        return solutions[g].take(np.array([position[g][fit] for fit in fits]))
+
     fits = []
     for j in kept:
         g = groups.of_trait[j]
@@ -383,7 +392,14 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
             fits.append(_disease_fit(str(names[j]), stats, risks[j], prevalence=prevalence[j], partition=partition,
                                      n_fixed=c))
         else:
-            fits.append(_trait_fit(str(names[j]), statistics(g, j, j), partition))
+            fits.append(_trait_fit(str(names[j]), position[g][(j, j)], solutions[g], partition,
+                                   n=int(groups.masks[g].sum()), n_fixed=c))
+    estimates = {}
+    for g in position:
+        pairs = [pair for pair, h in groups.of_pair.items() if h == g]
+        if pairs:
+            estimates.update(zip(pairs, fit_pairs(of(g, [(a, a) for a, _ in pairs]), of(g, [(b, b) for _, b in pairs]),
+                                                  cross=of(g, pairs))))
     pair_fits = []
     for (a, b), g in groups.of_pair.items():
         if groups.weighted:
@@ -393,16 +409,13 @@ def _fit_traits(store: str | Path, dosage: da.Array, variants: np.ndarray, block
                 pcgc_statistics(a, b, g), (risks[a], risks[b]), prevalence=(prevalence[a], prevalence[b]),
                 partition=partition, n_common=int(groups.masks[g].sum())))
             continue
-        pair_fits.append(_pair_fit((str(names[a]), str(names[b])), solved(g, a, a), solved(g, b, b), solved(g, a, b),
-                                   partition, n=int(groups.masks[g].sum())))
+        pair_fits.append(_pair_fit((str(names[a]), str(names[b])), estimates[(a, b)], solutions[g].counts, partition,
+                                   n=int(groups.masks[g].sum())))
     return fits, pair_fits, first.table, int(component.size)
 
 
-def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> TraitFit:
-    try:
-        estimates: MomentEstimates = fit_moments(stats)
-    except ValueError as exc:
-        raise InputError(f"trait {name}: {exc}") from None
+def _trait_fit(name: str, fit: int, solution: Solution, partition: Partition, *, n: int, n_fixed: int) -> TraitFit:
+    estimates: MomentEstimates = fit_moments(solution, fit)
     components = [ComponentFit(name=partition.names[k], n_markers=int(estimates.n_markers[k]),
                                sigma2=float(estimates.sigma2[k]), sigma2_se=float(estimates.sigma2_se[k]),
                                h2=float(estimates.h2[k]), h2_se=float(estimates.h2_se[k]))
@@ -418,8 +431,8 @@ def _trait_fit(name: str, stats: TraitStatistics, partition: Partition) -> Trait
         sigma_e2_se=float(estimates.sigma2_se[-1]),
         vp=estimates.vp,
         vp_se=estimates.vp_se,
-        n=stats.n_samples,
-        n_fixed=stats.n_fixed,
+        n=n,
+        n_fixed=n_fixed,
         components=components,
     )
 
@@ -434,11 +447,9 @@ def _disease_fit(name: str, stats: PCGCStatistics, risk: CaseProbabilities, *, p
                        component_names=partition.names)
 
 
-def _pair_fit(names: tuple[str, str], first: Solution, second: Solution, cross: Solution,
-              partition: Partition, n: int) -> PairFit:
-    estimates = fit_pair(first, second, cross=cross)
+def _pair_fit(names: tuple[str, str], estimates: PairEstimates, counts: np.ndarray, partition: Partition,
+              n: int) -> PairFit:
     t = estimates.totals
-    counts = first.counts
 
     def matrix(values: np.ndarray) -> list[list[float]]:
         return [[float(values[0]), float(values[2])], [float(values[2]), float(values[1])]]

@@ -63,23 +63,31 @@ def _derived(first: np.ndarray, second: np.ndarray, cross: np.ndarray) -> np.nda
     return np.concatenate([per_component, totals, rg_k], axis=-1)
 
 
-def fit_pair(first: Solution, second: Solution, *, cross: Solution) -> PairEstimates:
-    """The bivariate moments fit of two traits from the :class:`Solution` of each on the pair's samples and
-    that of their ``cross`` statistics (residual products (w_mᵀPy₁)(w_mᵀPy₂) and yy = y₁ᵀPy₂)."""
-    sigma1, sigma2, sigma12 = first.sigma2, second.sigma2, cross.sigma2
-    size = sigma1.shape[0] - 1
+def fit_pairs(first: Solution, second: Solution, *, cross: Solution) -> list[PairEstimates]:
+    """The bivariate moments fits of P pairs of traits on one group of samples, from the :class:`Solution`
+    of the P first traits, of the P second traits and of their P ``cross`` statistics (residual products
+    (w_mᵀPy₁)(w_mᵀPy₂) and yy = y₁ᵀPy₂), pair p being fit p of each."""
+    sigma1, sigma2, sigma12 = first.sigma2, second.sigma2, cross.sigma2  # (P, K + 1)
+    size = sigma1.shape[1] - 1
     values = _derived(sigma1, sigma2, sigma12)
     with np.errstate(invalid="ignore", divide="ignore"):
         jackknife = jackknife_se(_derived(first.replicates, second.replicates, cross.replicates))
     A = first.system.lhs
-    v1 = max(2.0 * sigma1 @ A @ sigma1, 0.0) / first.yy**2
-    v2 = max(2.0 * sigma2 @ A @ sigma2, 0.0) / second.yy**2
-    v12 = 2.0 * sigma12 @ A @ sigma12 / (first.yy * second.yy)
-    vc = max((v1 + v2 + 2.0 * v12) / 4.0, 0.0)
-    scale_of = np.concatenate([np.tile([v1, v2, vc], size), [v1, v2, vc, v1, v2, vc, v1, v2, 0, 0, 0, 0],
-                               np.zeros(size)])
+
+    def spread(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return 2.0 * np.einsum("pi,ij,pj->p", left, A, right)
+
+    v1 = np.maximum(spread(sigma1, sigma1), 0.0) / first.yy**2
+    v2 = np.maximum(spread(sigma2, sigma2), 0.0) / second.yy**2
+    v12 = spread(sigma12, sigma12) / (first.yy * second.yy)
+    vc = np.maximum((v1 + v2 + 2.0 * v12) / 4.0, 0.0)
+    zero = np.zeros_like(v1)
+    scale_of = np.column_stack([*(np.column_stack([v1, v2, vc]),) * size, v1, v2, vc, v1, v2, vc, v1, v2,
+                                zero, zero, zero, zero, *(zero,) * size])
     se = np.sqrt(jackknife**2 + scale_of * values**2)
     per, totals = 3 * size, 3 * size + len(TOTALS)
-    return PairEstimates(vg=values[:per].reshape(size, 3), vg_se=se[:per].reshape(size, 3), rg_k=values[totals:],
-                         rg_k_se=se[totals:],
-                         totals={name: (float(values[per + i]), float(se[per + i])) for i, name in enumerate(TOTALS)})
+    return [PairEstimates(vg=values[p, :per].reshape(size, 3), vg_se=se[p, :per].reshape(size, 3),
+                          rg_k=values[p, totals:], rg_k_se=se[p, totals:],
+                          totals={name: (float(values[p, per + i]), float(se[p, per + i]))
+                                  for i, name in enumerate(TOTALS)})
+            for p in range(values.shape[0])]
