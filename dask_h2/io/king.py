@@ -159,6 +159,9 @@ def kin0_lines(pairs: KingPairs, iid: np.ndarray) -> str:
     return "\n".join(line.tolist()) + "\n"
 
 
+LINES_AT_ONCE = 1 << 18  # lines formatted at a time: about 80 MiB of numpy strings
+
+
 def write_kin0(path: str | Path, pairs: Iterable[KingPairs], *, iid: np.ndarray,
                table_filter: float | None = None) -> list[KingPairs]:
     """Write the pairs whose kinship is not below ``table_filter`` (all for None) to ``path`` as plink2's
@@ -168,7 +171,9 @@ def write_kin0(path: str | Path, pairs: Iterable[KingPairs], *, iid: np.ndarray,
             open(partial, "w") as out:
         out.write(KIN0_HEADER)
         for band in pairs:
-            out.write(kin0_lines(band if table_filter is None else band.subset(~(band.kinship < table_filter)), iid))
+            listed = band if table_filter is None else band.subset(~(band.kinship < table_filter))
+            out.writelines(kin0_lines(listed.subset(slice(start, start + LINES_AT_ONCE)), iid)
+                           for start in range(0, listed.first.size, LINES_AT_ONCE))
             bands.append(band.subset(band.related))
     return bands
 
