@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
-import scipy.stats
+import scipy.special
 
 from dask_h2.errors import NAMED, InputError, ParameterError
 from dask_h2.jackknife import jackknife_se
-from dask_h2.results import ComponentFit, TraitFit
+from dask_h2.results import ComponentFit, TraitFit, normal_density
 from dask_h2.traits import case_control_traits, parse_prevalence
 
 CLIP = 1e-12  # population risks are kept in [CLIP, 1 − CLIP] (S-PCGC: u_i = 0 beyond)
@@ -60,12 +60,12 @@ def case_probabilities(y: np.ndarray, *, prevalence: float, X: np.ndarray) -> Ca
     if not varying.any():
         k = np.full(y.shape, prevalence)
     else:
-        k = scipy.stats.norm.cdf(X @ _ascertained_probit(y, X, a=a, prevalence=prevalence))
+        k = scipy.special.ndtr(X @ _ascertained_probit(y, X, a=a, prevalence=prevalence))
     clipped = (k < CLIP) | (k > 1.0 - CLIP)
     k = np.clip(k, CLIP, 1.0 - CLIP)
     p = k / (k + a * (1.0 - k)) if varying.any() else np.full(y.shape, case_fraction)
-    t = scipy.stats.norm.isf(k)
-    u = scipy.stats.norm.pdf(t) * np.sqrt(p * (1.0 - p)) / (k * (1.0 - k))
+    t = -scipy.special.ndtri(k)
+    u = normal_density(t) * np.sqrt(p * (1.0 - p)) / (k * (1.0 - k))
     case = y > 0.5
     var_t = 0.0 if not varying.any() else float(
         prevalence * (1.0 - prevalence) * (t[case].mean() - t[~case].mean()) ** 2
@@ -81,15 +81,15 @@ def _ascertained_probit(y: np.ndarray, X: np.ndarray, *, a: float, prevalence: f
 
     def objective(gamma: np.ndarray) -> tuple[float, np.ndarray]:
         eta = X @ gamma
-        log_k, log_not_k = scipy.stats.norm.logcdf(eta), scipy.stats.norm.logcdf(-eta)
+        log_k, log_not_k = scipy.special.log_ndtr(eta), scipy.special.log_ndtr(-eta)
         log_study = np.logaddexp(log_k, log_a + log_not_k)  # log(k + a(1 − k))
-        log_density = scipy.stats.norm.logpdf(eta)
+        log_density = -np.square(eta) / 2.0 - np.log(np.sqrt(2.0 * np.pi))
         value = -np.sum(y * log_k + (1.0 - y) * (log_a + log_not_k) - log_study)
         slope = (y * np.exp(log_density - log_k) - (1.0 - y) * np.exp(log_density - log_not_k)
                  - (1.0 - a) * np.exp(log_density - log_study))
         return float(value), -(X.T @ slope)
 
-    start = np.linalg.lstsq(X, np.full(y.shape, scipy.stats.norm.ppf(prevalence)), rcond=None)[0]
+    start = np.linalg.lstsq(X, np.full(y.shape, scipy.special.ndtri(prevalence)), rcond=None)[0]
     return scipy.optimize.minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8}).x
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import scipy.stats
+import numpy as np
+import scipy.special
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +200,18 @@ def json_ready(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def normal_density(x: np.ndarray | float) -> np.ndarray:
+    """φ(x), the standard normal density (scipy.stats.norm.pdf's formula, without importing scipy.stats:
+    0.3 s of every command's start).
+
+    Examples
+    --------
+    >>> round(float(normal_density(0.0)), 6)
+    0.398942
+    """
+    return np.exp(-np.square(x) / 2.0) / np.sqrt(2.0 * np.pi)
+
+
 def liability_factor(case_fraction: float, prevalence: float) -> float:
     """The factor that takes h² of a case-control trait (and its SE) from the observed scale to the
     liability scale (Lee et al. 2011, as GCTA's ``--prevalence``, its ``transform_hsq_L``).
@@ -212,6 +225,6 @@ def liability_factor(case_fraction: float, prevalence: float) -> float:
     >>> round(liability_factor(0.5, 0.1), 4)
     1.052
     """
-    z = float(scipy.stats.norm.pdf(scipy.stats.norm.isf(prevalence)))
+    z = float(normal_density(-scipy.special.ndtri(prevalence)))
     return (prevalence * (1.0 - prevalence) / z**2) * (prevalence * (1.0 - prevalence)
                                                        / (case_fraction * (1.0 - case_fraction)))

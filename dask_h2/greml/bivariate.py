@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from dask_h2.greml.aireml import MAX_ITER, AIResult, QuadraticMap, delta_se, maximize
 from dask_h2.kinship.eigen import Eigen
@@ -125,10 +125,10 @@ def fit_pair(model: PairModel, *, names: tuple[str, str], constrain: bool = True
         h2=h2, h2_se=[delta_se(covariance, g) for g in h2_gradients],
         rg=rg, rg_se=delta_se(covariance, rg_gradient) if np.isfinite(rg) else np.nan,
         re=_correlation(value, (E11, E22, E12), unit)[0],
-        logL=loglik, logL_rg0=nulls[0].pieces.loglik, lrt_rg0=lrt[0], pval_rg0=float(scipy.stats.chi2.sf(lrt[0], 1)),
-        logL_rg1=nulls[1].pieces.loglik, lrt_rg1=lrt[1], pval_rg1=float(0.5 * scipy.stats.chi2.sf(lrt[1], 1)),
+        logL=loglik, logL_rg0=nulls[0].pieces.loglik, lrt_rg0=lrt[0], pval_rg0=float(scipy.special.chdtrc(1, lrt[0])),
+        logL_rg1=nulls[1].pieces.loglik, lrt_rg1=lrt[1], pval_rg1=float(0.5 * scipy.special.chdtrc(1, lrt[1])),
         logL_rg_minus1=nulls[-1].pieces.loglik, lrt_rg_minus1=lrt[-1],
-        pval_rg_minus1=float(0.5 * scipy.stats.chi2.sf(lrt[-1], 1)),
+        pval_rg_minus1=float(0.5 * scipy.special.chdtrc(1, lrt[-1])),
         n=sum(model.n_per_trait), n_per_trait=list(model.n_per_trait), n_common=model.n_common,
         residual_covariance=model.n_components == 6, path=model.path,
         boundary=bool(main.at_bound.any() or any(shape.kind == "rank1" for shape in shapes)),

@@ -13,7 +13,7 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from dask_h2.greml.aireml import MAX_ITER, delta_se, identity_map, maximize
 from dask_h2.errors import InputError
@@ -71,7 +71,7 @@ def fit_trait(kinships: Sequence[np.ndarray], y: np.ndarray, *, X: np.ndarray, n
         sigma_e2=float(phi[k]), sigma_e2_se=delta_se(covariance, np.eye(k + 1)[k]),
         vp=vp, vp_se=delta_se(covariance, np.ones(k + 1)),
         delta=float(phi[k]) / sigma_g2 if sigma_g2 != 0 else np.inf,
-        logL=result.pieces.loglik, logL0=float(logl0), lrt=lrt, pval=float(0.5 * scipy.stats.chi2.sf(lrt, k)),
+        logL=result.pieces.loglik, logL0=float(logl0), lrt=lrt, pval=float(0.5 * scipy.special.chdtrc(k, lrt)),
         n=n, boundary=bool(result.at_bound[:k].any()), beta=result.pieces.beta.tolist(),
         converged=result.converged,
         n_null_removed=0,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from dask_h2.kinship.eigen import Eigen, eigendecompose
 from dask_h2.errors import InputError, ParameterError
@@ -113,7 +113,7 @@ def fit_rotated(name: str, *, s: np.ndarray, y: np.ndarray, X: np.ndarray, metho
         logL=optimum.loglik - shift,
         logL0=logl0 - shift,
         lrt=lrt,
-        pval=float(0.5 * scipy.stats.chi2.sf(lrt, 1)),
+        pval=float(0.5 * scipy.special.chdtrc(1, lrt)),
         n=full.n,
         boundary=optimum.boundary,
         beta=(evaluate(full, h2, one_minus_h2=one_minus_h2).beta * scale).tolist(),
