@@ -189,7 +189,7 @@ class ChunkRows:
         all of it in order (no copy), else a contiguous copy."""
         if self.rows.size == dosage.shape[0] and np.array_equal(self.rows, np.arange(dosage.shape[0])):
             return dosage
-        return np.ascontiguousarray(dosage[self.rows])
+        return np.take(dosage, self.rows, axis=0)  # twice as fast as dosage[self.rows] for int8 rows
 
     def blocks(self) -> list[tuple[int, slice, list[tuple[int, slice]]]]:
         """(block, its row range, [(component, row range within the block), …]) in order."""
@@ -256,7 +256,7 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
             squares=[sums[k][:, -1] for k, _ in parts] if projection.weighted else None,
         )
         totals += sums
-        scratch[pieces[j]] = sums
+        scratch[pieces[j]:pieces[j] + 1] = sums[None]  # the chunk's own shape: Zarr stores it without a copy
     return [{"table": [table], "rows": [rows], "products": [products], "squares": [class_squares @ membership],
              "totals": totals}]
 
