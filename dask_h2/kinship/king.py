@@ -300,12 +300,14 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
     bounds = [slice(start, min(start + t, n)) for start in range(0, n, t)]
     shared = dask.delayed(samples, pure=True), dask.delayed(variants, pure=True)
     tile = dask.delayed(_tile_pairs, pure=True)
-    # the table's pairs (every pair, or those the filter keeps: 10.8 million at 100,000 samples and 2,000
-    # markers) a band of tile rows at a time, of at least 4 tasks per thread; only the related: all at once
+    # the table's pairs a band of tile rows at a time: every pair in bands of at least 4 tasks per thread;
+    # those a filter keeps (a few thousand a tile, but 10.8 million in all at 100,000 samples and 2,000
+    # markers) in bands of at least 16, whose ends leave a thread idle less often; only the related: all at once
+    per_band = (4 if table_filter is None else 16) * plan.dask_threads
     band: list[int] = []
     for index in range(len(bounds)):
         band.append(index)
-        if (not table or sum(i + 1 for i in band) < 4 * plan.dask_threads) and index + 1 < len(bounds):
+        if (not table or sum(i + 1 for i in band) < per_band) and index + 1 < len(bounds):
             continue
         tasks = [tile(dosage, *shared, bounds[i], bounds[j], chunk, table, table_filter, cutoff) for i in band
                  for j in range(i + 1)]
