@@ -236,10 +236,10 @@ def _not_converged(fit: TraitFit) -> str:
 
 def _pair_rows(pairs: list[PairFit]) -> list[str]:
     lines = [f"{'trait 1':<14}{'trait 2':<14}{'n':>7}{'h2 1':>8}{'h2 2':>8}{'rG':>9}{'SE':>8}{'LRT rG=0':>10}"
-             f"{'P':>10}{'LRT rG=1':>10}{'path':>7}"]
+             f"{'P':>10}{'LRT rG=1':>10}{'path':>9}"]
     for p in pairs:
         tests = ("-", "-", "-") if p.lrt_rg0 is None else (f"{p.lrt_rg0:.3f}", f"{p.pval_rg0:.3g}", f"{p.lrt_rg1:.3f}")
         lines.append(f"{p.traits[0]:<14}{p.traits[1]:<14}{p.n:>7}{p.h2[0]:>8.4f}{p.h2[1]:>8.4f}{p.rg:>9.4f}"
-                     f"{p.rg_se:>8.4f}{tests[0]:>10}{tests[1]:>10}{tests[2]:>10}{p.path:>7}")
+                     f"{p.rg_se:>8.4f}{tests[0]:>10}{tests[1]:>10}{tests[2]:>10}{p.path:>9}")
         lines += [NOT_CONVERGED] if p.converged is False else []
     return lines
