@@ -254,13 +254,24 @@ def symmetrize_upper(matrix: np.ndarray, block: int = 512) -> np.ndarray:
     return matrix
 
 
+def merged_chunk(chunk_markers: int, store_chunk: int) -> int:
+    """Markers a task reads: the store's chunks of ``store_chunk`` markers merged up to ``chunk_markers``,
+    never split.
+
+    Examples
+    --------
+    >>> merged_chunk(5000, 671), merged_chunk(100, 671)
+    (4697, 671)
+    """
+    return max(store_chunk, chunk_markers // store_chunk * store_chunk)
+
+
 def sample_columns(dosage: zarr.Array, samples: np.ndarray, *, chunk_markers: int = 0) -> da.Array:
     """A store's int8 ``dosage`` (M, N) as a Dask array over the samples analysed, ``samples`` (N,) bool,
-    in blocks of all samples and the store's marker chunks merged up to ``chunk_markers`` (never split;
-    0: the store's chunks), each read by one task into one buffer (no copy to join chunks)."""
-    store_chunk = dosage.chunks[0]
-    merged = max(1, chunk_markers // store_chunk) * store_chunk
-    columns = da.from_zarr(dosage, chunks=(merged, dosage.shape[1]))
+    in blocks of all samples and the store's marker chunks merged up to ``chunk_markers``
+    (:func:`merged_chunk`; 0: the store's chunks), each read by one task into one buffer (no copy to
+    join chunks)."""
+    columns = da.from_zarr(dosage, chunks=(merged_chunk(chunk_markers, dosage.chunks[0]), dosage.shape[1]))
     return columns if samples.all() else columns[:, np.flatnonzero(samples)]
 
 
@@ -271,7 +282,7 @@ def marker_chunks(dosage: da.Array, chunk_markers: int, *, selected: np.ndarray 
         dosage = dosage.rechunk({1: -1})
     current = max(dosage.chunks[0])
     if current < chunk_markers:
-        dosage = dosage.rechunk({0: chunk_markers // current * current})
+        dosage = dosage.rechunk({0: merged_chunk(chunk_markers, current)})
     selection = da.from_array(np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool),
                               chunks=dosage.chunks[0])[:, None]
     return dosage, selection

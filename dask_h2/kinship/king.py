@@ -39,6 +39,7 @@ from scipy.linalg.blas import sgemm, ssyrk
 
 from dask_h2.cluster import compute, using
 from dask_h2.errors import output_errors
+from dask_h2.kinship.grm import merged_chunk
 from dask_h2.kinship.selection import Selection, mask_digest, sample_mask, variant_mask
 from dask_h2.kinship.standardize import compiled
 from dask_h2.planning import KingPlan, OverBudget, king_plan
@@ -296,7 +297,7 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
     samples = np.arange(dosage.shape[1]) if samples is None else np.asarray(samples)
     variants = np.ones(dosage.shape[0], bool) if variants is None else np.asarray(variants, bool)
     n, t = samples.size, plan.tile
-    chunk = max(dosage.chunks[0], plan.chunk_markers // dosage.chunks[0] * dosage.chunks[0])
+    chunk = merged_chunk(plan.chunk_markers, dosage.chunks[0])
     bounds = [slice(start, min(start + t, n)) for start in range(0, n, t)]
     shared = dask.delayed(samples, pure=True), dask.delayed(variants, pure=True)
     tile = dask.delayed(_tile_pairs, pure=True)

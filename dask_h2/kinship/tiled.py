@@ -36,6 +36,7 @@ from dask_h2.kinship.grm import (
     count_parts,
     marker_chunks,
     marker_table,
+    merged_chunk,
     part_blocks,
 )
 from dask_h2.kinship.partition import Partition
@@ -86,7 +87,7 @@ def tiled_kinship(dosage: zarr.Array, out: zarr.Array, *, plan: TilePlan, scale:
     """
     n = dosage.shape[1] if samples is None else len(samples)
     selected = np.ones(dosage.shape[0], dtype=bool) if selected is None else np.asarray(selected, bool)
-    chunk = max(dosage.chunks[0], plan.chunk_markers // dosage.chunks[0] * dosage.chunks[0])
+    chunk = merged_chunk(plan.chunk_markers, dosage.chunks[0])
     shared = dask.delayed(samples, pure=True), dask.delayed(selected, pure=True), dask.delayed(partition, pure=True)
     bounds = [slice(start, min(start + plan.tile, n)) for start in range(0, n, plan.tile)]
     tile = dask.delayed(_tile_sums, pure=True)
