@@ -81,9 +81,8 @@ def fit_pairs(first: Solution, second: Solution, *, cross: Solution) -> list[Pai
     v2 = np.maximum(spread(sigma2, sigma2), 0.0) / second.yy**2
     v12 = spread(sigma12, sigma12) / (first.yy * second.yy)
     vc = np.maximum((v1 + v2 + 2.0 * v12) / 4.0, 0.0)
-    zero = np.zeros_like(v1)
-    scale_of = np.column_stack([*(np.column_stack([v1, v2, vc]),) * size, v1, v2, vc, v1, v2, vc, v1, v2,
-                                zero, zero, zero, zero, *(zero,) * size])
+    scales = np.column_stack([v1, v2, vc])  # of [V(G)₁, V(G)₂, C(G)] per component, then of TOTALS, rG_k: 0
+    scale_of = np.hstack([np.tile(scales, size), scales, scales, scales[:, :2], np.zeros((len(v1), 4 + size))])
     se = np.sqrt(jackknife**2 + scale_of * values**2)
     per, totals = 3 * size, 3 * size + len(TOTALS)
     return [PairEstimates(vg=values[p, :per].reshape(size, 3), vg_se=se[p, :per].reshape(size, 3),
