@@ -140,23 +140,28 @@ def genotypes_key(root: zarr.Group) -> str | None:
 
 
 @contextlib.contextmanager
-def store_lock(store: str | Path, name: str) -> Iterator[None]:
+def store_lock(store: str | Path, name: str) -> Iterator[OSError | None]:
     """Hold the lock of the store's product ``name`` (a group such as ``grm``) inside the context, so that
     of two runs that would compute it at once, one computes and writes it while the other waits for it
     (said in one line) and then reuses it. An advisory ``flock`` of the empty file
     ``STORE/.locks/NAME.lock`` (kept: removing a lock file while another run waits on it would let a
     third take a second lock): it holds between processes of this machine and, where the file system
     supports it (local disks, NFS v4, Lustre with flock), between machines; a URL store or a store
-    that cannot be written is not locked."""
+    that cannot be written is not locked.
+
+    Yields the :class:`OSError` that writing into a local store would raise (read-only, no
+    permission), found by creating the lock file, else None: a caller checks it before it writes,
+    since Zarr writes a group's metadata files concurrently and may leave the failures of the
+    others unretrieved (asyncio then prints them at exit)."""
     if is_url(store):
-        yield
+        yield None
         return
     try:
         folder = Path(store) / LOCKS
         folder.mkdir(exist_ok=True)
         handle = os.open(folder / f"{name.replace('/', '.')}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:  # read-only: nothing will be written there
-        yield
+    except OSError as exc:  # nothing can be written there: the error without the lock file's name
+        yield OSError(exc.errno, exc.strerror)
         return
     try:
         try:
@@ -164,7 +169,7 @@ def store_lock(store: str | Path, name: str) -> Iterator[None]:
         except BlockingIOError:
             log.info(f"waiting for another dask-h2 run that is writing {store}/{name}")
             fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        yield None
     finally:
         os.close(handle)  # releases the lock
 
@@ -172,15 +177,20 @@ def store_lock(store: str | Path, name: str) -> Iterator[None]:
 @dataclass(frozen=True, kw_only=True)
 class CachedGroup:
     """A product of the store kept in the group ``name`` with the ``key`` of what made it (see
-    :func:`cached_group`): ``reusable`` is that group when it is complete and its key is ``key``."""
+    :func:`cached_group`): ``reusable`` is that group when it is complete and its key is ``key``;
+    ``unwritable`` the :class:`OSError` that writing it would raise (see :func:`store_lock`), else None."""
 
     store: str | Path
     name: str
     key: dict
     reusable: zarr.Group | None
+    unwritable: OSError | None = None
 
     def create(self, **attrs: Any) -> zarr.Group:
-        """A new, empty group ``name`` (replacing an older one), marked incomplete, with the key and ``attrs``."""
+        """A new, empty group ``name`` (replacing an older one), marked incomplete, with the key and ``attrs``;
+        raises ``unwritable`` before any write."""
+        if self.unwritable is not None:
+            raise self.unwritable
         group = zarr.open_group(str(self.store), mode="r+").create_group(self.name, overwrite=True)
         group.attrs.update({"complete": False, "key": self.key, **attrs})
         return group
@@ -197,11 +207,11 @@ def cached_group(store: str | Path, name: str, *, key: dict, recompute: bool = F
     """The product ``name`` of the store, under its :func:`store_lock`: reuse ``reusable`` when it is there,
     else compute it, write it into :meth:`CachedGroup.create`'s group and :func:`mark_group_complete` it
     last, so that an interrupted product is never reused; ``recompute`` ignores a reusable one."""
-    with store_lock(store, name):
+    with store_lock(store, name) as unwritable:
         group = None if recompute else open_store(store).get(name)
         reusable = group if group is not None and group.attrs.get("complete") and group.attrs.get("key") == key \
             else None
-        yield CachedGroup(store=store, name=name, key=key, reusable=reusable)
+        yield CachedGroup(store=store, name=name, key=key, reusable=reusable, unwritable=unwritable)
 
 
 def mark_group_complete(group: zarr.Group) -> None:

@@ -180,6 +180,8 @@ def _build(store: str | Path, cache: CachedGroup, *, selection: Selection, wante
         except OverBudget as exc:
             raise exc.parameter_error(memory_limit=memory_limit) from None
         with output_errors(f"{store}/{cache.name}", "writing the GRM into the store"):
+            if cache.unwritable is not None:  # said before the pass over the genotypes, not after it
+                raise cache.unwritable
             with dask_progress("GRM", enabled=progress):
                 try:
                     group, k = _kinship(dosage, lambda: cache.create(scale=selection.scale), plan, selection,

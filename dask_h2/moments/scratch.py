@@ -32,7 +32,9 @@ def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Ar
     (killed, or interrupted while a task was still writing)."""
     temporary = None
     try:
-        with store_lock(store, SCRATCH):
+        with store_lock(store, SCRATCH) as unwritable:
+            if unwritable is not None:
+                raise unwritable
             group = zarr.open_group(str(store), mode="r+").require_group(SCRATCH)
             _remove_abandoned_scratch(store)
             array = _create_scratch(group, shape)
