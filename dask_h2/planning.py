@@ -10,10 +10,12 @@ M markers in chunks of m, fan-in s, t tasks in flight):
 - **tiled GRM** (:class:`TilePlan`, :mod:`dask_h2.kinship.tiled`): per task the int8 chunk and its
   moments (3·m·n), two float32 tile columns (10·m·t) and per part 28·t² (product, float64
   accumulator, finished tile); never n².
-- **KING-robust kinship** (:class:`KingPlan`, :mod:`dask_h2.kinship.king`): per task the chunk as
-  read (n·m: Zarr decodes whole chunks), the two tile columns and their float32/int8 forms (16·m·t)
-  and per pair of the tile its sums, GEMM result, kinship and masks (48·t²); never n². The pairs
-  asked for (a filtered table, the related pairs) come back to the driver, about 60 bytes each.
+- **KING-robust kinship** (:class:`KingPlan`, :mod:`dask_h2.kinship.king`): first a pass that
+  writes each chunk's calls in sample tiles to a scratch (per task the chunk read, its samples
+  and their tiles: 3·n·m), then per task of pairs the two tile columns read from the scratch and
+  their float32/int8 forms (16·m·t) and per pair of the tile its sums, GEMM result, kinship and
+  masks (48·t²); never n². The pairs asked for (a filtered table, the related pairs) come back to
+  the driver, about 60 bytes each.
 - **moments passes** (:func:`moments_peak_bytes`, :mod:`dask_h2.moments.passes`): chunks, thin
   products and n-row float32 sums; never n².
 - **MC-REML** (:func:`mcreml_peak_bytes`, :mod:`dask_h2.mcreml`): the int8 genotypes held in memory
@@ -126,9 +128,10 @@ class KingPlan:
     blas_threads: int
 
     def peak_bytes(self, n_samples: int) -> int:
-        """Predicted peak of a worker (bytes) of the KING tiles (module docstring)."""
+        """Predicted peak of a worker (bytes) of KING: the larger of the pass that writes a chunk's calls in
+        sample tiles (the chunk read, its samples taken, their tiles: 3·n·m) and the tiles of pairs."""
         n, m, t = n_samples, self.chunk_markers, self.tile
-        return self.dask_threads * (n * m + 16 * m * t + KING_TILE_BYTES * t * t)
+        return self.dask_threads * max(3 * n * m, 16 * m * t + KING_TILE_BYTES * t * t)
 
 
 class OverBudget(ValueError):
@@ -373,7 +376,8 @@ def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: i
               tile: int | None = None) -> KingPlan:
     """Tiles and marker chunks of the KING-robust kinship within the :func:`budget` of ``memory_limit``:
     the largest tiles (multiples of ``MIN_TILE``) whose pairs take at most half of each task's share,
-    then the largest chunks (multiples of ``store_chunk``) that fit the rest; one BLAS thread per task, the
+    then the largest chunks (multiples of ``store_chunk``) that fit the rest and whose pass writing
+    the tiles fits the share; one BLAS thread per task, the
     cores (or a worker's threads) running tasks side by side. Raises :class:`OverBudget` when nothing fits."""
     where = budget(memory_limit)
     threads = where.threads or where.cores
@@ -381,7 +385,7 @@ def king_plan(n_samples: int, *, memory_limit: int | None = None, store_chunk: i
     step = store_chunk or CHUNK_MULTIPLE
     t = tile or max(MIN_TILE, math.isqrt(share // (2 * KING_TILE_BYTES)) // MIN_TILE * MIN_TILE)
     t = min(t, max(n_samples, 1))
-    chunk = (share - KING_TILE_BYTES * t * t) // (n_samples + 16 * t) // step * step
+    chunk = min((share - KING_TILE_BYTES * t * t) // (16 * t), share // (3 * max(n_samples, 1))) // step * step
     chunk = min(chunk, max(step, MAX_CHUNK // step * step))
     plan = KingPlan(tile=t, chunk_markers=max(chunk, step), dask_threads=threads, blas_threads=1)
     if chunk < step or plan.peak_bytes(n_samples) > where.limit:

@@ -128,7 +128,7 @@ def test_moments_fit_on_the_cluster_equals_the_local_run(cluster, store, local_m
     _, client = cluster
     copy = shutil.copytree(store, tmp_path / "sim.zarr")
     report = api.fit(copy, **MOMENTS, pcs=3, progress=False, client=client)
-    assert not (copy / "rhe_scratch").exists()  # the workers' scratch is gone
+    assert not (copy / "scratch").exists()  # the workers' scratch is gone
     for ours, theirs in zip(report.traits, local_moments.traits):
         for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
             assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-12), field  # same operations

@@ -16,7 +16,7 @@ import pytest
 import zarr
 
 from dask_h2.io.convert import simulate_to
-from dask_h2.moments.scratch import SCRATCH
+from dask_h2.scratch import SCRATCH
 from dask_h2.io.simulate import SimulationDesign
 
 pytestmark = pytest.mark.slow  # the second step of .ci/run (pytest -m slow)

@@ -17,7 +17,7 @@ from dask_h2.errors import ParameterError
 from dask_h2.io.gcta import write_grm
 from dask_h2.io.king import plink_g
 from dask_h2.kinship import king
-from dask_h2.kinship.king import gcta_cutoff, king_pairs, prune_relatives
+from dask_h2.kinship.king import gcta_cutoff, king_pairs, prune_relatives, scratch_layout
 from dask_h2.planning import KingPlan
 from dask_h2.store import read_strings
 
@@ -70,11 +70,15 @@ def _dense(calls):
     return tuple(np.rint(c).astype(np.int64) for c in counts)
 
 
+def _scratch(z, plan, store=None):
+    return zarr.create_array(store=store or {}, dtype="int8", **scratch_layout(z, plan=plan, n_samples=z.shape[1]))
+
+
 def test_every_count_and_kinship_equals_a_dense_count(family):
     _, _, calls, _ = family
     z = zarr.create_array(store={}, data=np.ascontiguousarray(calls.T), chunks=(700, N))
     plan = KingPlan(tile=128, chunk_markers=1400, dask_threads=2, blas_threads=1)
-    pairs = list(king_pairs(z, plan=plan))
+    pairs = list(king_pairs(z, plan=plan, scratch=_scratch(z, plan)))
     first, second = (np.concatenate([getattr(p, name) for p in pairs]) for name in ("first", "second"))
     hethet, ibs0, het_hom, nsnp = _dense(calls)
     rows, cols = np.tril_indices(N, -1)
@@ -226,12 +230,15 @@ def test_a_dask_cluster_gives_the_same_pairs_and_files(family, tmp_path):
     z = zarr.create_array(store={}, data=np.ascontiguousarray(calls.T), chunks=(700, N))
     plan = KingPlan(tile=128, chunk_markers=1400, dask_threads=2, blas_threads=1)  # 6 tiles
     local = api.king(store, out=tmp_path / "local", king_table_filter=0.0442, king_cutoff=0.0884, progress=False)
-    expected = list(king_pairs(z, plan=plan, table_filter=0.0442, cutoff=0.0884))
+    expected = list(king_pairs(z, plan=plan, scratch=_scratch(z, plan), table_filter=0.0442, cutoff=0.0884))
     with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
         remote = api.king(store, out=tmp_path / "cluster", king_table_filter=0.0442, king_cutoff=0.0884,
                           client=client, progress=False)
         with client.as_current():
-            pairs = list(king_pairs(z, plan=plan, table_filter=0.0442, cutoff=0.0884))
+            pairs = list(king_pairs(z, plan=plan, scratch=_scratch(z, plan, tmp_path / "scratch.zarr"), table_filter=0.0442,
+                                    cutoff=0.0884))
+            with pytest.raises(ValueError, match="scratch: in this process's memory"):
+                next(king_pairs(z, plan=plan, scratch=_scratch(z, plan)))
     assert [path.read_text() for path in local] == [path.read_text() for path in remote]
     for mine, theirs in zip(pairs, expected, strict=True):
         for name in ("first", "second", "n_markers", "hethet", "ibs0", "kinship", "related"):

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dask_h2"
 LAYERS = [  # bottom up: a module imports its own layer and those below, never one above
     ["errors", "checks", "progress", "interrupts", "jackknife"],
     ["store", "results", "cluster", "planning"],
+    ["scratch"],  # a run's scratch array in the store: shared by KING and the moments path
     ["kinship"],
     ["io"],
     ["traits"],

@@ -19,9 +19,10 @@ from distributed import Client
 from dask_h2.cluster import using
 from dask_h2.errors import NAMED, ParameterError, output_errors
 from dask_h2.io.outputs import atomic_outputs
-from dask_h2.kinship.king import KingPairs, king_pairs, plan_for, prune_relatives
+from dask_h2.kinship.king import KingPairs, king_pairs, plan_for, prune_relatives, scratch_layout
 from dask_h2.kinship.selection import Selection, sample_mask, variant_mask
 from dask_h2.progress import dask_progress
+from dask_h2.scratch import scratch_array
 from dask_h2.store import open_store, read_strings
 
 KIN0_HEADER = "#IID1\tIID2\tNSNP\tHETHET\tIBS0\tKINSHIP\n"
@@ -203,8 +204,10 @@ def king_of_store(store: str | Path, *, out: str | Path, table_filter: float | N
     variants = variant_mask(read_strings(root, "variant_id"), selection)
     iid = sample_id[samples]
     plan = plan_for(store, samples.size, memory_limit=memory_limit)
-    with using(client), dask_progress("KING-robust kinship", progress):
-        bands = king_pairs(root["call_dosage"], plan=plan, samples=samples, variants=variants,
+    layout = scratch_layout(root["call_dosage"], plan=plan, n_samples=samples.size)
+    with using(client), dask_progress("KING-robust kinship", progress), \
+            scratch_array(store, dtype="int8", **layout) as scratch:
+        bands = king_pairs(root["call_dosage"], plan=plan, scratch=scratch, samples=samples, variants=variants,
                            table_filter=table_filter, cutoff=cutoff)
         related = write_kin0(f"{out}.kin0", bands, iid=iid, table_filter=table_filter)
     paths = [Path(f"{out}.kin0")]

@@ -17,7 +17,8 @@ q = g²·n and h = [g = 1],
     Hi = HETHET + h_i       = Σ h_i n_j,      Hj = HETHET + h_j = Σ n_i h_j
 
 One float32 GEMM (exact: each partial sum is an integer below 2²⁴ for chunks of fewer than 2²²
-markers) gives Σ x_i x_j; the other sums are the column totals minus the few calls missing in the
+markers; numpy's, which runs beside the other tasks' threads, not scipy.linalg.blas's, which holds
+the GIL and ran the tasks' products one at a time; on a diagonal tile numpy's SYRK) gives Σ x_i x_j; the other sums are the column totals minus the few calls missing in the
 other sample (Σ q_i n_j = Σ q_i − Σ_{j missing} q_i), added by a kernel over each sample's missing
 markers. A task computes one tile of pairs (sample tiles I ≥ J of ``plan.tile``) over all marker
 chunks and returns only the pairs asked for: those at or above the table's filter and those above
@@ -32,18 +33,20 @@ from pathlib import Path
 from typing import Iterator
 
 import dask
+import dask.array as da
 import numpy as np
 import zarr
 from distributed import Client
-from scipy.linalg.blas import sgemm, ssyrk
+from zarr.storage import MemoryStore
 
-from dask_h2.cluster import compute, using
+from dask_h2.cluster import active_client, compute, using
 from dask_h2.errors import output_errors
-from dask_h2.kinship.grm import merged_chunk
+from dask_h2.kinship.grm import merged_chunk, sample_columns
 from dask_h2.kinship.selection import Selection, mask_digest, sample_mask, variant_mask
 from dask_h2.kinship.standardize import compiled
 from dask_h2.planning import KingPlan, OverBudget, king_plan
 from dask_h2.progress import dask_progress
+from dask_h2.scratch import scratch_array
 from dask_h2.store import cached_group, genotypes_key, mark_group_complete, open_store, read_strings
 
 KING_GROUP = "king_cutoff"
@@ -167,25 +170,71 @@ class _Side:
             _add_missing_sums(self.qh, other.indptr, other.markers, out)
 
 
-def _read(dosage: zarr.Array, start: int, stop: int, columns: np.ndarray, markers: np.ndarray) -> np.ndarray:
-    """The int8 calls (m, c) of the store's variants ``start:stop`` that are ``markers`` (bool), for ``columns``."""
-    block = dosage.oindex[start:stop, columns]
+def tile_bounds(n_samples: int, tile: int) -> list[slice]:
+    """Sample tiles of equal widths (within one, at most ``tile``) covering ``n_samples`` positions.
+
+    Examples
+    --------
+    >>> [(b.start, b.stop) for b in tile_bounds(10, 4)]
+    [(0, 4), (4, 8), (8, 10)]
+    >>> [(b.start, b.stop) for b in tile_bounds(9, 4)]
+    [(0, 3), (3, 6), (6, 9)]
+    """
+    count = -(-n_samples // tile)
+    width = -(-n_samples // max(count, 1))
+    return [slice(start, min(start + width, n_samples)) for start in range(0, n_samples, width)]
+
+
+def scratch_layout(dosage: zarr.Array, *, plan: KingPlan, n_samples: int) -> dict[str, tuple[int, int, int]]:
+    """``shape`` (tiles, M, width) and ``chunks`` (1, the plan's marker chunk, width) of the int8 scratch in
+    which :func:`king_pairs` writes the calls of ``n_samples`` samples a sample tile at a time (n·M bytes)."""
+    bounds = tile_bounds(n_samples, plan.tile)
+    width = bounds[0].stop if bounds else 1
+    chunk = merged_chunk(plan.chunk_markers, dosage.chunks[0])
+    return {"shape": (len(bounds), dosage.shape[0], width), "chunks": (1, chunk, width)}
+
+
+def _in_tiles(block: np.ndarray, bounds: list[slice], width: int) -> np.ndarray:
+    """The calls (m, n) of a marker chunk as (tiles, m, width), the last tile padded with missing calls."""
+    out = np.full((len(bounds), block.shape[0], width), -1, np.int8)
+    for index, bound in enumerate(bounds):
+        out[index, :, : bound.stop - bound.start] = block[:, bound]
+    return out
+
+
+def _write_tiles(dosage: zarr.Array, scratch: zarr.Array, samples: np.ndarray, bounds: list[slice],
+                 plan: KingPlan) -> None:
+    """One pass over the store: each chunk's calls of the ``samples`` (positions) into ``scratch`` by sample tile,
+    so that a tile of pairs reads its two tiles' calls only (not every sample's, decoded again for each tile)."""
+    mask = np.zeros(dosage.shape[1], bool)
+    mask[samples] = True
+    columns = sample_columns(dosage, mask, chunk_markers=scratch.chunks[1])
+    width = scratch.shape[2]
+    tiles = columns.map_blocks(_in_tiles, bounds, width, new_axis=0, dtype=np.int8,
+                               chunks=((len(bounds),), columns.chunks[0], (width,)))
+    compute(da.store(tiles.rechunk(scratch.chunks), scratch, lock=False, compute=False), plan=plan)
+
+
+def _read(scratch: zarr.Array, tile: int, start: int, stop: int, width: int, markers: np.ndarray) -> np.ndarray:
+    """The int8 calls (m, ``width``) of sample ``tile`` at the variants ``start:stop`` that are ``markers`` (bool)."""
+    block = scratch[tile, start:stop, :width]
     return block if markers.all() else block[markers]
 
 
-def _chunks(dosage: zarr.Array, chunk: int, variants: np.ndarray) -> Iterator[tuple[int, int]]:
-    for start in range(0, dosage.shape[0], chunk):
-        stop = min(start + chunk, dosage.shape[0])
+def _chunks(n_markers: int, chunk: int, variants: np.ndarray) -> Iterator[tuple[int, int]]:
+    for start in range(0, n_markers, chunk):
+        stop = min(start + chunk, n_markers)
         if variants[start:stop].any():
             yield start, stop
 
 
-def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, rows: slice, cols: slice, chunk: int,
-                table: bool, table_filter: float | None, cutoff: float | None) -> KingPairs:
-    """The pairs of tile (rows, cols) (rows ≥ cols; on the diagonal only row > column) of the ``table``, at or
-    above ``table_filter`` (None: every pair; nan kept, as plink2), and those above ``cutoff`` (None: none)."""
-    diagonal = rows == cols
-    columns = samples[rows] if diagonal else np.concatenate([samples[rows], samples[cols]])
+def _tile_pairs(scratch: zarr.Array, variants: np.ndarray, bounds: list[slice], row_tile: int, col_tile: int,
+                chunk: int, table: bool, table_filter: float | None, cutoff: float | None) -> KingPairs:
+    """The pairs of the tile (``row_tile``, ``col_tile``) of sample ``bounds`` (row ≥ column; on the diagonal only
+    row > column) of the ``table``, at or above ``table_filter`` (None: every pair; nan kept, as plink2), and those
+    above ``cutoff`` (None: none)."""
+    diagonal = row_tile == col_tile
+    rows, cols = bounds[row_tile], bounds[col_tile]
     r, c = rows.stop - rows.start, cols.stop - cols.start
     xx = np.zeros((r, c))
     miss_rows = np.zeros((c, 2 * r), np.int32)  # Σ over j's missing calls of [q_i | h_i]
@@ -193,17 +242,14 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
     totals_rows, totals_cols = np.zeros((2, r), np.int64), np.zeros((2, c), np.int64)
     missing_rows, missing_cols = np.zeros(r, np.int64), np.zeros(c, np.int64)
     n_markers = 0
-    for start, stop in _chunks(dosage, chunk, variants):
-        block = _read(dosage, start, stop, columns, variants[start:stop])
-        n_markers += block.shape[0]
-        for s in range(0, block.shape[0], MAX_GEMM_MARKERS):
-            part = block[s:s + MAX_GEMM_MARKERS]
-            first = _Side.of(part[:, :r])
-            second = first if diagonal else _Side.of(part[:, r:])
-            if diagonal:
-                xx += ssyrk(1.0, first.x.T, trans=0, lower=1)
-            else:
-                xx += sgemm(1.0, first.x.T, second.x.T, trans_b=1)
+    for start, stop in _chunks(scratch.shape[1], chunk, variants):
+        first_block = _read(scratch, row_tile, start, stop, r, variants[start:stop])
+        second_block = first_block if diagonal else _read(scratch, col_tile, start, stop, c, variants[start:stop])
+        n_markers += first_block.shape[0]
+        for s in range(0, first_block.shape[0], MAX_GEMM_MARKERS):
+            first = _Side.of(first_block[s:s + MAX_GEMM_MARKERS])
+            second = first if diagonal else _Side.of(second_block[s:s + MAX_GEMM_MARKERS])
+            xx += first.x.T @ second.x  # numpy's BLAS call lets the other tasks' threads run (scipy's holds the GIL)
             first.add_missing_sums(second, miss_rows)
             if not diagonal:
                 second.add_missing_sums(first, miss_cols)
@@ -222,7 +268,7 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
     if diagonal:
         keep &= np.tri(r, c, -1, dtype=bool)
     i, j = np.nonzero(keep)
-    hethet, joint_missing = _pair_counts(dosage, samples, variants, rows, cols, chunk, i, j)
+    hethet, joint_missing = _pair_counts(scratch, variants, row_tile, col_tile, r, c, chunk, i, j)
     nsnp = n_markers - missing_rows[i] - missing_cols[j] + joint_missing
     s = (totals_rows[0, i] - miss_rows[j, i] + totals_cols[0, j] - miss_cols[i, j]
          - 2 * np.rint(xx[i, j]).astype(np.int64))
@@ -232,28 +278,28 @@ def _tile_pairs(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, r
                      ibs0=(s - het_i - het_j) // 4, kinship=kinship[i, j], related=related[i, j])
 
 
-def _pair_counts(dosage: zarr.Array, samples: np.ndarray, variants: np.ndarray, rows: slice, cols: slice, chunk: int,
-                 i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """HETHET and the markers missing in both (r,) int64 of the pairs (rows.start + i, cols.start + j), by
-    products over the distinct rows and columns they involve only (a second pass over the chunks)."""
+def _pair_counts(scratch: zarr.Array, variants: np.ndarray, row_tile: int, col_tile: int, r: int, c: int,
+                 chunk: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HETHET and the markers missing in both (r,) int64 of the pairs (i, j) of the tile (positions in its row
+    and column tiles of widths r and c), by products over the distinct rows and columns they involve only
+    (a second pass over the chunks)."""
     if i.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     row_set, row_at = np.unique(i, return_inverse=True)
     col_set, col_at = np.unique(j, return_inverse=True)
-    columns = np.concatenate([samples[rows][row_set], samples[cols][col_set]])
     hethet = np.zeros((row_set.size, col_set.size))
     both_missing = np.zeros_like(hethet)
-    for start, stop in _chunks(dosage, chunk, variants):
-        block = _read(dosage, start, stop, columns, variants[start:stop])
-        for s in range(0, block.shape[0], MAX_GEMM_MARKERS):
-            part = block[s:s + MAX_GEMM_MARKERS]
-            het, missing = (part == 1).astype(np.float32), (part < 0).astype(np.float32)
-            hethet += het[:, :row_set.size].T @ het[:, row_set.size:]
-            both_missing += missing[:, :row_set.size].T @ missing[:, row_set.size:]
+    for start, stop in _chunks(scratch.shape[1], chunk, variants):
+        first_block = _read(scratch, row_tile, start, stop, r, variants[start:stop])[:, row_set]
+        second_block = _read(scratch, col_tile, start, stop, c, variants[start:stop])[:, col_set]
+        for s in range(0, first_block.shape[0], MAX_GEMM_MARKERS):
+            first, second = first_block[s:s + MAX_GEMM_MARKERS], second_block[s:s + MAX_GEMM_MARKERS]
+            hethet += (first == 1).astype(np.float32).T @ (second == 1).astype(np.float32)
+            both_missing += (first < 0).astype(np.float32).T @ (second < 0).astype(np.float32)
     return (np.rint(hethet[row_at, col_at]).astype(np.int64), np.rint(both_missing[row_at, col_at]).astype(np.int64))
 
 
-def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None = None,
+def king_pairs(dosage: zarr.Array, *, plan: KingPlan, scratch: zarr.Array, samples: np.ndarray | None = None,
                variants: np.ndarray | None = None, table: bool = True, table_filter: float | None = None,
                cutoff: float | None = None) -> Iterator[KingPairs]:
     """The pairs of samples asked for, in plink2's ``.kin0`` order (by ``first``, then ``second``), a band
@@ -265,6 +311,10 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
         int8 (M markers, N samples), −1 = missing, as in the store.
     plan : KingPlan
         Tile size, marker chunk and threads (:func:`dask_h2.planning.king_plan`).
+    scratch : zarr.Array
+        int8, of :func:`scratch_layout`'s shape and chunks, that every task can read and write (on a cluster
+        in the store: :func:`dask_h2.scratch.scratch_array`): the samples' calls are written there once,
+        a sample tile at a time, and each tile of pairs reads its own two.
     samples : numpy.ndarray, optional
         Positions (n,) ascending of the samples analysed (default: all).
     variants : numpy.ndarray, optional
@@ -290,16 +340,23 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
     >>> g[:, 5] = g[:, 4]  # a duplicate
     >>> z = zarr.create_array(store={}, data=g, chunks=(50, 6))
     >>> plan = KingPlan(tile=4, chunk_markers=100, dask_threads=1, blas_threads=1)
-    >>> bands = king_pairs(z, plan=plan, table=False, cutoff=0.3)
+    >>> scratch = zarr.create_array(store={}, dtype="int8", **scratch_layout(z, plan=plan, n_samples=6))
+    >>> bands = king_pairs(z, plan=plan, scratch=scratch, table=False, cutoff=0.3)
     >>> [(p.first.tolist(), p.second.tolist(), p.kinship.tolist()) for p in bands]
     [([5], [4], [0.5])]
     """
     samples = np.arange(dosage.shape[1]) if samples is None else np.asarray(samples)
     variants = np.ones(dosage.shape[0], bool) if variants is None else np.asarray(variants, bool)
-    n, t = samples.size, plan.tile
+    bounds = tile_bounds(samples.size, plan.tile)
+    layout = scratch_layout(dosage, plan=plan, n_samples=samples.size)
+    if (scratch.shape, scratch.chunks, scratch.dtype) != (layout["shape"], layout["chunks"], np.int8):
+        raise ValueError(f"scratch: int8 of shape {layout['shape']} in chunks {layout['chunks']} expected, "
+                         f"not {scratch.dtype} {scratch.shape} in {scratch.chunks}")
+    if isinstance(scratch.store, MemoryStore) and active_client() is not None:
+        raise ValueError("scratch: in this process's memory, which the cluster's workers would write copies of")
+    _write_tiles(dosage, scratch, samples, bounds, plan)
     chunk = merged_chunk(plan.chunk_markers, dosage.chunks[0])
-    bounds = [slice(start, min(start + t, n)) for start in range(0, n, t)]
-    shared = dask.delayed(samples, pure=True), dask.delayed(variants, pure=True)
+    shared_variants, shared_bounds = dask.delayed(variants, pure=True), dask.delayed(bounds, pure=True)
     tile = dask.delayed(_tile_pairs, pure=True)
     # the table's pairs a band of tile rows at a time: every pair in bands of at least 4 tasks per thread;
     # those a filter keeps (a few thousand a tile, but 10.8 million in all at 100,000 samples and 2,000
@@ -310,7 +367,7 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, samples: np.ndarray | None
         band.append(index)
         if (not table or sum(i + 1 for i in band) < per_band) and index + 1 < len(bounds):
             continue
-        tasks = [tile(dosage, *shared, bounds[i], bounds[j], chunk, table, table_filter, cutoff) for i in band
+        tasks = [tile(scratch, shared_variants, shared_bounds, i, j, chunk, table, table_filter, cutoff) for i in band
                  for j in range(i + 1)]
         yield _in_plink_order(compute(*tasks, plan=plan))
         band = []
@@ -439,9 +496,11 @@ def relatives_of_store(store: str | Path, selection: Selection, *, memory_limit:
                              n_pairs=int(cache.reusable.attrs["n_pairs"]))
         positions = np.flatnonzero(samples)
         plan = plan_for(store, positions.size, memory_limit=memory_limit)
-        with using(client), dask_progress("KING-robust kinship", progress):
-            bands = list(king_pairs(root["call_dosage"], plan=plan, samples=positions, variants=variants, table=False,
-                                    cutoff=selection.king_cutoff))
+        layout = scratch_layout(root["call_dosage"], plan=plan, n_samples=positions.size)
+        with using(client), dask_progress("KING-robust kinship", progress), \
+                scratch_array(store, dtype="int8", **layout) as scratch:
+            bands = list(king_pairs(root["call_dosage"], plan=plan, scratch=scratch, samples=positions,
+                                    variants=variants, table=False, cutoff=selection.king_cutoff))
         first, second = (np.concatenate([getattr(band, name) for band in bands]) for name in ("first", "second"))
         removed = np.zeros(samples.size, bool)
         removed[positions[prune_relatives(first, second, n_samples=positions.size)]] = True

@@ -7,7 +7,7 @@ Passes over the genotypes (:mod:`dask_h2.moments.passes`):
 1. with PCs, sketch passes for the top PCs (:mod:`dask_h2.kinship.pcs`), cached in the store;
 2. one pass over every chunk: the marker table, and the products with the probes, the projected
    traits and the bases of the fixed effects; each chunk writes its part of every jackknife
-   block's sums to the run's scratch (:mod:`dask_h2.moments.scratch`; 4·J·K·n·B bytes for one
+   block's sums to the run's scratch (:mod:`dask_h2.scratch`; 4·J·K·n·B bytes for one
    missingness pattern), removed at the end;
 3. a pass over that scratch (not the genotypes) for the blocks' jackknife terms.
 
@@ -48,7 +48,7 @@ from dask_h2.moments.pairs import PairEstimates, fit_pairs
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
 from dask_h2.liability import RISK_MODEL, CaseProbabilities, case_probabilities, disease_fit, disease_traits
 from dask_h2.moments.pcgc import PCGCStatistics, fit_pcgc, fit_pcgc_pair
-from dask_h2.moments.scratch import scratch_array
+from dask_h2.scratch import scratch_array
 from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
 from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, TraitFit

@@ -1,5 +1,8 @@
-"""The moments pass's scratch: where each chunk writes its part of every jackknife block's sums, read
-back by the block pass (a second pass over the scratch, not over the genotypes)."""
+"""A run's scratch array in the store: what one pass writes for a later one to read, removed at the end.
+
+The moments path writes each chunk's part of every jackknife block's sums there, read back by the
+block pass (:mod:`dask_h2.moments.passes`); KING writes the genotypes once in sample tiles, read by
+every tile of pairs (:mod:`dask_h2.kinship.king`)."""
 from __future__ import annotations
 
 import contextlib
@@ -17,16 +20,18 @@ import zarr
 
 from dask_h2.store import is_url, store_lock
 
-SCRATCH = "rhe_scratch"  # in the store: each running moments fit's jackknife blocks' sums, one array a run
+SCRATCH = "scratch"  # in the store: one array for each run that is using one
 log = logging.getLogger("dask_h2")
 
 
 @contextlib.contextmanager
-def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Array]:
-    """A float32 array (pieces, K, n, B·P), one uncompressed chunk a piece (written without Zarr's
-    check for an all-zero chunk, which costs as much as the write), removed on the way out.
+def scratch_array(store: str | Path, shape: tuple[int, ...], *, dtype: str = "float32",
+                  chunks: tuple[int, ...] | None = None) -> Iterator[zarr.Array]:
+    """An array of ``shape`` and ``dtype`` in uncompressed ``chunks`` (default: one a position of the
+    first axis), written without Zarr's check for a chunk of zeros (which costs as much as the
+    write), removed on the way out.
 
-    Each run has its own, ``STORE/rhe_scratch/<host>-<pid>-<random>``, so that runs on the same
+    Each run has its own, ``STORE/scratch/<host>-<pid>-<random>``, so that runs on the same
     store at once do not share one (in a local temporary folder when the store cannot be written);
     a run first removes the scratch that runs of this machine which no longer exist left behind
     (killed, or interrupted while a task was still writing)."""
@@ -37,13 +42,13 @@ def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Ar
                 raise unwritable
             group = zarr.open_group(str(store), mode="r+").require_group(SCRATCH)
             _remove_abandoned_scratch(store)
-            array = _create_scratch(group, shape)
+            array = _create_scratch(group, shape, dtype, chunks)
     except OSError as exc:
         temporary = tempfile.mkdtemp(prefix="dask-h2-scratch-")
-        log.warning(f"{store} cannot be written ({exc.strerror or exc}); the jackknife's scratch goes to {temporary}, "
+        log.warning(f"{store} cannot be written ({exc.strerror or exc}); its scratch goes to {temporary}, "
                     "which every Dask worker must see")
         group = zarr.open_group(temporary, mode="w")
-        array = _create_scratch(group, shape)
+        array = _create_scratch(group, shape, dtype, chunks)
     try:
         yield array
     finally:
@@ -56,14 +61,15 @@ def scratch_array(store: str | Path, shape: tuple[int, ...]) -> Iterator[zarr.Ar
                     del zarr.open_group(str(store), mode="r+")[SCRATCH]
 
 
-def _create_scratch(group: zarr.Group, shape: tuple[int, ...]) -> zarr.Array:
+def _create_scratch(group: zarr.Group, shape: tuple[int, ...], dtype: str,
+                    chunks: tuple[int, ...] | None) -> zarr.Array:
     name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-    return group.create_array(name, shape=shape, chunks=(1, *shape[1:]), dtype="float32", compressors=None,
-                              fill_value=0.0, config={"write_empty_chunks": True})
+    return group.create_array(name, shape=shape, chunks=chunks or (1, *shape[1:]), dtype=dtype, compressors=None,
+                              fill_value=0, config={"write_empty_chunks": True})
 
 
 def _remove_abandoned_scratch(store: str | Path) -> None:
-    """Remove the folders under ``STORE/rhe_scratch`` of runs of this machine that no longer exist
+    """Remove the folders under ``STORE/scratch`` of runs of this machine that no longer exist
     (a local store; held under the scratch's lock)."""
     if is_url(store):
         return
