@@ -6,7 +6,8 @@ samples for M = 319,147 (9,500 for M = 50,000: the reduction tree deepens with M
 Here each task computes one tile K[I, J] (I ≤ J, sample tiles of size t) and
 streams over all marker chunks itself: it reads a chunk (all samples: its markers'
 frequencies need them), standardizes the columns I and J in float32, and adds their
-SYRK (I = J) or GEMM product to a float64 accumulator. A task's memory is set by t
+SYRK (I = J) or GEMM product (numpy's, which lets a worker's other threads run) to a float64
+accumulator. A task's memory is set by t
 and the chunk size, never by n or by the scheduler's order; the price is that every
 one of the T(T + 1)/2 tasks (T = ⌈n/t⌉) reads the genotypes, a small cost beside the
 O(m·t²) products for t in the thousands. The tiles below the diagonal are transposes.
@@ -25,7 +26,6 @@ import dask
 import dask.array as da
 import numpy as np
 import zarr
-from scipy.linalg.blas import sgemm, ssyrk
 
 from dask_h2.cluster import compute
 from dask_h2.kinship.grm import (
@@ -61,15 +61,13 @@ def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndar
             z_rows = standardize(
                 part_block, centre=centre, inverse_scale=inverse_scale, columns=(rows.start, rows.stop)
             )
-            if diagonal:
-                total[part] += ssyrk(1.0, z_rows.T, trans=0, lower=0)
+            if diagonal:  # numpy's SYRK (both triangles); its BLAS calls release the GIL, scipy.linalg.blas's do not
+                total[part] += z_rows.T @ z_rows
             else:
                 z_cols = standardize(
                     part_block, centre=centre, inverse_scale=inverse_scale, columns=(cols.start, cols.stop)
                 )
-                total[part] += sgemm(1.0, z_rows.T, z_cols.T, trans_b=1)
-    if diagonal:
-        total += np.triu(total, 1).transpose(0, 2, 1)
+                total[part] += z_rows.T @ z_cols
     return total
 
 
