@@ -9,17 +9,20 @@ task still writes after the computation has ended. On a
 cluster each worker process runs BLAS with the threads its nanny gives it
 (``OMP_NUM_THREADS`` = ``OPENBLAS_NUM_THREADS`` = 1 by distributed's default
 ``distributed.nanny.pre-spawn-environ``), so parallelism comes from worker threads
-and processes; deploy/ documents the settings.
+and processes; deploy/ documents the settings. Each worker also gets glibc's largest mmap
+threshold (:class:`HeapAllocations`), without which distributed's default slows the tasks.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import sys
 from typing import Any, Iterator, Protocol
 
 import dask
 from dask.threaded import ContextAwareThreadPoolExecutor
 from distributed import Client, default_client
+from distributed.diagnostics.plugin import WorkerPlugin
 from threadpoolctl import threadpool_limits
 
 from dask_h2.errors import InputError, ParameterError
@@ -81,6 +84,34 @@ class ThreadSplit(Protocol):
     blas_threads: int
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD = 32 * 2**20  # its largest value on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
+
+
+class HeapAllocations(WorkerPlugin):
+    """Raise glibc's mmap threshold to 32 MiB in every worker process, present and future.
+
+    distributed's nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536``
+    (``distributed.nanny.pre-spawn-environ``), and setting it freezes glibc's mmap threshold at
+    128 KiB: every array above that size that a task makes (a chunk read, its products, the
+    sums) is then mapped afresh and faulted in page by page. Measured on a moments fit of
+    100,000 × 100,000 in one process: 22.4 s (5.5 s of system time) without the setting,
+    28.6 s (15.7 s) with it, 23.6 s with it and this threshold. Arrays up to 32 MiB then come
+    from the heap again; the trim threshold, and so the memory handed back, is left as it is."""
+
+    name = "dask-h2-heap-allocations"
+
+    def setup(self, worker: Any) -> None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc: nothing to do
+            return
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+_TUNED: set[str] = set()  # the clients whose cluster has the plugin
+
+
 def compute(*collections: Any, plan: ThreadSplit) -> tuple:
     """``dask.compute(*collections)`` on the active client (tasks followed by the progress bar
     of :func:`dask_h2.progress.dask_progress`), else on local threads split as ``plan`` says."""
@@ -92,6 +123,9 @@ def compute(*collections: Any, plan: ThreadSplit) -> tuple:
                 ContextAwareThreadPoolExecutor(plan.dask_threads) as pool, \
                 dask.config.set(scheduler="threads", pool=pool):
             return dask.compute(*collections)
+    if client.id not in _TUNED:
+        client.register_plugin(HeapAllocations())
+        _TUNED.add(client.id)
     futures = client.compute(list(collections))
     follow(futures)
     return tuple(client.gather(futures))

@@ -18,7 +18,7 @@ import zarr
 from distributed import Client
 
 from dask_h2 import api
-from dask_h2.cluster import active_client
+from dask_h2.cluster import HeapAllocations, active_client
 from dask_h2.io.sources import write_store
 from dask_h2.kinship.grm import kinship
 from dask_h2.planning import ComputePlan, plan_grm
@@ -129,6 +129,8 @@ def test_moments_fit_on_the_cluster_equals_the_local_run(cluster, store, local_m
     copy = shutil.copytree(store, tmp_path / "sim.zarr")
     report = api.fit(copy, **MOMENTS, pcs=3, progress=False, client=client)
     assert not (copy / "scratch").exists()  # the workers' scratch is gone
+    plugins = client.run(lambda dask_worker: list(dask_worker.plugins))
+    assert all(HeapAllocations.name in names for names in plugins.values())  # glibc's mmap threshold raised
     for ours, theirs in zip(report.traits, local_moments.traits):
         for field in ("h2", "h2_se", "sigma_g2", "sigma_e2", "vp"):
             assert getattr(ours, field) == pytest.approx(getattr(theirs, field), rel=1e-12), field  # same operations
