@@ -99,10 +99,11 @@ def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: Ma
                   omega: np.ndarray) -> np.ndarray:
     table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc)
     used = table[:, 1] == USED
-    block, centre, inverse_scale = dosage[used], table[used, 2], table[used, 3]
-    left = left_products(block, centre=centre, inverse_scale=inverse_scale, right=omega)[0]
+    order = None if used.all() else np.flatnonzero(used)  # the used rows, read in place (no copy of the chunk)
+    centre, inverse_scale = table[used, 2], table[used, 3]
+    left = left_products(dosage, centre=centre, inverse_scale=inverse_scale, right=omega, order=order)[0]
     return right_products(
-        block, centre=centre, inverse_scale=inverse_scale, left=left, groups=[slice(0, block.shape[0])]
+        dosage, centre=centre, inverse_scale=inverse_scale, left=left, groups=[slice(0, left.shape[0])], order=order
     )[0][None]
 
 

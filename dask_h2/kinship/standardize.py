@@ -130,10 +130,13 @@ def centre_and_scale(moments: np.ndarray, *, n_samples: int, scale: Scale, qc: M
 
 
 def standardize(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, out: np.ndarray | None = None,
-                columns: tuple[int, int] | None = None,
-                squares: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                columns: tuple[int, int] | None = None, squares: tuple[np.ndarray, np.ndarray] | None = None,
+                rows: np.ndarray | None = None) -> np.ndarray:
     """Standardized float32 genotypes (g − centre)·inverse_scale (m, n) of int8 dosages (m, n),
     per marker centre and inverse scale (m,); missing calls become 0 (mean imputation).
+
+    ``rows`` (m,) int, if given, are the rows of ``dosage`` to standardize, in that order (row i of
+    the result is ``dosage[rows[i]]``, with ``centre[i]``), read in place rather than copied out.
 
     ``columns`` = (start, stop) standardizes only those samples, into an (m, stop − start) result,
     reading each row of the C-ordered ``dosage`` as a contiguous piece (numba compiles a strided
@@ -143,37 +146,38 @@ def standardize(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.nda
     Σ w² over the samples of each class into the sums.
     """
     dosage = np.ascontiguousarray(_int8(dosage))
+    rows = np.arange(dosage.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
     start, stop = columns or (0, dosage.shape[1])
-    shape = (dosage.shape[0], stop - start)
+    shape = (rows.size, stop - start)
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape or out.dtype != np.float32:
         raise ValueError(f"out must be float32 of shape {shape}, not {out.dtype} {out.shape}")
     centre, inverse_scale = centre.astype(np.float32), inverse_scale.astype(np.float32)
     if squares is None:
-        _standardize_calls(dosage, start, stop, centre, inverse_scale, out)
+        _standardize_calls(dosage, rows, start, stop, centre, inverse_scale, out)
     elif squares[1].shape[1] == 1:
-        _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, squares[1])
+        _standardize_calls_squares(dosage, rows, start, stop, centre, inverse_scale, out, squares[1])
     else:
-        _standardize_calls_class_squares(dosage, start, stop, centre, inverse_scale, squares[0], out, squares[1])
+        _standardize_calls_class_squares(dosage, rows, start, stop, centre, inverse_scale, squares[0], out, squares[1])
     return out
 
 
 @compiled
-def _standardize_calls(dosage, start, stop, centre, inverse_scale, out):
+def _standardize_calls(dosage, rows, start, stop, centre, inverse_scale, out):
     zero = np.float32(0.0)
-    for i in range(dosage.shape[0]):
-        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
+    for i in range(rows.shape[0]):
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[rows[i], start:stop], out[i]
         for j in range(calls.shape[0]):
             call = calls[j]
             values[j] = (np.float32(call) - mean) * factor if call >= 0 else zero
 
 
 @compiled
-def _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, sums):
+def _standardize_calls_squares(dosage, rows, start, stop, centre, inverse_scale, out, sums):
     zero = np.float32(0.0)
-    for i in range(dosage.shape[0]):
-        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
+    for i in range(rows.shape[0]):
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[rows[i], start:stop], out[i]
         total = zero
         for j in range(calls.shape[0]):
             call = calls[j]
@@ -184,10 +188,10 @@ def _standardize_calls_squares(dosage, start, stop, centre, inverse_scale, out, 
 
 
 @compiled
-def _standardize_calls_class_squares(dosage, start, stop, centre, inverse_scale, sample_class, out, sums):
+def _standardize_calls_class_squares(dosage, rows, start, stop, centre, inverse_scale, sample_class, out, sums):
     zero = np.float32(0.0)
-    for i in range(dosage.shape[0]):
-        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[i, start:stop], out[i]
+    for i in range(rows.shape[0]):
+        mean, factor, calls, values = centre[i], inverse_scale[i], dosage[rows[i], start:stop], out[i]
         classes = sample_class[start:stop]
         for j in range(calls.shape[0]):
             call = calls[j]

@@ -36,10 +36,11 @@ def sample_tiles(n_samples: int, tile: int = SAMPLE_TILE) -> Iterator[tuple[int,
 
 
 def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, rows: slice, tile: int,
-           squares: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[tuple[slice, int, int, np.ndarray]]:
+           squares: tuple[np.ndarray, np.ndarray] | None = None,
+           order: np.ndarray | None = None) -> Iterator[tuple[slice, int, int, np.ndarray]]:
     """(row block, start, stop, W[row block, start:stop]) over the ``rows`` of the standardized chunk W,
     ``ROW_BLOCK`` rows and ``tile`` samples at a time in one buffer; ``squares`` = (sample class (n,),
-    sums (m, C)) also adds Σ w² per class into the sums."""
+    sums (m, C)) also adds Σ w² per class into the sums; ``order``: W's rows are those of ``dosage``."""
     n = dosage.shape[1]
     buffer = np.empty(min(ROW_BLOCK, rows.stop - rows.start) * min(tile, n), dtype=np.float32)
     for first in range(rows.start, rows.stop, ROW_BLOCK):
@@ -52,29 +53,31 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ro
                 start,
                 stop,
                 standardize(
-                    dosage[block],
+                    dosage if order is not None else dosage[block],
                     centre=centre[block],
                     inverse_scale=inverse_scale[block],
                     out=out,
                     columns=(start, stop),
                     squares=block_squares,
+                    rows=None if order is None else order[block],
                 ),
             )
 
 
 def left_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, right: np.ndarray,
                   sample_class: np.ndarray | None = None, n_classes: int = 0, square_right: np.ndarray | None = None,
-                  tile: int = SAMPLE_TILE) -> tuple[np.ndarray, np.ndarray | None]:
+                  tile: int = SAMPLE_TILE, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """W R (m, w) float32 of the standardized chunk W (m, n) and ``right`` R (n, w) float32 C-ordered,
     followed by (W∘W) S (m, s) when ``square_right`` S (n, s) float32 C-ordered is given; with
-    ``sample_class`` (n,) int in [0, n_classes), also Σ w_mi² over each class (m, n_classes) float64."""
-    m, w = dosage.shape[0], right.shape[1]
+    ``sample_class`` (n,) int in [0, n_classes), also Σ w_mi² over each class (m, n_classes) float64.
+    ``order`` (m,) int: W's rows are those rows of ``dosage``, in that order (default: all of it)."""
+    m, w = (dosage.shape[0] if order is None else order.size), right.shape[1]
     s = 0 if square_right is None else square_right.shape[1]
     product = np.zeros((m, w), dtype=np.float32)
     weighted = np.zeros((m, s), dtype=np.float32)
     sums = None if sample_class is None else np.zeros((m, n_classes))
     squares = None if sums is None else (sample_class, sums)
-    for block, start, stop, z in _tiles(dosage, centre, inverse_scale, slice(0, m), tile, squares):
+    for block, start, stop, z in _tiles(dosage, centre, inverse_scale, slice(0, m), tile, squares, order):
         if w:
             product[block] += z @ right[start:stop]
         if s:
@@ -84,16 +87,17 @@ def left_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.n
 
 def right_products(dosage: np.ndarray, *, centre: np.ndarray, inverse_scale: np.ndarray, left: np.ndarray,
                    groups: Sequence[slice], tile: int = SAMPLE_TILE, outputs: Sequence[np.ndarray] | None = None,
-                   squares: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+                   squares: Sequence[np.ndarray] | None = None, order: np.ndarray | None = None) -> list[np.ndarray]:
     """Σ_{m∈g} w_m L[m] (n, v) float32 for each contiguous row range g of ``groups``, with
     ``left`` L (m, v) and W (m, n) the standardized chunk; added into ``outputs`` (one (n, v)
     float32 array per group, rows contiguous) when given, else into new zeros; with ``squares``
-    (one (n,) float32 array per group), Σ_{m∈g} w_m∘w_m is added into them too."""
+    (one (n,) float32 array per group), Σ_{m∈g} w_m∘w_m is added into them too. ``order``: as for
+    :func:`left_products`."""
     n, v = dosage.shape[1], left.shape[1]
     outputs = [np.zeros((n, v), dtype=np.float32) for _ in groups] if outputs is None else outputs
     buffer = np.empty(min(tile, n) * v, dtype=np.float32)
     for g, (rows, out) in enumerate(zip(groups, outputs)):
-        for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile):
+        for block, start, stop, z in _tiles(dosage, centre, inverse_scale, rows, tile, order=order):
             out[start:stop] += np.matmul(z.T, left[block], out=buffer[: (stop - start) * v].reshape(stop - start, v))
             if squares is not None:
                 squares[g][start:stop] += np.einsum("ij,ij->j", z, z)

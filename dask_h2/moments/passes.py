@@ -184,12 +184,11 @@ class ChunkRows:
     component: np.ndarray
     block: np.ndarray
 
-    def take(self, dosage: np.ndarray) -> np.ndarray:
-        """The used rows of the chunk's ``dosage`` (m, n) in this order: the chunk itself when that is
-        all of it in order (no copy), else a contiguous copy."""
-        if self.rows.size == dosage.shape[0] and np.array_equal(self.rows, np.arange(dosage.shape[0])):
-            return dosage
-        return np.take(dosage, self.rows, axis=0)  # twice as fast as dosage[self.rows] for int8 rows
+    def order(self, n_rows: int) -> np.ndarray | None:
+        """The ``rows`` to read of a chunk of ``n_rows``, None when they are all of it in order."""
+        if self.rows.size == n_rows and np.array_equal(self.rows, np.arange(n_rows)):
+            return None
+        return self.rows
 
     def blocks(self) -> list[tuple[int, slice, list[tuple[int, slice]]]]:
         """(block, its row range, [(component, row range within the block), …]) in order."""
@@ -223,22 +222,23 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
     rows = chunk_rows(
         table, partition.components(start, start + dosage.shape[0], allele_frequency=table[:, 0]), block=block_of
     )
-    block = rows.take(dosage)
+    order = rows.order(dosage.shape[0])  # the used rows, read in place in their order (no copy of the chunk)
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
     if membership.shape[0] == 1:  # every pattern holds all samples: the squares follow from the counts
-        products = left_products(block, centre=centre, inverse_scale=inverse_scale, right=right,
-                                 square_right=square_right)[0]
+        products = left_products(dosage, centre=centre, inverse_scale=inverse_scale, right=right,
+                                 square_right=square_right, order=order)[0]
         class_squares = sum_of_squares(moments[rows.rows], centre, inverse_scale=inverse_scale)[:, None]
     else:
         products, class_squares = left_products(
-            block,
+            dosage,
             centre=centre,
             inverse_scale=inverse_scale,
             right=right,
             sample_class=sample_class,
             n_classes=membership.shape[0],
             square_right=square_right,
+            order=order,
         )
     probes = np.ascontiguousarray(products[:, : projection.n_products])
     totals = np.zeros((partition.size, dosage.shape[1], projection.n_columns), dtype=np.float32)
@@ -247,13 +247,14 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
         sums.fill(0.0)
         groups = [slice(span.start + p.start, span.start + p.stop) for _, p in parts]
         right_products(
-            block,
+            dosage,
             centre=centre,
             inverse_scale=inverse_scale,
             left=probes,
             groups=groups,
             outputs=[sums[k][:, : projection.n_products] for k, _ in parts],
             squares=[sums[k][:, -1] for k, _ in parts] if projection.weighted else None,
+            order=order,
         )
         totals += sums
         scratch[pieces[j]:pieces[j] + 1] = sums[None]  # the chunk's own shape: Zarr stores it without a copy
