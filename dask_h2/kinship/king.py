@@ -18,12 +18,16 @@ q = g²·n and h = [g = 1],
 
 One float32 GEMM (exact: each partial sum is an integer below 2²⁴ for chunks of fewer than 2²²
 markers; numpy's, which runs beside the other tasks' threads, not scipy.linalg.blas's, which holds
-the GIL and ran the tasks' products one at a time; on a diagonal tile numpy's SYRK) gives Σ x_i x_j; the other sums are the column totals minus the few calls missing in the
-other sample (Σ q_i n_j = Σ q_i − Σ_{j missing} q_i), added by a kernel over each sample's missing
-markers. A task computes one tile of pairs (sample tiles I ≥ J of ``plan.tile``) over all marker
-chunks and returns only the pairs asked for: those at or above the table's filter and those above
-the cutoff, with NSNP, HETHET and IBS0 from a second pass over the few rows and columns they
-involve. Tiles are computed a band of tile rows at a time and their pairs yielded in plink2's order.
+the GIL and ran the tasks' products one at a time; numpy's SYRK on a diagonal tile) gives
+Σ x_i x_j; the other sums are the column totals minus the few calls missing in the other sample
+(Σ q_i n_j = Σ q_i − Σ_{j missing} q_i), added by a kernel over each sample's missing markers.
+
+A first pass writes the calls once in sample tiles of equal widths into a scratch array
+(:func:`scratch_layout`). Then a task computes one tile of pairs (sample tiles I ≥ J) over all
+marker chunks of its two tiles only, and returns only the pairs asked for: those at or above the
+table's filter and those above the cutoff, with NSNP, HETHET and IBS0 from a second pass over the
+few rows and columns they involve. Tiles are computed a band of tile rows at a time and their
+pairs yielded in plink2's order.
 """
 from __future__ import annotations
 
