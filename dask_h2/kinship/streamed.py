@@ -42,6 +42,7 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ro
     ``ROW_BLOCK`` rows and ``tile`` samples at a time in one buffer; ``squares`` = (sample class (n,),
     sums (m, C)) also adds Σ w² per class into the sums; ``order``: W's rows are those of ``dosage``."""
     n = dosage.shape[1]
+    order = np.arange(dosage.shape[0]) if order is None else order
     buffer = np.empty(min(ROW_BLOCK, rows.stop - rows.start) * min(tile, n), dtype=np.float32)
     for first in range(rows.start, rows.stop, ROW_BLOCK):
         block = slice(first, min(first + ROW_BLOCK, rows.stop))
@@ -53,13 +54,13 @@ def _tiles(dosage: np.ndarray, centre: np.ndarray, inverse_scale: np.ndarray, ro
                 start,
                 stop,
                 standardize(
-                    dosage if order is not None else dosage[block],
+                    dosage,
                     centre=centre[block],
                     inverse_scale=inverse_scale[block],
                     out=out,
                     columns=(start, stop),
                     squares=block_squares,
-                    rows=None if order is None else order[block],
+                    rows=order[block],
                 ),
             )
 
