@@ -71,7 +71,7 @@ def _dense(calls):
 
 
 def _scratch(z, plan, store=None):
-    return zarr.create_array(store=store or {}, dtype="int8", **scratch_layout(z, plan=plan, n_samples=z.shape[1]))
+    return zarr.create_array(store=store or {}, **scratch_layout(z, plan=plan, n_samples=z.shape[1]))
 
 
 def test_every_count_and_kinship_equals_a_dense_count(family):

@@ -206,7 +206,7 @@ def king_of_store(store: str | Path, *, out: str | Path, table_filter: float | N
     plan = plan_for(store, samples.size, memory_limit=memory_limit)
     layout = scratch_layout(root["call_dosage"], plan=plan, n_samples=samples.size)
     with using(client), dask_progress("KING-robust kinship", progress), \
-            scratch_array(store, dtype="int8", **layout) as scratch:
+            scratch_array(store, **layout) as scratch:
         bands = king_pairs(root["call_dosage"], plan=plan, scratch=scratch, samples=samples, variants=variants,
                            table_filter=table_filter, cutoff=cutoff)
         related = write_kin0(f"{out}.kin0", bands, iid=iid, table_filter=table_filter)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import dask
 import dask.array as da
@@ -189,13 +189,14 @@ def tile_bounds(n_samples: int, tile: int) -> list[slice]:
     return [slice(start, min(start + width, n_samples)) for start in range(0, n_samples, width)]
 
 
-def scratch_layout(dosage: zarr.Array, *, plan: KingPlan, n_samples: int) -> dict[str, tuple[int, int, int]]:
-    """``shape`` (tiles, M, width) and ``chunks`` (1, the plan's marker chunk, width) of the int8 scratch in
-    which :func:`king_pairs` writes the calls of ``n_samples`` samples a sample tile at a time (n·M bytes)."""
+def scratch_layout(dosage: zarr.Array, *, plan: KingPlan, n_samples: int) -> dict[str, Any]:
+    """``shape`` (tiles, M, width), ``chunks`` (1, the plan's marker chunk, width) and ``dtype`` (int8) of the
+    scratch in which :func:`king_pairs` writes the calls of ``n_samples`` samples a sample tile at a time
+    (n·M bytes)."""
     bounds = tile_bounds(n_samples, plan.tile)
     width = bounds[0].stop if bounds else 1
     chunk = merged_chunk(plan.chunk_markers, dosage.chunks[0])
-    return {"shape": (len(bounds), dosage.shape[0], width), "chunks": (1, chunk, width)}
+    return {"shape": (len(bounds), dosage.shape[0], width), "chunks": (1, chunk, width), "dtype": "int8"}
 
 
 def _in_tiles(block: np.ndarray, bounds: list[slice], width: int) -> np.ndarray:
@@ -316,7 +317,7 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, scratch: zarr.Array, sampl
     plan : KingPlan
         Tile size, marker chunk and threads (:func:`dask_h2.planning.king_plan`).
     scratch : zarr.Array
-        int8, of :func:`scratch_layout`'s shape and chunks, that every task can read and write (on a cluster
+        Of :func:`scratch_layout`'s shape, chunks and dtype, that every task can read and write (on a cluster
         in the store: :func:`dask_h2.scratch.scratch_array`): the samples' calls are written there once,
         a sample tile at a time, and each tile of pairs reads its own two.
     samples : numpy.ndarray, optional
@@ -344,7 +345,7 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, scratch: zarr.Array, sampl
     >>> g[:, 5] = g[:, 4]  # a duplicate
     >>> z = zarr.create_array(store={}, data=g, chunks=(50, 6))
     >>> plan = KingPlan(tile=4, chunk_markers=100, dask_threads=1, blas_threads=1)
-    >>> scratch = zarr.create_array(store={}, dtype="int8", **scratch_layout(z, plan=plan, n_samples=6))
+    >>> scratch = zarr.create_array(store={}, **scratch_layout(z, plan=plan, n_samples=6))
     >>> bands = king_pairs(z, plan=plan, scratch=scratch, table=False, cutoff=0.3)
     >>> [(p.first.tolist(), p.second.tolist(), p.kinship.tolist()) for p in bands]
     [([5], [4], [0.5])]
@@ -353,9 +354,9 @@ def king_pairs(dosage: zarr.Array, *, plan: KingPlan, scratch: zarr.Array, sampl
     variants = np.ones(dosage.shape[0], bool) if variants is None else np.asarray(variants, bool)
     bounds = tile_bounds(samples.size, plan.tile)
     layout = scratch_layout(dosage, plan=plan, n_samples=samples.size)
-    if (scratch.shape, scratch.chunks, scratch.dtype) != (layout["shape"], layout["chunks"], np.int8):
-        raise ValueError(f"scratch: int8 of shape {layout['shape']} in chunks {layout['chunks']} expected, "
-                         f"not {scratch.dtype} {scratch.shape} in {scratch.chunks}")
+    if (scratch.shape, scratch.chunks, scratch.dtype) != (layout["shape"], layout["chunks"], layout["dtype"]):
+        raise ValueError(f"scratch: {layout['dtype']} of shape {layout['shape']} in chunks {layout['chunks']} "
+                         f"expected, not {scratch.dtype} {scratch.shape} in {scratch.chunks}")
     if isinstance(scratch.store, MemoryStore) and active_client() is not None:
         raise ValueError("scratch: in this process's memory, which the cluster's workers would write copies of")
     _write_tiles(dosage, scratch, samples, bounds, plan)
@@ -502,7 +503,7 @@ def relatives_of_store(store: str | Path, selection: Selection, *, memory_limit:
         plan = plan_for(store, positions.size, memory_limit=memory_limit)
         layout = scratch_layout(root["call_dosage"], plan=plan, n_samples=positions.size)
         with using(client), dask_progress("KING-robust kinship", progress), \
-                scratch_array(store, dtype="int8", **layout) as scratch:
+                scratch_array(store, **layout) as scratch:
             bands = list(king_pairs(root["call_dosage"], plan=plan, scratch=scratch, samples=positions,
                                     variants=variants, table=False, cutoff=selection.king_cutoff))
         first, second = (np.concatenate([getattr(band, name) for band in bands]) for name in ("first", "second"))
