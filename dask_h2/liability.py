@@ -3,8 +3,8 @@ GRM) share. The risk model of S-PCGC (Weissbrod, Flint & Rosset 2018) gives each
 population risk k_i, study risk p_i, threshold t_i = Φ⁻¹(1 − k_i), weight
 u_i = φ(t_i)√(p_i(1 − p_i))/(k_i(1 − k_i)) and standardized trait z_i = (y_i − p_i)/√(p_i(1 − p_i)); the
 estimators (:mod:`dask_h2.moments.pcgc`, :mod:`dask_h2.greml.pcgc`) solve
-Σ_l [Σ_{i≠j} u_i² u_j² K_k,ij K_l,ij] h²_l = Σ_{i≠j} u_i z_i u_j z_j K_k,ij, and their jackknife replicates
-become the report's :class:`PCGCEstimates` and :class:`~dask_h2.results.TraitFit` here.
+Σ_l [Σ_{i≠j} u_i² u_j² K_k,ij K_l,ij] h²_l = Σ_{i≠j} u_i z_i u_j z_j K_k,ij, and their estimates with
+their jackknife covariance become the report's :class:`PCGCEstimates` and :class:`~dask_h2.results.TraitFit` here.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import scipy.optimize
 import scipy.special
 
 from dask_h2.errors import NAMED, InputError, ParameterError
-from dask_h2.jackknife import jackknife_se
 from dask_h2.results import ComponentFit, TraitFit, normal_density
 from dask_h2.traits import case_control_traits, parse_prevalence
 
@@ -96,7 +95,7 @@ def _ascertained_probit(y: np.ndarray, X: np.ndarray, *, a: float, prevalence: f
 @dataclass(frozen=True, kw_only=True)
 class PCGCEstimates:
     """h²_k (K,) on the liability scale conditional on the covariates, their total and the marginal
-    total h²_cond / (1 + var_t), each with its jackknife SE; ``n_markers`` (K,)."""
+    total h²_cond / (1 + var_t), each with its SE; ``n_markers`` (K,)."""
 
     h2: np.ndarray
     h2_se: np.ndarray
@@ -107,13 +106,13 @@ class PCGCEstimates:
     n_markers: np.ndarray
 
 
-def pcgc_estimates(h2: np.ndarray, replicates: np.ndarray, *, var_t: float, n_markers: np.ndarray) -> PCGCEstimates:
-    """The :class:`PCGCEstimates` of h²_k (K,) and their delete-one-group jackknife ``replicates`` (J, K) (var_t,
-    the thresholds' variance, held fixed), with ``n_markers`` (K,) of each component."""
-    total_se = float(jackknife_se(replicates.sum(axis=1)[:, None])[0])
-    return PCGCEstimates(h2=h2, h2_se=jackknife_se(replicates), h2_total=float(h2.sum()), h2_total_se=total_se,
-                         h2_marginal=float(h2.sum() / (1.0 + var_t)), h2_marginal_se=total_se / (1.0 + var_t),
-                         n_markers=n_markers)
+def pcgc_estimates(h2: np.ndarray, covariance: np.ndarray, *, var_t: float, n_markers: np.ndarray) -> PCGCEstimates:
+    """The :class:`PCGCEstimates` of h²_k (K,) with the ``covariance`` (K, K) of their estimates (a jackknife's;
+    var_t, the thresholds' variance, held fixed) and ``n_markers`` (K,) of each component."""
+    total_se = float(np.sqrt(covariance.sum()))
+    return PCGCEstimates(h2=h2, h2_se=np.sqrt(np.diagonal(covariance)), h2_total=float(h2.sum()),
+                         h2_total_se=total_se, h2_marginal=float(h2.sum() / (1.0 + var_t)),
+                         h2_marginal_se=total_se / (1.0 + var_t), n_markers=n_markers)
 
 
 RISK_MODEL = "ascertained probit on the fixed effects (intercept, PCs, covariates)"

@@ -17,6 +17,19 @@ and V recomputed without the pairs that touch block b, the risk model, P and var
 sample's (as the marker jackknife holds them). Each replicate costs no pass over K: with
 t = A'(w ∘ [1, E]) for the block indicators E (n, J) and A' = A with a zero diagonal, the pairs that
 touch block b sum to 2 Σ_{i∈b} w_i t_i,0 − Σ_{i∈b} w_i t_i,b.
+
+The jackknife counts the pairs' own noise twice: R is a sum over pairs, a U-statistic of degree 2, and
+the part of its variance that no single individual carries (the degenerate part, 2 Σ_{i≠j} Var(v_i v_j
+A_ij) = 2S, S_kl = Σ_{i≠j} v_i² v_j² A_k,ij A_l,ij) enters every replicate through all pairs that touch
+its block, about twice over (Efron & Stein 1981): a pair between two blocks is left out by two
+replicates. Measured, the plain jackknife SE was 1.19× the SD of 400 simulated studies. The covariance
+of ĥ² is therefore the jackknife's less what that part adds to it in expectation, D_J, plus its true
+value D = V⁻¹ 2S V⁻¹: with S_b the part of S over the pairs touching block b, V_b = V less those pairs,
+and S_2 = Σ_{i≠j} n_ij² v_i² v_j² A_k,ij A_l,ij (n_ij the blocks pair ij touches),
+
+    D_J = (J−1)/J [Σ_b V_b⁻¹ 2S_b V_b⁻¹ − V⁻¹ 2S_2 V⁻¹ / J],
+
+and each variance is at least D's (the pairs' noise alone).
 """
 from __future__ import annotations
 
@@ -28,6 +41,7 @@ import numpy as np
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.greml.sources import file_traits, gcta_kinship
 from dask_h2.greml.univariate import fixed_effects
+from dask_h2.jackknife import jackknife_covariance
 from dask_h2.kinship.eigen import Eigen, eigendecompose
 from dask_h2.liability import (RISK_MODEL, CaseProbabilities, PCGCEstimates, case_probabilities, disease_fit,
                                disease_traits, pcgc_estimates)
@@ -66,25 +80,46 @@ def pcgc_of_kinships(kinships: np.ndarray, y: np.ndarray, *, X: np.ndarray, prev
     KQ = [K @ Q for K in kinships]
     QKQ = [Q.T @ b for b in KQ]
     numerator, numerator_out = np.zeros(size), np.zeros((n_blocks, size))
-    denominator, denominator_out = np.zeros((size, size)), np.zeros((n_blocks, size, size))
+    squares, squares_out = np.zeros((2, size, size)), np.zeros((n_blocks, 2, size, size))  # V and S
+    weights = np.column_stack([d, v**2])
     for start in range(0, n, ROWS):
         rows = np.arange(start, min(start + ROWS, n))
         A = [_projected_rows(kinships[k], rows, Q=Q, KQ=KQ[k], QKQ=QKQ[k]) for k in range(size)]
         for k in range(size):
-            total, out = _pair_sums(A[k], v, rows=rows, indicators=indicators)
-            numerator[k] += total
-            numerator_out[:, k] += out
+            total, out = _pair_sums(A[k], v[:, None], rows=rows, indicators=indicators)
+            numerator[k] += total[0]
+            numerator_out[:, k] += out[:, 0]
             for m in range(k + 1):
-                total, out = _pair_sums(A[k] * A[m], d, rows=rows, indicators=indicators)
-                denominator[k, m] += total
-                denominator_out[:, k, m] += out
+                total, out = _pair_sums(A[k] * A[m], weights, rows=rows, indicators=indicators)
+                squares[:, k, m] += total
+                squares_out[:, :, k, m] += out
     lower = np.tril_indices(size, -1)
-    denominator.T[lower] = denominator[lower]
-    denominator_out.transpose(0, 2, 1)[:, lower[0], lower[1]] = denominator_out[:, lower[0], lower[1]]
+    squares.transpose(0, 2, 1)[:, lower[0], lower[1]] = squares[:, lower[0], lower[1]]
+    squares_out.transpose(0, 1, 3, 2)[..., lower[0], lower[1]] = squares_out[..., lower[0], lower[1]]
+    (denominator, noise), (denominator_out, noise_out) = squares, squares_out.transpose(1, 0, 2, 3)
     h2 = np.linalg.solve(denominator, numerator)
     replicates = np.linalg.solve(denominator - denominator_out, (numerator - numerator_out)[..., None])[..., 0]
+    covariance = _pair_noise_corrected(jackknife_covariance(replicates), denominator=denominator,
+                                       denominator_out=denominator_out, noise=noise, noise_out=noise_out)
     counts = np.zeros(size, dtype=np.int64) if n_markers is None else np.asarray(n_markers, dtype=np.int64)
-    return pcgc_estimates(h2, replicates, var_t=risk.var_t, n_markers=counts), risk
+    return pcgc_estimates(h2, covariance, var_t=risk.var_t, n_markers=counts), risk
+
+
+def _pair_noise_corrected(covariance: np.ndarray, *, denominator: np.ndarray, denominator_out: np.ndarray,
+                          noise: np.ndarray, noise_out: np.ndarray) -> np.ndarray:
+    """The jackknife ``covariance`` (K, K) of ĥ² less the pairs' noise it counts in expectation, D_J, plus its
+    true value D (module docstring), from V (K, K), the V of the pairs touching each block (J, K, K), S (K, K)
+    and the S of the pairs touching each block (J, K, K). What is left of the jackknife's covariance once D_J
+    is taken out, the individuals' part, is a covariance: its negative eigenvalues (sampling noise) become 0,
+    so that no variance falls below the pairs' noise alone."""
+    blocks = noise_out.shape[0]
+    inverse, inverse_out = np.linalg.inv(denominator), np.linalg.inv(denominator - denominator_out)
+    within = 2.0 * noise - noise_out.sum(axis=0)  # S over the pairs inside one block (each touches one block)
+    squared_touches = 4.0 * (noise - within) + within  # Σ_{i≠j} n_ij² v_i² v_j² A_k,ij A_l,ij
+    counted = (blocks - 1) / blocks * (np.einsum("bij,bjk,bkl->il", inverse_out, 2.0 * noise_out, inverse_out)
+                                       - inverse @ (2.0 * squared_touches) @ inverse / blocks)
+    values, vectors = np.linalg.eigh(covariance - counted)
+    return (vectors * np.maximum(values, 0.0)) @ vectors.T + inverse @ (2.0 * noise) @ inverse
 
 
 def _projected_rows(K: np.ndarray, rows: np.ndarray, *, Q: np.ndarray, KQ: np.ndarray, QKQ: np.ndarray) -> np.ndarray:
@@ -95,14 +130,18 @@ def _projected_rows(K: np.ndarray, rows: np.ndarray, *, Q: np.ndarray, KQ: np.nd
     return out
 
 
-def _pair_sums(A: np.ndarray, w: np.ndarray, *, rows: np.ndarray, indicators: np.ndarray) -> tuple[float, np.ndarray]:
-    """(Σ_{i∈rows, j} w_i w_j A_ij, and per block b the part of it over pairs with i or j in b, counted as the
-    whole sum over all rows would count it) for rows ``rows`` (r,) of a symmetric A (r, n) with a zero
-    diagonal, weights ``w`` (n,) and block ``indicators`` (n, J)."""
-    t = A @ (w[:, None] * np.hstack([np.ones((w.size, 1)), indicators]))  # (r, 1 + J)
-    own = w[rows]
-    total = float(own @ t[:, 0])
-    touching = 2.0 * ((own * t[:, 0]) @ indicators[rows]) - np.sum(own[:, None] * t[:, 1:] * indicators[rows], axis=0)
+def _pair_sums(A: np.ndarray, w: np.ndarray, *, rows: np.ndarray, indicators: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ_{i∈rows, j} w_i,q w_j,q A_ij (q,), and per block b the part of it over pairs with i or j in b, counted
+    as the whole sum over all rows would count it (J, q)) for rows ``rows`` (r,) of a symmetric A (r, n) with
+    a zero diagonal, the columns of weights ``w`` (n, q) and block ``indicators`` (n, J)."""
+    blocks = indicators.shape[1]
+    spread = (w[:, :, None] * indicators[:, None, :]).reshape(w.shape[0], -1)  # (n, q·J)
+    t = A @ np.hstack([w, spread])
+    own, block = w[rows], indicators[rows]
+    total = np.sum(own * t[:, :w.shape[1]], axis=0)
+    within = np.einsum("rq,rqb,rb->bq", own, t[:, w.shape[1]:].reshape(rows.size, -1, blocks), block)
+    touching = 2.0 * block.T @ (own * t[:, :w.shape[1]]) - within
     return total, touching
 
 
@@ -143,4 +182,5 @@ def gcta_pcgc(prefix: str | Path, *, pheno: str | Path, prevalence: str | float 
                             "jackknife_blocks": n_blocks, "jackknife": JACKKNIFE})
 
 
-JACKKNIFE = "delete-one-block over samples (sample i of a trait's samples in block i mod J)"
+JACKKNIFE = ("delete-one-block over samples (sample i of a trait's samples in block i mod J), less the pairs' "
+             "noise it counts twice")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dask_h2.jackknife import jackknife_se
+from dask_h2.jackknife import jackknife_covariance, jackknife_se
 from dask_h2.liability import PCGCEstimates, pcgc_estimates
 from dask_h2.moments.equations import per_block
 from dask_h2.moments.pairs import correlation
@@ -78,7 +78,7 @@ def fit_pcgc(stats: PCGCStatistics, *, var_t: float) -> PCGCEstimates:
     """h² of one case-control trait by PCGC with several components (V h² = R, module docstring) and
     delete-one-block jackknife SEs over markers (R and V left out together; var_t held fixed)."""
     h2, replicates, counts = pcgc_replicates(stats)
-    return pcgc_estimates(h2, replicates, var_t=var_t, n_markers=counts.astype(np.int64))
+    return pcgc_estimates(h2, jackknife_covariance(replicates), var_t=var_t, n_markers=counts.astype(np.int64))
 
 
 @dataclass(frozen=True, kw_only=True)
