@@ -16,7 +16,7 @@ import zarr
 
 from dask_h2 import api
 from dask_h2.io import rdata_format as fmt
-from dask_h2.io import rdata_input, spool
+from dask_h2.io import rdata_input, sources, spool
 from dask_h2.store import ATTRS_KEY
 
 from test_rdata import run_r
@@ -90,6 +90,22 @@ def convert(path: Path, store: Path, **options) -> zarr.Group:
     api.convert(path, store, chunk_variants=CHUNK, progress=False, **options)
     assert not store.with_name(store.name + ".spool").exists()
     return zarr.open_group(store, mode="r")
+
+
+def test_the_spool_is_gone_before_the_store_is_marked_complete(tmp_path: Path, streamed: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed between marking the store complete and its end leaves no spool beside the store."""
+    rdata = api.simulate(tmp_path / "small.RData", n_samples=60, n_markers=300, h2=[0.5], progress=False)
+    store = tmp_path / "out.zarr"
+    spool_dir = store.with_name("out.zarr.spool")
+    seen = {}
+    for name in ("write_traits", "mark_complete"):
+        def spy(*args, real=getattr(sources, name), name=name, **kwargs):
+            seen[name] = spool_dir.exists() and any(spool_dir.iterdir())
+            return real(*args, **kwargs)
+        monkeypatch.setattr(sources, name, spy)
+    api.convert(rdata, store, chunk_variants=100, progress=False)
+    assert seen == {"write_traits": True, "mark_complete": False}  # spooled, then removed before completion
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ cut from the spool, as columns (samples × markers, R's usual layout) or as rows
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,9 @@ def rdata_source(path: str | Path, *, genotypes: str | None = None, phenotypes: 
     phenotype matrix is ``phenotypes`` or the first other numeric object whose rows match
     one dimension of it, by row names when both have them. The layout follows: samples ×
     markers unless only the columns match (``transpose=True`` forces markers × samples).
-    Numeric vectors of at least ``SPOOL_MIN_VALUES`` values go to files in ``spool_dir``
-    (kept until the store is written); without it everything is held in memory.
+    Numeric vectors of at least ``SPOOL_MIN_VALUES`` values go to files in ``spool_dir`` (a
+    directory for this source alone, removed by its ``release`` once the store is written);
+    without it everything is held in memory.
     """
     path = Path(path)
     if not path.is_file():
@@ -219,6 +221,6 @@ def rdata_source(path: str | Path, *, genotypes: str | None = None, phenotypes: 
 
     attrs = {"source": str(path.resolve()), "source_format": "RData", "genotype_object": geno.name,
              "genotype_type": geno.kind, "phenotype_object": pheno.name, "transposed": bool(transpose)}
-    return GenotypeSource(
-        sample_id=sample_id, variant_id=variant_id, read_block=read_block, phenotypes=phenotype_table, attrs=attrs
-    )
+    return GenotypeSource(sample_id=sample_id, variant_id=variant_id, read_block=read_block,
+                          phenotypes=phenotype_table, attrs=attrs,
+                          release=lambda: shutil.rmtree(spool_dir, ignore_errors=True) if spool_dir else None)

@@ -31,7 +31,9 @@ class GenotypeSource:
     ``read_block(start, stop)`` returns int8 dosages (stop − start markers, n samples)
     with −1 = missing, already validated; blocks are read in order. ``phenotypes()``
     returns (traits (n, k) float64 with NaN = missing, names (k,)); it is called after
-    the last block has been read.
+    the last block has been read. ``release()`` frees what reading needed on disk (an
+    RData file's spool); it is called after the phenotypes, before the store is marked
+    complete, so that an interrupted run never leaves it beside a complete store.
     """
 
     sample_id: np.ndarray
@@ -39,6 +41,7 @@ class GenotypeSource:
     read_block: BlockReader
     phenotypes: Callable[[], tuple[np.ndarray, np.ndarray]]
     attrs: dict[str, Any] = field(default_factory=dict)
+    release: Callable[[], None] = lambda: None
 
     @property
     def n_samples(self) -> int:
@@ -150,6 +153,7 @@ def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None,
     write_traits(root, traits, trait_name=names)
     if None in checksums:
         raise OSError(f"{path}: {checksums.count(None)} of {len(blocks)} chunks were not written")
+    source.release()
     mark_complete(root)
     return path
 
