@@ -7,11 +7,12 @@ from __future__ import annotations
 from dask_h2.interrupts import report, sigterm_interrupts
 
 
-def main() -> int:
-    """Run ``dask-h2`` with the process's arguments; returns its exit code."""
+def main(argv: list[str] | None = None) -> int:
+    """Run ``dask-h2`` with ``argv`` (default: the process's arguments); returns its exit code. An interrupt
+    that comes before the command line's own handling begins (on entering it) is reported as it does."""
     with sigterm_interrupts():
         try:
             from dask_h2.cli import main as cli_main
+            return cli_main(argv)
         except KeyboardInterrupt as interrupt:
             return report(interrupt)
-        return cli_main()

@@ -1,13 +1,15 @@
 """A process that imports dask-h2 once, then forks one child per command read from stdin (JSON:
-``{"argv": [...], "stderr": PATH}``): it answers ``{"pid": ...}`` when the child starts and
-``{"code": ...}`` when it ends. tests/test_interrupts.py interrupts many runs this way without
+``{"argv": [...], "stderr": PATH}``) and runs the command's entry point in it, as the console script
+does: it answers ``{"pid": ...}`` when the child starts and ``{"code": ...}`` when it ends.
+tests/test_interrupts.py interrupts many runs this way without
 paying the imports of Dask, Zarr and numba for each; nothing here starts a thread before forking."""
 import json
 import os
 import signal
 import sys
 
-from dask_h2.cli import main
+import dask_h2.cli  # noqa: F401 (imported once, before forking)
+from dask_h2.command import main
 
 for line in sys.stdin:
     request = json.loads(line)

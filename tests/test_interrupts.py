@@ -41,6 +41,7 @@ pytestmark = pytest.mark.slow
 CHUNK = 256
 FORKED = {signal.SIGINT: 10, signal.SIGKILL: 10, signal.SIGTERM: 2}  # interrupted runs per command and signal
 NEW_PROCESS = {signal.SIGINT: 1, signal.SIGKILL: 1, signal.SIGTERM: 1}
+FORKED_SETUP = 0.005  # seconds of a forked child's own setup (its handler, stderr, the call): no signal then
 QUIET_EXIT = {signal.SIGINT: ({130, -signal.SIGINT}, "dask-h2: interrupted"),
               signal.SIGTERM: ({143, -signal.SIGTERM}, "dask-h2: interrupted"),
               signal.SIGKILL: ({-signal.SIGKILL}, "")}
@@ -75,8 +76,6 @@ class Run(Protocol):
 class NewProcess:
     """``python -m dask_h2 ARGV``, with Ctrl-C's default action even where the tests run with SIGINT
     ignored (a background job), as in a terminal."""
-
-    startup = 0.0
 
     def __init__(self, argv: list[str]):
         self.child = subprocess.Popen([sys.executable, "-m", "dask_h2", *argv], stdout=subprocess.DEVNULL,
@@ -121,7 +120,6 @@ class Zygote:
 
 
 class Forked:
-    startup = 0.0
 
     def __init__(self, zygote: Zygote, argv: list[str]):
         self.zygote, self.stderr, self.code = zygote, zygote.folder / "stderr.txt", None
@@ -231,7 +229,7 @@ def assert_same_store(store: Path, reference: Path, arrays: tuple[str, ...]) -> 
 
 def both_ways(zygote: Zygote, argv: list[str]) -> list[tuple[Callable[[], Run], dict[int, int], float]]:
     """(launcher, interrupted runs per signal, start-up) for forked runs and for new processes."""
-    return [(lambda: Forked(zygote, argv), FORKED, 0.0),
+    return [(lambda: Forked(zygote, argv), FORKED, FORKED_SETUP),
             (lambda: NewProcess(argv), NEW_PROCESS, NewProcess.measure_startup())]
 
 
