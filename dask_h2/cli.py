@@ -15,7 +15,7 @@ from dask_h2 import api, cluster
 from dask_h2.checks import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
                             positive_int, prevalence_list, scheduler_address, writable_folder, writable_prefix)
 from dask_h2.errors import NAMED, InputError, ParameterError
-from dask_h2.interrupts import report as report_interrupt, sigterm_interrupts
+from dask_h2.interrupts import interrupt_behind, report as report_interrupt, sigterm_interrupts
 
 DEMO_H2 = "0.5,0.3,0.1,0"
 DEMO_PCS = 10
@@ -465,12 +465,11 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"dask-h2: error: {_os_error(exc)}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt as interrupt:
+        except (KeyboardInterrupt, SystemError, ImportError) as error:
+            interrupt = interrupt_behind(error)
+            if interrupt is None:
+                raise
             return report_interrupt(interrupt)
-        except SystemError as exc:  # an interrupt raised inside a C function's callback (os.fspath, ...)
-            if isinstance(exc.__cause__, KeyboardInterrupt):
-                return report_interrupt(exc.__cause__)
-            raise
     if not args.quiet:
         print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

@@ -4,7 +4,7 @@ command line of :mod:`dask_h2.cli`, loaded only once SIGINT and SIGTERM stop it 
 is one line too."""
 from __future__ import annotations
 
-from dask_h2.interrupts import report, sigterm_interrupts
+from dask_h2.interrupts import interrupt_behind, report, sigterm_interrupts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,5 +14,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from dask_h2.cli import main as cli_main
             return cli_main(argv)
-        except KeyboardInterrupt as interrupt:
+        except (KeyboardInterrupt, SystemError, ImportError) as error:
+            interrupt = interrupt_behind(error)
+            if interrupt is None:
+                raise
             return report(interrupt)

@@ -41,6 +41,16 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind ``error``: itself, or the direct cause of the error a C function raises when
+    an interrupt cuts short a callback of its (SystemError: os.fspath, ...) or an extension module's
+    initialization (ImportError: "initialization failed"); None for any other error."""
+    if isinstance(error, KeyboardInterrupt):
+        return error
+    cause = error.__cause__
+    return cause if isinstance(error, (SystemError, ImportError)) and isinstance(cause, KeyboardInterrupt) else None
+
+
 def exit_code(interrupt: KeyboardInterrupt) -> int:
     """130 after SIGINT (Ctrl-C), 143 after SIGTERM."""
     return EXIT_CODES[signal.SIGTERM if isinstance(interrupt, Interrupted) else signal.SIGINT]

@@ -15,6 +15,7 @@ from dask_h2.io.convert import simulate_to
 from dask_h2 import api
 from dask_h2.cli import main
 from dask_h2.io import rdata_format as f
+from dask_h2.interrupts import interrupt_behind
 from dask_h2.io.rdata_writer import RMatrix, write_rdata
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import is_complete
@@ -173,3 +174,27 @@ def test_bad_method_is_a_usage_error(tmp_path):
         text=True,
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_an_interrupt_cutting_short_an_extension_import_is_one_line():
+    """SIGTERM inside a C extension's initialization surfaces as ImportError("initialization failed") caused by
+    the interrupt (seen once in scipy.optimize's HiGHS module): the command says one line and exits 143."""
+    script = ("import sys\n"
+              "from dask_h2.interrupts import Interrupted\n"
+              "class Cut:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name == 'dask_h2.cli':\n"
+              "            raise ImportError('initialization failed') from Interrupted()\n"
+              "sys.meta_path.insert(0, Cut())\n"
+              "from dask_h2.command import main\n"
+              "sys.exit(main(['--help']))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 143 and result.stderr == "dask-h2: interrupted\n", result.stderr
+
+
+def test_interrupt_behind_finds_only_interrupts():
+    error = ImportError("no module named matplotlib")
+    assert interrupt_behind(error) is None
+    wrapped = SystemError("callback failed")
+    wrapped.__cause__ = KeyboardInterrupt()
+    assert interrupt_behind(wrapped) is wrapped.__cause__
