@@ -99,7 +99,7 @@ def _sketch_chunk(dosage: np.ndarray, selected: np.ndarray, scale: Scale, qc: Ma
                   omega: np.ndarray) -> np.ndarray:
     table = chunk_marker_table(dosage, selected=selected[:, None], scale=scale, qc=qc)
     used = table[:, 1] == USED
-    order = None if used.all() else np.flatnonzero(used)  # the used rows, read in place (no copy of the chunk)
+    order = np.flatnonzero(used)  # the used rows, read in place (no copy of the chunk)
     centre, inverse_scale = table[used, 2], table[used, 3]
     left = left_products(dosage, centre=centre, inverse_scale=inverse_scale, right=omega, order=order)[0]
     return right_products(

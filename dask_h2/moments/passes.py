@@ -184,12 +184,6 @@ class ChunkRows:
     component: np.ndarray
     block: np.ndarray
 
-    def order(self, n_rows: int) -> np.ndarray | None:
-        """The ``rows`` to read of a chunk of ``n_rows``, None when they are all of it in order."""
-        if self.rows.size == n_rows and np.array_equal(self.rows, np.arange(n_rows)):
-            return None
-        return self.rows
-
     def blocks(self) -> list[tuple[int, slice, list[tuple[int, slice]]]]:
         """(block, its row range, [(component, row range within the block), …]) in order."""
         out = []
@@ -222,7 +216,7 @@ def _moments_chunk(dosage: np.ndarray, selected: np.ndarray, block_of: np.ndarra
     rows = chunk_rows(
         table, partition.components(start, start + dosage.shape[0], allele_frequency=table[:, 0]), block=block_of
     )
-    order = rows.order(dosage.shape[0])  # the used rows, read in place in their order (no copy of the chunk)
+    order = rows.rows  # the used rows, read in place in their order (no copy of the chunk)
     centre, inverse_scale = table[rows.rows, 2], table[rows.rows, 3]
     sample_class, membership = projection.sample_classes
     if membership.shape[0] == 1:  # every pattern holds all samples: the squares follow from the counts
