@@ -29,7 +29,8 @@ from dask_h2 import api
 from dask_h2.io.convert import simulate_to
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.kinship.grm import chunk_marker_table
-from dask_h2.kinship.standardize import MarkerQC, standardize
+from dask_h2.kinship.standardize import standardize
+from dask_h2.kinship.selection import MarkerQC
 from dask_h2.store import write_traits
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from dask_h2.io.convert import simulate_to
 from dask_h2 import api
-from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.io.simulate import SimulationDesign
 
 TRUTH = (0.1, 0.3, 0.6)

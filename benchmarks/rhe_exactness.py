@@ -27,7 +27,7 @@ import zarr
 
 from dask_h2.io.convert import simulate_to
 from dask_h2 import api
-from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import is_complete

@@ -49,7 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np, zarr
 from threadpoolctl import threadpool_limits
 from dask_h2.kinship.grm import chunk_marker_table
-from dask_h2.kinship.standardize import MarkerQC, standardize
+from dask_h2.kinship.standardize import standardize
+from dask_h2.kinship.selection import MarkerQC
 dosage = zarr.open_group(sys.argv[1], mode="r")["call_dosage"]
 step = dosage.chunks[0]
 bounds = [(a, min(a + step, dosage.shape[0])) for a in range(0, dosage.shape[0], step)]

@@ -33,7 +33,7 @@ _EXPORTS = {
     "kinship.partition": ("Partition", "parse_partition"),
     "kinship.selection": ("Selection",),
     "kinship.standardize": ("MarkerQC",),
-    "moments.fit": ("MomentsSettings",),
+    "moments.settings": ("MomentsSettings",),
     "results": ("ComponentFit", "FitReport", "NotEstimable", "PairFit", "TraitFit"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

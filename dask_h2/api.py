@@ -4,39 +4,36 @@ Every command of the command line calls these functions and nothing else, so a P
 everything it does, with the same checks and messages (errors name the functions' parameters, the
 command line its options). The rules that combine parameters (which inputs go with which model
 and method) live here, in :func:`fit`'s request, for both.
+
+Each function loads the modules of its path when it is called, and the module itself only the
+settings and checks (no Dask, SciPy or numba), so that a command, a conversion above all, does not
+wait for the paths it does not take.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from distributed import Client
 
-from dask_h2.checks import check, checked_arguments, instance_of, one_of, path_like
+from dask_h2.checks import check, checked_arguments, dask_client, instance_of, one_of, path_like
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.greml.aireml import MAX_ITER
-from dask_h2.greml.pcgc import gcta_pcgc
-from dask_h2.greml.problem import ComponentsProblem, FitProblem
-from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
-from dask_h2.io import convert as conversion
-from dask_h2.io.gcta import write_grm, write_grm_list
-from dask_h2.io.king import king_of_store
-from dask_h2.io.reports import write_report
-from dask_h2.io.simulate import SimulationDesign
-from dask_h2.kinship.groups import GRMResult, PartitionedGRMResult, grm_of_store, partitioned_grm_of_store
+from dask_h2.io.reports import format_table, write_report
 from dask_h2.kinship.partition import Partition
-from dask_h2.io.reports import format_table
-from dask_h2.kinship.selection import Selection
-from dask_h2.kinship.standardize import SCALES, MarkerQC
-from dask_h2.mcreml.fit import MCRemlSettings
-from dask_h2.mcreml.fit import fit_store as mc_reml_fit_store
+from dask_h2.kinship.selection import SCALES, MarkerQC, Selection
+from dask_h2.mcreml.settings import MCRemlSettings
 from dask_h2.moments.equations import MIN_BLOCKS
-from dask_h2.moments.fit import METHODS as MOMENTS_METHODS
-from dask_h2.moments.fit import MomentsSettings, fit_store
+from dask_h2.moments.settings import METHODS as MOMENTS_METHODS
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.results import FitReport
-from dask_h2.store import open_store, read_strings
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from dask_h2.greml.problem import ComponentsProblem, FitProblem
+    from dask_h2.kinship.groups import GRMResult, PartitionedGRMResult
 
 Prevalence = str | float | Sequence[float | None] | None
 STREAMED = (*MOMENTS_METHODS, "MC-REML")  # the methods that estimate from the genotypes, with no n × n matrix
@@ -48,7 +45,7 @@ def _partition(value: object) -> str | Path | Partition:
 _checked = checked_arguments(selection=instance_of(Selection, "a Selection"),
                              moments=instance_of(MomentsSettings, "a MomentsSettings"),
                              mc_reml=instance_of(MCRemlSettings, "an MCRemlSettings"),
-                             client=instance_of(Client, "a distributed.Client"), partition=_partition)
+                             client=dask_client, partition=_partition)
 
 __all__ = ["convert", "simulate", "grm", "king", "export_gcta", "load", "fit", "run", "write_report", "format_table",
            "plot", "Selection", "MarkerQC", "MomentsSettings", "MCRemlSettings", "FitReport", "SCALES", "MIN_BLOCKS",
@@ -104,6 +101,8 @@ def convert(source: str | Path, store: str | Path, *, genotypes: str | None = No
     >>> convert(tmp / "small.RData", tmp / "converted.zarr", progress=False).name
     'converted.zarr'
     """
+    from dask_h2.io import convert as conversion
+
     return conversion.convert(source, store, genotypes=genotypes, phenotypes=phenotypes, transpose=transpose,
                               pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold,
                               chunk_variants=chunk_variants, overwrite=overwrite, progress=progress)
@@ -146,6 +145,9 @@ def simulate(out: str | Path, *, n_samples: int = 2000, n_markers: int = 20000,
     >>> simulate(tmp / "example.zarr", n_samples=100, n_markers=500, h2=[0.5], progress=False).name
     'example.zarr'
     """
+    from dask_h2.io import convert as conversion
+    from dask_h2.io.simulate import SimulationDesign
+
     design = SimulationDesign(n_samples=n_samples, n_markers=n_markers, h2=tuple(h2), seed=seed,
                               parent_offspring=parent_offspring, siblings=siblings,
                               family_environment=family_environment)
@@ -190,6 +192,8 @@ def grm(store: str | Path, *, partition: str | Path | Partition | None = None, s
     >>> result.kinship.shape, result.n_markers_used
     ((100, 100), 500)
     """
+    from dask_h2.kinship.groups import grm_of_store, partitioned_grm_of_store
+
     if partition is not None:
         return partitioned_grm_of_store(store, partition=partition, selection=selection, memory_limit=memory_limit,
                                         tile=tile, recompute=recompute, client=client, progress=progress)
@@ -242,6 +246,8 @@ def king(store: str | Path, *, out: str | Path, king_table_filter: float | None 
     >>> [path.name for path in paths]
     ['demo.kin0', 'demo.king.cutoff.in.id', 'demo.king.cutoff.out.id']
     """
+    from dask_h2.io.king import king_of_store
+
     return king_of_store(store, out=out, table_filter=king_table_filter, cutoff=king_cutoff, selection=selection,
                          memory_limit=memory_limit, client=client, progress=progress)
 
@@ -260,6 +266,9 @@ def export_gcta(store: str | Path, prefix: str | Path, *, partition: str | Path 
     >>> [path.name for path in export_gcta(tmp / "demo.zarr", tmp / "k", progress=False)]
     ['k.grm.bin', 'k.grm.N.bin', 'k.grm.id']
     """
+    from dask_h2.io.gcta import write_grm, write_grm_list
+    from dask_h2.store import open_store, read_strings
+
     result = grm(store, partition=partition, selection=selection, progress=progress)
     sample_id = read_strings(open_store(store), "sample_id")[result.sample_index]
     if partition is None:
@@ -378,6 +387,8 @@ def load(store: str | Path | None = None, *, grm: str | Path | None = None, grm_
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                     grm_cutoff=grm_cutoff)
     inputs.check(method="REML")
+    from dask_h2.greml.sources import components_problem, gcta_components_problem, gcta_problem, store_problem
+
     if components:
         return components_problem(store, partition=partition, selection=selection, covar=covar, qcovar=qcovar,
                                   memory_limit=memory_limit, client=client, progress=progress)
@@ -490,6 +501,10 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
                     grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
     if method in STREAMED:
+        from dask_h2.greml.pcgc import gcta_pcgc
+        from dask_h2.mcreml.fit import fit_store as mc_reml_fit_store
+        from dask_h2.moments.fit import fit_store
+
         def moments_fit(method: str = method) -> FitReport:
             return fit_store(store, selection=selection, settings=moments, partition=partition, pcs=pcs, covar=covar,
                              qcovar=qcovar, method=method, prevalence=prevalence, pairs=bivariate,
@@ -510,6 +525,8 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     problem = load(store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                    covar=covar, qcovar=qcovar, selection=selection, grm_cutoff=grm_cutoff, memory_limit=memory_limit,
                    client=client, progress=progress)
+    from dask_h2.greml.problem import ComponentsProblem
+
     if isinstance(problem, ComponentsProblem):
         return problem.fit(pcs=pcs, constrain=constrain, prevalence=prevalence, max_iter=max_iter)
     if bivariate is not None:
@@ -534,6 +551,8 @@ def run(source: str | Path, out_prefix: str | Path, *, genotypes: str | None = N
     >>> run(tmp / "small.RData", tmp / "run", pcs=2, progress=False).n_samples
     50
     """
+    from dask_h2.io import convert as conversion
+
     store = conversion.store_for_run(source, out_prefix, overwrite=overwrite, progress=progress, genotypes=genotypes,
                                      phenotypes=phenotypes, transpose=transpose, pheno=pheno, mpheno=mpheno,
                                      hard_call_threshold=hard_call_threshold, chunk_variants=chunk_variants)

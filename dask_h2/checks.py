@@ -21,12 +21,11 @@ import inspect
 import math
 import numbers
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
-from dask.utils import parse_bytes
-from distributed.comm.addressing import parse_address, parse_host_port
 
 from dask_h2.errors import NAMED, InputError, ParameterError
 
@@ -39,6 +38,8 @@ class OptionError(InputError, argparse.ArgumentTypeError):
 
 def parse_memory(text: str) -> int:
     """'2GB', '1.5GiB', '800MB' or a number of bytes → bytes (Dask's reading of sizes)."""
+    from dask.utils import parse_bytes  # Dask loads with the commands that compute, not with every check
+
     try:
         if not any(character.isdigit() for character in text):  # Dask reads '' as 1 byte and 'GB' as 1 GB
             raise ValueError(text)
@@ -226,6 +227,8 @@ def writable_folder(value: Any) -> Path:
 
 def scheduler_address(value: Any) -> str:
     """A Dask scheduler address such as ``tcp://host:8786`` (scheme optional for TCP)."""
+    from distributed.comm.addressing import parse_address, parse_host_port  # loaded with a cluster only
+
     text = str(value).strip()
     try:
         scheme, location = parse_address(text, strict=False)
@@ -290,6 +293,15 @@ def instance_of(kind: type, what: str) -> Callable[[Any], Any]:
         raise OptionError(f"must be {what}, not {value!r}")
 
     return instance
+
+
+def dask_client(value: Any) -> Any:
+    """A ``distributed.Client``: one can exist only where its caller has loaded ``distributed``, which
+    the check leaves unloaded for everyone else."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None and isinstance(value, distributed.Client):
+        return value
+    raise OptionError(f"must be a distributed.Client, not {value!r}")
 
 
 def prevalence_spec(value: Any) -> str | float | tuple:

@@ -11,7 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
-from dask_h2 import api, cluster
+from dask_h2 import api
 from dask_h2.checks import (comma_list, existing_file, fraction, integer, memory_size, non_negative_int, number_in,
                             positive_int, prevalence_list, scheduler_address, writable_folder, writable_prefix)
 from dask_h2.errors import NAMED, InputError, ParameterError
@@ -65,8 +65,13 @@ def _add_scheduler(parser: argparse.ArgumentParser) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The Dask cluster of a command that has --scheduler (connected, made current); none for the others."""
-    return cluster.connect(args.scheduler) if hasattr(args, "scheduler") else contextlib.nullcontext()
+    """The Dask cluster of a command that has --scheduler (connected, made current); none for the others,
+    which do not load Dask."""
+    if not hasattr(args, "scheduler"):
+        return contextlib.nullcontext()
+    from dask_h2.cluster import connect
+
+    return connect(args.scheduler)
 
 
 def _selection(args: argparse.Namespace) -> api.Selection:

@@ -17,17 +17,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import sys
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, Sequence
 
 import dask
 from dask.threaded import ContextAwareThreadPoolExecutor
-from distributed import Client, default_client
+from distributed import Client, Future, default_client, wait
 from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.progressbar import TextProgressBar
 from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.checks import OptionError, check, scheduler_address
-from dask_h2.progress import follow
+from dask_h2.progress import description
 
 CONNECT_TIMEOUT = "20s"
 
@@ -129,6 +131,34 @@ def compute(*collections: Any, plan: ThreadSplit) -> tuple:
     futures = client.compute(list(collections))
     follow(futures)
     return tuple(client.gather(futures))
+
+
+def follow(futures: Sequence[Future]) -> None:
+    """Wait for ``futures``, with a bar over their tasks inside :func:`dask_h2.progress.dask_progress`."""
+    desc = description()
+    if desc is None:
+        wait(futures)
+    else:
+        _ClusterBar(futures, desc)
+
+
+class _ClusterBar(TextProgressBar):
+    """distributed's progress feed from the scheduler (tasks done of all, recomputations
+    included), drawn by tqdm; returns when the futures are finished or failed."""
+
+    def __init__(self, futures: Sequence[Future], desc: str):
+        self._bar = tqdm(desc=desc, unit="task", file=sys.stderr, dynamic_ncols=True)
+        try:
+            super().__init__(futures, scheduler=futures[0].client.scheduler.address)
+        finally:
+            self._bar.close()
+
+    def _draw_bar(self, remaining: int, all: int, **kwargs) -> None:
+        self._bar.total = all
+        self._bar.update(all - remaining - self._bar.n)
+
+    def _draw_stop(self, **kwargs) -> None:
+        pass
 
 
 def worker_budget(client: Client) -> tuple[int | None, int]:

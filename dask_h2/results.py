@@ -11,7 +11,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import scipy.special
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +224,8 @@ def liability_factor(case_fraction: float, prevalence: float) -> float:
     >>> round(liability_factor(0.5, 0.1), 4)
     1.052
     """
-    z = float(normal_density(-scipy.special.ndtri(prevalence)))
+    from scipy.special import ndtri  # SciPy loads with the fits, not with every command that reports
+
+    z = float(normal_density(-ndtri(prevalence)))
     return (prevalence * (1.0 - prevalence) / z**2) * (prevalence * (1.0 - prevalence)
                                                        / (case_fraction * (1.0 - case_fraction)))

@@ -22,7 +22,7 @@ from dask_h2.cluster import HeapAllocations, active_client
 from dask_h2.io.sources import write_store
 from dask_h2.kinship.grm import kinship
 from dask_h2.planning import ComputePlan, plan_grm
-from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.io.simulate import SimulationDesign, simulate
 from dask_h2.store import open_store
 from local_cluster import deployed_cluster, missing_tools

@@ -13,7 +13,7 @@ from dask_h2.kinship.partition import parse_partition
 from dask_h2.checks import parse_memory
 from dask_h2.planning import ComputePlan, TilePlan, grm_plan, plan_grm, plan_tiles
 from dask_h2.io.simulate import SimulationDesign, simulate
-from dask_h2.kinship.standardize import MarkerQC
+from dask_h2.kinship.selection import MarkerQC
 from dask_h2.kinship.tiled import tiled_kinship
 
 FLOAT32 = 1e-6  # the tiles' float32 products are blocked differently from the untiled SYRK

@@ -16,7 +16,7 @@ from dask_h2.kinship.grm import kinship, partitioned_kinship, symmetrize_upper
 from dask_h2.kinship.partition import parse_partition
 from dask_h2.checks import parse_memory
 from dask_h2.planning import ComputePlan, plan_grm
-from dask_h2.kinship.standardize import MarkerQC
+from dask_h2.kinship.selection import MarkerQC
 from dask_h2.kinship.standardize import centre_and_scale, marker_moments
 
 

@@ -24,7 +24,7 @@ from dask_h2.errors import InputError, ParameterError
 from dask_h2.io.convert import simulate_to
 from dask_h2.io.reports import bivariate_hsq_text
 from dask_h2.io.simulate import SimulationDesign
-from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.liability import case_probabilities
 from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.store import create_store, mark_complete, write_traits

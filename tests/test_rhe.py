@@ -21,7 +21,7 @@ from dask_h2.cli import main
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.jackknife import jackknife_se
 from dask_h2.moments.equations import jackknife_blocks
-from dask_h2.moments.fit import MomentsSettings
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.kinship.pcs import RHE_GROUP
 from dask_h2.io.simulate import SimulationDesign
 from dask_h2.store import write_traits

@@ -23,11 +23,12 @@ a bound of a nonlinear map its steps can stop contracting below that level). Aft
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from dask_h2.greml.reml import Pieces
+if TYPE_CHECKING:  # annotations only: the API reads MAX_ITER without loading SciPy's linear algebra
+    from dask_h2.greml.reml import Pieces
 
 MAX_ITER = 100  # GCTA's --reml-maxit default
 GAIN_TOLERANCE = 1e-18  # predicted log-likelihood gain of one more step at convergence (AI steps converge linearly)

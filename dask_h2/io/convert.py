@@ -6,25 +6,25 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zarr
 
 from dask_h2.checks import PARAMETERS, check
 from dask_h2.errors import NAMED, InputError, OutputError, ParameterError
-from dask_h2.io.bed_input import bed_source
-from dask_h2.io.bgen_input import bgen_source
 from dask_h2.io.fingerprint import conversion_key, describe_difference
-from dask_h2.io.pgen_input import pgen_files, pgen_source
+from dask_h2.io.pgen_input import pgen_files
 from dask_h2.io.rdata_format import NA_INTEGER
-from dask_h2.io.rdata_input import rdata_source
 from dask_h2.io.rdata_writer import RMatrix, write_rdata
-from dask_h2.io.simulate import SimulationDesign, simulate
 from dask_h2.io.sources import GenotypeSource, marker_blocks, write_store
 from dask_h2.io.spool import spool_directory
-from dask_h2.io.vcf_zarr_input import is_vcf_zarr, vcf_zarr_source
+from dask_h2.io.vcf_zarr_input import is_vcf_zarr
 from dask_h2.progress import progress_bar
 from dask_h2.store import ATTRS_KEY, is_complete, is_url, open_store, refuse_complete
+
+if TYPE_CHECKING:
+    from dask_h2.io.simulate import SimulationDesign
 
 log = logging.getLogger("dask_h2")
 
@@ -44,7 +44,8 @@ def source_for(path: str | Path, *, genotypes: str | None = None, phenotypes: st
                hard_call_threshold: float | None = None, spool_dir: Path | None = None,
                progress: bool = False) -> GenotypeSource:
     """The genotype source behind an input: a PLINK .bed or .pgen, a BGEN file, a VCF-Zarr store
-    (a directory) or an RData file; ``spool_dir`` holds what an RData file's genotypes stream into."""
+    (a directory) or an RData file; ``spool_dir`` holds what an RData file's genotypes stream into.
+    Each reader, and the library behind it, is loaded only for its own inputs."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -52,20 +53,30 @@ def source_for(path: str | Path, *, genotypes: str | None = None, phenotypes: st
         raise ParameterError("{mpheno} needs {pheno}", mpheno=NAMED, pheno=NAMED)
     suffix = path.suffix.lower()
     if suffix == ".pgen":
+        from dask_h2.io.pgen_input import pgen_source
+
         return pgen_source(path, pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold)
     if suffix == ".bgen":
+        from dask_h2.io.bgen_input import bgen_source
+
         return bgen_source(path, pheno=pheno, mpheno=mpheno, hard_call_threshold=hard_call_threshold,
                            spool_dir=spool_dir)
     if hard_call_threshold is not None:
         raise ParameterError(f"{path}: {{hard_call_threshold}} is for .pgen and BGEN inputs (dosages); this input "
                              "holds calls", hard_call_threshold=NAMED)
     if suffix == ".bed":
+        from dask_h2.io.bed_input import bed_source
+
         return bed_source(path, pheno=pheno, mpheno=mpheno)
     if path.is_dir():
+        from dask_h2.io.vcf_zarr_input import vcf_zarr_source
+
         return vcf_zarr_source(path, pheno=pheno, mpheno=mpheno)
     if pheno is not None:
         raise ParameterError(f"{path}: {{pheno}} is for .bed and VCF Zarr inputs; an RData file's phenotypes are one "
                              "of its objects ({phenotypes})", pheno=NAMED, phenotypes=NAMED)
+    from dask_h2.io.rdata_input import rdata_source
+
     return rdata_source(
         path, genotypes=genotypes, phenotypes=phenotypes, transpose=transpose, spool_dir=spool_dir, progress=progress
     )
@@ -135,6 +146,8 @@ def _write_or_clean(source: GenotypeSource, store: Path, chunk_variants: int | N
 
 def simulate_to(out: str | Path, design: SimulationDesign, *, overwrite: bool = False, progress: bool = True) -> Path:
     """Simulate a data set to ``out``: an RData file (.RData/.rda) or a Zarr store (.zarr)."""
+    from dask_h2.io.simulate import simulate
+
     out = Path(out)
     source = simulate(design)
     if out.suffix.lower() == ".zarr":

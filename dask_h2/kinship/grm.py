@@ -24,15 +24,8 @@ from dask_h2.cluster import compute
 from dask_h2.errors import NAMED, ParameterError
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.planning import STANDARDIZE_BLOCK, ComputePlan, plan_grm
-from dask_h2.kinship.standardize import (
-    STATUS_NAMES,
-    USED,
-    MarkerQC,
-    Scale,
-    centre_and_scale,
-    marker_moments,
-    standardize,
-)
+from dask_h2.kinship.standardize import STATUS_NAMES, USED, centre_and_scale, marker_moments, standardize
+from dask_h2.kinship.selection import MarkerQC, Scale
 
 
 @dataclass(frozen=True, kw_only=True)

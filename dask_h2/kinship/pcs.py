@@ -13,9 +13,9 @@ import numpy as np
 
 from dask_h2.cluster import compute
 from dask_h2.kinship.grm import chunk_marker_table, sum_partials
-from dask_h2.kinship.selection import Selection, cache_key
+from dask_h2.kinship.selection import MarkerQC, Scale, Selection, cache_key
 from dask_h2.kinship.sketch import gaussian_start, nystrom_eigen, orthonormal, sketch_width
-from dask_h2.kinship.standardize import USED, MarkerQC, Scale
+from dask_h2.kinship.standardize import USED
 from dask_h2.kinship.streamed import left_products, right_products
 from dask_h2.kinship.tasks import chunk_bounds, shared, single_threaded_blas
 from dask_h2.planning import ComputePlan

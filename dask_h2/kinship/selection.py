@@ -5,12 +5,24 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from dask_h2.checks import PARAMETERS, check, check_unambiguous, fraction, number_in
 from dask_h2.errors import NAMED, InputError, ParameterError
-from dask_h2.kinship.standardize import SCALES, MarkerQC, Scale
+
+Scale = Literal["hwe", "empirical"]
+SCALES: tuple[str, ...] = ("hwe", "empirical")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkerQC:
+    """Marker filters: minor allele frequency ≥ ``maf`` and fraction of missing calls ≤ ``max_missing``
+    (both over the samples analysed)."""
+
+    maf: float = 0.0
+    max_missing: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)

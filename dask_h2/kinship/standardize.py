@@ -12,13 +12,13 @@ GIL, so Dask threads run them side by side.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numba
 import numpy as np
 from numba.misc.appdirs import user_cache_dir
+
+from dask_h2.kinship.selection import SCALES, MarkerQC, Scale
 
 
 def numba_cache_dir() -> Path:
@@ -44,10 +44,6 @@ def compiled(function):
         return numba.njit(nogil=True)(function)
     finally:
         numba.config.CACHE_DIR = previous
-
-
-Scale = Literal["hwe", "empirical"]
-SCALES: tuple[str, ...] = ("hwe", "empirical")
 
 
 def marker_moments(dosage: np.ndarray) -> np.ndarray:
@@ -83,15 +79,6 @@ def _int8(dosage: np.ndarray) -> np.ndarray:
     if dosage.dtype != np.int8:
         raise TypeError(f"dosages must be int8 (-1 = missing), not {dosage.dtype}")
     return dosage
-
-
-@dataclass(frozen=True, kw_only=True)
-class MarkerQC:
-    """Marker filters: minor allele frequency ≥ ``maf`` and fraction of missing calls ≤ ``max_missing``
-    (both over the samples analysed)."""
-
-    maf: float = 0.0
-    max_missing: float = 1.0
 
 
 # why a marker is left out of K, in order of precedence

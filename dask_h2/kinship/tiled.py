@@ -41,7 +41,8 @@ from dask_h2.kinship.grm import (
 )
 from dask_h2.kinship.partition import Partition
 from dask_h2.planning import TilePlan
-from dask_h2.kinship.standardize import MarkerQC, Scale, standardize
+from dask_h2.kinship.standardize import standardize
+from dask_h2.kinship.selection import MarkerQC, Scale
 
 
 def _tile_sums(dosage: zarr.Array, samples: np.ndarray | None, selected: np.ndarray, rows: slice, cols: slice,

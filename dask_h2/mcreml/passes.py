@@ -25,7 +25,8 @@ import numpy as np
 from dask_h2.cluster import active_client, compute
 from dask_h2.kinship.grm import chunk_marker_table
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
-from dask_h2.kinship.standardize import USED, MarkerQC, Scale
+from dask_h2.kinship.standardize import USED
+from dask_h2.kinship.selection import MarkerQC, Scale
 from dask_h2.kinship.streamed import left_products, right_products
 from dask_h2.kinship.tasks import chunk_bounds, only, shared, single_threaded_blas
 from dask_h2.planning import ComputePlan

@@ -32,7 +32,6 @@ import numpy as np
 from distributed import Client
 from threadpoolctl import threadpool_limits
 
-from dask_h2.checks import check, integer, non_negative_int, positive_int
 from dask_h2.cluster import using
 from dask_h2.errors import InputError, ParameterError
 from dask_h2.kinship.grm import count_markers, marker_chunks, sample_columns
@@ -42,12 +41,13 @@ from dask_h2.kinship.selection import Selection, variant_mask
 from dask_h2.kinship.standardize import USED
 from dask_h2.kinship.pcs import principal_components
 from dask_h2.kinship.tasks import chunk_bounds, single_threaded_blas
-from dask_h2.moments.equations import (MIN_BLOCKS, GroupStatistics, MomentEstimates, Solution, fit_moments,
+from dask_h2.moments.equations import (GroupStatistics, MomentEstimates, Solution, fit_moments,
                                        jackknife_blocks, residual_sums, solve_with_replicates)
 from dask_h2.moments.pairs import PairEstimates, fit_pairs
 from dask_h2.moments.passes import Projection, block_pass, block_pieces, moments_pass
 from dask_h2.liability import RISK_MODEL, CaseProbabilities, case_probabilities, disease_fit, disease_traits
 from dask_h2.moments.pcgc import PCGCStatistics, fit_pcgc, fit_pcgc_pair
+from dask_h2.moments.settings import MomentsSettings
 from dask_h2.scratch import scratch_array
 from dask_h2.kinship.sketch import sketch_width
 from dask_h2.planning import ComputePlan, OverBudget, moments_plan
@@ -55,34 +55,6 @@ from dask_h2.results import ComponentFit, FitReport, PairComponentFit, PairFit, 
 from dask_h2.store import open_store, read_strings
 from dask_h2.traits import (check_complete_cases, design_matrix, estimable, parse_pairs, read_traits, screen_traits,
                             store_traits)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MomentsSettings:
-    """The moments estimator's settings: ``n_probes`` B random vectors drawn from ``seed``, ``n_blocks``
-    J jackknife blocks, and for the PCs ``pc_passes`` sketch passes over about ``pc_markers`` markers in
-    evenly spaced chunks (0 = all).
-
-    Examples
-    --------
-    >>> MomentsSettings(n_probes=20, seed=7).n_blocks
-    100
-    """
-
-    n_probes: int = 10
-    n_blocks: int = 100
-    seed: int = 1
-    pc_passes: int = 2
-    pc_markers: int = 50_000
-
-    def __post_init__(self) -> None:
-        for name, validate in (("n_probes", integer(2)), ("n_blocks", integer(MIN_BLOCKS)),
-                               ("seed", non_negative_int), ("pc_passes", positive_int),
-                               ("pc_markers", non_negative_int)):
-            object.__setattr__(self, name, check(getattr(self, name), validate, parameter=name))
-
-
-METHODS = ("RHE", "PCGC")
 
 
 def fit_store(store: str | Path, *, selection: Selection = Selection(), settings: MomentsSettings = MomentsSettings(),

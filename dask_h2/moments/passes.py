@@ -35,7 +35,8 @@ from dask_h2.kinship.grm import chunk_marker_table
 from dask_h2.kinship.partition import NO_COMPONENT, Partition
 from dask_h2.progress import dask_progress
 from dask_h2.planning import ComputePlan
-from dask_h2.kinship.standardize import USED, MarkerQC, Scale, marker_moments, sum_of_squares
+from dask_h2.kinship.standardize import USED, marker_moments, sum_of_squares
+from dask_h2.kinship.selection import MarkerQC, Scale
 from dask_h2.kinship.streamed import left_products, right_products
 from dask_h2.kinship.tasks import chunk_bounds, only, shared, single_threaded_blas
 
