@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,17 @@ def test_haploid_samples_are_refused(tmp_path: Path, capsys) -> None:
     err = one_line_error(capsys, ["convert", str(tmp_path / "x.bgen"), str(tmp_path / "x.zarr")])
     assert "x.bgen: variant sid1 has samples of ploidy 1; dask-h2 reads diploid calls only" in err
     assert not (tmp_path / "x.zarr").exists()
+
+
+@pytest.mark.parametrize("suffix, readers_own", [("pgen", "[]"), ("bed", "['scipy']")])  # bed-reader loads SciPy
+def test_conversion_loads_no_estimation_library(same_genotypes: Path, tmp_path: Path, suffix: str,
+                                                readers_own: str) -> None:
+    """The command's start was most of a conversion's time: converting a .pgen or .bed loads its reader,
+    Zarr and NumPy, and none of what the estimation paths need (Dask, distributed, SciPy, numba)."""
+    code = ("import sys; from dask_h2.command import main; "
+            "code = main(['--quiet', 'convert', sys.argv[1], sys.argv[2]]); "
+            "print(code, sorted({'dask', 'distributed', 'scipy', 'numba'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code, str(same_genotypes / f"sim.{suffix}"),
+                             str(tmp_path / "out.zarr")], capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1] == f"0 {readers_own}", result.stderr[-2000:]
+    assert is_complete(tmp_path / "out.zarr")

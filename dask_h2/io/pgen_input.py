@@ -4,22 +4,19 @@ Read by ``pgenlib``, the PLINK 2 team's reader: the dosage is the count of the A
 which ``plink2 --pfile IN --make-bed`` writes as A1, so a .pgen gives the store that its
 .bed would. Multiallelic variants are refused: drop them first (``plink2 --max-alleles 2``) or split them.
 
-pgenlib releases the GIL while it decodes, so a block of markers is read as a few
-ranges on threads side by side, each with a reader of its own (a reader is not shared
-between threads).
+pgenlib releases the GIL while it decodes, so the store's writer reads its chunks on threads
+side by side, each thread with a reader of its own (a reader is not shared between threads).
 """
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 import numpy as np
 import pgenlib
 
 from dask_h2.errors import InputError
-from dask_h2.io.hard_calls import HARD_CALL_RULE, hard_calls
 from dask_h2.io.phenotypes import plink_coding, read_phenotypes
 from dask_h2.io.tables import is_missing
 from dask_h2.io.sources import GenotypeSource, file_source, marker_blocks
@@ -100,14 +97,14 @@ def _variant_ids(pvar: Path, n_variants: int) -> np.ndarray:
 
 
 def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: int | None = None,
-                hard_call_threshold: float | None = None, threads: int | None = None) -> GenotypeSource:
+                hard_call_threshold: float | None = None) -> GenotypeSource:
     """ALT allele counts of a .pgen, with phenotypes from ``pheno`` (FID IID y1 y2 …; ``mpheno`` picks
     one, 1-based), else from the .psam's phenotype columns (:func:`read_psam`).
 
     ``hard_call_threshold`` None keeps the hard calls stored in the .pgen (what
     ``plink2 --pfile IN --make-bed`` writes); a threshold T calls the stored dosages
     again by plink2's rule (``plink2 --pfile IN --hard-call-threshold T --make-bed``).
-    Blocks are read on ``threads`` threads (default: one per core).
+    Blocks may be read on several threads at once (pgenlib decodes without the GIL).
     """
     pgen, pvar, psam = pgen_files(Path(path))
     try:
@@ -120,33 +117,28 @@ def pgen_source(path: str | Path, *, pheno: str | Path | None = None, mpheno: in
         raise InputError(f"{psam}: {len(sample_id)} samples, but {pgen.name} holds {n_samples}")
     variant_id = _variant_ids(pvar, n_variants)
     table = read_phenotypes(pheno, sample_id, mpheno=mpheno) if pheno is not None else tuple(psam_traits)
-    workers = threads or os.cpu_count() or 1
-
-    def read_range(start: int, stop: int, out: np.ndarray) -> None:
-        try:
-            with pgenlib.PgenReader(bytes(pgen)) as reader:
-                if hard_call_threshold is None:
-                    reader.read_range(start, stop, out, allele_idx=1)
-                    np.clip(out, -1, 2, out=out)  # pgenlib's missing (−9) → −1 (clip: 15× faster than a mask here)
-                    return
-                dosage = np.empty((min(DOSAGE_PIECE, stop - start), n_samples), dtype=np.float32)
-                for first, last in marker_blocks(stop - start, DOSAGE_PIECE):
-                    reader.read_dosages_range(start + first, start + last, dosage[:last - first], allele_idx=1)
-                    hard_calls(dosage[:last - first], out=out[first:last], hard_call_threshold=hard_call_threshold)
-        except RuntimeError as exc:
-            raise InputError(f"{pgen}: variants {start + 1}–{stop}: unreadable ({str(exc).strip()})") from None
-
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="dask-h2-pgen")  # its threads end with the source
+    if hard_call_threshold is not None:
+        from dask_h2.io.hard_calls import HARD_CALL_RULE, hard_calls  # numba's kernel, for dosages only
+    readers = threading.local()  # a pgenlib reader is not shared between threads: one each, closed with it
 
     def read_block(start: int, stop: int) -> np.ndarray:
         block = np.empty((stop - start, n_samples), dtype=np.int8)
-        step = -(-(stop - start) // workers)
-        ranges = [(first, min(first + step, stop)) for first in range(start, stop, step)]
-        for done in [pool.submit(read_range, first, last, block[first - start:last - start]) for first, last in ranges]:
-            done.result()
-        return block
+        try:
+            if not hasattr(readers, "pgen"):
+                readers.pgen = pgenlib.PgenReader(bytes(pgen))
+            if hard_call_threshold is None:
+                readers.pgen.read_range(start, stop, block, allele_idx=1)
+                np.clip(block, -1, 2, out=block)  # pgenlib's missing (−9) → −1 (clip: 15× faster than a mask here)
+                return block
+            dosage = np.empty((min(DOSAGE_PIECE, stop - start), n_samples), dtype=np.float32)
+            for first, last in marker_blocks(stop - start, DOSAGE_PIECE):
+                readers.pgen.read_dosages_range(start + first, start + last, dosage[:last - first], allele_idx=1)
+                hard_calls(dosage[:last - first], out=block[first:last], hard_call_threshold=hard_call_threshold)
+            return block
+        except RuntimeError as exc:
+            raise InputError(f"{pgen}: variants {start + 1}–{stop}: unreadable ({str(exc).strip()})") from None
 
     return file_source(pgen, source_format="PLINK 2 pgen", sample_id=sample_id, variant_id=variant_id,
-                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno,
-                       hard_call_rule=HARD_CALL_RULE if hard_call_threshold is not None else STORED_CALLS,
+                       read_block=read_block, table=table, pheno=pheno, mpheno=mpheno, parallel_reads=True,
+                       hard_call_rule=STORED_CALLS if hard_call_threshold is None else HARD_CALL_RULE,
                        hard_call_threshold=hard_call_threshold)

@@ -29,7 +29,8 @@ class GenotypeSource:
     """What a store is made of.
 
     ``read_block(start, stop)`` returns int8 dosages (stop − start markers, n samples)
-    with −1 = missing, already validated; blocks are read in order. ``phenotypes()``
+    with −1 = missing, already validated; blocks are read in order, one at a time, unless
+    ``parallel_reads``: then from several threads at once, in any order. ``phenotypes()``
     returns (traits (n, k) float64 with NaN = missing, names (k,)); it is called after
     the last block has been read. ``release()`` frees what reading needed on disk (an
     RData file's spool); it is called after the phenotypes, before the store is marked
@@ -42,6 +43,7 @@ class GenotypeSource:
     phenotypes: Callable[[], tuple[np.ndarray, np.ndarray]]
     attrs: dict[str, Any] = field(default_factory=dict)
     release: Callable[[], None] = lambda: None
+    parallel_reads: bool = False
 
     @property
     def n_samples(self) -> int:
@@ -54,14 +56,14 @@ class GenotypeSource:
 
 def file_source(path: Path, *, source_format: str, sample_id: np.ndarray, variant_id: np.ndarray,
                 read_block: BlockReader, table: tuple[np.ndarray, np.ndarray], pheno: str | Path | None,
-                mpheno: int | None, **extra: Any) -> GenotypeSource:
+                mpheno: int | None, parallel_reads: bool = False, **extra: Any) -> GenotypeSource:
     """The source of a genotype file (.bed, .pgen, BGEN, VCF Zarr) whose phenotypes ``table`` are read
     already, with the attributes every such store records (the file and its format, the phenotype file
     and column) and the ``extra`` ones of its format."""
     attrs = {"source": str(path.resolve()), "source_format": source_format,
              "phenotype_file": str(pheno) if pheno else None, "mpheno": mpheno, **extra}
     return GenotypeSource(sample_id=sample_id, variant_id=variant_id, read_block=read_block,
-                          phenotypes=lambda: table, attrs=attrs)
+                          phenotypes=lambda: table, attrs=attrs, parallel_reads=parallel_reads)
 
 
 def marker_blocks(n_variants: int, chunk: int) -> Iterator[tuple[int, int]]:
@@ -80,8 +82,9 @@ def write_store(
     overwrite: bool = False, progress: bool = True, threads: int | None = None) -> Path:
     """Write ``source`` to a Zarr store at ``path``, chunk by chunk; mark it complete at the end.
 
-    Blocks are read in order while ``threads`` threads (default: one per core) compress
-    and write earlier ones; once a chunk is written, the CRC-32 of its block is recorded in
+    ``threads`` threads (default: one per core) compress and write the chunks while the blocks
+    are read in order, or, from a source with ``parallel_reads``, each reads its chunks' blocks
+    too; once a chunk is written, the CRC-32 of its block is recorded in
     the store's attributes (``chunk_crc32``). The store is marked complete only when every
     chunk is recorded. An incomplete store started from the same source with the same
     parameters is resumed (unless ``overwrite``): a chunk is kept when its recorded CRC-32,
@@ -123,27 +126,34 @@ def _write_store(source: GenotypeSource, path: Path, chunk_variants: int | None,
     dosage = root["call_dosage"].with_config({"write_empty_chunks": True})  # no scan for all-missing chunks
     workers = threads or os.cpu_count() or 2
 
+    def store_chunk(k: int, block: np.ndarray | None) -> int:
+        """Write chunk ``k`` (reading its block unless given) and return its block's CRC-32; a chunk
+        that an interrupted run wrote already, as its recorded CRC-32 says, is kept."""
+        start, stop = blocks[k]
+        block = np.ascontiguousarray(source.read_block(start, stop) if block is None else block)
+        if block.shape != (stop - start, source.n_samples) or block.dtype != np.int8:
+            raise ValueError(f"block {start}–{stop}: {block.dtype} {block.shape}, expected int8 "
+                             f"{(stop - start, source.n_samples)}")
+        checksum = crc32(block)
+        if checksums[k] != checksum or crc32(dosage[start:stop]) != checksum:
+            dosage[start:stop] = block
+        return checksum
+
     with progress_bar(source.n_variants, unit="markers", desc=f"writing {path.name}", enabled=progress) as bar, \
-            ThreadPoolExecutor(workers) as pool:
-        pending: deque[tuple[int, int, Future]] = deque()
+            ThreadPoolExecutor(workers, thread_name_prefix="dask-h2-convert") as pool:
+        pending: deque[tuple[int, Future]] = deque()
 
         def record() -> None:
-            k, checksum, future = pending.popleft()
-            future.result()
-            checksums[k] = checksum
-            root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: checksums}
+            k, future = pending.popleft()
+            checksum = future.result()
+            if checksums[k] != checksum:
+                checksums[k] = checksum
+                root.attrs[ATTRS_KEY] = {**root.attrs[ATTRS_KEY], CHECKSUMS_KEY: checksums}
             bar.update(blocks[k][1] - blocks[k][0])
 
         for k, (start, stop) in enumerate(blocks):
-            block = np.ascontiguousarray(source.read_block(start, stop))
-            if block.shape != (stop - start, source.n_samples) or block.dtype != np.int8:
-                raise ValueError(f"block {start}–{stop}: {block.dtype} {block.shape}, expected int8 "
-                                 f"{(stop - start, source.n_samples)}")
-            checksum = crc32(block)
-            if checksums[k] == checksum and crc32(dosage[start:stop]) == checksum:
-                bar.update(stop - start)
-                continue
-            pending.append((k, checksum, pool.submit(dosage.__setitem__, slice(start, stop), block)))
+            block = None if source.parallel_reads else source.read_block(start, stop)
+            pending.append((k, pool.submit(store_chunk, k, block)))
             if len(pending) > workers:
                 record()
         while pending:
