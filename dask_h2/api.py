@@ -500,9 +500,12 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
     inputs = Inputs(store=store, grm=grm, grm_list=grm_list, pheno=pheno, components=components, partition=partition,
                     grm_cutoff=grm_cutoff)
     inputs.check(method=method, bivariate=bivariate, prevalence=prevalence)
-    if method in STREAMED:
+    if method == "PCGC" and grm is not None:
         from dask_h2.greml.pcgc import gcta_pcgc
-        from dask_h2.mcreml.fit import fit_store as mc_reml_fit_store
+
+        return gcta_pcgc(grm, pheno=pheno, prevalence=prevalence, pcs=pcs, covar=covar, qcovar=qcovar,
+                         grm_cutoff=grm_cutoff, n_blocks=moments.n_blocks)
+    if method in STREAMED:
         from dask_h2.moments.fit import fit_store
 
         def moments_fit(method: str = method) -> FitReport:
@@ -510,14 +513,13 @@ def fit(store: str | Path | None = None, *, grm: str | Path | None = None, grm_l
                              qcovar=qcovar, method=method, prevalence=prevalence, pairs=bivariate,
                              memory_limit=memory_limit, client=client, progress=progress)
 
+        if method in MOMENTS_METHODS:
+            return moments_fit()
+        from dask_h2.mcreml.fit import fit_store as mc_reml_fit_store
+
         def start() -> dict[str, np.ndarray]:
             return {t.name: np.array([c.h2 for c in t.components]) for t in moments_fit("RHE").traits}
 
-        if method == "PCGC" and grm is not None:
-            return gcta_pcgc(grm, pheno=pheno, prevalence=prevalence, pcs=pcs, covar=covar, qcovar=qcovar,
-                             grm_cutoff=grm_cutoff, n_blocks=moments.n_blocks)
-        if method in MOMENTS_METHODS:
-            return moments_fit()
         return mc_reml_fit_store(store, start=start, selection=selection, settings=mc_reml, partition=partition,
                                  pcs=pcs, pc_passes=moments.pc_passes, pc_markers=moments.pc_markers, covar=covar,
                                  qcovar=qcovar, max_iter=max_iter, memory_limit=memory_limit, client=client,
