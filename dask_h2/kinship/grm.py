@@ -265,7 +265,12 @@ def sample_columns(dosage: zarr.Array, samples: np.ndarray, *, chunk_markers: in
     (:func:`merged_chunk`; 0: the store's chunks), each read by one task into one buffer (no copy to
     join chunks)."""
     columns = da.from_zarr(dosage, chunks=(merged_chunk(chunk_markers, dosage.chunks[0]), dosage.shape[1]))
-    return columns if samples.all() else columns[:, np.flatnonzero(samples)]
+    if samples.all():
+        return columns
+    index = np.flatnonzero(samples)
+    # np.take gives each block in C order; Dask's fancy indexing, fused into the read by the passes'
+    # to_delayed, gave it in F order, which the kernels reading rows copied again for every tile
+    return columns.map_blocks(np.take, index, axis=1, chunks=(columns.chunks[0], (index.size,)), dtype=columns.dtype)
 
 
 def marker_chunks(dosage: da.Array, chunk_markers: int, *, selected: np.ndarray | None) -> tuple[da.Array, da.Array]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import dask.array as da
 import numpy as np
 import zarr
 from distributed import Client
@@ -27,7 +26,7 @@ from dask_h2.checks import check, check_unique, memory_size, positive_int
 from dask_h2.cluster import using
 from dask_h2.errors import NAMED, InputError, ParameterError, output_errors
 from dask_h2.kinship.eigen import Eigen, eigendecompose
-from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitioned_kinship
+from dask_h2.kinship.grm import Kinship, PartitionedKinship, kinship, partitioned_kinship, sample_columns
 from dask_h2.kinship.partition import Partition, parse_partition
 from dask_h2.kinship.king import analysed_samples
 from dask_h2.kinship.selection import Selection, cache_key, variant_mask
@@ -225,8 +224,7 @@ def _kinship(dosage: zarr.Array, new_group: Callable[[], zarr.Group], plan: Comp
                                  dtype="float64", dimension_names=names)
         return group, tiled_kinship(dosage, out, plan=plan, scale=selection.scale, qc=selection.qc, samples=index,
                                     selected=variants, partition=partition or Partition())
-    columns = da.from_zarr(dosage)
-    columns = columns if index is None else columns[:, index]
+    columns = sample_columns(dosage, samples)
     if partition is None:
         k = kinship(columns, scale=selection.scale, plan=plan, qc=selection.qc, selected=variants)
         group = new_group()
