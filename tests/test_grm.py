@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 import warnings
 
+import dask
 import dask.array as da
 import numba
 import numpy as np
 import pytest
+import zarr
 
 from dask_h2.errors import ParameterError
 
@@ -110,9 +112,6 @@ def test_a_sample_subset_reaches_the_passes_in_c_order(tmp_path):
     """The passes take their chunks through ``to_delayed``, where Dask fuses fancy indexing into the read
     and returned F-ordered blocks, which the row kernels then copied once per tile (a fit on 90,000 of
     100,000 samples ran ~100x slower): the blocks are C-ordered and hold the samples' calls."""
-    import dask
-    import zarr
-
     dosage = zarr.create_array(tmp_path / "calls.zarr", shape=(60, 50), chunks=(20, 50), dtype="int8")
     dosage[:] = _genotypes(seed=7)[:60, :50].astype(np.int8)
     samples = np.arange(50) % 7 != 3

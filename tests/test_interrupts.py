@@ -120,6 +120,7 @@ class Zygote:
 
 
 class Forked:
+    """The command run in a child forked from the :class:`Zygote` (imports paid once)."""
 
     def __init__(self, zygote: Zygote, argv: list[str]):
         self.zygote, self.stderr, self.code = zygote, zygote.folder / "stderr.txt", None
